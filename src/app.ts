@@ -1,0 +1,84 @@
+/**
+ * buildApp(runtime) → a fastify instance with every route, not listening.
+ * Tests call `app.inject()` or listen on port 0; `main.ts` listens.
+ */
+import compress from '@fastify/compress';
+import cookie from '@fastify/cookie';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { serializeError, UnavailableError } from './errors.js';
+import type { Logger } from './logger.js';
+import { adminRoutes } from './admin/index.js';
+import type { Services } from './services/index.js';
+import type { Store } from './store/index.js';
+
+export interface AppOptions {
+  config: Config;
+  store: Store;
+  services: Services;
+  logger: Logger;
+  /** When given, requests other than health checks get 503 until `readiness.ready` is true. */
+  readiness?: { ready: boolean };
+}
+
+export type App = FastifyInstance;
+
+const HEALTH_PATHS = new Set(['/healthz', '/readyz']);
+
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { config, store, services, logger } = options;
+  const readiness = options.readiness ?? { ready: true };
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    trustProxy: config.trustProxy,
+    bodyLimit: 64 * 1024,
+    logController: new Fastify.LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((error, request, reply) => {
+    const { status, headers, body } = serializeError(error);
+    if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
+    else request.log.debug({ code: body.error, url: request.url }, 'client error');
+    void reply.code(status).headers(headers).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]}.` });
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (!readiness.ready && !HEALTH_PATHS.has(request.url.split('?')[0] ?? '')) {
+      throw new UnavailableError('Gatehouse is starting (running migrations); try again shortly.');
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  await app.register(cookie);
+  // Compress JSON bodies for clients that accept it (Domo's token response is gzip-encoded).
+  await app.register(compress, { global: true, threshold: 0, encodings: ['gzip', 'deflate'] });
+
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await store.ping();
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', message: 'The database does not answer.' });
+    }
+  });
+  app.get('/readyz', async (_request, reply) => {
+    if (!readiness.ready) return reply.code(503).send({ status: 'starting' });
+    return { status: 'ready' };
+  });
+
+  await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config });
+
+  return app;
+}

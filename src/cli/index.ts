@@ -1,0 +1,64 @@
+/**
+ * The `gatehouse` command. Every subcommand has --help; list/show commands
+ * take --json; errors go to stderr with exit code 1, usage errors exit 2.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config.js';
+import { AppError } from '../errors.js';
+import { registerInit } from './init.js';
+import type { CliIo } from './io.js';
+import { registerMigrate } from './migrate.js';
+import { registerServe } from './serve.js';
+
+export type { CliIo } from './io.js';
+
+/** Command groups register themselves here; each takes the program and the io. */
+const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [registerServe, registerMigrate, registerInit];
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('gatehouse')
+    .description('Gatehouse: OAuth 2.0 client-credentials API access platform')
+    .version('0.1.0', '-V, --version')
+    .option('--data-dir <dir>', 'data directory (overrides GATEHOUSE_DATA_DIR)')
+    .option('--database-url <url>', 'postgres://… URL (overrides GATEHOUSE_DATABASE_URL)')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  for (const register of REGISTRARS) register(program, io);
+  // Exit codes are decided in runCli, not by commander calling process.exit.
+  const applyExitOverride = (command: Command) => {
+    command.exitOverride();
+    for (const sub of command.commands) applyExitOverride(sub);
+  };
+  applyExitOverride(program);
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+        return 0;
+      }
+      // Commander has already written the message; usage errors are exit 2.
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      io.stderr.write(`gatehouse: configuration error: ${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof AppError) {
+      io.stderr.write(`gatehouse: ${error.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

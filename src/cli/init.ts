@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { openRuntime, prepareRuntime, resolveSecretKey } from '../bootstrap.js';
+import { loadConfig } from '../config.js';
+import { silentLogger } from '../logger.js';
+import { type CliIo, effectiveEnv } from './io.js';
+import { printBootstrapAdmin } from './serve.js';
+
+export function registerInit(program: Command, io: CliIo): void {
+  program
+    .command('init')
+    .description('create the data directory, secret key and database, and the first admin, without serving')
+    .action(async (_opts: unknown, command: Command) => {
+      const config = loadConfig(effectiveEnv(io, command), io.cwd);
+      const { generatedFile } = resolveSecretKey(config);
+      if (generatedFile) io.stdout.write(`Generated secret key in ${generatedFile} (mode 0600). Back it up.\n`);
+      const runtime = await openRuntime(config, silentLogger());
+      try {
+        const result = await prepareRuntime(runtime, { bootstrapAdmin: true });
+        io.stdout.write(
+          result.appliedMigrations.length === 0
+            ? 'Database is up to date.\n'
+            : `Applied migrations: ${result.appliedMigrations.join(', ')}\n`,
+        );
+        if (result.bootstrapAdmin) printBootstrapAdmin(io, result.bootstrapAdmin);
+        else io.stdout.write('Users exist already; no bootstrap admin created.\n');
+      } finally {
+        await runtime.close();
+      }
+    });
+}

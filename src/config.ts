@@ -1,0 +1,232 @@
+/**
+ * Every Gatehouse setting, its default and its validation.
+ *
+ * `loadConfig` is pure: it is handed the environment (only `src/main.ts` reads
+ * `process.env`) and returns a frozen object. An unusable value throws a
+ * `ConfigError` naming the variable; `main.ts` prints that one line and exits 1.
+ * The README's configuration table is copied from `SETTINGS` below.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+export type TokenAlg = 'RS256' | 'ES256' | 'EdDSA';
+export const TOKEN_ALGS: readonly TokenAlg[] = ['RS256', 'ES256', 'EdDSA'];
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface Config {
+  /** TCP port the HTTP server listens on. */
+  readonly port: number;
+  /** Address the HTTP server binds. */
+  readonly host: string;
+  /** Absolute path of the data directory (SQLite file, generated secret key). */
+  readonly dataDir: string;
+  /** `postgres://…` URL, or undefined for the embedded SQLite file. */
+  readonly databaseUrl: string | undefined;
+  /** PostgreSQL schema to work in (tests use a fresh one per run); undefined = server default. */
+  readonly databaseSchema: string | undefined;
+  /** Raw bytes of GATEHOUSE_SECRET_KEY, or undefined when it must be generated/read from the data dir. */
+  readonly secretKey: Buffer | undefined;
+  /** Public base URL (no trailing slash); the `iss` of every token. */
+  readonly issuer: string;
+  /** `aud` of every access token. */
+  readonly audience: string;
+  /** Instance / customer name put in tokens (`customer` claim). */
+  readonly customer: string;
+  /** Environment label put in tokens (`env` claim). */
+  readonly environment: string;
+  readonly logLevel: LogLevel;
+  readonly adminEmail: string | undefined;
+  readonly adminPassword: string | undefined;
+  /** Default access-token lifetime in seconds for new API clients. */
+  readonly tokenTtlSeconds: number;
+  readonly tokenAlg: TokenAlg;
+  /** Rotate the signing key automatically every N days; 0 = never. */
+  readonly keyRotationDays: number;
+  /** Number of HTTP worker processes; 1 = a single process. */
+  readonly workers: number;
+  /** Maximum workflow instances running at once per node. */
+  readonly workflowConcurrency: number;
+  /** Hosts a workflow `http` step may call (exact host names, or `*.example.com`). */
+  readonly workflowHttpAllow: readonly string[];
+  /** Trust X-Forwarded-* headers (behind a reverse proxy). */
+  readonly trustProxy: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Documentation of every variable; the README table is generated from this. */
+export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meaning: string }> = [
+  { variable: 'PORT', default: '8080', meaning: 'TCP port to listen on (0–65535)' },
+  { variable: 'HOST', default: '127.0.0.1', meaning: 'address to bind; plain HTTP on a non-loopback address logs a warning' },
+  { variable: 'GATEHOUSE_DATA_DIR', default: './data', meaning: 'where the SQLite file and generated local secrets live' },
+  {
+    variable: 'GATEHOUSE_DATABASE_URL',
+    default: 'unset → SQLite file `<data dir>/gatehouse.db`',
+    meaning: '`postgres://…` switches to PostgreSQL',
+  },
+  {
+    variable: 'GATEHOUSE_SECRET_KEY',
+    default: 'generated into `<data dir>/secret.key` (mode 0600) on first SQLite start',
+    meaning:
+      '32+ random bytes, base64; keys the HMAC of stored secrets and encrypts private signing keys. Required with PostgreSQL',
+  },
+  { variable: 'GATEHOUSE_ISSUER', default: 'http://localhost:<PORT>', meaning: 'public base URL of this instance (`iss`)' },
+  { variable: 'GATEHOUSE_AUDIENCE', default: 'the issuer', meaning: '`aud` claim of access tokens' },
+  { variable: 'GATEHOUSE_CUSTOMER', default: 'gatehouse', meaning: 'instance / customer name put in tokens' },
+  { variable: 'GATEHOUSE_ENV', default: 'prod1', meaning: 'environment label put in tokens' },
+  { variable: 'GATEHOUSE_LOG_LEVEL', default: 'info', meaning: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  {
+    variable: 'GATEHOUSE_ADMIN_EMAIL / GATEHOUSE_ADMIN_PASSWORD',
+    default: 'unset',
+    meaning: 'bootstrap admin on first start (else `admin@localhost` with a generated password printed once)',
+  },
+  { variable: 'GATEHOUSE_TOKEN_TTL', default: '3600', meaning: 'default access-token lifetime in seconds (60–86400)' },
+  { variable: 'GATEHOUSE_TOKEN_ALG', default: 'RS256', meaning: 'access-token signing algorithm: RS256, ES256 or EdDSA' },
+  { variable: 'GATEHOUSE_KEY_ROTATION_DAYS', default: '0', meaning: 'rotate the signing key every N days (0 = only by hand)' },
+  { variable: 'GATEHOUSE_WORKERS', default: 'number of cores', meaning: 'HTTP worker processes (1 = single process)' },
+  { variable: 'GATEHOUSE_WORKFLOW_CONCURRENCY', default: '8', meaning: 'workflow instances running at once per node' },
+  {
+    variable: 'GATEHOUSE_WORKFLOW_HTTP_ALLOW',
+    default: 'empty',
+    meaning: 'comma-separated hosts a workflow `http` step may call (`api.example.com`, `*.example.com`, `127.0.0.1:9000`)',
+  },
+  { variable: 'GATEHOUSE_TRUST_PROXY', default: 'false', meaning: 'trust X-Forwarded-For/-Proto from a reverse proxy' },
+];
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function readInt(env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const raw = env[variable];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(variable, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readUrl(env: Env, variable: string, protocols: readonly string[]): string | undefined {
+  const raw = env[variable];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigError(variable, `is not a valid URL: "${raw}"`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(variable, `must use ${protocols.join(' or ')}, got "${url.protocol}"`);
+  }
+  return raw.trim();
+}
+
+function readBool(env: Env, variable: string, fallback: boolean): boolean {
+  const raw = env[variable]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(variable, `must be true or false, got "${env[variable]}"`);
+}
+
+/** Decodes GATEHOUSE_SECRET_KEY (base64 or base64url) and insists on 32+ bytes. */
+export function parseSecretKey(raw: string, variable = 'GATEHOUSE_SECRET_KEY'): Buffer {
+  const text = raw.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw new ConfigError(variable, 'must be base64');
+  const bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  if (bytes.length < 32) {
+    throw new ConfigError(variable, `must decode to at least 32 bytes, got ${bytes.length} (try: openssl rand -base64 32)`);
+  }
+  return bytes;
+}
+
+export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+  const port = readInt(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST?.trim() || '127.0.0.1';
+  const dataDir = path.resolve(cwd, env.GATEHOUSE_DATA_DIR?.trim() || './data');
+  const databaseUrl = readUrl(env, 'GATEHOUSE_DATABASE_URL', ['postgres:', 'postgresql:']);
+  const databaseSchema = env.GATEHOUSE_DATABASE_SCHEMA?.trim() || undefined;
+  if (databaseSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
+    throw new ConfigError('GATEHOUSE_DATABASE_SCHEMA', 'must be a lower-case SQL identifier');
+  }
+  const rawKey = env.GATEHOUSE_SECRET_KEY;
+  const secretKey = rawKey !== undefined && rawKey.trim() !== '' ? parseSecretKey(rawKey) : undefined;
+  if (databaseUrl !== undefined && secretKey === undefined) {
+    throw new ConfigError(
+      'GATEHOUSE_SECRET_KEY',
+      'is required with PostgreSQL, since every node must share it (generate one with: openssl rand -base64 32)',
+    );
+  }
+  const issuerRaw = readUrl(env, 'GATEHOUSE_ISSUER', ['http:', 'https:']);
+  const issuer = (issuerRaw ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const audience = env.GATEHOUSE_AUDIENCE?.trim() || issuer;
+  const logLevel = (env.GATEHOUSE_LOG_LEVEL?.trim().toLowerCase() || 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('GATEHOUSE_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${env.GATEHOUSE_LOG_LEVEL}"`);
+  }
+  const adminEmail = env.GATEHOUSE_ADMIN_EMAIL?.trim() || undefined;
+  if (adminEmail !== undefined && !isPlausibleEmail(adminEmail)) {
+    throw new ConfigError('GATEHOUSE_ADMIN_EMAIL', `is not a valid email address: "${adminEmail}"`);
+  }
+  const adminPassword = env.GATEHOUSE_ADMIN_PASSWORD || undefined;
+  if (adminPassword !== undefined && adminPassword.length < 12) {
+    throw new ConfigError('GATEHOUSE_ADMIN_PASSWORD', 'must be at least 12 characters');
+  }
+  const tokenAlg = (env.GATEHOUSE_TOKEN_ALG?.trim() || 'RS256') as TokenAlg;
+  if (!TOKEN_ALGS.includes(tokenAlg)) {
+    throw new ConfigError('GATEHOUSE_TOKEN_ALG', `must be one of ${TOKEN_ALGS.join(', ')}, got "${env.GATEHOUSE_TOKEN_ALG}"`);
+  }
+  const cores = Math.max(1, os.availableParallelism());
+  const workflowHttpAllow = (env.GATEHOUSE_WORKFLOW_HTTP_ALLOW ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '');
+  for (const host of workflowHttpAllow) {
+    if (!/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/.test(host)) {
+      throw new ConfigError('GATEHOUSE_WORKFLOW_HTTP_ALLOW', `"${host}" is not a host name`);
+    }
+  }
+  return Object.freeze({
+    port,
+    host,
+    dataDir,
+    databaseUrl,
+    databaseSchema,
+    secretKey,
+    issuer,
+    audience,
+    customer: env.GATEHOUSE_CUSTOMER?.trim() || 'gatehouse',
+    environment: env.GATEHOUSE_ENV?.trim() || 'prod1',
+    logLevel,
+    adminEmail,
+    adminPassword,
+    tokenTtlSeconds: readInt(env, 'GATEHOUSE_TOKEN_TTL', 3600, 60, 86400),
+    tokenAlg,
+    keyRotationDays: readInt(env, 'GATEHOUSE_KEY_ROTATION_DAYS', 0, 0, 3650),
+    workers: readInt(env, 'GATEHOUSE_WORKERS', cores, 1, 256),
+    workflowConcurrency: readInt(env, 'GATEHOUSE_WORKFLOW_CONCURRENCY', 8, 1, 1000),
+    workflowHttpAllow: Object.freeze(workflowHttpAllow),
+    trustProxy: readBool(env, 'GATEHOUSE_TRUST_PROXY', false),
+  });
+}
+
+/** Same rule the users service applies; kept here so config has no service import. */
+export function isPlausibleEmail(value: string): boolean {
+  return value.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(value) && !/[<>()[\]\\,;:"]/.test(value.split('@')[0] ?? '');
+}
+
+/** A copy of the config with some fields replaced (tests, CLI flags). Frozen too. */
+export function withOverrides(config: Config, overrides: Partial<Config>): Config {
+  return Object.freeze({ ...config, ...overrides });
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

@@ -1,0 +1,212 @@
+/**
+ * The error vocabulary. Every error a client can cause is one of these classes,
+ * each with a stable `code` and HTTP status. `serializeError` is the only place
+ * that turns an error into a response body; anything unknown becomes
+ * `500 server_error` with no detail (the log gets the detail).
+ *
+ * OAuth endpoints (RFC 6749 §5.2) use `OAuthError`, whose body is
+ * `{error, error_description}`; everything else uses `{error, message, details?}`.
+ */
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  details?: unknown;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  /** Extra response headers (WWW-Authenticate, Retry-After, Allow …). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options: { details?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.details = options.details;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** 400: the request is malformed or a field is invalid. `details` may name the field. */
+export class ValidationError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super(400, 'validation_error', message, { details });
+  }
+}
+
+/** 401: no or bad credentials. */
+export class UnauthenticatedError extends AppError {
+  constructor(message = 'Authentication required.', headers?: Record<string, string>) {
+    super(401, 'unauthenticated', message, { headers });
+  }
+}
+
+/** 403: authenticated but lacking a grant (or a CSRF token, or must change password first). */
+export class ForbiddenError extends AppError {
+  constructor(message: string, details?: unknown, headers?: Record<string, string>) {
+    super(403, 'forbidden', message, { details, headers });
+  }
+}
+
+/** 403 raised when a principal lacks a named grant. */
+export class MissingGrantError extends ForbiddenError {
+  constructor(readonly grant: string) {
+    super(`This action needs the grant "${grant}".`, { grant });
+  }
+}
+
+/** 404: does not exist, or the caller may not see it (the two are indistinguishable on purpose). */
+export class NotFoundError extends AppError {
+  constructor(what: string, id?: string | number) {
+    super(404, 'not_found', id === undefined ? `${what} not found.` : `${what} ${id} not found.`);
+  }
+}
+
+/** 405: the resource exists but the method makes no sense for it. */
+export class MethodNotAllowedError extends AppError {
+  constructor(message: string, allow: string) {
+    super(405, 'method_not_allowed', message, { headers: { allow } });
+  }
+}
+
+/** 409: the request conflicts with current state (duplicate name, role in use …). */
+export class ConflictError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super(409, 'conflict', message, { details });
+  }
+}
+
+/** 413: body too large. */
+export class PayloadTooLargeError extends AppError {
+  constructor(message = 'Request body is too large.') {
+    super(413, 'payload_too_large', message);
+  }
+}
+
+/** 429: throttled. */
+export class TooManyRequestsError extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(429, 'too_many_requests', message, {
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+      details: { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) },
+    });
+  }
+}
+
+/** 503: not ready (migrations running, database unreachable). */
+export class UnavailableError extends AppError {
+  constructor(message: string) {
+    super(503, 'unavailable', message);
+  }
+}
+
+/** RFC 6749 §5.2 error codes used by the token, introspection and revocation endpoints. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'unsupported_token_type'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'slow_down';
+
+export class OAuthError extends AppError {
+  constructor(
+    readonly oauthCode: OAuthErrorCode,
+    readonly description: string,
+    status = oauthCode === 'invalid_client' ? 401 : 400,
+    headers?: Record<string, string>,
+  ) {
+    super(status, oauthCode, description, { headers });
+  }
+}
+
+/** RFC 6750 errors from the bearer guard; the body follows the admin vocabulary, the header RFC 6750 §3. */
+export class BearerError extends AppError {
+  constructor(status: 401 | 403, code: string, message: string, headers: Record<string, string>, details?: unknown) {
+    super(status, code, message, { headers, details });
+  }
+}
+
+export interface SerializedError {
+  status: number;
+  headers: Record<string, string>;
+  body: ErrorBody | { error: string; error_description: string };
+}
+
+/** Errors fastify itself raises for client mistakes (bad JSON, body too large, bad content type …). */
+interface FastifyLikeError {
+  statusCode?: number;
+  code?: string;
+  validation?: ReadonlyArray<{ instancePath?: string; message?: string; params?: Record<string, unknown> }>;
+  validationContext?: string;
+  message?: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof OAuthError) {
+    return {
+      status: error.status,
+      headers: { ...error.headers },
+      body: { error: error.oauthCode, error_description: error.description },
+    };
+  }
+  if (error instanceof AppError) {
+    const body: ErrorBody = { error: error.code, message: error.message };
+    if (error.details !== undefined) body.details = error.details;
+    return { status: error.status, headers: { ...error.headers }, body };
+  }
+  const fe = error as FastifyLikeError | null;
+  if (fe && Array.isArray(fe.validation)) {
+    const first = fe.validation[0];
+    const where = fe.validationContext ?? 'body';
+    const missing = first?.params?.missingProperty;
+    const field =
+      (first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '') +
+      (typeof missing === 'string' ? missing : '');
+    const message = field
+      ? `Invalid ${where}: "${field}" ${first?.message ?? 'is invalid'}.`
+      : `Invalid ${where}: ${first?.message ?? 'validation failed'}.`;
+    return {
+      status: 400,
+      headers: {},
+      body: { error: 'validation_error', message, details: { in: where, field: field || undefined } },
+    };
+  }
+  if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code = fe.code ?? '';
+    if (fe.statusCode === 413 || code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return { status: 413, headers: {}, body: { error: 'payload_too_large', message: 'Request body is too large.' } };
+    }
+    if (fe.statusCode === 415 || code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return {
+        status: 415,
+        headers: {},
+        body: { error: 'unsupported_media_type', message: 'Unsupported Content-Type; send application/json.' },
+      };
+    }
+    // Malformed JSON, empty JSON body, bad content length …: the message is fastify's and safe to show.
+    return {
+      status: 400,
+      headers: {},
+      body: { error: 'invalid_request', message: fe.message ?? 'The request is malformed.' },
+    };
+  }
+  return {
+    status: 500,
+    headers: {},
+    body: { error: 'server_error', message: 'Internal server error.' },
+  };
+}

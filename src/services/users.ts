@@ -1,0 +1,319 @@
+/**
+ * Users: numeric id (Domo's `userId` is a number), unique case-insensitive
+ * email, display name, one role, active/disabled, scrypt password.
+ */
+import { hashPassword, verifyPassword } from '../crypto.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { isPlausibleEmail } from '../config.js';
+import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
+import type { UsersTable } from '../store/schema/index.js';
+import type { AuditService } from './audit.js';
+import type { Actor, ServiceContext } from './context.js';
+import type { GrantId } from './grants.js';
+import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
+import type { RolesService } from './roles.js';
+import type { Selectable } from 'kysely';
+
+export interface User {
+  id: number;
+  email: string;
+  displayName: string;
+  role: { id: number; name: string };
+  status: 'active' | 'disabled';
+  mustChangePassword: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A user with the grants their role holds right now. */
+export interface UserWithGrants extends User {
+  grants: GrantId[];
+}
+
+export interface CreateUserInput {
+  email: unknown;
+  displayName?: unknown;
+  role?: unknown;
+  password?: unknown;
+  mustChangePassword?: boolean;
+}
+
+export interface UpdateUserInput {
+  email?: unknown;
+  displayName?: unknown;
+  role?: unknown;
+}
+
+export interface ListUsersQuery {
+  q?: string;
+  status?: 'active' | 'disabled';
+  role?: string | number;
+  limit?: number;
+  cursor?: string;
+}
+
+export const MIN_PASSWORD_LENGTH = 12;
+export const MAX_PASSWORD_LENGTH = 1024;
+
+export function validateEmail(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new ValidationError('Email must not be empty.', { field: 'email' });
+  const email = value.trim();
+  if (!isPlausibleEmail(email)) throw new ValidationError(`"${email}" is not a valid email address.`, { field: 'email' });
+  return email;
+}
+
+export function validateDisplayName(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ValidationError('Display name must not be empty.', { field: 'displayName' });
+  }
+  const name = value.trim();
+  if (name.length > 200) throw new ValidationError('Display name must be at most 200 characters.', { field: 'displayName' });
+  return name;
+}
+
+export function validatePassword(value: unknown, field = 'password'): string {
+  if (typeof value !== 'string') throw new ValidationError('Password must be a string.', { field });
+  if (value.length < MIN_PASSWORD_LENGTH) {
+    throw new ValidationError(`Password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field });
+  }
+  if (value.length > MAX_PASSWORD_LENGTH) {
+    throw new ValidationError(`Password must be at most ${MAX_PASSWORD_LENGTH} characters.`, { field });
+  }
+  return value;
+}
+
+type UserRow = Selectable<UsersTable> & { role_name: string };
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    displayName: row.display_name,
+    role: { id: row.role_id, name: row.role_name },
+    status: row.status,
+    mustChangePassword: row.must_change_password === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export class UsersService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly roles: RolesService,
+    private readonly audit: AuditService,
+  ) {}
+
+  private selectUsers(executor: Executor = this.ctx.store.db) {
+    return executor
+      .selectFrom('users')
+      .innerJoin('roles', 'roles.id', 'users.role_id')
+      .selectAll('users')
+      .select('roles.name as role_name');
+  }
+
+  async find(ref: number | string, executor: Executor = this.ctx.store.db): Promise<User | undefined> {
+    const query = this.selectUsers(executor);
+    const row =
+      typeof ref === 'number' || /^\d+$/.test(ref)
+        ? await query.where('users.id', '=', Number(ref)).executeTakeFirst()
+        : await query.where('users.email_key', '=', ref.trim().toLowerCase()).executeTakeFirst();
+    return row ? toUser(row) : undefined;
+  }
+
+  /** By numeric id or email. */
+  async get(ref: number | string, executor: Executor = this.ctx.store.db): Promise<User> {
+    const user = await this.find(ref, executor);
+    if (!user) throw new NotFoundError('User', ref);
+    return user;
+  }
+
+  async getWithGrants(ref: number | string): Promise<UserWithGrants> {
+    const user = await this.get(ref);
+    return { ...user, grants: await this.roles.grantsOf(user.role.id) };
+  }
+
+  async list(query: ListUsersQuery = {}): Promise<Page<User>> {
+    const limit = pageSize(query.limit);
+    const after = decodeCursor(query.cursor, (v): v is number => Number.isInteger(v));
+    let q = this.selectUsers();
+    if (query.q) {
+      const pattern = likePattern(query.q.toLowerCase());
+      q = q.where((eb) =>
+        eb.or([
+          eb(eb.fn('lower', ['users.email']), 'like', eb.val(pattern)),
+          eb(eb.fn('lower', ['users.display_name']), 'like', eb.val(pattern)),
+        ]),
+      );
+    }
+    if (query.status) q = q.where('users.status', '=', query.status);
+    if (query.role !== undefined) {
+      const role = await this.roles.get(query.role);
+      q = q.where('users.role_id', '=', role.id);
+    }
+    if (after !== undefined) q = q.where('users.id', '>', after);
+    const rows = await q.orderBy('users.id').limit(limit + 1).execute();
+    return toPage(rows, limit, toUser, (row) => row.id);
+  }
+
+  async create(input: CreateUserInput, actor: Actor): Promise<User> {
+    const email = validateEmail(input.email);
+    const displayName =
+      input.displayName === undefined || input.displayName === null
+        ? email.split('@')[0]!
+        : validateDisplayName(input.displayName);
+    const password = input.password === undefined || input.password === null ? undefined : validatePassword(input.password);
+    const passwordHash = password === undefined ? null : await hashPassword(password);
+    const id = await this.ctx.store.transaction(async (tx) => {
+      const role = await this.resolveRole(input.role ?? 'Participant', tx);
+      const now = this.ctx.clock.now().toISOString();
+      let row: { id: number };
+      try {
+        row = await tx
+          .insertInto('users')
+          .values({
+            email,
+            email_key: email.toLowerCase(),
+            display_name: displayName,
+            role_id: role.id,
+            status: 'active',
+            password_hash: passwordHash,
+            must_change_password: input.mustChangePassword ? 1 : 0,
+            created_at: now,
+            updated_at: now,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new ConflictError(`A user with email "${email}" already exists.`, { field: 'email' });
+        throw error;
+      }
+      await this.audit.record(tx, {
+        actor,
+        action: 'user.created',
+        target: { type: 'user', id: row.id },
+        details: { email, displayName, role: role.name },
+      });
+      return row.id;
+    });
+    return this.get(id);
+  }
+
+  async update(ref: number | string, input: UpdateUserInput, actor: Actor): Promise<User> {
+    const changes: { email?: string; email_key?: string; display_name?: string; role_id?: number } = {};
+    const details: Record<string, unknown> = {};
+    if (input.email !== undefined) {
+      const email = validateEmail(input.email);
+      changes.email = email;
+      changes.email_key = email.toLowerCase();
+      details.email = email;
+    }
+    if (input.displayName !== undefined) {
+      changes.display_name = validateDisplayName(input.displayName);
+      details.displayName = changes.display_name;
+    }
+    const id = await this.ctx.store.transaction(async (tx) => {
+      const user = await this.get(ref, tx);
+      if (input.role !== undefined) {
+        const role = await this.resolveRole(input.role, tx);
+        changes.role_id = role.id;
+        details.role = { from: user.role.name, to: role.name };
+      }
+      if (Object.keys(changes).length === 0) throw new ValidationError('Nothing to update: give email, displayName or role.');
+      try {
+        await tx
+          .updateTable('users')
+          .set({ ...changes, updated_at: this.ctx.clock.now().toISOString() })
+          .where('id', '=', user.id)
+          .execute();
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new ConflictError(`A user with email "${changes.email}" already exists.`, { field: 'email' });
+        }
+        throw error;
+      }
+      await this.audit.record(tx, { actor, action: 'user.updated', target: { type: 'user', id: user.id }, details });
+      return user.id;
+    });
+    return this.get(id);
+  }
+
+  async setStatus(ref: number | string, status: 'active' | 'disabled', actor: Actor): Promise<User> {
+    const id = await this.ctx.store.transaction(async (tx) => {
+      const user = await this.get(ref, tx);
+      if (user.status !== status) {
+        await tx
+          .updateTable('users')
+          .set({ status, updated_at: this.ctx.clock.now().toISOString() })
+          .where('id', '=', user.id)
+          .execute();
+        if (status === 'disabled') await tx.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+        await this.audit.record(tx, {
+          actor,
+          action: status === 'disabled' ? 'user.disabled' : 'user.enabled',
+          target: { type: 'user', id: user.id },
+          details: { email: user.email },
+        });
+      }
+      return user.id;
+    });
+    return this.get(id);
+  }
+
+  disable(ref: number | string, actor: Actor): Promise<User> {
+    return this.setStatus(ref, 'disabled', actor);
+  }
+
+  enable(ref: number | string, actor: Actor): Promise<User> {
+    return this.setStatus(ref, 'active', actor);
+  }
+
+  /** Sets a password; `mustChange` marks it as one to replace at next sign-in (generated or reset by an admin). */
+  async setPassword(ref: number | string, password: unknown, options: { mustChange: boolean }, actor: Actor): Promise<void> {
+    const valid = validatePassword(password);
+    const hash = await hashPassword(valid);
+    await this.ctx.store.transaction(async (tx) => {
+      const user = await this.get(ref, tx);
+      await tx
+        .updateTable('users')
+        .set({ password_hash: hash, must_change_password: options.mustChange ? 1 : 0, updated_at: this.ctx.clock.now().toISOString() })
+        .where('id', '=', user.id)
+        .execute();
+      await this.audit.record(tx, {
+        actor,
+        action: 'user.password_changed',
+        target: { type: 'user', id: user.id },
+        details: { mustChange: options.mustChange },
+      });
+    });
+  }
+
+  /**
+   * Checks an email and password. Returns the user only if the account exists, is
+   * active and the password matches; the time taken does not reveal which failed.
+   */
+  async checkPassword(email: string, password: string): Promise<User | undefined> {
+    const row = await this.selectUsers().where('users.email_key', '=', email.trim().toLowerCase()).executeTakeFirst();
+    const ok = await verifyPassword(password, row?.password_hash ?? null);
+    if (!row || !ok || row.status !== 'active') return undefined;
+    return toUser(row);
+  }
+
+  /** Number of users; used to decide whether a bootstrap admin is needed. */
+  async count(): Promise<number> {
+    const row = await this.ctx.store.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  private async resolveRole(ref: unknown, tx: Executor) {
+    if (typeof ref !== 'string' && typeof ref !== 'number') {
+      throw new ValidationError('Role must be a role name or id.', { field: 'role' });
+    }
+    const role = await this.roles.find(ref, tx);
+    if (!role) throw new ValidationError(`Unknown role "${ref}".`, { field: 'role' });
+    return role;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The store: Kysely over better-sqlite3 (embedded default) or pg (PostgreSQL).
+ * Services get a `Store` and write Kysely queries that work on both dialects;
+ * no SQL lives outside `src/store` and the services' Kysely calls.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import { buildMigrations } from './migrations/index.js';
+import type { Database } from './schema/index.js';
+
+export type { Database } from './schema/index.js';
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;
+/** A query context: the database itself or a transaction in progress. */
+export type Executor = Kysely<Database>;
+
+export interface StoreOptions {
+  /** `postgres://…`; when absent the SQLite file is used. */
+  databaseUrl?: string;
+  /** PostgreSQL schema (created if missing) that every connection works in. */
+  databaseSchema?: string;
+  /** SQLite file path, or ':memory:'. */
+  sqliteFile?: string;
+  /** Largest number of PostgreSQL connections per process. */
+  poolSize?: number;
+}
+
+export interface Store {
+  readonly db: Db;
+  readonly dialect: Dialect;
+  /** Runs pending migrations under a lock (PostgreSQL advisory lock; SQLite's write lock). */
+  migrate(): Promise<{ applied: string[] }>;
+  /** Names of migrations not yet applied. */
+  pendingMigrations(): Promise<string[]>;
+  /** A cheap round trip, for /healthz. */
+  ping(): Promise<void>;
+  /** Runs `work` in one transaction; everything it writes commits or nothing does. */
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// bigint (count(*), int8) comes back as a string by default; every such value we read fits in 2^53.
+const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20) return (value: string) => Number(value);
+    return (pg.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format);
+  },
+};
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10);
+  const file = options.sqliteFile ?? ':memory:';
+  return openSqlite(file);
+}
+
+function openSqlite(file: string): Store {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const database = new SqliteDatabase(file);
+  database.pragma('journal_mode = WAL');
+  database.pragma('foreign_keys = ON');
+  // Several worker processes share the file: wait for a lock rather than failing at once.
+  database.pragma('busy_timeout = 5000');
+  database.pragma('synchronous = NORMAL');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return makeStore(db, 'sqlite', async () => {
+    await db.destroy();
+  });
+}
+
+async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Store> {
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+  if (schema) {
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`create schema if not exists "${schema}"`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    types: pgTypes,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // A dropped connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return makeStore(db, 'postgres', async () => {
+    await db.destroy();
+  });
+}
+
+function makeStore(db: Db, dialect: Dialect, close: () => Promise<void>): Store {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => buildMigrations(dialect) },
+  });
+  return {
+    db,
+    dialect,
+    async migrate() {
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) throw error;
+      return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+    },
+    async pendingMigrations() {
+      const all = await migrator.getMigrations();
+      return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    transaction(work) {
+      return db.transaction().execute(work);
+    },
+    close,
+  };
+}
+
+/** True when `error` is a unique-constraint violation on either dialect. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** True when `error` is a foreign-key violation on either dialect. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** Escapes `%`, `_` and `\` for a LIKE pattern (used with `escape '\'`). */
+export function likePattern(fragment: string): string {
+  return `%${fragment.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}

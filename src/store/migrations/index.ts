@@ -1,0 +1,25 @@
+/**
+ * One ordered list of migrations for both dialects. Each migration gets the
+ * dialect so the few DDL differences (identity columns) stay in one helper.
+ * Never edit a migration that has shipped: add a new one.
+ */
+import type { Kysely, Migration } from 'kysely';
+import type { Dialect } from '../index.js';
+import { foundation } from './001_foundation.js';
+
+export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
+
+const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep }]> = [
+  ['001_foundation', foundation],
+];
+
+export function buildMigrations(dialect: Dialect): Record<string, Migration> {
+  const result: Record<string, Migration> = {};
+  for (const [name, step] of ORDERED) {
+    result[name] = {
+      up: (db) => step.up(db, dialect),
+      ...(step.down ? { down: (db: Kysely<unknown>) => step.down!(db, dialect) } : {}),
+    };
+  }
+  return result;
+}

@@ -1,0 +1,9 @@
+/**
+ * The typed database schema: one interface per part, merged here.
+ * Later parts add `schema/<part>.ts` and extend `Database` with it.
+ */
+import type { FoundationTables } from './foundation.js';
+
+export type * from './foundation.js';
+
+export interface Database extends FoundationTables {}

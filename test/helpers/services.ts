@@ -1,0 +1,27 @@
+/** A full service container over a test store, with a manual clock and a fixed secret key. */
+import { ManualClock } from '../../src/clock.js';
+import { loadConfig, withOverrides, type Config } from '../../src/config.js';
+import { SecretKeyring } from '../../src/crypto.js';
+import { silentLogger } from '../../src/logger.js';
+import { createServices, type Services } from '../../src/services/index.js';
+import type { Store } from '../../src/store/index.js';
+
+export const TEST_SECRET_KEY = Buffer.alloc(32, 7);
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return withOverrides(loadConfig({ GATEHOUSE_LOG_LEVEL: 'silent', GATEHOUSE_WORKERS: '1' }), {
+    secretKey: TEST_SECRET_KEY,
+    ...overrides,
+  });
+}
+
+export async function testServices(
+  store: Store,
+  options: { config?: Partial<Config>; clock?: ManualClock } = {},
+): Promise<{ services: Services; clock: ManualClock; config: Config }> {
+  const clock = options.clock ?? new ManualClock('2026-03-01T12:00:00.000Z');
+  const config = testConfig(options.config);
+  const services = createServices({ store, config, clock, keyring: new SecretKeyring(TEST_SECRET_KEY), log: silentLogger() });
+  await services.roles.syncSystemRoles();
+  return { services, clock, config };
+}
