@@ -5,9 +5,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { Services } from '../services/index.js';
+import { auditRoutes } from './audit.js';
 import { grantRoutes } from './grants.js';
 import { meRoutes } from './me.js';
+import { roleRoutes } from './roles.js';
 import { authenticateUser, type CredentialResolver, sessionRoutes } from './session.js';
+import { userRoutes } from './users.js';
 
 export interface AdminRouteOptions {
   services: Services;
@@ -28,4 +31,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   await app.register(sessionRoutes, shared);
   await app.register(meRoutes, shared);
   await app.register(grantRoutes, shared);
+  await app.register(userRoutes, shared);
+  await app.register(roleRoutes, shared);
+  await app.register(auditRoutes, shared);
 }

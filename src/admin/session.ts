@@ -19,7 +19,8 @@ import { CsrfError, PasswordChangeRequiredError, UnauthenticatedError } from '..
 import type { Services } from '../services/index.js';
 import { SESSION_ABSOLUTE_SECONDS } from '../services/sessions.js';
 import type { AdminRouteOptions } from './index.js';
-import { type AdminPrincipal, actorOf, requirePrincipal } from './principal.js';
+import type { GrantId } from '../services/grants.js';
+import { type AdminPrincipal, actorOf, requireGrant, requirePrincipal } from './principal.js';
 
 export const SESSION_COOKIE = 'gatehouse_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -105,6 +106,16 @@ export function authenticateUser(options: AdminRouteOptions) {
     if (principal.user.mustChangePassword && !routeConfig.allowedBeforePasswordChange) {
       throw new PasswordChangeRequiredError();
     }
+  };
+}
+
+/**
+ * A route-level onRequest hook that checks a grant before the body is parsed
+ * and validated, so a caller without the grant learns nothing about the input.
+ */
+export function needsGrant(...anyOf: GrantId[]) {
+  return async function checkGrant(request: FastifyRequest): Promise<void> {
+    requireGrant(request, ...anyOf);
   };
 }
 
