@@ -64,6 +64,31 @@ export class MissingGrantError extends ForbiddenError {
   }
 }
 
+/** 401 from sign-in: the same body whether the email, the password or the account status was wrong. */
+export class InvalidCredentialsError extends AppError {
+  constructor() {
+    super(401, 'invalid_credentials', 'Email or password is incorrect.');
+  }
+}
+
+/** 403: a cookie-authenticated write without the session's X-CSRF-Token. */
+export class CsrfError extends AppError {
+  constructor() {
+    super(403, 'csrf_failed', 'Missing or invalid X-CSRF-Token header; send the csrfToken returned at sign-in.');
+  }
+}
+
+/** 403: the account's password was generated or reset and must be changed before anything else. */
+export class PasswordChangeRequiredError extends AppError {
+  constructor() {
+    super(
+      403,
+      'password_change_required',
+      'You must change your password first: POST /api/admin/v1/me/password with currentPassword and newPassword.',
+    );
+  }
+}
+
 /** 404: does not exist, or the caller may not see it (the two are indistinguishable on purpose). */
 export class NotFoundError extends AppError {
   constructor(what: string, id?: string | number) {
@@ -172,10 +197,14 @@ export function serializeError(error: unknown): SerializedError {
   if (fe && Array.isArray(fe.validation)) {
     const first = fe.validation[0];
     const where = fe.validationContext ?? 'body';
-    const missing = first?.params?.missingProperty;
-    const field =
-      (first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '') +
-      (typeof missing === 'string' ? missing : '');
+    // A missing or unexpected property is named by ajv in params, not in the path.
+    const named = first?.params?.missingProperty ?? first?.params?.additionalProperty;
+    const field = [
+      first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '',
+      typeof named === 'string' ? named : '',
+    ]
+      .filter((part) => part !== '')
+      .join('.');
     const message = field
       ? `Invalid ${where}: "${field}" ${first?.message ?? 'is invalid'}.`
       : `Invalid ${where}: ${first?.message ?? 'validation failed'}.`;

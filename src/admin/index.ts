@@ -5,12 +5,33 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { Services } from '../services/index.js';
+import { auditRoutes } from './audit.js';
+import { grantRoutes } from './grants.js';
+import { meRoutes } from './me.js';
+import { roleRoutes } from './roles.js';
+import { authenticateUser, type CredentialResolver, sessionRoutes } from './session.js';
+import { userRoutes } from './users.js';
 
 export interface AdminRouteOptions {
   services: Services;
   config: Config;
+  /** Extra credential resolvers, tried before the session cookie (see `registerCredentialResolver`). */
+  credentialResolvers?: readonly CredentialResolver[];
 }
 
-export async function adminRoutes(_app: FastifyInstance, _options: AdminRouteOptions): Promise<void> {
-  // Routes are registered by the admin modules (session, users, roles, grants, audit …).
+export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptions): Promise<void> {
+  // Not `options` itself: it carries fastify's `prefix`, which the children would add a second time.
+  const shared: AdminRouteOptions = {
+    services: options.services,
+    config: options.config,
+    credentialResolvers: options.credentialResolvers,
+  };
+  app.addHook('onRequest', authenticateUser(shared));
+  // Each admin module is one plugin; they all inherit the hook above.
+  await app.register(sessionRoutes, shared);
+  await app.register(meRoutes, shared);
+  await app.register(grantRoutes, shared);
+  await app.register(userRoutes, shared);
+  await app.register(roleRoutes, shared);
+  await app.register(auditRoutes, shared);
 }

@@ -216,6 +216,7 @@ export class UsersService {
       const user = await this.get(ref, tx);
       if (input.role !== undefined) {
         const role = await this.resolveRole(input.role, tx);
+        if (role.id !== user.role.id && user.status === 'active') await this.ensureNotLastAdmin(user, tx, 'move');
         changes.role_id = role.id;
         details.role = { from: user.role.name, to: role.name };
       }
@@ -241,6 +242,10 @@ export class UsersService {
   async setStatus(ref: number | string, status: 'active' | 'disabled', actor: Actor): Promise<User> {
     const id = await this.ctx.store.transaction(async (tx) => {
       const user = await this.get(ref, tx);
+      if (status === 'disabled' && actor.type === 'user' && actor.userId === user.id) {
+        throw new ConflictError('You cannot disable your own account.');
+      }
+      if (status === 'disabled' && user.status === 'active') await this.ensureNotLastAdmin(user, tx, 'disable');
       if (user.status !== status) {
         await tx
           .updateTable('users')
@@ -269,7 +274,12 @@ export class UsersService {
   }
 
   /** Sets a password; `mustChange` marks it as one to replace at next sign-in (generated or reset by an admin). */
-  async setPassword(ref: number | string, password: unknown, options: { mustChange: boolean }, actor: Actor): Promise<void> {
+  async setPassword(
+    ref: number | string,
+    password: unknown,
+    options: { mustChange: boolean; keepSessionId?: string },
+    actor: Actor,
+  ): Promise<void> {
     const valid = validatePassword(password);
     const hash = await hashPassword(valid);
     await this.ctx.store.transaction(async (tx) => {
@@ -279,6 +289,10 @@ export class UsersService {
         .set({ password_hash: hash, must_change_password: options.mustChange ? 1 : 0, updated_at: this.ctx.clock.now().toISOString() })
         .where('id', '=', user.id)
         .execute();
+      // A new password ends every other session of the account (a stolen cookie dies with the old password).
+      let sessions = tx.deleteFrom('sessions').where('user_id', '=', user.id);
+      if (options.keepSessionId !== undefined) sessions = sessions.where('id', '!=', options.keepSessionId);
+      await sessions.execute();
       await this.audit.record(tx, {
         actor,
         action: 'user.password_changed',
@@ -306,6 +320,31 @@ export class UsersService {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  /**
+   * Refuses to disable (or move out of the Admin role) the last active Admin, so
+   * the instance never loses its last administrator. On PostgreSQL the Admin rows
+   * are locked, so two such changes racing each other cannot both pass.
+   */
+  private async ensureNotLastAdmin(user: User, tx: Executor, change: 'disable' | 'move'): Promise<void> {
+    const admin = await tx
+      .selectFrom('roles')
+      .select('id')
+      .where('name_key', '=', 'admin')
+      .where('is_system', '=', 1)
+      .executeTakeFirst();
+    if (!admin || user.role.id !== admin.id) return;
+    let query = tx.selectFrom('users').select('id').where('role_id', '=', admin.id).where('status', '=', 'active');
+    if (this.ctx.store.dialect === 'postgres') query = query.forUpdate();
+    const active = await query.execute();
+    if (active.length <= 1) {
+      const verb = change === 'disable' ? 'disabling' : 'moving';
+      throw new ConflictError(
+        `"${user.email}" is the last active Admin; ${verb} them would leave nobody to administer Gatehouse.`,
+        { field: change === 'disable' ? 'status' : 'role' },
+      );
+    }
   }
 
   private async resolveRole(ref: unknown, tx: Executor) {

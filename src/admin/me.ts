@@ -1,0 +1,56 @@
+/**
+ * The signed-in user's own view:
+ *
+ *   GET  /me            {user, role, grants, mustChangePassword, csrfToken?}
+ *   POST /me/password   {currentPassword, newPassword} → 204; clears the forced change
+ */
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { GRANTS } from '../services/grants.js';
+import type { AdminRouteOptions } from './index.js';
+import { actorOf, requirePrincipal } from './principal.js';
+import { SESSION_COOKIE } from './session.js';
+
+const ChangePasswordBody = Type.Object(
+  {
+    currentPassword: Type.String({ minLength: 1, maxLength: 1024 }),
+    newPassword: Type.String({ maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+export async function meRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.get('/me', { config: { allowedBeforePasswordChange: true } }, async (request) => {
+    const principal = requirePrincipal(request);
+    const token = request.cookies[SESSION_COOKIE];
+    return {
+      user: principal.user,
+      role: principal.user.role,
+      // Catalog order, so the list reads the same everywhere.
+      grants: GRANTS.map((g) => g.id).filter((id) => principal.grants.has(id)),
+      mustChangePassword: principal.user.mustChangePassword,
+      ...(principal.via === 'session' && token ? { csrfToken: services.sessions.csrfTokenFor(token) } : {}),
+    };
+  });
+
+  r.post(
+    '/me/password',
+    { schema: { body: ChangePasswordBody }, config: { allowedBeforePasswordChange: true } },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      await services.sessions.changeOwnPassword(
+        principal.user,
+        {
+          currentPassword: request.body.currentPassword,
+          newPassword: request.body.newPassword,
+          keepSessionId: principal.sessionId,
+        },
+        actorOf(request),
+      );
+      return reply.code(204).send();
+    },
+  );
+}

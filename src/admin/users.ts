@@ -1,0 +1,139 @@
+/**
+ * Users, all under the `users.manage` grant:
+ *
+ *   GET   /users                 ?limit&cursor&q&status&role → {items, nextCursor}
+ *   POST  /users                 {email, displayName?, role?, password?, mustChangePassword?} → 201 user
+ *   GET   /users/:id             user (id or email) with the grants of their role
+ *   PATCH /users/:id             {email?, displayName?, role?}
+ *   POST  /users/:id/disable     ends their sessions; not yourself, not the last active Admin
+ *   POST  /users/:id/enable
+ *   POST  /users/:id/password    {password?} admin reset (generated when absent, shown once); must change at sign-in
+ */
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { generatePassword } from '../crypto.js';
+import { ValidationError } from '../errors.js';
+import type { AdminRouteOptions } from './index.js';
+import { actorOf } from './principal.js';
+import { needsGrant } from './session.js';
+
+const UserParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 320 }) });
+const RoleRef = Type.Union([Type.String({ maxLength: 100 }), Type.Integer({ minimum: 1 })]);
+
+const ListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    q: Type.Optional(Type.String({ maxLength: 200 })),
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
+    role: Type.Optional(Type.String({ maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+const CreateBody = Type.Object(
+  {
+    email: Type.String({ maxLength: 320 }),
+    displayName: Type.Optional(Type.String({ maxLength: 1000 })),
+    role: Type.Optional(RoleRef),
+    password: Type.Optional(Type.String({ maxLength: 1024 })),
+    mustChangePassword: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const UpdateBody = Type.Object(
+  {
+    email: Type.Optional(Type.String({ maxLength: 320 })),
+    displayName: Type.Optional(Type.String({ maxLength: 1000 })),
+    role: Type.Optional(RoleRef),
+  },
+  { additionalProperties: false },
+);
+
+const PasswordBody = Type.Object(
+  { password: Type.Optional(Type.String({ maxLength: 1024 })) },
+  { additionalProperties: false },
+);
+
+export async function userRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.get(
+    '/users',
+    { schema: { querystring: ListQuery }, onRequest: needsGrant('users.manage') },
+    async (request) => {
+      const { role } = request.query;
+      if (role !== undefined && !(await services.roles.find(role))) {
+        throw new ValidationError(`Unknown role "${role}".`, { field: 'role' });
+      }
+      return services.users.list(request.query);
+    },
+  );
+
+  r.post(
+    '/users',
+    { schema: { body: CreateBody }, onRequest: needsGrant('users.manage') },
+    async (request, reply) => {
+      const body = request.body;
+      // A password an admin chose is known to them, so by default it must be replaced at first sign-in.
+      const user = await services.users.create(
+        {
+          ...body,
+          mustChangePassword: body.password === undefined ? false : (body.mustChangePassword ?? true),
+        },
+        actorOf(request),
+      );
+      return reply.code(201).send(user);
+    },
+  );
+
+  r.get(
+    '/users/:id',
+    { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
+    async (request) => {
+      return services.users.getWithGrants(request.params.id);
+    },
+  );
+
+  r.patch(
+    '/users/:id',
+    { schema: { params: UserParams, body: UpdateBody }, onRequest: needsGrant('users.manage') },
+    async (request) => {
+      return services.users.update(request.params.id, request.body, actorOf(request));
+    },
+  );
+
+  r.post(
+    '/users/:id/disable',
+    { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
+    async (request) => {
+      return services.users.disable(request.params.id, actorOf(request));
+    },
+  );
+
+  r.post(
+    '/users/:id/enable',
+    { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
+    async (request) => {
+      return services.users.enable(request.params.id, actorOf(request));
+    },
+  );
+
+  r.post(
+    '/users/:id/password',
+    { schema: { params: UserParams, body: PasswordBody }, onRequest: needsGrant('users.manage') },
+    async (request) => {
+      const generated = request.body?.password === undefined ? generatePassword() : undefined;
+      await services.users.setPassword(
+        request.params.id,
+        request.body?.password ?? generated,
+        { mustChange: true },
+        actorOf(request),
+      );
+      const user = await services.users.get(request.params.id);
+      return generated === undefined ? { user } : { user, password: generated };
+    },
+  );
+}

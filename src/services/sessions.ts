@@ -1,0 +1,229 @@
+/**
+ * Admin sign-in sessions. The session token (256 random bits) lives only in
+ * the browser's cookie; the database keeps its HMAC as the row id, so a copy
+ * of the database cannot be replayed as a cookie. Each session has a CSRF
+ * token derived from the session token by HMAC (so `GET /me` can hand it out
+ * again after a page reload); only the CSRF token's own HMAC is stored.
+ *
+ * Lifetime: 12 hours absolute, 2 hours idle (sliding). `last_seen_at` is
+ * written at most once a minute per session to keep reads cheap.
+ */
+import { randomToken } from '../crypto.js';
+import { InvalidCredentialsError, TooManyRequestsError, ValidationError } from '../errors.js';
+import type { AuditService } from './audit.js';
+import type { Actor, ServiceContext } from './context.js';
+import type { ThrottlePolicy, ThrottleService } from './throttle.js';
+import { type User, type UsersService, validatePassword } from './users.js';
+
+export const SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60;
+export const SESSION_IDLE_SECONDS = 2 * 60 * 60;
+/** `last_seen_at` is refreshed only when it is older than this. */
+export const LAST_SEEN_RESOLUTION_SECONDS = 60;
+
+/** 5 failures for one email within 15 minutes lock that email for 15 minutes. */
+export const SIGNIN_EMAIL_POLICY: ThrottlePolicy = {
+  maxFailures: 5,
+  windowSeconds: 15 * 60,
+  lockSeconds: 15 * 60,
+};
+/** 20 failures from one IP address within 15 minutes lock that address for 15 minutes. */
+export const SIGNIN_IP_POLICY: ThrottlePolicy = {
+  maxFailures: 20,
+  windowSeconds: 15 * 60,
+  lockSeconds: 15 * 60,
+};
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+export interface ActiveSession {
+  /** HMAC of the cookie's token. */
+  readonly id: string;
+  readonly userId: number;
+  readonly csrfHash: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  readonly expiresAt: string;
+}
+
+export interface SignInInput {
+  email: string;
+  password: string;
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface SignInResult {
+  user: User;
+  /** Goes into the cookie; never stored. */
+  token: string;
+  csrfToken: string;
+  expiresAt: string;
+}
+
+function emailKey(email: string): string {
+  return `signin:email:${email.trim().toLowerCase()}`;
+}
+
+function ipKey(ip: string | undefined): string {
+  return `signin:ip:${ip ?? 'unknown'}`;
+}
+
+export class SessionsService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly users: UsersService,
+    private readonly throttle: ThrottleService,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** The CSRF token paired with a session token. */
+  csrfTokenFor(token: string): string {
+    return this.ctx.keyring.hashSecret('csrf-token', token);
+  }
+
+  /**
+   * Checks email and password under the per-account and per-IP throttles and
+   * opens a session. Every failure looks the same to the caller.
+   */
+  async signIn(input: SignInInput): Promise<SignInResult> {
+    const attempted = input.email.trim().slice(0, 320);
+    const keys = [emailKey(attempted), ipKey(input.ip)];
+    const locked = await this.throttle.check(keys);
+    if (locked.retryAfterSeconds > 0) {
+      await this.ctx.store.transaction((tx) =>
+        this.audit.record(tx, {
+          actor: { type: 'system' },
+          action: 'session.throttled',
+          details: { email: attempted },
+          ip: input.ip,
+        }),
+      );
+      throw new TooManyRequestsError(
+        'Too many failed sign-in attempts; try again later.',
+        locked.retryAfterSeconds,
+      );
+    }
+    const user = await this.users.checkPassword(attempted, input.password);
+    if (!user) {
+      await this.ctx.store.transaction(async (tx) => {
+        await this.throttle.recordFailure(keys[0]!, SIGNIN_EMAIL_POLICY, tx);
+        await this.throttle.recordFailure(keys[1]!, SIGNIN_IP_POLICY, tx);
+        await this.audit.record(tx, {
+          actor: { type: 'system' },
+          action: 'session.failed',
+          details: { email: attempted },
+          ip: input.ip,
+        });
+      });
+      throw new InvalidCredentialsError();
+    }
+    const token = randomToken(32);
+    const csrfToken = this.csrfTokenFor(token);
+    const now = this.ctx.clock.now();
+    const expiresAt = new Date(now.getTime() + SESSION_ABSOLUTE_SECONDS * 1000).toISOString();
+    await this.ctx.store.transaction(async (tx) => {
+      await this.throttle.reset(keys[0]!, tx);
+      await tx
+        .insertInto('sessions')
+        .values({
+          id: this.ctx.keyring.hashSecret('session', token),
+          user_id: user.id,
+          csrf_hash: this.ctx.keyring.hashSecret('csrf', csrfToken),
+          ip: input.ip ?? null,
+          user_agent: input.userAgent?.slice(0, 500) ?? null,
+          created_at: now.toISOString(),
+          last_seen_at: now.toISOString(),
+          expires_at: expiresAt,
+        })
+        .execute();
+      await this.audit.record(tx, {
+        actor: { type: 'user', userId: user.id, label: user.email, ip: input.ip },
+        action: 'session.created',
+        target: { type: 'user', id: user.id },
+      });
+    });
+    return { user, token, csrfToken, expiresAt };
+  }
+
+  /** The live session for a cookie token, or undefined when it is unknown, expired or idle too long. */
+  async authenticate(token: string): Promise<ActiveSession | undefined> {
+    if (!TOKEN_PATTERN.test(token)) return undefined;
+    const id = this.ctx.keyring.hashSecret('session', token);
+    const row = await this.ctx.store.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const now = this.ctx.clock.now();
+    const idleSince = now.getTime() - Date.parse(row.last_seen_at);
+    if (Date.parse(row.expires_at) <= now.getTime() || idleSince >= SESSION_IDLE_SECONDS * 1000) {
+      await this.ctx.store.db.deleteFrom('sessions').where('id', '=', id).execute();
+      return undefined;
+    }
+    let lastSeenAt = row.last_seen_at;
+    if (idleSince >= LAST_SEEN_RESOLUTION_SECONDS * 1000) {
+      lastSeenAt = now.toISOString();
+      await this.ctx.store.db
+        .updateTable('sessions')
+        .set({ last_seen_at: lastSeenAt })
+        .where('id', '=', id)
+        .execute();
+    }
+    return {
+      id,
+      userId: row.user_id,
+      csrfHash: row.csrf_hash,
+      createdAt: row.created_at,
+      lastSeenAt,
+      expiresAt: row.expires_at,
+    };
+  }
+
+  /** Constant-time check of a presented X-CSRF-Token. */
+  verifyCsrf(session: ActiveSession, presented: string | undefined): boolean {
+    if (presented === undefined || presented === '') return false;
+    return this.ctx.keyring.verifySecret('csrf', presented, session.csrfHash);
+  }
+
+  async signOut(sessionId: string, userId: number, actor: Actor): Promise<void> {
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.deleteFrom('sessions').where('id', '=', sessionId).execute();
+      await this.audit.record(tx, { actor, action: 'session.deleted', target: { type: 'user', id: userId } });
+    });
+  }
+
+  /**
+   * A signed-in user replaces their own password. Wrong current passwords count
+   * against the same per-account throttle as sign-in. Other sessions of the
+   * user end; `keepSessionId` (the caller's) stays.
+   */
+  async changeOwnPassword(
+    user: User,
+    input: { currentPassword: string; newPassword: string; keepSessionId?: string },
+    actor: Actor,
+  ): Promise<void> {
+    const newPassword = validatePassword(input.newPassword, 'newPassword');
+    const key = emailKey(user.email);
+    const locked = await this.throttle.check([key]);
+    if (locked.retryAfterSeconds > 0) {
+      throw new TooManyRequestsError('Too many failed attempts; try again later.', locked.retryAfterSeconds);
+    }
+    const checked = await this.users.checkPassword(user.email, input.currentPassword);
+    if (!checked || checked.id !== user.id) {
+      await this.throttle.recordFailure(key, SIGNIN_EMAIL_POLICY);
+      throw new ValidationError('Current password is incorrect.', { field: 'currentPassword' });
+    }
+    if (newPassword === input.currentPassword) {
+      throw new ValidationError('New password must differ from the current password.', {
+        field: 'newPassword',
+      });
+    }
+    await this.users.setPassword(
+      user.id,
+      newPassword,
+      { mustChange: false, keepSessionId: input.keepSessionId },
+      actor,
+    );
+  }
+}
