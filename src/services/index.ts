@@ -3,8 +3,12 @@
  * HTTP layer, the CLI and the admin UI all go through these.
  */
 import { AuditService } from './audit.js';
+import { ClientsService } from './clients.js';
+import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
+import { KeysService } from './keys.js';
 import { RolesService } from './roles.js';
+import { TokenService } from './tokens.js';
 import { UsersService } from './users.js';
 
 export interface Services {
@@ -12,11 +16,20 @@ export interface Services {
   readonly audit: AuditService;
   readonly roles: RolesService;
   readonly users: UsersService;
+  readonly clients: ClientsService;
+  readonly keys: KeysService;
+  /** JWT access tokens: `tokens.issue`, and `tokens.verify` for everything Gatehouse checks. */
+  readonly tokens: TokenService;
+  /** Cross-process cache invalidation (start/stop polling with the app). */
+  readonly epochs: CacheEpochs;
 }
 
 export function createServices(ctx: ServiceContext): Services {
   const audit = new AuditService(ctx.store, ctx.clock);
   const roles = new RolesService(ctx, audit);
   const users = new UsersService(ctx, roles, audit);
-  return { ctx, audit, roles, users };
+  const clients = new ClientsService(ctx, audit);
+  const keys = new KeysService(ctx, audit);
+  const tokens = new TokenService(ctx, audit, keys, clients);
+  return { ctx, audit, roles, users, clients, keys, tokens, epochs: epochsOf(ctx.store) };
 }
