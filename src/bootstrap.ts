@@ -86,6 +86,7 @@ export async function prepareRuntime(
   const { applied } = await runtime.store.migrate();
   const { services, config } = runtime;
   await services.roles.syncSystemRoles();
+  await services.keys.prepare();
   if (!options.bootstrapAdmin || (await services.users.count()) > 0) return { appliedMigrations: applied };
   const email = config.adminEmail ?? 'admin@localhost';
   const generatedPassword = config.adminPassword === undefined ? generatePassword() : undefined;

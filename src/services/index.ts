@@ -3,10 +3,14 @@
  * HTTP layer, the CLI and the admin UI all go through these.
  */
 import { AuditService } from './audit.js';
+import { ClientsService } from './clients.js';
+import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
+import { KeysService } from './keys.js';
 import { RolesService } from './roles.js';
 import { SessionsService } from './sessions.js';
 import { ThrottleService } from './throttle.js';
+import { TokenService } from './tokens.js';
 import { UsersService } from './users.js';
 
 export interface Services {
@@ -16,6 +20,12 @@ export interface Services {
   readonly users: UsersService;
   readonly throttle: ThrottleService;
   readonly sessions: SessionsService;
+  readonly clients: ClientsService;
+  readonly keys: KeysService;
+  /** JWT access tokens: `tokens.issue`, and `tokens.verify` for everything Gatehouse checks. */
+  readonly tokens: TokenService;
+  /** Cross-process cache invalidation (start/stop polling with the app). */
+  readonly epochs: CacheEpochs;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -24,5 +34,8 @@ export function createServices(ctx: ServiceContext): Services {
   const users = new UsersService(ctx, roles, audit);
   const throttle = new ThrottleService(ctx.store, ctx.clock);
   const sessions = new SessionsService(ctx, users, throttle, audit);
-  return { ctx, audit, roles, users, throttle, sessions };
+  const clients = new ClientsService(ctx, audit);
+  const keys = new KeysService(ctx, audit);
+  const tokens = new TokenService(ctx, audit, keys, clients);
+  return { ctx, audit, roles, users, throttle, sessions, clients, keys, tokens, epochs: epochsOf(ctx.store) };
 }

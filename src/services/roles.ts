@@ -4,6 +4,7 @@
  * (not while users still hold them).
  */
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { bumpEpoch } from '../store/epochs.js';
 import { isUniqueViolation, type Executor } from '../store/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
@@ -215,6 +216,7 @@ export class RolesService {
         target: { type: 'role', id: role.id },
         details: { from: role.name, to: name },
       });
+      await bumpEpoch(this.ctx.store, tx, 'roles');
       return role.id;
     });
     return this.get(id);
@@ -230,6 +232,7 @@ export class RolesService {
         await tx.insertInto('role_grants').values(added.map((grant_id) => ({ role_id: role.id, grant_id }))).execute();
         await tx.updateTable('roles').set({ updated_at: this.ctx.clock.now().toISOString() }).where('id', '=', role.id).execute();
         await this.audit.record(tx, { actor, action: 'role.grant_added', target: { type: 'role', id: role.id }, details: { grants: added } });
+        await bumpEpoch(this.ctx.store, tx, 'roles');
       }
       return role.id;
     });
@@ -246,6 +249,7 @@ export class RolesService {
         await tx.deleteFrom('role_grants').where('role_id', '=', role.id).where('grant_id', 'in', removed).execute();
         await tx.updateTable('roles').set({ updated_at: this.ctx.clock.now().toISOString() }).where('id', '=', role.id).execute();
         await this.audit.record(tx, { actor, action: 'role.grant_removed', target: { type: 'role', id: role.id }, details: { grants: removed } });
+        await bumpEpoch(this.ctx.store, tx, 'roles');
       }
       return role.id;
     });
@@ -263,6 +267,7 @@ export class RolesService {
       }
       await tx.deleteFrom('roles').where('id', '=', role.id).execute();
       await this.audit.record(tx, { actor, action: 'role.deleted', target: { type: 'role', id: role.id }, details: { name: role.name } });
+      await bumpEpoch(this.ctx.store, tx, 'roles');
     });
   }
 

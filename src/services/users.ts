@@ -5,6 +5,7 @@
 import { hashPassword, verifyPassword } from '../crypto.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { isPlausibleEmail } from '../config.js';
+import { bumpEpoch } from '../store/epochs.js';
 import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
 import type { UsersTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
@@ -234,6 +235,7 @@ export class UsersService {
         throw error;
       }
       await this.audit.record(tx, { actor, action: 'user.updated', target: { type: 'user', id: user.id }, details });
+      await bumpEpoch(this.ctx.store, tx, 'users');
       return user.id;
     });
     return this.get(id);
@@ -253,6 +255,7 @@ export class UsersService {
           .where('id', '=', user.id)
           .execute();
         if (status === 'disabled') await tx.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+        await bumpEpoch(this.ctx.store, tx, 'users');
         await this.audit.record(tx, {
           actor,
           action: status === 'disabled' ? 'user.disabled' : 'user.enabled',

@@ -6,11 +6,13 @@
 import type { Kysely, Migration } from 'kysely';
 import type { Dialect } from '../index.js';
 import { foundation } from './001_foundation.js';
+import { oauth } from './002_oauth.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
 const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep }]> = [
   ['001_foundation', foundation],
+  ['002_oauth', oauth],
 ];
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {

@@ -3,7 +3,9 @@
  * Later parts add `schema/<part>.ts` and extend `Database` with it.
  */
 import type { FoundationTables } from './foundation.js';
+import type { OAuthTables } from './oauth.js';
 
 export type * from './foundation.js';
+export type * from './oauth.js';
 
-export interface Database extends FoundationTables {}
+export interface Database extends FoundationTables, OAuthTables {}

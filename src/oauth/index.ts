@@ -1,0 +1,80 @@
+/**
+ * The authorization server's routes. Token, introspection and revocation live in
+ * one encapsulated scope with the form-body parser, the no-store headers and an
+ * error handler that answers RFC 6749 bodies; discovery (JWKS, metadata) is
+ * cacheable and lives outside it. Also starts and stops the per-process
+ * background work: cache-epoch polling, key retirement/rotation, pruning.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import type { Services } from '../services/index.js';
+import { addFormParser, oauthErrorHandler } from './http.js';
+import { introspectHandler } from './introspect.js';
+import { JWKS_PATH, jwksHandler } from './jwks.js';
+import { METADATA_PATH, metadataHandler } from './metadata.js';
+import { revokeHandler } from './revoke.js';
+import { ClientAuthThrottle, DEFAULT_THROTTLE, type ThrottleOptions } from './throttle.js';
+import { tokenHandler } from './token.js';
+
+export interface OAuthRouteOptions {
+  services: Services;
+  config: Config;
+  /** Failed-authentication throttle settings (tests lower them). */
+  throttle?: Partial<ThrottleOptions>;
+}
+
+export interface OAuthDeps {
+  services: Services;
+  config: Config;
+  clients: Services['clients'];
+  throttle: ClientAuthThrottle;
+}
+
+const MAINTENANCE_MS = 60_000;
+
+export async function oauthRoutes(app: FastifyInstance, options: OAuthRouteOptions): Promise<void> {
+  const { services, config } = options;
+  const deps: OAuthDeps = {
+    services,
+    config,
+    clients: services.clients,
+    throttle: new ClientAuthThrottle(services.ctx.clock, { ...DEFAULT_THROTTLE, ...options.throttle }),
+  };
+
+  app.get(JWKS_PATH, jwksHandler(deps));
+  app.get(METADATA_PATH, metadataHandler(deps));
+
+  await app.register(async (scope) => {
+    addFormParser(scope);
+    scope.setErrorHandler(oauthErrorHandler);
+    const token = tokenHandler(deps, 'domo');
+    scope.get('/oauth/token', token);
+    scope.post('/oauth/token', token);
+    scope.post('/oauth2/token', tokenHandler(deps, 'oauth2'));
+    scope.post('/oauth/introspect', introspectHandler(deps));
+    scope.post('/oauth/revoke', revokeHandler(deps));
+  });
+
+  let maintenance: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    services.epochs.start();
+    maintenance = setInterval(() => {
+      runMaintenance(services).catch((error: unknown) => services.ctx.log.warn({ err: error }, 'token maintenance failed'));
+    }, MAINTENANCE_MS);
+    maintenance.unref();
+  });
+  app.addHook('onClose', async () => {
+    services.epochs.stop();
+    if (maintenance) clearInterval(maintenance);
+    await services.clients.flushLastUsed().catch((error: unknown) => {
+      services.ctx.log.warn({ err: error }, 'could not record last use of API clients');
+    });
+  });
+}
+
+/** Retires keys whose tokens have expired, rotates when due, prunes expired revocations. */
+export async function runMaintenance(services: Services): Promise<void> {
+  await services.keys.retireExpired();
+  await services.keys.rotateIfDue();
+  await services.tokens.pruneRevoked();
+}

@@ -1,0 +1,531 @@
+/**
+ * API clients (spec 004): created with a name, description, scopes and token
+ * lifetime; the client ID and secret are shown once; only an HMAC of the secret
+ * is stored. Clients cannot be edited, only revoked (final) or given a new
+ * secret (the old one keeps working for a grace period; at most two live).
+ *
+ * The token endpoint reads clients, their secret hashes and their owners through
+ * per-process caches dropped by the `clients`, `users` and `roles` cache epochs,
+ * so a revoke or a disabled owner is seen by every node within the poll interval.
+ * `last_used_at` is written in batches, never in the request path.
+ */
+import crypto from 'node:crypto';
+import type { Selectable } from 'kysely';
+import { addSeconds } from '../clock.js';
+import { constantTimeEqual, randomHex } from '../crypto.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { inCatalogOrder, type Scope, SCOPES, validateClientScopes } from '../oauth/scopes.js';
+import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
+import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
+import type { ApiClientsTable } from '../store/schema/index.js';
+import type { AuditService } from './audit.js';
+import type { Actor, ServiceContext } from './context.js';
+import type { GrantId } from './grants.js';
+import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
+
+export const SECRET_PURPOSE = 'client_secret';
+export const MIN_TOKEN_TTL = 60;
+export const MAX_TOKEN_TTL = 86_400;
+export const DEFAULT_SECRET_GRACE_SECONDS = 86_400;
+export const MAX_SECRET_GRACE_SECONDS = 30 * 86_400;
+/** Length of the partial client ID shown in lists and used to name a client (`441e307a-b2a1`). */
+export const CLIENT_REF_LENGTH = 13;
+const LAST_USED_FLUSH_MS = 5_000;
+
+/** What lists and admin screens show: never the whole client ID, never a secret. */
+export interface ApiClientView {
+  /** The first 13 characters of the client ID: enough to recognise it, and the handle in URLs and the CLI. */
+  id: string;
+  name: string;
+  description: string;
+  scopes: Scope[];
+  tokenTtlSeconds: number;
+  owner: { id: number; email: string; displayName: string };
+  status: 'active' | 'revoked';
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** Returned once, at creation or secret rotation. */
+export interface IssuedClientCredentials {
+  client: ApiClientView;
+  clientId: string;
+  clientSecret: string;
+}
+
+/** The cached form the token endpoint and token verification use. */
+export interface ClientRecord {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  tokenTtlSeconds: number;
+  ownerUserId: number;
+  status: 'active' | 'revoked';
+  secrets: ReadonlyArray<{ hash: string; expiresAt: string | null }>;
+}
+
+/** The owner of a client as the token service needs it, read live (cached per epoch). */
+export interface ClientOwner {
+  id: number;
+  email: string;
+  status: 'active' | 'disabled';
+  roleName: string;
+  grants: ReadonlySet<GrantId>;
+}
+
+/** Who is looking: `all` (the CLI), or a user who sees their own clients unless they may manage all. */
+export type ClientViewer = 'all' | { readonly userId: number; readonly manageAll: boolean };
+
+export interface CreateClientInput {
+  name: unknown;
+  description?: unknown;
+  scopes: unknown;
+  tokenTtlSeconds?: unknown;
+  /** Owner (user id or email); only for CLI/system actors. A user actor always owns what they create. */
+  owner?: unknown;
+}
+
+export interface ListClientsQuery {
+  name?: string;
+  owner?: string | number;
+  status?: 'active' | 'revoked';
+  limit?: number;
+  cursor?: string;
+}
+
+export function validateClientName(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ValidationError('Client name must not be empty.', { field: 'name' });
+  }
+  const name = value.trim();
+  if (name.length > 100) throw new ValidationError('Client name must be at most 100 characters.', { field: 'name' });
+  return name;
+}
+
+function validateDescription(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw new ValidationError('Description must be a string.', { field: 'description' });
+  if (value.length > 1000) throw new ValidationError('Description must be at most 1000 characters.', { field: 'description' });
+  return value.trim();
+}
+
+function validateTtl(value: unknown, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < MIN_TOKEN_TTL || n > MAX_TOKEN_TTL) {
+    throw new ValidationError(`Token lifetime must be a whole number of seconds from ${MIN_TOKEN_TTL} to ${MAX_TOKEN_TTL}.`, {
+      field: 'tokenTtlSeconds',
+    });
+  }
+  return n;
+}
+
+export function validateGraceSeconds(value: unknown): number {
+  if (value === undefined || value === null) return DEFAULT_SECRET_GRACE_SECONDS;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_SECRET_GRACE_SECONDS) {
+    throw new ValidationError(`Grace period must be a whole number of seconds from 0 to ${MAX_SECRET_GRACE_SECONDS}.`, {
+      field: 'graceSeconds',
+    });
+  }
+  return n;
+}
+
+/** A full client ID (UUID) or the 13-character partial ID lists show. */
+function parseClientRef(ref: string): { full: string } | { prefix: string } | undefined {
+  const value = ref.trim().toLowerCase();
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) return { full: value };
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}$/.test(value)) return { prefix: value };
+  return undefined;
+}
+
+type ClientRow = Selectable<ApiClientsTable> & { owner_email: string; owner_display_name: string };
+
+function actorLabel(actor: Actor): string {
+  switch (actor.type) {
+    case 'user':
+      return `user:${actor.userId}`;
+    case 'client':
+      return `client:${actor.clientId}`;
+    default:
+      return actor.type;
+  }
+}
+
+export class ClientsService {
+  private readonly epochs: CacheEpochs;
+  private readonly records: EpochCache<string, ClientRecord | null>;
+  private readonly owners: EpochCache<number, ClientOwner | null>;
+  private readonly pendingLastUsed = new Map<string, string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly audit: AuditService,
+  ) {
+    this.epochs = epochsOf(ctx.store);
+    this.records = new EpochCache(this.epochs, ['clients']);
+    this.owners = new EpochCache(this.epochs, ['users', 'roles']);
+  }
+
+  private get db() {
+    return this.ctx.store.db;
+  }
+
+  async create(input: CreateClientInput, actor: Actor): Promise<IssuedClientCredentials> {
+    const name = validateClientName(input.name);
+    const description = validateDescription(input.description);
+    const scopes = validateClientScopes(input.scopes);
+    const ttl = validateTtl(input.tokenTtlSeconds, this.ctx.config.tokenTtlSeconds);
+    const clientSecret = randomHex(32);
+    const secretHash = this.ctx.keyring.hashSecret(SECRET_PURPOSE, clientSecret);
+    const clientId = await this.ctx.store.transaction(async (tx) => {
+      const ownerId = await this.resolveOwner(input, actor, tx);
+      const id = await this.unusedClientId(tx);
+      const now = this.ctx.clock.now().toISOString();
+      try {
+        await tx
+          .insertInto('api_clients')
+          .values({
+            id,
+            name,
+            name_key: name.toLowerCase(),
+            description,
+            scopes: JSON.stringify(scopes),
+            token_ttl_seconds: ttl,
+            owner_user_id: ownerId,
+            status: 'active',
+            created_at: now,
+            revoked_at: null,
+            revoked_by: null,
+            last_used_at: null,
+          })
+          .execute();
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new ConflictError(`An active API client named "${name}" already exists.`, { field: 'name' });
+        }
+        throw error;
+      }
+      await tx.insertInto('client_secrets').values({ client_id: id, secret_hash: secretHash, created_at: now, expires_at: null }).execute();
+      await this.audit.record(tx, {
+        actor,
+        action: 'api_client.created',
+        target: { type: 'api_client', id },
+        details: { name, scopes, tokenTtlSeconds: ttl, ownerUserId: ownerId },
+      });
+      await this.epochs.bump(tx, 'clients');
+      return id;
+    });
+    this.epochs.invalidate('clients');
+    return { client: await this.get(clientId, 'all'), clientId, clientSecret };
+  }
+
+  async list(query: ListClientsQuery, viewer: ClientViewer): Promise<Page<ApiClientView>> {
+    const limit = pageSize(query.limit);
+    const after = decodeCursor(
+      query.cursor,
+      (v): v is [string, string] => Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string'),
+    );
+    let q = this.selectClients();
+    if (viewer !== 'all' && !viewer.manageAll) q = q.where('api_clients.owner_user_id', '=', viewer.userId);
+    if (query.name) q = q.where('api_clients.name_key', 'like', likePattern(query.name.trim().toLowerCase()));
+    if (query.owner !== undefined && query.owner !== '') {
+      const owner = String(query.owner).trim();
+      q = /^\d+$/.test(owner)
+        ? q.where('api_clients.owner_user_id', '=', Number(owner))
+        : q.where('users.email_key', '=', owner.toLowerCase());
+    }
+    if (query.status) {
+      if (query.status !== 'active' && query.status !== 'revoked') {
+        throw new ValidationError('"status" must be active or revoked.', { field: 'status' });
+      }
+      q = q.where('api_clients.status', '=', query.status);
+    }
+    if (after) {
+      const [createdAt, id] = after;
+      q = q.where((eb) =>
+        eb.or([
+          eb('api_clients.created_at', '<', createdAt),
+          eb.and([eb('api_clients.created_at', '=', createdAt), eb('api_clients.id', '<', id)]),
+        ]),
+      );
+    }
+    const rows = await q.orderBy('api_clients.created_at', 'desc').orderBy('api_clients.id', 'desc').limit(limit + 1).execute();
+    return toPage(rows, limit, (row) => this.toView(row), (row) => [row.created_at, row.id]);
+  }
+
+  /** By full client ID or partial ID; 404 when it does not exist or the viewer may not see it. */
+  async get(ref: string, viewer: ClientViewer, executor: Executor = this.db): Promise<ApiClientView> {
+    return this.toView(await this.findRow(ref, viewer, executor));
+  }
+
+  /** Final: the client gets `invalid_client` from now on and its tokens are rejected by Gatehouse at once. */
+  async revoke(ref: string, actor: Actor, viewer: ClientViewer): Promise<ApiClientView> {
+    const id = await this.ctx.store.transaction(async (tx) => {
+      const row = await this.findRow(ref, viewer, tx);
+      if (row.status === 'revoked') return row.id;
+      const now = this.ctx.clock.now().toISOString();
+      await tx
+        .updateTable('api_clients')
+        .set({ status: 'revoked', revoked_at: now, revoked_by: actorLabel(actor) })
+        .where('id', '=', row.id)
+        .where('status', '=', 'active')
+        .execute();
+      await this.audit.record(tx, {
+        actor,
+        action: 'api_client.revoked',
+        target: { type: 'api_client', id: row.id },
+        details: { name: row.name, ownerUserId: row.owner_user_id },
+      });
+      await this.epochs.bump(tx, 'clients');
+      return row.id;
+    });
+    this.epochs.invalidate('clients');
+    return this.get(id, 'all');
+  }
+
+  /**
+   * A new secret, shown once. The current one keeps working for `graceSeconds`
+   * (0 = ends now); any older one ends now, so at most two are ever live.
+   * Only the owner (or the CLI) may do this: it hands out working credentials.
+   */
+  async rotateSecret(
+    ref: string,
+    options: { graceSeconds?: unknown },
+    actor: Actor,
+    viewer: ClientViewer,
+  ): Promise<IssuedClientCredentials & { previousSecretExpiresAt: string | null }> {
+    const grace = validateGraceSeconds(options.graceSeconds);
+    const clientSecret = randomHex(32);
+    const secretHash = this.ctx.keyring.hashSecret(SECRET_PURPOSE, clientSecret);
+    const result = await this.ctx.store.transaction(async (tx) => {
+      const row = await this.findRow(ref, viewer, tx);
+      if (viewer !== 'all' && row.owner_user_id !== viewer.userId) {
+        throw new ForbiddenError('Only the owner of an API client can rotate its secret.');
+      }
+      if (row.status !== 'active') throw new ConflictError('This API client is revoked; create a new one.');
+      const now = this.ctx.clock.now();
+      const nowIso = now.toISOString();
+      const live = await this.liveSecrets(tx, row.id, nowIso);
+      const [current, ...older] = live;
+      let previousExpiresAt: string | null = null;
+      if (older.length > 0) {
+        await tx.updateTable('client_secrets').set({ expires_at: nowIso }).where('id', 'in', older.map((s) => s.id)).execute();
+      }
+      if (current) {
+        const graceEnd = addSeconds(now, grace).toISOString();
+        previousExpiresAt = current.expires_at !== null && current.expires_at < graceEnd ? current.expires_at : graceEnd;
+        await tx.updateTable('client_secrets').set({ expires_at: previousExpiresAt }).where('id', '=', current.id).execute();
+      }
+      await tx.insertInto('client_secrets').values({ client_id: row.id, secret_hash: secretHash, created_at: nowIso, expires_at: null }).execute();
+      await this.audit.record(tx, {
+        actor,
+        action: 'api_client.secret_rotated',
+        target: { type: 'api_client', id: row.id },
+        details: { graceSeconds: grace, previousSecretExpiresAt: previousExpiresAt },
+      });
+      await this.epochs.bump(tx, 'clients');
+      return { id: row.id, previousExpiresAt };
+    });
+    this.epochs.invalidate('clients');
+    return {
+      client: await this.get(result.id, 'all'),
+      clientId: result.id,
+      clientSecret,
+      previousSecretExpiresAt: result.previousExpiresAt,
+    };
+  }
+
+  /**
+   * Client authentication for the OAuth endpoints. Returns the client and its
+   * owner only if the secret matches a live secret, the client is active and the
+   * owner is active; the caller cannot tell which check failed.
+   */
+  async authenticate(clientId: string, secret: string): Promise<{ client: ClientRecord; owner: ClientOwner } | null> {
+    // Hash even for unknown clients, so the answer takes the same time.
+    const presented = this.ctx.keyring.hashSecret(SECRET_PURPOSE, secret.length > 512 ? '' : secret);
+    const client = await this.record(clientId);
+    if (!client || secret.length > 512) return null;
+    const now = this.ctx.clock.now().toISOString();
+    let matched = false;
+    for (const s of client.secrets) {
+      const live = s.expiresAt === null || s.expiresAt > now;
+      if (constantTimeEqual(presented, s.hash) && live) matched = true;
+    }
+    if (!matched || client.status !== 'active') return null;
+    const owner = await this.owner(client.ownerUserId);
+    if (owner?.status !== 'active') return null;
+    return { client, owner };
+  }
+
+  /** The cached record of a client (null when there is none). */
+  record(clientId: string): Promise<ClientRecord | null> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(clientId)) return Promise.resolve(null);
+    return this.records.get(clientId, () => this.loadRecord(clientId));
+  }
+
+  /** The cached owner (status, role and grants as of the last users/roles change). */
+  owner(userId: number): Promise<ClientOwner | null> {
+    return this.owners.get(userId, () => this.loadOwner(userId));
+  }
+
+  /** Notes a successful use; written to the database in a batch a few seconds later. */
+  touch(clientId: string): void {
+    this.pendingLastUsed.set(clientId, this.ctx.clock.now().toISOString());
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushLastUsed().catch((error: unknown) => this.ctx.log.warn({ err: error }, 'could not record last use of API clients'));
+    }, LAST_USED_FLUSH_MS);
+    this.flushTimer.unref();
+  }
+
+  /** Writes pending `last_used_at` values (bookkeeping: no audit event, no cache epoch). */
+  async flushLastUsed(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pendingLastUsed.size === 0) return;
+    const batch = [...this.pendingLastUsed];
+    this.pendingLastUsed.clear();
+    await this.ctx.store.transaction(async (tx) => {
+      for (const [id, at] of batch) {
+        await tx
+          .updateTable('api_clients')
+          .set({ last_used_at: at })
+          .where('id', '=', id)
+          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
+          .execute();
+      }
+    });
+  }
+
+  private async loadRecord(clientId: string): Promise<ClientRecord | null> {
+    const row = await this.db.selectFrom('api_clients').selectAll().where('id', '=', clientId).executeTakeFirst();
+    if (!row) return null;
+    const now = this.ctx.clock.now().toISOString();
+    const secrets = await this.liveSecrets(this.db, clientId, now);
+    return {
+      id: row.id,
+      name: row.name,
+      scopes: this.parseScopes(row.scopes),
+      tokenTtlSeconds: row.token_ttl_seconds,
+      ownerUserId: row.owner_user_id,
+      status: row.status,
+      secrets: secrets.map((s) => ({ hash: s.secret_hash, expiresAt: s.expires_at })),
+    };
+  }
+
+  private async loadOwner(userId: number): Promise<ClientOwner | null> {
+    const row = await this.db
+      .selectFrom('users')
+      .innerJoin('roles', 'roles.id', 'users.role_id')
+      .select(['users.id', 'users.email', 'users.status', 'users.role_id', 'roles.name as role_name'])
+      .where('users.id', '=', userId)
+      .executeTakeFirst();
+    if (!row) return null;
+    const grants = await this.db.selectFrom('role_grants').select('grant_id').where('role_id', '=', row.role_id).execute();
+    return {
+      id: row.id,
+      email: row.email,
+      status: row.status,
+      roleName: row.role_name,
+      grants: new Set(grants.map((g) => g.grant_id as GrantId)),
+    };
+  }
+
+  private liveSecrets(executor: Executor, clientId: string, now: string) {
+    return executor
+      .selectFrom('client_secrets')
+      .select(['id', 'secret_hash', 'expires_at', 'created_at'])
+      .where('client_id', '=', clientId)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+  }
+
+  private parseScopes(text: string): Scope[] {
+    const parsed = JSON.parse(text) as unknown;
+    return Array.isArray(parsed) ? inCatalogOrder(parsed.filter((s): s is Scope => SCOPES.includes(s as Scope))) : [];
+  }
+
+  private selectClients(executor: Executor = this.db) {
+    return executor
+      .selectFrom('api_clients')
+      .innerJoin('users', 'users.id', 'api_clients.owner_user_id')
+      .selectAll('api_clients')
+      .select(['users.email as owner_email', 'users.display_name as owner_display_name']);
+  }
+
+  private async findRow(ref: string, viewer: ClientViewer, executor: Executor): Promise<ClientRow> {
+    const parsed = typeof ref === 'string' ? parseClientRef(ref) : undefined;
+    if (!parsed) throw new NotFoundError('API client', typeof ref === 'string' ? ref.slice(0, 40) : undefined);
+    let q = this.selectClients(executor);
+    q = 'full' in parsed ? q.where('api_clients.id', '=', parsed.full) : q.where('api_clients.id', 'like', `${parsed.prefix}%`);
+    if (viewer !== 'all' && !viewer.manageAll) q = q.where('api_clients.owner_user_id', '=', viewer.userId);
+    const rows = await q.limit(2).execute();
+    if (rows.length !== 1) throw new NotFoundError('API client', ref);
+    return rows[0]!;
+  }
+
+  private toView(row: ClientRow): ApiClientView {
+    return {
+      id: row.id.slice(0, CLIENT_REF_LENGTH),
+      name: row.name,
+      description: row.description,
+      scopes: this.parseScopes(row.scopes),
+      tokenTtlSeconds: row.token_ttl_seconds,
+      owner: { id: row.owner_user_id, email: row.owner_email, displayName: row.owner_display_name },
+      status: row.status,
+      createdAt: row.created_at,
+      lastUsedAt: this.pendingLastUsed.get(row.id) ?? row.last_used_at,
+      revokedAt: row.revoked_at,
+    };
+  }
+
+  private async resolveOwner(input: CreateClientInput, actor: Actor, tx: Executor): Promise<number> {
+    let ownerId: number | undefined;
+    if (actor.type === 'user') {
+      ownerId = actor.userId;
+    } else {
+      const ref = input.owner;
+      if (typeof ref !== 'string' && typeof ref !== 'number') {
+        throw new ValidationError('Name the owner of the client (a user id or email).', { field: 'owner' });
+      }
+      const text = String(ref).trim();
+      const row = await tx
+        .selectFrom('users')
+        .select('id')
+        .where(/^\d+$/.test(text) ? 'id' : 'email_key', '=', /^\d+$/.test(text) ? Number(text) : text.toLowerCase())
+        .executeTakeFirst();
+      if (!row) throw new ValidationError(`Unknown user "${text}".`, { field: 'owner' });
+      ownerId = row.id;
+    }
+    const owner = await tx
+      .selectFrom('users')
+      .innerJoin('role_grants', 'role_grants.role_id', 'users.role_id')
+      .select(['users.status'])
+      .where('users.id', '=', ownerId)
+      .where('role_grants.grant_id', '=', 'api.clients.create')
+      .executeTakeFirst();
+    if (owner?.status !== 'active') {
+      throw new ValidationError('The owner must be an active user holding the grant "api.clients.create".', { field: 'owner' });
+    }
+    return ownerId;
+  }
+
+  /** A new UUID whose partial ID is not in use, so the partial ID names one client. */
+  private async unusedClientId(tx: Executor): Promise<string> {
+    for (;;) {
+      const id = crypto.randomUUID();
+      const taken = await tx
+        .selectFrom('api_clients')
+        .select('id')
+        .where('id', 'like', `${id.slice(0, CLIENT_REF_LENGTH)}%`)
+        .executeTakeFirst();
+      if (!taken) return id;
+    }
+  }
+}

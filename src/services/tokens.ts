@@ -1,0 +1,145 @@
+/**
+ * JWT access tokens: issuing (no database row per token) and the one
+ * verification everything inside Gatehouse uses (`verify`): signature by a
+ * current key, `typ`, `iss`, `aud`, `exp`, then the live checks a JWT alone
+ * cannot carry: the `jti` not revoked, the client active, the owner active.
+ * Offline verifiers only see the first half, so a revoked client's tokens stay
+ * valid for them until `exp`.
+ */
+import crypto from 'node:crypto';
+import { type AccessTokenClaims, signAccessToken, tokenKid, verifyAccessTokenJwt } from '../oauth/jwt.js';
+import type { Scope } from '../oauth/scopes.js';
+import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
+import type { AuditService } from './audit.js';
+import type { ClientOwner, ClientRecord, ClientsService } from './clients.js';
+import type { Actor, ServiceContext } from './context.js';
+import type { KeysService } from './keys.js';
+
+export interface IssuedAccessToken {
+  accessToken: string;
+  claims: AccessTokenClaims;
+  /** Seconds to announce in `expires_in`: the TTL minus one, as Domo and Workato answer (3599). */
+  expiresIn: number;
+}
+
+export interface VerifiedAccessToken {
+  claims: AccessTokenClaims;
+  /** The client as it is now (active). */
+  client: ClientRecord;
+  /** The owner as they are now (active), with their role's current grants. */
+  owner: ClientOwner;
+}
+
+export class TokenService {
+  private readonly epochs: CacheEpochs;
+  private readonly revoked: EpochCache<'set', ReadonlySet<string>>;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly audit: AuditService,
+    private readonly keys: KeysService,
+    private readonly clients: ClientsService,
+  ) {
+    this.epochs = epochsOf(ctx.store);
+    this.revoked = new EpochCache(this.epochs, ['revoked_tokens'], 1);
+  }
+
+  /** Signs a token for an authenticated client; writes nothing but the batched last-use time. */
+  async issue(client: ClientRecord, owner: ClientOwner, scopes: readonly Scope[]): Promise<IssuedAccessToken> {
+    const key = await this.keys.signingKey();
+    const { config } = this.ctx;
+    const iat = Math.floor(this.ctx.clock.now().getTime() / 1000);
+    const claims: AccessTokenClaims = {
+      role: owner.roleName,
+      scope: [...scopes],
+      exp: iat + client.tokenTtlSeconds,
+      env: config.environment,
+      userId: owner.id,
+      jti: crypto.randomUUID(),
+      client_id: client.id,
+      customer: config.customer,
+      iss: config.issuer,
+      sub: client.id,
+      aud: config.audience,
+      iat,
+    };
+    const accessToken = await signAccessToken(key, claims);
+    this.clients.touch(client.id);
+    return { accessToken, claims, expiresIn: client.tokenTtlSeconds - 1 };
+  }
+
+  /**
+   * The verification for everything Gatehouse itself checks. Null for anything
+   * not a live token: malformed, foreign or retired key, wrong typ/iss/aud,
+   * expired, revoked `jti`, revoked client, disabled or missing owner.
+   */
+  async verify(token: string): Promise<VerifiedAccessToken | null> {
+    const claims = await this.verifySignature(token);
+    if (!claims) return null;
+    if ((await this.revokedJtis()).has(claims.jti)) return null;
+    const client = await this.clients.record(claims.client_id);
+    if (client?.status !== 'active') return null;
+    const owner = await this.clients.owner(client.ownerUserId);
+    if (owner?.status !== 'active' || owner.id !== claims.userId) return null;
+    return { claims, client, owner };
+  }
+
+  /** Only what an offline verifier checks: a current key's signature, typ, iss, aud, exp. */
+  async verifySignature(token: string): Promise<AccessTokenClaims | undefined> {
+    if (typeof token !== 'string') return undefined;
+    const kid = tokenKid(token);
+    if (kid === undefined) return undefined;
+    const key = await this.keys.verificationKey(kid);
+    if (!key) return undefined;
+    const { config } = this.ctx;
+    return verifyAccessTokenJwt(token, key, { issuer: config.issuer, audience: config.audience, now: this.ctx.clock.now() });
+  }
+
+  /**
+   * RFC 7009: revokes `token` if it is one of `caller`'s unexpired tokens; anything
+   * else is ignored (the endpoint answers 200 either way). Returns whether a row was written.
+   */
+  async revoke(token: string, caller: ClientRecord, actor: Actor): Promise<boolean> {
+    const claims = await this.verifySignature(token);
+    if (!claims || claims.client_id !== caller.id) return false;
+    const expiresAt = new Date(claims.exp * 1000).toISOString();
+    const written = await this.ctx.store.transaction(async (tx) => {
+      const result = await tx
+        .insertInto('revoked_tokens')
+        .values({ jti: claims.jti, client_id: caller.id, expires_at: expiresAt })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .executeTakeFirst();
+      if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+      await this.audit.record(tx, {
+        actor,
+        action: 'access_token.revoked',
+        target: { type: 'access_token', id: claims.jti },
+        details: { clientId: caller.id, expiresAt },
+      });
+      await this.epochs.bump(tx, 'revoked_tokens');
+      return true;
+    });
+    if (written) this.epochs.invalidate('revoked_tokens');
+    return written;
+  }
+
+  /** Deletes revocation entries whose tokens have expired anyway; returns how many. */
+  async pruneRevoked(): Promise<number> {
+    const result = await this.ctx.store.db
+      .deleteFrom('revoked_tokens')
+      .where('expires_at', '<=', this.ctx.clock.now().toISOString())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  private revokedJtis(): Promise<ReadonlySet<string>> {
+    return this.revoked.get('set', async () => {
+      const rows = await this.ctx.store.db
+        .selectFrom('revoked_tokens')
+        .select('jti')
+        .where('expires_at', '>', this.ctx.clock.now().toISOString())
+        .execute();
+      return new Set(rows.map((r) => r.jti));
+    });
+  }
+}
