@@ -87,6 +87,8 @@ for (const dialect of dialects()) {
       expect((await services.tokens.verify(t2))!.owner.roleName).toBe('Privileged');
       await services.users.update(user.id, { role: 'Admin' }, CLI_ACTOR);
       expect((await services.tokens.verify(t2))!.owner.grants.has('api.clients.manage_all')).toBe(true);
+      // Another active Admin exists, so disabling this one is allowed.
+      await services.users.create({ email: `other-admin${Date.now()}@example.com`, role: 'Admin' }, CLI_ACTOR);
       await services.users.disable(user.id, CLI_ACTOR);
       expect(await services.tokens.verify(t2)).toBeNull();
       await services.users.enable(user.id, CLI_ACTOR);
