@@ -60,10 +60,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 function openSqlite(file: string): Store {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const database = new SqliteDatabase(file);
+  // Several worker processes share the file: wait for a lock rather than failing at once
+  // (set first, so that switching to WAL while another process migrates waits too).
+  database.pragma('busy_timeout = 5000');
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
-  // Several worker processes share the file: wait for a lock rather than failing at once.
-  database.pragma('busy_timeout = 5000');
   database.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return makeStore(db, 'sqlite', async () => {
