@@ -99,7 +99,9 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
       listening.delete(worker);
       if (stopping) return;
       if (!started) {
-        startup?.reject(new Error(`a worker process exited during start-up (code ${code}, signal ${signal})`));
+        startup?.reject(
+          new Error(`a worker process exited during start-up (code ${code}, signal ${signal})`),
+        );
         return;
       }
       quickDeaths = lived < STABLE_AFTER_MS ? quickDeaths + 1 : 1;

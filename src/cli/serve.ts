@@ -9,14 +9,21 @@
 import type { Command } from 'commander';
 import { type App, buildApp } from '../app.js';
 import { openRuntime, prepareRuntime, resolveSecretKey, type Runtime } from '../bootstrap.js';
-import { isClusterWorker, joinPrimary, type RunningPrimary, startPrimary as startClusterPrimary } from '../cluster.js';
+import {
+  isClusterWorker,
+  joinPrimary,
+  type RunningPrimary,
+  startPrimary as startClusterPrimary,
+} from '../cluster.js';
 import { type Config, type Env, isLoopback, loadConfig } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { type CliIo, effectiveEnv } from './io.js';
 
 export function printBootstrapAdmin(io: CliIo, admin: { email: string; generatedPassword?: string }): void {
   if (admin.generatedPassword === undefined) {
-    io.stdout.write(`Created the first admin ${admin.email} with the password from GATEHOUSE_ADMIN_PASSWORD.\n`);
+    io.stdout.write(
+      `Created the first admin ${admin.email} with the password from GATEHOUSE_ADMIN_PASSWORD.\n`,
+    );
     return;
   }
   io.stdout.write(
@@ -33,10 +40,16 @@ export function printBootstrapAdmin(io: CliIo, admin: { email: string; generated
 
 function warnAboutUnsafeChoices(config: Config, log: Logger): void {
   if (!isLoopback(config.host)) {
-    log.warn({ host: config.host }, 'serving plain HTTP on a non-loopback address; put TLS in front of Gatehouse');
+    log.warn(
+      { host: config.host },
+      'serving plain HTTP on a non-loopback address; put TLS in front of Gatehouse',
+    );
   }
   if (config.issuer.startsWith('http://') && !/^http:\/\/(localhost|127\.|\[::1\])/.test(config.issuer)) {
-    log.warn({ issuer: config.issuer }, 'GATEHOUSE_ISSUER is plain http on a public name; tokens will travel unencrypted');
+    log.warn(
+      { issuer: config.issuer },
+      'GATEHOUSE_ISSUER is plain http on a public name; tokens will travel unencrypted',
+    );
   }
 }
 
@@ -54,14 +67,16 @@ function listenUrl(app: App, config: Config): string {
 /** Secret key (generated on first start) and the start-up warnings: once per node, in the primary. */
 function resolveKeyAndWarn(config: Config, log: Logger): void {
   const { generatedFile } = resolveSecretKey(config);
-  if (generatedFile) log.warn({ file: generatedFile }, 'generated a new secret key; back it up with the data directory');
+  if (generatedFile)
+    log.warn({ file: generatedFile }, 'generated a new secret key; back it up with the data directory');
   warnAboutUnsafeChoices(config, log);
 }
 
 /** The one-time preparation; prints the bootstrap admin's password if it was generated just now. */
 async function prepare(runtime: Runtime, io: CliIo, log: Logger): Promise<void> {
   const result = await prepareRuntime(runtime, { bootstrapAdmin: true });
-  if (result.appliedMigrations.length > 0) log.info({ migrations: result.appliedMigrations }, 'applied migrations');
+  if (result.appliedMigrations.length > 0)
+    log.info({ migrations: result.appliedMigrations }, 'applied migrations');
   if (result.bootstrapAdmin) printBootstrapAdmin(io, result.bootstrapAdmin);
 }
 
@@ -70,7 +85,13 @@ export async function startServer(config: Config, io: CliIo, log: Logger): Promi
   resolveKeyAndWarn(config, log);
   const runtime = await openRuntime(config, log);
   const readiness = { ready: false };
-  const app = await buildApp({ config, store: runtime.store, services: runtime.services, logger: log, readiness });
+  const app = await buildApp({
+    config,
+    store: runtime.store,
+    services: runtime.services,
+    logger: log,
+    readiness,
+  });
   try {
     await app.listen({ port: config.port, host: config.host });
     await prepare(runtime, io, log);
@@ -111,18 +132,30 @@ async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: R
     await runtime.close();
   }
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  log.info({ url, issuer: config.issuer, store: runtime.store.dialect, workers: config.workers }, 'Gatehouse is ready');
+  log.info(
+    { url, issuer: config.issuer, store: runtime.store.dialect, workers: config.workers },
+    'Gatehouse is ready',
+  );
   return primary;
 }
 
 /** A cluster worker: listens at once (not ready), and takes traffic when the primary says so. */
-async function startWorker(config: Config, log: Logger): Promise<RunningServer & { stopRequested: Promise<void> }> {
+async function startWorker(
+  config: Config,
+  log: Logger,
+): Promise<RunningServer & { stopRequested: Promise<void> }> {
   const readiness = { ready: false };
   const link = joinPrimary(() => {
     readiness.ready = true;
   });
   const runtime = await openRuntime(config, log);
-  const app = await buildApp({ config, store: runtime.store, services: runtime.services, logger: log, readiness });
+  const app = await buildApp({
+    config,
+    store: runtime.store,
+    services: runtime.services,
+    logger: log,
+    readiness,
+  });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
@@ -191,5 +224,7 @@ export function registerServe(program: Command, io: CliIo): void {
 }
 
 function definedOnly(env: Env): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }

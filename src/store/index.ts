@@ -52,7 +52,8 @@ const pgTypes = {
 };
 
 export async function openStore(options: StoreOptions): Promise<Store> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10);
+  if (options.databaseUrl)
+    return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10);
   const file = options.sqliteFile ?? ':memory:';
   return openSqlite(file);
 }
@@ -73,7 +74,8 @@ function openSqlite(file: string): Store {
 }
 
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Store> {
-  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new Error(`bad schema name ${schema}`);
   if (schema) {
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();

@@ -110,7 +110,11 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
     for (let i = 0; i < 10; i += 1) expect((await get(port, '/healthz')).status).toBe(200);
     const workers = new Set(listeningWorkers().map((l) => l.worker));
     const served = await waitFor(() => {
-      const pids = new Set(logLines().filter((l) => l.msg === 'request' && l.url === '/healthz').map((l) => l.pid));
+      const pids = new Set(
+        logLines()
+          .filter((l) => l.msg === 'request' && l.url === '/healthz')
+          .map((l) => l.pid),
+      );
       return pids.size === 2 ? pids : undefined;
     });
     expect(served).toEqual(workers);
@@ -132,7 +136,9 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
     const workers = [...new Set(listeningWorkers().map((l) => l.worker!))];
     child.kill('SIGTERM');
     expect(await exit).toEqual({ code: 0, signal: null });
-    const stopped = logLines().filter((l) => l.msg === 'stopped').map((l) => l.pid);
+    const stopped = logLines()
+      .filter((l) => l.msg === 'stopped')
+      .map((l) => l.pid);
     expect(stopped).toHaveLength(3);
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
   }, 60_000);
