@@ -93,9 +93,10 @@ export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profile
       { env, cwd: ROOT },
     );
     const credentials = credentialsOf(output);
-    const serveEnv = profileDir ? { ...env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : env;
-    server = startProcess(`gatehouse ${alg}`, process.execPath, [MAIN, 'serve'], {
-      env: serveEnv,
+    // Cluster workers inherit the primary's execArgv, so every process writes a profile on exit.
+    const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    server = startProcess(`gatehouse ${alg}`, process.execPath, [...profile, MAIN, 'serve'], {
+      env,
       cwd: ROOT,
       logFile,
     });
