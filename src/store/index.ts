@@ -104,18 +104,27 @@ function makeStore(db: Db, dialect: Dialect, close: () => Promise<void>): Store 
     db,
     provider: { getMigrations: async () => buildMigrations(dialect) },
   });
+  const pending = async () => {
+    const all = await migrator.getMigrations();
+    return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+  };
   return {
     db,
     dialect,
     async migrate() {
-      const { error, results } = await migrator.migrateToLatest();
-      if (error) throw error;
-      return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+      for (let attempt = 1; ; attempt++) {
+        const { error, results } = await migrator.migrateToLatest();
+        if (!error) {
+          return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+        }
+        // SQLite has no advisory lock: a process that lost the race saw a stale list of applied
+        // migrations and its transaction was rolled back. If the winner applied everything, we are done.
+        if (dialect !== 'sqlite' || attempt >= 5) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+        if ((await pending()).length === 0) return { applied: [] };
+      }
     },
-    async pendingMigrations() {
-      const all = await migrator.getMigrations();
-      return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
-    },
+    pendingMigrations: pending,
     async ping() {
       await sql`select 1`.execute(db);
     },
