@@ -52,7 +52,8 @@ const pgTypes = {
 };
 
 export async function openStore(options: StoreOptions): Promise<Store> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10);
+  if (options.databaseUrl)
+    return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10);
   const file = options.sqliteFile ?? ':memory:';
   return openSqlite(file);
 }
@@ -60,10 +61,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 function openSqlite(file: string): Store {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const database = new SqliteDatabase(file);
+  // Several worker processes share the file: wait for a lock rather than failing at once
+  // (set first, so that switching to WAL while another process migrates waits too).
+  database.pragma('busy_timeout = 5000');
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
-  // Several worker processes share the file: wait for a lock rather than failing at once.
-  database.pragma('busy_timeout = 5000');
   database.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return makeStore(db, 'sqlite', async () => {
@@ -72,7 +74,8 @@ function openSqlite(file: string): Store {
 }
 
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Store> {
-  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new Error(`bad schema name ${schema}`);
   if (schema) {
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();

@@ -1,0 +1,145 @@
+/**
+ * `gatehouse serve` with GATEHOUSE_WORKERS=2, run as the built CLI in a child process:
+ * the primary prepares once and prints the bootstrap password once, both workers serve,
+ * a killed worker is replaced, and SIGTERM stops everything with exit code 0.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
+
+interface LogLine {
+  pid: number;
+  msg: string;
+  worker?: number;
+  url?: string;
+  status?: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One GET on a fresh connection (no keep-alive), so the cluster may hand it to either worker. */
+function get(port: number, urlPath: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    request.on('error', reject);
+  });
+}
+
+describe('gatehouse serve with two cluster workers (SQLite)', () => {
+  let dataDir: string;
+  let port: number;
+  let child: ChildProcess;
+  let stdout = '';
+  let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  const logLines = (): LogLine[] =>
+    stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine);
+  const waitFor = async <T>(find: () => T | undefined): Promise<T> => {
+    for (;;) {
+      const found = find();
+      if (found !== undefined) return found;
+      if (child.exitCode !== null) throw new Error(`gatehouse exited early:\n${stdout}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  const listeningWorkers = () => logLines().filter((l) => l.msg === 'worker listening');
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cluster-'));
+    port = await freePort();
+    child = spawn(process.execPath, [MAIN, 'serve'], {
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        GATEHOUSE_DATA_DIR: dataDir,
+        GATEHOUSE_WORKERS: '2',
+        GATEHOUSE_LOG_LEVEL: 'debug',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr?.resume();
+    exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    await waitFor(() => logLines().find((l) => l.msg === 'Gatehouse is ready'));
+  }, 60_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prepares once in the primary and prints the generated admin password exactly once', () => {
+    const lines = logLines();
+    const primary = lines.find((l) => l.msg === 'Gatehouse is ready')!.pid;
+    expect(lines.filter((l) => l.msg === 'applied migrations').map((l) => l.pid)).toEqual([primary]);
+    expect(stdout.match(/password: /g)).toHaveLength(1);
+    expect(new Set(listeningWorkers().map((l) => l.worker)).size).toBe(2);
+    expect(listeningWorkers().map((l) => l.worker)).not.toContain(primary);
+  });
+
+  it('is ready and healthy, and both workers serve requests', async () => {
+    expect(await get(port, '/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+    expect(await get(port, '/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
+    for (let i = 0; i < 10; i += 1) expect((await get(port, '/healthz')).status).toBe(200);
+    const workers = new Set(listeningWorkers().map((l) => l.worker));
+    const served = await waitFor(() => {
+      const pids = new Set(
+        logLines()
+          .filter((l) => l.msg === 'request' && l.url === '/healthz')
+          .map((l) => l.pid),
+      );
+      return pids.size === 2 ? pids : undefined;
+    });
+    expect(served).toEqual(workers);
+  }, 60_000);
+
+  it('replaces a worker that dies', async () => {
+    const [victim] = listeningWorkers().map((l) => l.worker!);
+    process.kill(victim!, 'SIGKILL');
+    const died = await waitFor(() => logLines().find((l) => l.msg === 'worker died; starting a new one'));
+    expect(died.worker).toBe(victim);
+    await waitFor(() => (listeningWorkers().length === 3 ? true : undefined));
+    const replacement = listeningWorkers()[2]!.worker;
+    expect(replacement).not.toBe(victim);
+  }, 60_000);
+
+  it('stops the workers and exits 0 on SIGTERM', async () => {
+    // The replacement was told 'ready' when it reported listening, ahead of any connection handed to it.
+    expect(await get(port, '/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+    const workers = [...new Set(listeningWorkers().map((l) => l.worker!))];
+    child.kill('SIGTERM');
+    expect(await exit).toEqual({ code: 0, signal: null });
+    const stopped = logLines()
+      .filter((l) => l.msg === 'stopped')
+      .map((l) => l.pid);
+    expect(stopped).toHaveLength(3);
+    for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+  }, 60_000);
+});
