@@ -8,6 +8,7 @@ import { buildApp } from '../app.js';
 import { openRuntime, prepareRuntime, resolveSecretKey } from '../bootstrap.js';
 import { type Config, isLoopback, loadConfig } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
+import { WorkflowEngine } from '../workflows/engine.js';
 import { type CliIo, effectiveEnv } from './io.js';
 
 export function printBootstrapAdmin(io: CliIo, admin: { email: string; generatedPassword?: string }): void {
@@ -59,6 +60,10 @@ export async function startServer(config: Config, io: CliIo, log: Logger): Promi
     await runtime.close();
     throw error;
   }
+  // Every serving process runs a workflow engine; leases keep them from running one step twice.
+  const engine = new WorkflowEngine(runtime.services.ctx);
+  runtime.services.workflows.attachEngine(engine);
+  engine.start();
   readiness.ready = true;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -67,6 +72,7 @@ export async function startServer(config: Config, io: CliIo, log: Logger): Promi
   return {
     url,
     async stop() {
+      await engine.stop();
       await app.close();
       await runtime.close();
     },

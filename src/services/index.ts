@@ -6,17 +6,20 @@ import { AuditService } from './audit.js';
 import type { ServiceContext } from './context.js';
 import { RolesService } from './roles.js';
 import { UsersService } from './users.js';
+import { WorkflowsService } from './workflows.js';
 
 export interface Services {
   readonly ctx: ServiceContext;
   readonly audit: AuditService;
   readonly roles: RolesService;
   readonly users: UsersService;
+  readonly workflows: WorkflowsService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
   const audit = new AuditService(ctx.store, ctx.clock);
   const roles = new RolesService(ctx, audit);
   const users = new UsersService(ctx, roles, audit);
-  return { ctx, audit, roles, users };
+  const workflows = new WorkflowsService(ctx, audit);
+  return { ctx, audit, roles, users, workflows };
 }
