@@ -2,6 +2,7 @@
  * The service container: one instance of each service over one store. The
  * HTTP layer, the CLI and the admin UI all go through these.
  */
+import { AccessTokensService } from './access-tokens.js';
 import { AuditService } from './audit.js';
 import type { ServiceContext } from './context.js';
 import { RolesService } from './roles.js';
@@ -14,6 +15,8 @@ export interface Services {
   readonly roles: RolesService;
   readonly users: UsersService;
   readonly workflows: WorkflowsService;
+  /** Developer access tokens (`gh_dev_…`). */
+  readonly accessTokens: AccessTokensService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -21,5 +24,6 @@ export function createServices(ctx: ServiceContext): Services {
   const roles = new RolesService(ctx, audit);
   const users = new UsersService(ctx, roles, audit);
   const workflows = new WorkflowsService(ctx, audit);
-  return { ctx, audit, roles, users, workflows };
+  const accessTokens = new AccessTokensService(ctx, users, audit);
+  return { ctx, audit, roles, users, workflows, accessTokens };
 }
