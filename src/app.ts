@@ -11,6 +11,8 @@ import { serializeError, UnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
 import { adminRoutes } from './admin/index.js';
 import { oauthRoutes } from './oauth/index.js';
+import { workflowApiRoutes } from './api/workflows/index.js';
+import { createGuard } from './guard/index.js';
 import type { Services } from './services/index.js';
 import type { Store } from './store/index.js';
 
@@ -81,6 +83,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config });
   await app.register(oauthRoutes, { services, config });
+  await app.register(workflowApiRoutes, { services, guard: createGuard(services) });
 
   return app;
 }

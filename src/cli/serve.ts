@@ -17,6 +17,7 @@ import {
 } from '../cluster.js';
 import { type Config, type Env, isLoopback, loadConfig } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
+import { WorkflowEngine } from '../workflows/engine.js';
 import { type CliIo, effectiveEnv } from './io.js';
 
 export function printBootstrapAdmin(io: CliIo, admin: { email: string; generatedPassword?: string }): void {
@@ -100,12 +101,17 @@ export async function startServer(config: Config, io: CliIo, log: Logger): Promi
     await runtime.close();
     throw error;
   }
+  // Every serving process runs a workflow engine; leases keep them from running one step twice.
+  const engine = new WorkflowEngine(runtime.services.ctx);
+  runtime.services.workflows.attachEngine(engine);
+  engine.start();
   readiness.ready = true;
   const url = listenUrl(app, config);
   log.info({ url, issuer: config.issuer, store: runtime.store.dialect }, 'Gatehouse is ready');
   return {
     url,
     async stop() {
+      await engine.stop();
       await app.close();
       await runtime.close();
     },

@@ -2,6 +2,7 @@
  * The service container: one instance of each service over one store. The
  * HTTP layer, the CLI and the admin UI all go through these.
  */
+import { AccessTokensService } from './access-tokens.js';
 import { AuditService } from './audit.js';
 import { ClientsService } from './clients.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
@@ -12,6 +13,7 @@ import { SessionsService } from './sessions.js';
 import { ThrottleService } from './throttle.js';
 import { TokenService } from './tokens.js';
 import { UsersService } from './users.js';
+import { WorkflowsService } from './workflows.js';
 
 export interface Services {
   readonly ctx: ServiceContext;
@@ -26,6 +28,9 @@ export interface Services {
   readonly tokens: TokenService;
   /** Cross-process cache invalidation (start/stop polling with the app). */
   readonly epochs: CacheEpochs;
+  readonly workflows: WorkflowsService;
+  /** Developer access tokens (`gh_dev_…`). */
+  readonly accessTokens: AccessTokensService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -37,5 +42,20 @@ export function createServices(ctx: ServiceContext): Services {
   const clients = new ClientsService(ctx, audit);
   const keys = new KeysService(ctx, audit);
   const tokens = new TokenService(ctx, audit, keys, clients);
-  return { ctx, audit, roles, users, throttle, sessions, clients, keys, tokens, epochs: epochsOf(ctx.store) };
+  const workflows = new WorkflowsService(ctx, audit);
+  const accessTokens = new AccessTokensService(ctx, users, audit);
+  return {
+    ctx,
+    audit,
+    roles,
+    users,
+    throttle,
+    sessions,
+    clients,
+    keys,
+    tokens,
+    epochs: epochsOf(ctx.store),
+    workflows,
+    accessTokens,
+  };
 }

@@ -7,12 +7,16 @@ import type { Kysely, Migration } from 'kysely';
 import type { Dialect } from '../index.js';
 import { foundation } from './001_foundation.js';
 import { oauth } from './002_oauth.js';
+import { accessTokens } from './003_access_tokens.js';
+import { workflows } from './004_workflows.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
 const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep }]> = [
   ['001_foundation', foundation],
   ['002_oauth', oauth],
+  ['003_access_tokens', accessTokens],
+  ['004_workflows', workflows],
 ];
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {

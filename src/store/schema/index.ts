@@ -2,10 +2,15 @@
  * The typed database schema: one interface per part, merged here.
  * Later parts add `schema/<part>.ts` and extend `Database` with it.
  */
+import type { AccessTokenTables } from './access-tokens.js';
 import type { FoundationTables } from './foundation.js';
 import type { OAuthTables } from './oauth.js';
+import type { WorkflowTables } from './workflows.js';
 
+export type * from './access-tokens.js';
 export type * from './foundation.js';
 export type * from './oauth.js';
 
-export interface Database extends FoundationTables, OAuthTables {}
+export type * from './workflows.js';
+
+export interface Database extends FoundationTables, OAuthTables, AccessTokenTables, WorkflowTables {}

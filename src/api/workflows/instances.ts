@@ -1,0 +1,43 @@
+/**
+ * Runs: POST /v1/workflows/{id}/execute → 202, the runs of a workflow, one run,
+ * its cancel and its logs (limit/offset).
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { apiActorOf, viewerOf, type WorkflowApiOptions } from './context.js';
+
+const IdParams = Type.Object({ id: Type.String() });
+const InstanceParams = Type.Object({ instanceId: Type.String() });
+const PageQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+const ExecuteBody = Type.Union([Type.Object({ input: Type.Optional(Type.Unknown()), version: Type.Optional(Type.Unknown()) }), Type.Null()]);
+
+export async function instanceRoutes(app: FastifyInstance, { services }: WorkflowApiOptions): Promise<void> {
+  app.post('/v1/workflows/:id/execute', { schema: { params: IdParams, body: ExecuteBody } }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const body = (request.body ?? {}) as { input?: unknown; version?: unknown };
+    const instance = await services.workflows.start(id, body, viewerOf(request), apiActorOf(request));
+    return reply.code(202).send(instance);
+  });
+
+  app.get('/v1/workflows/:id/instances', { schema: { params: IdParams, querystring: PageQuery } }, async (request) => {
+    const { id } = request.params as { id: string };
+    return services.workflows.listInstances(id, viewerOf(request), request.query as { limit?: number; offset?: number });
+  });
+
+  app.get('/v1/workflows/instances/:instanceId', { schema: { params: InstanceParams } }, async (request) => {
+    return services.workflows.getInstance((request.params as { instanceId: string }).instanceId, viewerOf(request));
+  });
+
+  app.post('/v1/workflows/instances/:instanceId/cancel', { schema: { params: InstanceParams } }, async (request) => {
+    const { instanceId } = request.params as { instanceId: string };
+    return services.workflows.cancel(instanceId, viewerOf(request), apiActorOf(request));
+  });
+
+  app.get('/v1/workflows/instances/:instanceId/logs', { schema: { params: InstanceParams, querystring: PageQuery } }, async (request) => {
+    const { instanceId } = request.params as { instanceId: string };
+    return services.workflows.logs(instanceId, viewerOf(request), request.query as { limit?: number; offset?: number });
+  });
+}

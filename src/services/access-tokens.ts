@@ -1,0 +1,304 @@
+/**
+ * Developer access tokens (spec 000): created by a user holding
+ * `access_tokens.create`, shown once, stored only as an HMAC, acting as a user
+ * with that user's *current* role and grants. They carry the recognisable
+ * prefix `gh_dev_` so secret scanners and log redaction can spot them.
+ *
+ * Acting as someone else (e.g. a service account) needs `api.clients.manage_all`;
+ * so does seeing or revoking tokens one neither created nor acts as.
+ */
+import type { Selectable } from 'kysely';
+import { randomToken } from '../crypto.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { likePattern } from '../store/index.js';
+import type { AccessTokensTable } from '../store/schema/index.js';
+import type { AuditService } from './audit.js';
+import type { Actor, ServiceContext } from './context.js';
+import { MissingGrantError } from '../errors.js';
+import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
+import type { UsersService } from './users.js';
+
+export const DEV_TOKEN_PREFIX = 'gh_dev_';
+/** Characters of the token (after `gh_dev_`) shown in lists. */
+const SHOWN_CHARS = 8;
+const HASH_PURPOSE = 'access_token';
+export const MAX_EXPIRY_DAYS = 3650;
+/** Last-use times are written in batches, at most this often. */
+const LAST_USED_FLUSH_MS = 30_000;
+
+/** Who is asking: a user (with or without `api.clients.manage_all`), or the CLI (`userId: null`, may do everything). */
+export interface TokenCaller {
+  readonly userId: number | null;
+  readonly manageAll: boolean;
+}
+
+export const CLI_TOKEN_CALLER: TokenCaller = Object.freeze({ userId: null, manageAll: true });
+
+export interface AccessToken {
+  id: number;
+  /** `gh_dev_` and the first characters of the token. */
+  prefix: string;
+  description: string;
+  user: { id: number; email: string; displayName: string };
+  createdBy: number | null;
+  createdAt: string;
+  /** null = never expires. */
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+export interface CreatedAccessToken {
+  /** The token itself; shown once, never stored. */
+  token: string;
+  accessToken: AccessToken;
+}
+
+export interface CreateAccessTokenInput {
+  description: unknown;
+  /** The user the token acts as (id or email); default the caller. */
+  user?: unknown;
+  /** 1–3650; or `neverExpires: true`, chosen explicitly. */
+  expiresInDays?: unknown;
+  neverExpires?: unknown;
+}
+
+export interface ListAccessTokensQuery {
+  /** Matches description, user email or display name. */
+  q?: string;
+  /** Only tokens acting as this user (id or email). */
+  user?: string | number;
+  /** Include revoked and expired tokens (default true). */
+  includeInactive?: boolean;
+  limit?: number;
+  cursor?: string;
+}
+
+/** What a presented token resolves to; the guard then checks the user and reads their grants. */
+export interface AuthenticatedToken {
+  tokenId: number;
+  userId: number;
+}
+
+type Row = Selectable<AccessTokensTable> & { user_email: string; user_display_name: string };
+
+/** Whether a presented credential has the developer-token shape (cheap; no lookup). */
+export function isDeveloperToken(value: string): boolean {
+  return value.startsWith(DEV_TOKEN_PREFIX) && /^gh_dev_[A-Za-z0-9_-]{20,100}$/.test(value);
+}
+
+export class AccessTokensService {
+  private readonly lastUsed = new Map<number, string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly users: UsersService,
+    private readonly audit: AuditService,
+  ) {}
+
+  private get db() {
+    return this.ctx.store.db;
+  }
+
+  private toToken(row: Row): AccessToken {
+    const now = this.ctx.clock.now().toISOString();
+    return {
+      id: row.id,
+      prefix: row.prefix,
+      description: row.description,
+      user: { id: row.user_id, email: row.user_email, displayName: row.user_display_name },
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      lastUsedAt: this.lastUsed.get(row.id) ?? row.last_used_at,
+      revokedAt: row.revoked_at,
+      status: row.revoked_at !== null ? 'revoked' : row.expires_at !== null && row.expires_at <= now ? 'expired' : 'active',
+    };
+  }
+
+  private select() {
+    return this.db
+      .selectFrom('access_tokens')
+      .innerJoin('users', 'users.id', 'access_tokens.user_id')
+      .selectAll('access_tokens')
+      .select(['users.email as user_email', 'users.display_name as user_display_name']);
+  }
+
+  async create(input: CreateAccessTokenInput, caller: TokenCaller, actor: Actor): Promise<CreatedAccessToken> {
+    if (typeof input.description !== 'string' || input.description.trim() === '') {
+      throw new ValidationError('"description" must not be empty.', { field: 'description' });
+    }
+    const description = input.description.trim();
+    if (description.length > 200) throw new ValidationError('"description" must be at most 200 characters.', { field: 'description' });
+    const expiresInDays = this.validateExpiry(input);
+    let userRef = input.user;
+    if (userRef === undefined || userRef === null || userRef === '') {
+      if (caller.userId === null) throw new ValidationError('Name the user the token acts as.', { field: 'user' });
+      userRef = caller.userId;
+    }
+    if (typeof userRef !== 'number' && typeof userRef !== 'string') {
+      throw new ValidationError('"user" must be a user id or email.', { field: 'user' });
+    }
+    const user = await this.users.find(userRef);
+    if (!user) throw new ValidationError(`Unknown user "${userRef}".`, { field: 'user' });
+    if (user.id !== caller.userId && !caller.manageAll) throw new MissingGrantError('api.clients.manage_all');
+    if (user.status !== 'active') throw new ValidationError(`User ${user.email} is disabled.`, { field: 'user' });
+
+    const token = `${DEV_TOKEN_PREFIX}${randomToken(32)}`;
+    const prefix = token.slice(0, DEV_TOKEN_PREFIX.length + SHOWN_CHARS);
+    const now = this.ctx.clock.now();
+    const expiresAt = expiresInDays === null ? null : new Date(now.getTime() + expiresInDays * 86_400_000).toISOString();
+    const id = await this.ctx.store.transaction(async (tx) => {
+      const row = await tx
+        .insertInto('access_tokens')
+        .values({
+          prefix,
+          token_hash: this.ctx.keyring.hashSecret(HASH_PURPOSE, token),
+          description,
+          user_id: user.id,
+          created_by: caller.userId,
+          created_at: now.toISOString(),
+          expires_at: expiresAt,
+          last_used_at: null,
+          revoked_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await this.audit.record(tx, {
+        actor,
+        action: 'developer_token.created',
+        target: { type: 'developer_token', id: row.id },
+        details: { prefix, description, userId: user.id, email: user.email, expiresAt },
+      });
+      return row.id;
+    });
+    return { token, accessToken: await this.get(id, CLI_TOKEN_CALLER) };
+  }
+
+  private validateExpiry(input: CreateAccessTokenInput): number | null {
+    const never = input.neverExpires === true || input.neverExpires === 'true';
+    const hasDays = input.expiresInDays !== undefined && input.expiresInDays !== null && input.expiresInDays !== '';
+    if (never && hasDays) {
+      throw new ValidationError('Give either "expiresInDays" or "neverExpires", not both.', { field: 'expiresInDays' });
+    }
+    if (never) return null;
+    if (!hasDays) {
+      throw new ValidationError(`Choose an expiry: "expiresInDays" (1–${MAX_EXPIRY_DAYS}) or "neverExpires": true.`, {
+        field: 'expiresInDays',
+      });
+    }
+    const days = typeof input.expiresInDays === 'string' && /^\d+$/.test(input.expiresInDays) ? Number(input.expiresInDays) : input.expiresInDays;
+    if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > MAX_EXPIRY_DAYS) {
+      throw new ValidationError(`"expiresInDays" must be a whole number from 1 to ${MAX_EXPIRY_DAYS}.`, { field: 'expiresInDays' });
+    }
+    return days;
+  }
+
+  /** A token the caller may see (created by them, acting as them, or any with manage-all); 404 otherwise. */
+  async get(id: number, caller: TokenCaller): Promise<AccessToken> {
+    const row = await this.select().where('access_tokens.id', '=', id).executeTakeFirst();
+    if (!row || !this.maySee(row, caller)) throw new NotFoundError('Access token', id);
+    return this.toToken(row);
+  }
+
+  private maySee(row: Selectable<AccessTokensTable>, caller: TokenCaller): boolean {
+    return caller.manageAll || row.user_id === caller.userId || row.created_by === caller.userId;
+  }
+
+  /** Newest first. Without manage-all: only tokens the caller created or that act as the caller. */
+  async list(query: ListAccessTokensQuery, caller: TokenCaller): Promise<Page<AccessToken>> {
+    const limit = pageSize(query.limit);
+    const after = decodeCursor(query.cursor, (v): v is number => Number.isInteger(v));
+    let q = this.select();
+    if (!caller.manageAll) {
+      const me = caller.userId ?? -1;
+      q = q.where((eb) => eb.or([eb('access_tokens.user_id', '=', me), eb('access_tokens.created_by', '=', me)]));
+    }
+    if (query.q) {
+      const pattern = likePattern(query.q.toLowerCase());
+      q = q.where((eb) =>
+        eb.or([
+          eb(eb.fn('lower', ['access_tokens.description']), 'like', eb.val(pattern)),
+          eb(eb.fn('lower', ['users.email']), 'like', eb.val(pattern)),
+          eb(eb.fn('lower', ['users.display_name']), 'like', eb.val(pattern)),
+        ]),
+      );
+    }
+    if (query.user !== undefined && query.user !== '') {
+      const user = await this.users.find(query.user);
+      q = q.where('access_tokens.user_id', '=', user?.id ?? -1);
+    }
+    if (query.includeInactive === false) {
+      const now = this.ctx.clock.now().toISOString();
+      q = q
+        .where('access_tokens.revoked_at', 'is', null)
+        .where((eb) => eb.or([eb('access_tokens.expires_at', 'is', null), eb('access_tokens.expires_at', '>', now)]));
+    }
+    if (after !== undefined) q = q.where('access_tokens.id', '<', after);
+    const rows = await q.orderBy('access_tokens.id', 'desc').limit(limit + 1).execute();
+    return toPage(rows, limit, (row) => this.toToken(row), (row) => row.id);
+  }
+
+  /** Revokes at once (the next request with it gets 401); no undo. Revoking a revoked token is a no-op. */
+  async revoke(id: number, caller: TokenCaller, actor: Actor): Promise<AccessToken> {
+    await this.ctx.store.transaction(async (tx) => {
+      const row = await tx.selectFrom('access_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row || !this.maySee(row, caller)) throw new NotFoundError('Access token', id);
+      if (row.revoked_at !== null) return;
+      await tx.updateTable('access_tokens').set({ revoked_at: this.ctx.clock.now().toISOString() }).where('id', '=', id).execute();
+      await this.audit.record(tx, {
+        actor,
+        action: 'developer_token.revoked',
+        target: { type: 'developer_token', id },
+        details: { prefix: row.prefix, userId: row.user_id },
+      });
+    });
+    return this.get(id, CLI_TOKEN_CALLER);
+  }
+
+  /**
+   * The token's id and user when it is known, not revoked and not expired; undefined
+   * otherwise. Records the use (written in batches). The caller checks the user is active.
+   */
+  async authenticate(token: string): Promise<AuthenticatedToken | undefined> {
+    if (!isDeveloperToken(token)) return undefined;
+    const row = await this.db
+      .selectFrom('access_tokens')
+      .select(['id', 'user_id', 'expires_at', 'revoked_at'])
+      .where('token_hash', '=', this.ctx.keyring.hashSecret(HASH_PURPOSE, token))
+      .executeTakeFirst();
+    const now = this.ctx.clock.now().toISOString();
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return undefined;
+    this.touch(row.id, now);
+    return { tokenId: row.id, userId: row.user_id };
+  }
+
+  private touch(id: number, at: string): void {
+    this.lastUsed.set(id, at);
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.flushLastUsed().catch((error: unknown) => this.ctx.log.warn({ err: error }, 'could not record token use'));
+      }, LAST_USED_FLUSH_MS);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Writes the batched last-use times now (also on shutdown and in tests). */
+  async flushLastUsed(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const pending = [...this.lastUsed.entries()];
+    this.lastUsed.clear();
+    for (const [id, at] of pending) {
+      await this.db
+        .updateTable('access_tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
+        .execute();
+    }
+  }
+}

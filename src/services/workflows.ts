@@ -1,0 +1,581 @@
+/**
+ * Workflows: versioned definitions, sharing, runs (instances) and their logs.
+ * Visibility: a workflow is visible to its owner, to the users it is shared
+ * with, and to Admins; for anyone else it does not exist (404, same body as a
+ * missing one). The engine (src/workflows/engine.ts) runs the instances.
+ */
+import crypto from 'node:crypto';
+import type { Selectable } from 'kysely';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import type { Executor } from '../store/index.js';
+import { likePattern } from '../store/index.js';
+import type { WorkflowInstancesTable, WorkflowInstanceStatus, WorkflowsTable } from '../store/schema/index.js';
+import { validateDefinition, validateInput, type WorkflowDefinition } from '../workflows/definition.js';
+import type { AuditService } from './audit.js';
+import type { Actor, ServiceContext } from './context.js';
+
+/** Who is looking: a user (Admins see everything), or the CLI (`userId: null`, sees everything). */
+export interface WorkflowViewer {
+  readonly userId: number | null;
+  readonly isAdmin: boolean;
+}
+
+export const CLI_VIEWER: WorkflowViewer = Object.freeze({ userId: null, isAdmin: true });
+
+export interface Workflow {
+  id: string;
+  name: string;
+  description: string;
+  version: number;
+  ownerId: number;
+  sharedWith: number[];
+  definition: WorkflowDefinition;
+  createdBy: number | null;
+  createdOn: string;
+  updatedBy: number | null;
+  updatedOn: string;
+}
+
+/** Domo's instance shape (`/api/workflow/v1/instances/{id}`), exactly these fields. */
+export interface DomoInstance {
+  id: string;
+  modelId: string;
+  modelName: string;
+  modelVersion: string;
+  createdBy: number | null;
+  createdOn: string;
+  updatedBy: number | null;
+  updatedOn: string;
+  status: WorkflowInstanceStatus;
+}
+
+/** The Domo shape plus the run's data, for `/v1/workflows/instances/{id}`. */
+export interface WorkflowInstance extends DomoInstance {
+  version: number;
+  input: unknown;
+  variables: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+  error: string | null;
+  stepsCompleted: number;
+  startedOn: string | null;
+  endedOn: string | null;
+}
+
+export interface InstanceLog {
+  seq: number;
+  stepId: string;
+  type: string;
+  status: 'ok' | 'error' | 'canceled';
+  startedOn: string;
+  endedOn: string;
+  durationMs: number;
+  output: unknown;
+  message: string | null;
+  error: string | null;
+}
+
+export interface OffsetQuery {
+  limit?: number;
+  offset?: number;
+}
+
+/** What the engine offers the service: a nudge after queueing, and aborting a local in-flight step. */
+export interface EngineHooks {
+  poke(): void;
+  cancelLocal(instanceId: string): void;
+}
+
+const TERMINAL: ReadonlySet<WorkflowInstanceStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELED']);
+const MAX_LIMIT = 500;
+
+function offsetPage(query: OffsetQuery, fallback = 50): { limit: number; offset: number } {
+  const limit = query.limit ?? fallback;
+  const offset = query.offset ?? 0;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_LIMIT}.`, { field: 'limit' });
+  }
+  if (!Number.isInteger(offset) || offset < 0) throw new ValidationError('"offset" must be a whole number ≥ 0.', { field: 'offset' });
+  return { limit, offset };
+}
+
+function validateName(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new ValidationError('"name" must not be empty.', { field: 'name' });
+  const name = value.trim();
+  if (name.length > 200) throw new ValidationError('"name" must be at most 200 characters.', { field: 'name' });
+  return name;
+}
+
+function validateDescription(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw new ValidationError('"description" must be a string.', { field: 'description' });
+  if (value.length > 2000) throw new ValidationError('"description" must be at most 2000 characters.', { field: 'description' });
+  return value.trim();
+}
+
+/** Domo sends versions as "1.0.0"; we number them 1, 2, … and accept either form. */
+export function parseVersion(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const text = String(value).trim();
+  const match = /^(\d+)(?:\.0(?:\.0)?)?$/.exec(text);
+  if (!match || Number(match[1]) < 1) {
+    throw new ValidationError(`"version" must be a version number such as 1 or "1.0.0", got ${JSON.stringify(value)}.`, {
+      field: 'version',
+    });
+  }
+  return Number(match[1]);
+}
+
+export const domoVersion = (version: number): string => `${version}.0.0`;
+
+type InstanceRow = Selectable<WorkflowInstancesTable> & { workflow_name: string };
+
+export function toDomoInstance(row: InstanceRow): DomoInstance {
+  return {
+    id: row.id,
+    modelId: row.workflow_id,
+    modelName: row.workflow_name,
+    modelVersion: domoVersion(row.version),
+    createdBy: row.created_by,
+    createdOn: row.created_at,
+    updatedBy: row.updated_by,
+    updatedOn: row.updated_at,
+    status: row.status,
+  };
+}
+
+function toInstance(row: InstanceRow): WorkflowInstance {
+  return {
+    ...toDomoInstance(row),
+    version: row.version,
+    input: JSON.parse(row.input) as unknown,
+    variables: JSON.parse(row.variables) as Record<string, unknown>,
+    outputs: JSON.parse(row.outputs) as Record<string, unknown>,
+    error: row.error,
+    stepsCompleted: row.step_count,
+    startedOn: row.started_at,
+    endedOn: row.ended_at,
+  };
+}
+
+function userIdOf(actor: Actor): number | null {
+  return actor.type === 'user' || actor.type === 'client' ? actor.userId : null;
+}
+
+export class WorkflowsService {
+  private engine: EngineHooks | undefined;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly audit: AuditService,
+  ) {}
+
+  private get db() {
+    return this.ctx.store.db;
+  }
+
+  /** The engine of this process registers itself, so starts and cancels reach it at once. */
+  attachEngine(engine: EngineHooks | undefined): void {
+    this.engine = engine;
+  }
+
+  /** Workflows the viewer may see (not deleted). */
+  private visible(viewer: WorkflowViewer, executor: Executor = this.db) {
+    let query = executor.selectFrom('workflows').where('workflows.deleted_at', 'is', null);
+    if (!viewer.isAdmin && viewer.userId !== null) {
+      const userId = viewer.userId;
+      query = query.where((eb) =>
+        eb.or([
+          eb('workflows.owner_id', '=', userId),
+          eb.exists(
+            eb
+              .selectFrom('workflow_shares')
+              .select('workflow_shares.user_id')
+              .whereRef('workflow_shares.workflow_id', '=', 'workflows.id')
+              .where('workflow_shares.user_id', '=', userId),
+          ),
+        ]),
+      );
+    }
+    return query;
+  }
+
+  private async findRow(id: string, viewer: WorkflowViewer, executor: Executor = this.db): Promise<Selectable<WorkflowsTable>> {
+    const row = await this.visible(viewer, executor).selectAll('workflows').where('workflows.id', '=', id).executeTakeFirst();
+    if (!row) throw new NotFoundError('Workflow', id);
+    return row;
+  }
+
+  private async toWorkflow(row: Selectable<WorkflowsTable>, executor: Executor = this.db): Promise<Workflow> {
+    const version = await executor
+      .selectFrom('workflow_versions')
+      .select('definition')
+      .where('workflow_id', '=', row.id)
+      .where('version', '=', row.current_version)
+      .executeTakeFirstOrThrow();
+    const shares = await executor
+      .selectFrom('workflow_shares')
+      .select('user_id')
+      .where('workflow_id', '=', row.id)
+      .orderBy('user_id')
+      .execute();
+    return {
+      id: row.id,
+      name: row.name,
+      description: row.description,
+      version: row.current_version,
+      ownerId: row.owner_id,
+      sharedWith: shares.map((s) => s.user_id),
+      definition: JSON.parse(version.definition) as WorkflowDefinition,
+      createdBy: row.created_by,
+      createdOn: row.created_at,
+      updatedBy: row.updated_by,
+      updatedOn: row.updated_at,
+    };
+  }
+
+  async list(viewer: WorkflowViewer, query: OffsetQuery & { nameLike?: string } = {}): Promise<Workflow[]> {
+    const { limit, offset } = offsetPage(query);
+    let q = this.visible(viewer).selectAll('workflows');
+    if (query.nameLike) q = q.where('workflows.name_key', 'like', likePattern(query.nameLike.toLowerCase()));
+    const rows = await q.orderBy('workflows.name_key').orderBy('workflows.id').limit(limit).offset(offset).execute();
+    return Promise.all(rows.map((row) => this.toWorkflow(row)));
+  }
+
+  async get(id: string, viewer: WorkflowViewer): Promise<Workflow> {
+    return this.toWorkflow(await this.findRow(id, viewer));
+  }
+
+  /** A workflow by id, or by exact name (case-insensitive) when no id matches; for the CLI. */
+  async resolve(ref: string, viewer: WorkflowViewer): Promise<Workflow> {
+    const byId = await this.visible(viewer).selectAll('workflows').where('workflows.id', '=', ref).executeTakeFirst();
+    const row = byId ?? (await this.visible(viewer).selectAll('workflows').where('workflows.name_key', '=', ref.trim().toLowerCase()).executeTakeFirst());
+    if (!row) throw new NotFoundError('Workflow', ref);
+    return this.toWorkflow(row);
+  }
+
+  private async assertNameFree(tx: Executor, name: string, exceptId?: string): Promise<void> {
+    let q = tx.selectFrom('workflows').select('id').where('name_key', '=', name.toLowerCase()).where('deleted_at', 'is', null);
+    if (exceptId) q = q.where('id', '!=', exceptId);
+    if (await q.executeTakeFirst()) throw new ConflictError(`A workflow named "${name}" already exists.`, { field: 'name' });
+  }
+
+  async create(
+    input: { name: unknown; description?: unknown; definition: unknown },
+    owner: { userId: number },
+    actor: Actor,
+  ): Promise<Workflow> {
+    const name = validateName(input.name);
+    const description = validateDescription(input.description);
+    const definition = validateDefinition(input.definition);
+    const id = crypto.randomUUID();
+    await this.ctx.store.transaction(async (tx) => {
+      await this.assertNameFree(tx, name);
+      const now = this.ctx.clock.now().toISOString();
+      const by = userIdOf(actor);
+      await tx
+        .insertInto('workflows')
+        .values({
+          id,
+          name,
+          name_key: name.toLowerCase(),
+          description,
+          owner_id: owner.userId,
+          current_version: 1,
+          deleted_at: null,
+          created_by: by,
+          created_at: now,
+          updated_by: by,
+          updated_at: now,
+        })
+        .execute();
+      await tx
+        .insertInto('workflow_versions')
+        .values({ workflow_id: id, version: 1, definition: JSON.stringify(definition), created_by: by, created_at: now })
+        .execute();
+      await this.audit.record(tx, { actor, action: 'workflow.created', target: { type: 'workflow', id }, details: { name, version: 1 } });
+    });
+    return this.get(id, CLI_VIEWER);
+  }
+
+  /** Changes name/description; a new definition stores a new version (running instances keep theirs). */
+  async update(
+    id: string,
+    input: { name?: unknown; description?: unknown; definition?: unknown },
+    viewer: WorkflowViewer,
+    actor: Actor,
+  ): Promise<Workflow> {
+    const name = input.name === undefined ? undefined : validateName(input.name);
+    const description = input.description === undefined ? undefined : validateDescription(input.description);
+    const definition = input.definition === undefined ? undefined : validateDefinition(input.definition);
+    if (name === undefined && description === undefined && definition === undefined) {
+      throw new ValidationError('Nothing to update: give name, description or definition.');
+    }
+    await this.ctx.store.transaction(async (tx) => {
+      const now = this.ctx.clock.now().toISOString();
+      const by = userIdOf(actor);
+      // Write first (bumps the version) so concurrent updates serialise on the row.
+      const bumped = await tx
+        .updateTable('workflows')
+        .set((eb) => ({
+          current_version: definition ? eb('current_version', '+', 1) : eb.ref('current_version'),
+          updated_at: now,
+          updated_by: by,
+        }))
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(bumped.numUpdatedRows) !== 1) throw new NotFoundError('Workflow', id);
+      const row = await this.findRow(id, viewer, tx);
+      if (name !== undefined) {
+        await this.assertNameFree(tx, name, id);
+        await tx.updateTable('workflows').set({ name, name_key: name.toLowerCase() }).where('id', '=', id).execute();
+      }
+      if (description !== undefined) await tx.updateTable('workflows').set({ description }).where('id', '=', id).execute();
+      if (definition) {
+        await tx
+          .insertInto('workflow_versions')
+          .values({ workflow_id: id, version: row.current_version, definition: JSON.stringify(definition), created_by: by, created_at: now })
+          .execute();
+      }
+      await this.audit.record(tx, {
+        actor,
+        action: 'workflow.updated',
+        target: { type: 'workflow', id },
+        details: { ...(name !== undefined ? { name } : {}), ...(definition ? { version: row.current_version } : {}) },
+      });
+    });
+    return this.get(id, CLI_VIEWER);
+  }
+
+  private assertOwnerOrAdmin(row: Selectable<WorkflowsTable>, viewer: WorkflowViewer, what: string): void {
+    if (viewer.isAdmin || viewer.userId === row.owner_id) return;
+    throw new ForbiddenError(`Only the workflow's owner or an Admin may ${what}.`, { workflow: row.id });
+  }
+
+  async delete(id: string, viewer: WorkflowViewer, actor: Actor): Promise<void> {
+    await this.ctx.store.transaction(async (tx) => {
+      const row = await this.findRow(id, viewer, tx);
+      this.assertOwnerOrAdmin(row, viewer, 'delete it');
+      const now = this.ctx.clock.now().toISOString();
+      await tx.updateTable('workflows').set({ deleted_at: now, updated_at: now, updated_by: userIdOf(actor) }).where('id', '=', id).execute();
+      // Queued runs of a deleted workflow will not start.
+      await tx
+        .updateTable('workflow_instances')
+        .set({ cancel_requested: 1, updated_at: now })
+        .where('workflow_id', '=', id)
+        .where('status', 'in', ['QUEUED', 'IN_PROGRESS'])
+        .execute();
+      await this.audit.record(tx, { actor, action: 'workflow.deleted', target: { type: 'workflow', id }, details: { name: row.name } });
+    });
+  }
+
+  /** Replaces the list of users the workflow is shared with. */
+  async setSharing(id: string, userIds: unknown, viewer: WorkflowViewer, actor: Actor): Promise<Workflow> {
+    if (!Array.isArray(userIds) || userIds.some((u) => !Number.isInteger(u))) {
+      throw new ValidationError('"userIds" must be a list of user ids.', { field: 'userIds' });
+    }
+    const ids = [...new Set(userIds as number[])];
+    await this.ctx.store.transaction(async (tx) => {
+      const row = await this.findRow(id, viewer, tx);
+      this.assertOwnerOrAdmin(row, viewer, 'change its sharing');
+      if (ids.length > 0) {
+        const found = await tx.selectFrom('users').select('id').where('id', 'in', ids).execute();
+        const missing = ids.filter((u) => !found.some((f) => f.id === u));
+        if (missing.length > 0) throw new ValidationError(`Unknown user: ${missing.join(', ')}.`, { field: 'userIds', unknown: missing });
+      }
+      await tx.deleteFrom('workflow_shares').where('workflow_id', '=', id).execute();
+      const shared = ids.filter((u) => u !== row.owner_id);
+      if (shared.length > 0) {
+        await tx.insertInto('workflow_shares').values(shared.map((user_id) => ({ workflow_id: id, user_id }))).execute();
+      }
+      await tx
+        .updateTable('workflows')
+        .set({ updated_at: this.ctx.clock.now().toISOString(), updated_by: userIdOf(actor) })
+        .where('id', '=', id)
+        .execute();
+      await this.audit.record(tx, { actor, action: 'workflow.shared', target: { type: 'workflow', id }, details: { userIds: shared } });
+    });
+    return this.get(id, CLI_VIEWER);
+  }
+
+  /** Queues a run of the current version (or `version`); the engine picks it up. */
+  async start(id: string, input: { input?: unknown; version?: unknown }, viewer: WorkflowViewer, actor: Actor): Promise<WorkflowInstance> {
+    const row = await this.findRow(id, viewer);
+    const version = parseVersion(input.version) ?? row.current_version;
+    const stored = await this.db
+      .selectFrom('workflow_versions')
+      .select('definition')
+      .where('workflow_id', '=', id)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    if (!stored) throw new ValidationError(`Workflow "${row.name}" has no version ${version}.`, { field: 'version' });
+    const runInput = input.input === undefined ? {} : input.input;
+    validateInput(JSON.parse(stored.definition) as WorkflowDefinition, runInput);
+    const instanceId = crypto.randomUUID();
+    await this.ctx.store.transaction(async (tx) => {
+      const now = this.ctx.clock.now().toISOString();
+      const by = userIdOf(actor);
+      await tx
+        .insertInto('workflow_instances')
+        .values({
+          id: instanceId,
+          workflow_id: id,
+          version,
+          status: 'QUEUED',
+          pc: 0,
+          step_count: 0,
+          input: JSON.stringify(runInput),
+          variables: '{}',
+          outputs: '{}',
+          error: null,
+          cancel_requested: 0,
+          lease_owner: null,
+          lease_expires_at: null,
+          due_at: null,
+          created_by: by,
+          created_at: now,
+          updated_by: by,
+          updated_at: now,
+          started_at: null,
+          ended_at: null,
+        })
+        .execute();
+      await this.audit.record(tx, {
+        actor,
+        action: 'workflow.run_started',
+        target: { type: 'workflow_instance', id: instanceId },
+        details: { workflow: id, version },
+      });
+    });
+    this.engine?.poke();
+    return this.getInstance(instanceId, viewer);
+  }
+
+  /**
+   * Domo's start call: `{"messageName": "Start <workflow name>", "version", "modelId", "data"}`.
+   * `modelId` picks the workflow when given; otherwise the name after "Start ".
+   */
+  async startByMessage(
+    message: { messageName?: unknown; version?: unknown; modelId?: unknown; data?: unknown },
+    viewer: WorkflowViewer,
+    actor: Actor,
+  ): Promise<DomoInstance> {
+    let id: string;
+    if (typeof message.modelId === 'string' && message.modelId !== '') {
+      id = (await this.findRow(message.modelId, viewer)).id;
+    } else {
+      if (typeof message.messageName !== 'string' || !/^Start\s+\S/.test(message.messageName)) {
+        throw new ValidationError('"messageName" must be "Start <workflow name>" (or give "modelId").', { field: 'messageName' });
+      }
+      const name = message.messageName.replace(/^Start\s+/, '').trim();
+      const row = await this.visible(viewer).select('workflows.id').where('workflows.name_key', '=', name.toLowerCase()).executeTakeFirst();
+      if (!row) throw new NotFoundError('Workflow', name);
+      id = row.id;
+    }
+    const instance = await this.start(id, { input: message.data ?? {}, version: message.version }, viewer, actor);
+    return pickDomo(instance);
+  }
+
+  private instanceQuery(viewer: WorkflowViewer, executor: Executor = this.db) {
+    return this.visible(viewer, executor)
+      .innerJoin('workflow_instances', 'workflow_instances.workflow_id', 'workflows.id')
+      .selectAll('workflow_instances')
+      .select('workflows.name as workflow_name');
+  }
+
+  async getInstance(instanceId: string, viewer: WorkflowViewer): Promise<WorkflowInstance> {
+    const row = await this.instanceQuery(viewer).where('workflow_instances.id', '=', instanceId).executeTakeFirst();
+    if (!row) throw new NotFoundError('Workflow instance', instanceId);
+    return toInstance(row);
+  }
+
+  async listInstances(workflowId: string, viewer: WorkflowViewer, query: OffsetQuery = {}): Promise<WorkflowInstance[]> {
+    const { limit, offset } = offsetPage(query);
+    await this.findRow(workflowId, viewer);
+    const rows = await this.instanceQuery(viewer)
+      .where('workflow_instances.workflow_id', '=', workflowId)
+      .orderBy('workflow_instances.created_at', 'desc')
+      .orderBy('workflow_instances.id')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    return rows.map(toInstance);
+  }
+
+  async logs(instanceId: string, viewer: WorkflowViewer, query: OffsetQuery = {}): Promise<InstanceLog[]> {
+    const { limit, offset } = offsetPage(query, 100);
+    await this.getInstance(instanceId, viewer);
+    const rows = await this.db
+      .selectFrom('workflow_instance_logs')
+      .selectAll()
+      .where('instance_id', '=', instanceId)
+      .orderBy('seq')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    return rows.map((r) => ({
+      seq: r.seq,
+      stepId: r.step_id,
+      type: r.step_type,
+      status: r.status,
+      startedOn: r.started_at,
+      endedOn: r.ended_at,
+      durationMs: r.duration_ms,
+      output: parseSummary(r.output),
+      message: r.message,
+      error: r.error,
+    }));
+  }
+
+  /**
+   * Cancels a run: a queued run that no engine holds ends at once; a running one at its
+   * next step boundary (an in-flight HTTP call is aborted). Canceling a canceled run is a no-op.
+   */
+  async cancel(instanceId: string, viewer: WorkflowViewer, actor: Actor): Promise<WorkflowInstance> {
+    const current = await this.getInstance(instanceId, viewer);
+    if (current.status === 'CANCELED') return current;
+    if (TERMINAL.has(current.status)) {
+      throw new ConflictError(`The run has already ended (${current.status}).`, { status: current.status });
+    }
+    await this.ctx.store.transaction(async (tx) => {
+      const now = this.ctx.clock.now().toISOString();
+      const by = userIdOf(actor);
+      await tx
+        .updateTable('workflow_instances')
+        .set({ cancel_requested: 1, updated_at: now, updated_by: by })
+        .where('id', '=', instanceId)
+        .execute();
+      await tx
+        .updateTable('workflow_instances')
+        .set({ status: 'CANCELED', ended_at: now })
+        .where('id', '=', instanceId)
+        .where((eb) =>
+          eb.or([
+            eb('status', '=', 'QUEUED'),
+            // Waiting on a delay, held by no engine.
+            eb.and([eb('status', '=', 'IN_PROGRESS'), eb('lease_owner', 'is', null)]),
+          ]),
+        )
+        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+        .execute();
+      await this.audit.record(tx, { actor, action: 'workflow.run_canceled', target: { type: 'workflow_instance', id: instanceId } });
+    });
+    this.engine?.cancelLocal(instanceId);
+    return this.getInstance(instanceId, viewer);
+  }
+}
+
+/** Log outputs are JSON, cut to a summary when long (then returned as text). */
+function parseSummary(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+export function pickDomo(instance: DomoInstance): DomoInstance {
+  const { id, modelId, modelName, modelVersion, createdBy, createdOn, updatedBy, updatedOn, status } = instance;
+  return { id, modelId, modelName, modelVersion, createdBy, createdOn, updatedBy, updatedOn, status };
+}

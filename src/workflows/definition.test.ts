@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { compile, validateDefinition, validateInput } from './definition.js';
+import { isHostAllowed } from './http.js';
+import { renderTemplate } from './expressions.js';
+
+function problem(definition: unknown): { message: string; path: unknown } {
+  try {
+    validateDefinition(definition);
+  } catch (error) {
+    const e = error as { status: number; message: string; details: { path: unknown } };
+    expect(e.status).toBe(400);
+    return { message: e.message, path: e.details.path };
+  }
+  throw new Error('expected a validation error');
+}
+
+describe('workflow definitions', () => {
+  it('accepts every step type and fills defaults', () => {
+    const definition = validateDefinition({
+      input: { type: 'object', properties: { id: { type: 'integer' } }, required: ['id'] },
+      steps: [
+        { id: 'get', type: 'http', url: 'https://api.example.com/x/{{input.id}}' },
+        { type: 'delay', seconds: 5 },
+        { type: 'set', values: { total: 'outputs.get.body.total' } },
+        // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
+        { type: 'if', condition: 'vars.total > 10', then: [{ type: 'log', message: 'big' }], else: [{ type: 'fail', message: 'small' }] },
+      ],
+    });
+    expect(definition.steps[0]).toEqual({
+      id: 'get',
+      type: 'http',
+      method: 'GET',
+      url: 'https://api.example.com/x/{{input.id}}',
+      headers: {},
+      timeoutMs: 30_000,
+      retries: 0,
+      backoffMs: 1000,
+      failOnError: true,
+    });
+    expect(definition.steps.map((s) => s.id)).toEqual(['get', 'delay_1', 'set_2', 'if_3']);
+    expect(compile(definition).map((i) => i.op)).toEqual(['step', 'step', 'step', 'if', 'step', 'jump', 'step']);
+  });
+
+  it.each([
+    [{ steps: [{ type: 'http', url: 'ftp://x' }] }, 'definition.steps[0].url', 'must start with http:// or https://'],
+    [{ steps: [{ type: 'http', url: 'https://x', method: 'TRACE' }] }, 'definition.steps[0].method', 'must be one of GET, POST, PUT, PATCH, DELETE, HEAD'],
+    [{ steps: [{ type: 'teleport' }] }, 'definition.steps[0].type', 'must be one of http, delay, set, if, log, fail'],
+    [{ steps: [{ type: 'set', values: { x: '1 +' } }] }, 'definition.steps[0].values.x', undefined],
+    // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
+    [{ steps: [{ type: 'if', condition: 'true', then: [{ type: 'log', message: '{{ ( }}' }] }] }, 'definition.steps[0].then[0].message', undefined],
+    [{ steps: [{ type: 'delay' }] }, 'definition.steps[0].seconds', 'is required'],
+    [{ steps: [{ type: 'log', message: 'x', colour: 'red' }] }, 'definition.steps[0].colour', 'is not a field of a log step'],
+    [{ steps: [{ id: 'a', type: 'log', message: 'x' }, { id: 'a', type: 'log', message: 'y' }] }, 'definition.steps[1].id', '"a" is used by another step'],
+    [{ input: { type: 'nonsense' }, steps: [] }, 'definition.input', undefined],
+    [{}, 'definition.steps', 'is required'],
+  ])('refuses %j naming the bad path', (definition, path, message) => {
+    const result = problem(definition);
+    expect(result.path).toBe(path);
+    expect(result.message.startsWith(`Invalid workflow definition: ${path} `)).toBe(true);
+    if (message) expect(result.message).toBe(`Invalid workflow definition: ${path} ${message}.`);
+  });
+
+  it('checks run input against the JSON Schema, naming the bad path', () => {
+    const definition = validateDefinition({ input: { type: 'object', required: ['id'], properties: { id: { type: 'integer' } } }, steps: [] });
+    expect(() => validateInput(definition, { id: 1 })).not.toThrow();
+    expect(() => validateInput(definition, {})).toThrow('Invalid input: input.id must have required property \'id\'.');
+    expect(() => validateInput(definition, { id: 'x' })).toThrow('Invalid input: input.id must be integer.');
+  });
+
+  it('templates keep the type of a lone expression and splice text otherwise', async () => {
+    const scope = { input: { n: 2, o: { a: 1 } } };
+    await expect(renderTemplate('{{ input.n * 2 }}', scope)).resolves.toBe(4);
+    await expect(renderTemplate('n={{input.n}} o={{input.o}}', scope)).resolves.toBe('n=2 o={"a":1}');
+    await expect(renderTemplate('{{ $eval("1") }}', scope)).resolves.toBe(1);
+  });
+
+  it('allow list: exact host on the default port, explicit port, wildcard sub-domains', () => {
+    const allow = ['api.example.com', '127.0.0.1:9000', '*.corp.example'];
+    expect(isHostAllowed(new URL('https://api.example.com/x'), allow)).toBe(true);
+    expect(isHostAllowed(new URL('http://api.example.com/x'), allow)).toBe(true);
+    expect(isHostAllowed(new URL('https://api.example.com:8443/x'), allow)).toBe(false);
+    expect(isHostAllowed(new URL('http://127.0.0.1:9000/'), allow)).toBe(true);
+    expect(isHostAllowed(new URL('http://127.0.0.1:9001/'), allow)).toBe(false);
+    expect(isHostAllowed(new URL('https://a.corp.example/'), allow)).toBe(true);
+    expect(isHostAllowed(new URL('https://corp.example/'), allow)).toBe(false);
+    expect(isHostAllowed(new URL('https://evilcorp.example/'), allow)).toBe(false);
+    expect(isHostAllowed(new URL('https://api.example.com.evil.net/'), allow)).toBe(false);
+  });
+});
