@@ -94,15 +94,22 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   // A dropped connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return makeStore(db, 'postgres', async () => {
-    await db.destroy();
-  });
+  return makeStore(
+    db,
+    'postgres',
+    async () => {
+      await db.destroy();
+    },
+    schema,
+  );
 }
 
-function makeStore(db: Db, dialect: Dialect, close: () => Promise<void>): Store {
+function makeStore(db: Db, dialect: Dialect, close: () => Promise<void>, schema?: string): Store {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => buildMigrations(dialect) },
+    // Without it Kysely takes a migration table in *any* schema of the database as ours.
+    ...(schema ? { migrationTableSchema: schema } : {}),
   });
   const pending = async () => {
     const all = await migrator.getMigrations();
