@@ -20,31 +20,64 @@ const BENCH = import.meta.dirname;
 const ROOT = path.resolve(BENCH, '..');
 const RESULTS = path.join(BENCH, 'results');
 
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '50' },
-    workers: { type: 'string', default: String(os.availableParallelism()) },
-    ttl: { type: 'string', default: '3600' },
-    only: { type: 'string' },
-    pg: { type: 'boolean', default: false },
-    profile: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `npm run bench -- [options]
+
+Gatehouse against oidc-provider (the peer) and the machine's raw limits, in one run, on
+127.0.0.1. Installs bench/ dependencies if missing, builds Gatehouse, seeds a client, a user
+and a developer token, loads every target with autocannon, prints one table, writes
+bench/results/<time>.{json,md} (and latest.*), and exits 1 if any request failed.
+
+Options:
+  --duration <s>      measured seconds per target (default 10)
+  --warmup <s>        warm-up seconds per target, not counted (default 3)
+  --quick             smoke run: --duration 2 --warmup 1 (numbers are not meaningful)
+  --connections <n>   concurrent connections (default 50)
+  --workers <n>       processes for Gatehouse, the peer and bare fastify (default: cores)
+  --ttl <s>           access-token lifetime for Gatehouse and the peer (default 3600)
+  --only <algs>       comma list of rs256, es256, eddsa (default all)
+  --pg                PostgreSQL (GATEHOUSE_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test)
+  --profile           also write V8 CPU profiles of the Gatehouse processes under RS256 load
+  -h, --help          this text`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      connections: { type: 'string', default: '50' },
+      workers: { type: 'string', default: String(os.availableParallelism()) },
+      ttl: { type: 'string', default: '3600' },
+      only: { type: 'string' },
+      pg: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (error) {
+  console.error(`${error.message}\n\n${USAGE}`);
+  process.exit(2);
+}
+const args = parsed.values;
 if (args.help) {
-  console.log(
-    'npm run bench -- [--duration s] [--warmup s] [--connections n] [--workers n] [--ttl s] [--only rs256,es256,eddsa] [--pg] [--profile]',
-  );
+  console.log(USAGE);
   process.exit(0);
 }
+function positive(name, value) {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || (name !== 'warmup' && n === 0)) {
+    console.error(`--${name} must be a positive number, got "${value}"\n\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
 const opts = {
-  duration: Number(args.duration),
-  warmup: Number(args.warmup),
-  connections: Number(args.connections),
-  workers: Number(args.workers),
-  ttl: Number(args.ttl),
+  duration: positive('duration', args.duration ?? (args.quick ? '2' : '10')),
+  warmup: positive('warmup', args.warmup ?? (args.quick ? '1' : '3')),
+  connections: positive('connections', args.connections),
+  workers: positive('workers', args.workers),
+  ttl: positive('ttl', args.ttl),
   algs: ['RS256', 'ES256', 'EdDSA'].filter(
     (alg) => !args.only || args.only.toLowerCase().split(',').includes(alg.toLowerCase()),
   ),
@@ -52,7 +85,12 @@ const opts = {
     ? process.env.GATEHOUSE_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
     : undefined,
   profile: args.profile,
+  quick: args.quick,
 };
+if (opts.algs.length === 0) {
+  console.error(`--only takes rs256, es256 and/or eddsa, got "${args.only}"`);
+  process.exit(2);
+}
 
 function step(message) {
   process.stdout.write(`\n== ${message}\n`);
@@ -64,8 +102,15 @@ function sh(command, commandArgs, cwd) {
     throw new Error(`${command} ${commandArgs.join(' ')} failed (exit ${result.status})`);
 }
 
-// 1. Bench dependencies (kept out of the product's install) and a fresh build of Gatehouse.
-if (!fs.existsSync(path.join(BENCH, 'node_modules/autocannon/package.json'))) {
+// 1. Dependencies (the bench's own are kept out of the product's install) and a fresh build.
+if (!fs.existsSync(path.join(ROOT, 'node_modules/typescript/package.json'))) {
+  step('installing Gatehouse dependencies');
+  sh('npm', ['ci', '--no-audit', '--no-fund'], ROOT);
+}
+if (
+  !fs.existsSync(path.join(BENCH, 'node_modules/autocannon/package.json')) ||
+  !fs.existsSync(path.join(BENCH, 'node_modules/oidc-provider/package.json'))
+) {
   step('installing bench dependencies');
   const lock = fs.existsSync(path.join(BENCH, 'package-lock.json'));
   sh('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], BENCH);
@@ -270,6 +315,46 @@ for (const alg of opts.algs) {
             body: form({ token: token?.access_token ?? 'none' }),
           },
           (body) => body?.active === true,
+          gh.rss,
+        );
+        // The bearer guard on the cheapest protected route (an empty workflow list).
+        const workflowToken = await check(
+          {
+            url: `${gh.url}/oauth2/token`,
+            method: 'POST',
+            headers: { ...FORM, authorization: auth },
+            body: form({ grant_type: 'client_credentials', scope: 'workflow' }),
+          },
+          isToken,
+        ).catch(() => undefined);
+        const isList = (body) => Array.isArray(body);
+        await scenario(
+          {
+            id: 'gh-bearer-jwt',
+            kind: 'bearer',
+            alg,
+            raw: 'raw-hello',
+            label: 'Gatehouse GET /v1/workflows, Bearer JWT (RS256)',
+          },
+          {
+            url: `${gh.url}/v1/workflows`,
+            headers: { authorization: `Bearer ${workflowToken?.access_token ?? 'none'}` },
+          },
+          isList,
+          gh.rss,
+        );
+        await scenario(
+          {
+            id: 'gh-bearer-dev',
+            kind: 'bearer',
+            raw: 'raw-hello',
+            label: 'Gatehouse GET /v1/workflows, Bearer developer token',
+          },
+          {
+            url: `${gh.url}/v1/workflows`,
+            headers: { authorization: `Bearer ${gh.developerToken}` },
+          },
+          isList,
           gh.rss,
         );
       }

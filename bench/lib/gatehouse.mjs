@@ -1,7 +1,8 @@
 /**
  * A Gatehouse instance for the benchmark: the built CLI in production mode on loopback,
- * a fresh data directory (or a fresh PostgreSQL schema), log level warn, one API client
- * created through the CLI, then `gatehouse serve` with GATEHOUSE_WORKERS processes.
+ * a fresh data directory (or a fresh PostgreSQL schema), log level warn, `gatehouse init`,
+ * then a user, an API client and a developer token created through Gatehouse's services
+ * (seed.mjs), then `gatehouse serve` with GATEHOUSE_WORKERS processes.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -12,6 +13,7 @@ import { freePort, runToEnd, startProcess, waitForOk } from './processes.mjs';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'dist/main.js');
+const SEED = path.join(import.meta.dirname, 'seed.mjs');
 export const SCOPES = ['data', 'user'];
 
 /** The environment without anything the caller's shell says about Gatehouse. */
@@ -19,17 +21,6 @@ function cleanEnv() {
   return Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_') && name !== 'NODE_OPTIONS'),
   );
-}
-
-/** `gatehouse clients create … --json` prints the credentials once; accept either naming. */
-function credentialsOf(output) {
-  const created = JSON.parse(output);
-  const record = created.client ?? created;
-  const clientId = record.client_id ?? record.clientId;
-  const clientSecret =
-    created.client_secret ?? created.clientSecret ?? record.client_secret ?? record.clientSecret;
-  if (!clientId || !clientSecret) throw new Error(`clients create printed no credentials: ${output}`);
-  return { clientId, clientSecret };
 }
 
 async function dropSchema(url, schema) {
@@ -76,23 +67,8 @@ export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profile
   let server;
   try {
     await runToEnd(process.execPath, [MAIN, 'init'], { env, cwd: ROOT });
-    const output = await runToEnd(
-      process.execPath,
-      [
-        MAIN,
-        'clients',
-        'create',
-        '--name',
-        `bench ${alg}`,
-        '--scopes',
-        SCOPES.join(' '),
-        '--owner',
-        'bench@localhost',
-        '--json',
-      ],
-      { env, cwd: ROOT },
-    );
-    const credentials = credentialsOf(output);
+    const output = await runToEnd(process.execPath, [SEED, ...SCOPES, 'workflow'], { env, cwd: ROOT });
+    const credentials = JSON.parse(output);
     // Cluster workers inherit the primary's execArgv, so every process writes a profile on exit.
     const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     server = startProcess(`gatehouse ${alg}`, process.execPath, [...profile, MAIN, 'serve'], {

@@ -189,5 +189,5 @@ export async function liveUserFacts(services: Services, userId: number): Promise
 
 /** The guard every protected API uses, wired to the services of this process. */
 export function createGuard(services: Services): Guard {
-  return new Guard(services);
+  return new Guard(services, { jwt: services.tokens });
 }

@@ -1,0 +1,45 @@
+/**
+ * Seeds a fresh Gatehouse for the benchmark through its own services (the same code the CLI
+ * and the admin API call), run as a child process with the instance's environment after
+ * `gatehouse init`: a user with the Privileged role (API clients and Workflow API grants), an API client owned by
+ * that user, and a developer access token acting as them. Prints the credentials as JSON.
+ *
+ *   node bench/lib/seed.mjs <scope …>
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const DIST = path.resolve(import.meta.dirname, '../../dist');
+const load = (file) => import(pathToFileURL(path.join(DIST, file)).href);
+
+const { loadConfig } = await load('config.js');
+const { openRuntime, prepareRuntime } = await load('bootstrap.js');
+const { silentLogger } = await load('logger.js');
+const { CLI_ACTOR } = await load('services/context.js');
+const { CLI_TOKEN_CALLER } = await load('services/access-tokens.js');
+
+const scopes = process.argv.slice(2);
+const config = loadConfig(process.env, process.cwd());
+const runtime = await openRuntime(config, silentLogger());
+try {
+  await prepareRuntime(runtime, { bootstrapAdmin: false });
+  const { services } = runtime;
+  const user = await services.users.create(
+    { email: 'bench-user@localhost', displayName: 'Bench user', role: 'Privileged' },
+    CLI_ACTOR,
+  );
+  const client = await services.clients.create(
+    { name: 'bench', description: 'npm run bench', scopes, owner: user.email },
+    CLI_ACTOR,
+  );
+  const developer = await services.accessTokens.create(
+    { description: 'npm run bench', user: user.email, expiresInDays: 1 },
+    CLI_TOKEN_CALLER,
+    CLI_ACTOR,
+  );
+  process.stdout.write(
+    `${JSON.stringify({ clientId: client.clientId, clientSecret: client.clientSecret, developerToken: developer.token })}\n`,
+  );
+} finally {
+  await runtime.close();
+}
