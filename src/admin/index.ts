@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { Services } from '../services/index.js';
+import { accessTokenRoutes, developerTokenResolver } from './access-tokens.js';
 import { auditRoutes } from './audit.js';
 import { grantRoutes } from './grants.js';
 import { meRoutes } from './me.js';
@@ -24,7 +25,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   const shared: AdminRouteOptions = {
     services: options.services,
     config: options.config,
-    credentialResolvers: options.credentialResolvers,
+    // Developer access tokens are an admin credential too (automation); explicit headers win over the cookie.
+    credentialResolvers: [...(options.credentialResolvers ?? []), developerTokenResolver],
   };
   app.addHook('onRequest', authenticateUser(shared));
   // Each admin module is one plugin; they all inherit the hook above.
@@ -34,4 +36,5 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   await app.register(userRoutes, shared);
   await app.register(roleRoutes, shared);
   await app.register(auditRoutes, shared);
+  await app.register(accessTokenRoutes, shared);
 }

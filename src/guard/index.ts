@@ -187,7 +187,7 @@ export async function liveUserFacts(services: Services, userId: number): Promise
   return { id: user.id, email: user.email, isAdmin: user.role.name === 'Admin', grants };
 }
 
-/** The guard every protected API uses, wired to the services of this process. */
+/** The guard every protected API uses, wired to the services of this process (JWTs via the token service). */
 export function createGuard(services: Services): Guard {
   return new Guard(services, { jwt: services.tokens });
 }

@@ -142,8 +142,9 @@ export class AccessTokensService {
       throw new ValidationError('"user" must be a user id or email.', { field: 'user' });
     }
     const user = await this.users.find(userRef);
+    // Without manage-all, naming anyone but oneself is refused before saying whether they exist.
+    if (user?.id !== caller.userId && !caller.manageAll) throw new MissingGrantError('api.clients.manage_all');
     if (!user) throw new ValidationError(`Unknown user "${userRef}".`, { field: 'user' });
-    if (user.id !== caller.userId && !caller.manageAll) throw new MissingGrantError('api.clients.manage_all');
     if (user.status !== 'active') throw new ValidationError(`User ${user.email} is disabled.`, { field: 'user' });
 
     const token = `${DEV_TOKEN_PREFIX}${randomToken(32)}`;
