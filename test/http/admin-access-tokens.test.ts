@@ -193,7 +193,8 @@ for (const dialect of dialects()) {
     describe('developer tokens call the admin API', () => {
       it('Bearer and X-DOMO-Developer-Token act as the user; writes need no CSRF token, cookies still do', async () => {
         const { token } = await create(admin, { description: 'automation', expiresInDays: 1 });
-        for (const headers of [{ authorization: `Bearer ${token}` }, { 'x-domo-developer-token': token }]) {
+        const ways: Array<Record<string, string>> = [{ authorization: `Bearer ${token}` }, { 'x-domo-developer-token': token }];
+        for (const headers of ways) {
           const me = await call(headers, 'GET', '/me');
           expect(me.statusCode).toBe(200);
           expect(me.json().user.email).toBe('root@example.com');
