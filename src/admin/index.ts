@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { Services } from '../services/index.js';
 import { accessTokenRoutes, developerTokenResolver } from './access-tokens.js';
 import { auditRoutes } from './audit.js';
+import { clientRoutes } from './clients.js';
 import { grantRoutes } from './grants.js';
 import { meRoutes } from './me.js';
 import { roleRoutes } from './roles.js';
@@ -37,4 +38,5 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   await app.register(roleRoutes, shared);
   await app.register(auditRoutes, shared);
   await app.register(accessTokenRoutes, shared);
+  await app.register(clientRoutes, shared);
 }

@@ -213,7 +213,7 @@ export class ClientsService {
         actor,
         action: 'api_client.created',
         target: { type: 'api_client', id },
-        details: { name, scopes, tokenTtlSeconds: ttl, ownerUserId: ownerId },
+        details: { name, scopes, ttlSeconds: ttl, ownerUserId: ownerId },
       });
       await this.epochs.bump(tx, 'clients');
       return id;
@@ -324,7 +324,7 @@ export class ClientsService {
         actor,
         action: 'api_client.secret_rotated',
         target: { type: 'api_client', id: row.id },
-        details: { graceSeconds: grace, previousSecretExpiresAt: previousExpiresAt },
+        details: { graceSeconds: grace, previousExpiresAt },
       });
       await this.epochs.bump(tx, 'clients');
       return { id: row.id, previousExpiresAt };
