@@ -5,15 +5,23 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { AppError } from '../errors.js';
+import { registerClients } from './clients.js';
 import { registerInit } from './init.js';
 import type { CliIo } from './io.js';
+import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
 import { registerServe } from './serve.js';
 
 export type { CliIo } from './io.js';
 
 /** Command groups register themselves here; each takes the program and the io. */
-const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [registerServe, registerMigrate, registerInit];
+const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [
+  registerServe,
+  registerMigrate,
+  registerInit,
+  registerClients,
+  registerKeys,
+];
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('gatehouse')
