@@ -11,6 +11,8 @@ import type { CliIo } from './io.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
 import { registerServe } from './serve.js';
+import { registerTokens } from './tokens.js';
+import { registerWorkflows } from './workflows.js';
 
 export type { CliIo } from './io.js';
 
@@ -21,6 +23,8 @@ const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [
   registerInit,
   registerClients,
   registerKeys,
+  registerTokens,
+  registerWorkflows,
 ];
 
 export function buildProgram(io: CliIo): Command {
