@@ -52,16 +52,23 @@ export async function buildApp(options: AppOptions): Promise<App> {
     void reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]}.` });
   });
 
-  app.addHook('onRequest', async (request) => {
+  // Callback-style hooks: they run on every request, and a promise per hook is measurable there.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (!readiness.ready && !HEALTH_PATHS.has(request.url.split('?')[0] ?? '')) {
-      throw new UnavailableError('Gatehouse is starting (running migrations); try again shortly.');
+      done(new UnavailableError('Gatehouse is starting (running migrations); try again shortly.'));
+      return;
     }
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      'request',
-    );
+  const logRequests = logger.isLevelEnabled('info');
+  app.addHook('onResponse', (request, reply, done) => {
+    if (logRequests) {
+      request.log.info(
+        { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request',
+      );
+    }
+    done();
   });
 
   await app.register(cookie);

@@ -18,6 +18,7 @@ import type { FastifyRequest } from 'fastify';
 import { BearerError } from '../errors.js';
 import { findGrant, type GrantId } from '../services/grants.js';
 import type { Services } from '../services/index.js';
+import { EpochCache, epochsOf } from '../store/epochs.js';
 
 export const REALM = 'gatehouse';
 export const DEVELOPER_TOKEN_HEADER = 'x-domo-developer-token';
@@ -92,7 +93,7 @@ export function insufficientScope(scope: string, missing: { grant: GrantId } | {
 export interface GuardOptions {
   /** The token service's verification; without it JWTs are refused (401). */
   jwt?: JwtVerifier;
-  /** How to read a user's live facts; defaults to two small queries per request. */
+  /** How to read a user's live facts; defaults to two small queries, cached until users or roles change. */
   loadUser?: (userId: number) => Promise<UserFacts | null>;
 }
 
@@ -103,7 +104,14 @@ export class Guard {
     private readonly services: Services,
     private readonly options: GuardOptions = {},
   ) {
-    this.loadUser = options.loadUser ?? ((userId) => liveUserFacts(services, userId));
+    if (options.loadUser) {
+      this.loadUser = options.loadUser;
+    } else {
+      // Per process, dropped by any user or role change here or on another node (cache epochs),
+      // so a disabled user or a removed grant still counts from the very next request here.
+      const cache = new EpochCache<number, UserFacts | null>(epochsOf(services.ctx.store), ['users', 'roles']);
+      this.loadUser = (userId) => cache.get(userId, () => liveUserFacts(services, userId));
+    }
   }
 
   /** The principal for the request's credentials, or a 401. */

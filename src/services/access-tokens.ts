@@ -10,6 +10,7 @@
 import type { Selectable } from 'kysely';
 import { randomToken } from '../crypto.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import { likePattern } from '../store/index.js';
 import type { AccessTokensTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
@@ -88,15 +89,26 @@ export function isDeveloperToken(value: string): boolean {
   return value.startsWith(DEV_TOKEN_PREFIX) && /^gh_dev_[A-Za-z0-9_-]{20,100}$/.test(value);
 }
 
+type CachedToken = Pick<Selectable<AccessTokensTable>, 'id' | 'user_id' | 'expires_at' | 'revoked_at'>;
+
 export class AccessTokensService {
   private readonly lastUsed = new Map<number, string>();
   private flushTimer: NodeJS.Timeout | undefined;
+  private readonly epochs: CacheEpochs;
+  /**
+   * Known tokens by hash, per process, dropped on every revoke here or on another node
+   * (the `access_tokens` epoch); expiry is checked on each use. Unknown hashes are not kept.
+   */
+  private readonly byHash: EpochCache<string, CachedToken | null>;
 
   constructor(
     private readonly ctx: ServiceContext,
     private readonly users: UsersService,
     private readonly audit: AuditService,
-  ) {}
+  ) {
+    this.epochs = epochsOf(ctx.store);
+    this.byHash = new EpochCache(this.epochs, ['access_tokens'], 10_000, (row) => row !== null);
+  }
 
   private get db() {
     return this.ctx.store.db;
@@ -255,7 +267,9 @@ export class AccessTokensService {
         target: { type: 'developer_token', id },
         details: { prefix: row.prefix, userId: row.user_id },
       });
+      await this.epochs.bump(tx, 'access_tokens');
     });
+    this.epochs.invalidate('access_tokens');
     return this.get(id, CLI_TOKEN_CALLER);
   }
 
@@ -265,11 +279,15 @@ export class AccessTokensService {
    */
   async authenticate(token: string): Promise<AuthenticatedToken | undefined> {
     if (!isDeveloperToken(token)) return undefined;
-    const row = await this.db
-      .selectFrom('access_tokens')
-      .select(['id', 'user_id', 'expires_at', 'revoked_at'])
-      .where('token_hash', '=', this.ctx.keyring.hashSecret(HASH_PURPOSE, token))
-      .executeTakeFirst();
+    const hash = this.ctx.keyring.hashSecret(HASH_PURPOSE, token);
+    const row = await this.byHash.get(hash, async () => {
+      const found = await this.db
+        .selectFrom('access_tokens')
+        .select(['id', 'user_id', 'expires_at', 'revoked_at'])
+        .where('token_hash', '=', hash)
+        .executeTakeFirst();
+      return found ?? null;
+    });
     const now = this.ctx.clock.now().toISOString();
     if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return undefined;
     this.touch(row.id, now);

@@ -9,7 +9,8 @@
  * a minute of clock skew). The key set is cached per process and dropped through
  * the `keys` cache epoch.
  */
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK } from 'jose';
+import crypto from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, type importPKCS8, type JWK } from 'jose';
 import { addSeconds } from '../clock.js';
 import type { TokenAlg } from '../config.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
@@ -33,7 +34,8 @@ export interface SigningKeyInfo {
 export interface SigningKey {
   kid: string;
   alg: TokenAlg;
-  privateKey: KeyObjectLike;
+  /** A node:crypto key: signing calls `crypto.sign` directly (see oauth/jwt.ts). */
+  privateKey: crypto.KeyObject;
 }
 
 export interface VerificationKey {
@@ -243,7 +245,7 @@ export class KeysService {
       verification.set(row.kid, { kid: row.kid, alg: row.alg, publicKey, retireAfter: row.retire_after, jwk });
       if (row.status === 'active' && signing === undefined) {
         const pem = this.ctx.keyring.decrypt(row.private_key, `signing-key:${row.kid}`);
-        signing = { kid: row.kid, alg: row.alg, privateKey: await importPKCS8(pem, row.alg) };
+        signing = { kid: row.kid, alg: row.alg, privateKey: crypto.createPrivateKey(pem) };
       }
     }
     return { signing, verification };

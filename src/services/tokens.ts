@@ -30,9 +30,18 @@ export interface VerifiedAccessToken {
   owner: ClientOwner;
 }
 
+/** Verified tokens kept per process; beyond this the map starts afresh. */
+const MAX_VERIFIED_TOKENS = 10_000;
+
 export class TokenService {
   private readonly epochs: CacheEpochs;
   private readonly revoked: EpochCache<'set', ReadonlySet<string>>;
+  /**
+   * Tokens whose signature, typ, iss and aud this process has verified, so a token
+   * presented again is not verified again; `exp` and the key's standing are checked
+   * on every use, and the whole map is dropped when the key set changes.
+   */
+  private readonly verified = new Map<string, { kid: string; claims: AccessTokenClaims }>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -42,6 +51,7 @@ export class TokenService {
   ) {
     this.epochs = epochsOf(ctx.store);
     this.revoked = new EpochCache(this.epochs, ['revoked_tokens'], 1);
+    this.epochs.subscribe(['keys'], () => this.verified.clear());
   }
 
   /** Signs a token for an authenticated client; writes nothing but the batched last-use time. */
@@ -87,12 +97,27 @@ export class TokenService {
   /** Only what an offline verifier checks: a current key's signature, typ, iss, aud, exp. */
   async verifySignature(token: string): Promise<AccessTokenClaims | undefined> {
     if (typeof token !== 'string') return undefined;
+    const now = this.ctx.clock.now();
+    const seen = this.verified.get(token);
+    if (seen) {
+      // As jose checks it: expired once `exp` <= now in whole seconds.
+      if (seen.claims.exp > Math.floor(now.getTime() / 1000) && (await this.keys.verificationKey(seen.kid))) {
+        return seen.claims;
+      }
+      this.verified.delete(token);
+      return undefined;
+    }
     const kid = tokenKid(token);
     if (kid === undefined) return undefined;
     const key = await this.keys.verificationKey(kid);
     if (!key) return undefined;
     const { config } = this.ctx;
-    return verifyAccessTokenJwt(token, key, { issuer: config.issuer, audience: config.audience, now: this.ctx.clock.now() });
+    const claims = await verifyAccessTokenJwt(token, key, { issuer: config.issuer, audience: config.audience, now });
+    if (claims) {
+      if (this.verified.size >= MAX_VERIFIED_TOKENS) this.verified.clear();
+      this.verified.set(token, { kid, claims });
+    }
+    return claims;
   }
 
   /**

@@ -12,7 +12,7 @@
 import { sql } from 'kysely';
 import type { Executor, Store } from './index.js';
 
-export type EpochName = 'clients' | 'keys' | 'users' | 'roles' | 'revoked_tokens';
+export type EpochName = 'clients' | 'keys' | 'users' | 'roles' | 'revoked_tokens' | 'access_tokens';
 
 export const DEFAULT_POLL_MS = 300;
 
@@ -129,10 +129,15 @@ export class EpochCache<K, V> {
   private readonly loading = new Map<K, Promise<V>>();
   private generation = 0;
 
+  /**
+   * `keep` decides which loaded values are cached (default all); e.g. not caching "not found"
+   * keeps a flood of unknown keys from evicting the entries that matter.
+   */
   constructor(
     epochs: CacheEpochs,
     names: readonly EpochName[],
     private readonly maxEntries = 10_000,
+    private readonly keep: (value: V) => boolean = () => true,
   ) {
     epochs.subscribe(names, () => this.clear());
   }
@@ -145,7 +150,7 @@ export class EpochCache<K, V> {
     const promise = load().then(
       (value) => {
         if (this.loading.get(key) === promise) this.loading.delete(key);
-        if (generation === this.generation) {
+        if (generation === this.generation && this.keep(value)) {
           if (this.values.size >= this.maxEntries) this.values.clear();
           this.values.set(key, value);
         }
