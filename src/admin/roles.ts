@@ -45,7 +45,7 @@ const GrantsBody = Type.Object({ grants: GrantList }, { additionalProperties: fa
 export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.get('/roles', { onRequest: needsGrant('roles.manage', 'users.manage') }, async (request) => {
+  r.get('/roles', { onRequest: needsGrant('roles.manage', 'users.manage') }, async () => {
     return { items: await services.roles.list() };
   });
 

@@ -5,13 +5,17 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { AppError } from '../errors.js';
+import { registerAudit } from './audit.js';
 import { registerClients } from './clients.js';
+import { registerGrants } from './grants.js';
 import { registerInit } from './init.js';
 import type { CliIo } from './io.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
+import { registerRoles } from './roles.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
+import { registerUsers } from './users.js';
 import { registerWorkflows } from './workflows.js';
 
 export type { CliIo } from './io.js';
@@ -21,6 +25,10 @@ const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [
   registerServe,
   registerMigrate,
   registerInit,
+  registerUsers,
+  registerRoles,
+  registerGrants,
+  registerAudit,
   registerClients,
   registerKeys,
   registerTokens,
@@ -56,7 +64,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      ) {
         return 0;
       }
       // Commander has already written the message; usage errors are exit 2.

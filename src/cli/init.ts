@@ -1,19 +1,19 @@
 import type { Command } from 'commander';
-import { openRuntime, prepareRuntime, resolveSecretKey } from '../bootstrap.js';
-import { loadConfig } from '../config.js';
-import { silentLogger } from '../logger.js';
-import { type CliIo, effectiveEnv } from './io.js';
-import { printBootstrapAdmin } from './serve.js';
+import type { CliIo } from './io.js';
+import { printBootstrapAdmin } from './output.js';
+import { commandConfig, openCliRuntime } from './runtime.js';
 
 export function registerInit(program: Command, io: CliIo): void {
   program
     .command('init')
     .description('create the data directory, secret key and database, and the first admin, without serving')
     .action(async (_opts: unknown, command: Command) => {
-      const config = loadConfig(effectiveEnv(io, command), io.cwd);
+      const config = commandConfig(io, command);
+      const { prepareRuntime, resolveSecretKey } = await import('../bootstrap.js');
       const { generatedFile } = resolveSecretKey(config);
-      if (generatedFile) io.stdout.write(`Generated secret key in ${generatedFile} (mode 0600). Back it up.\n`);
-      const runtime = await openRuntime(config, silentLogger());
+      if (generatedFile)
+        io.stdout.write(`Generated secret key in ${generatedFile} (mode 0600). Back it up.\n`);
+      const runtime = await openCliRuntime(config);
       try {
         const result = await prepareRuntime(runtime, { bootstrapAdmin: true });
         io.stdout.write(

@@ -2,12 +2,14 @@
  * What a CLI command is run with: the environment, output streams and the
  * working directory. Tests pass their own; `main.ts` passes the process's.
  */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import type { Env } from '../config.js';
 
 export interface CliIo {
   env: Env;
+  /** Read only by commands that take a secret on standard input (`--password-stdin`). */
+  stdin: Readable;
   stdout: Writable;
   stderr: Writable;
   cwd: string;
@@ -27,4 +29,12 @@ export function effectiveEnv(io: CliIo, command: Command): Env {
     ...(opts.dataDir !== undefined ? { GATEHOUSE_DATA_DIR: opts.dataDir } : {}),
     ...(opts.databaseUrl !== undefined ? { GATEHOUSE_DATABASE_URL: opts.databaseUrl } : {}),
   };
+}
+
+/** All of standard input as text, without the one trailing newline `echo` or a here-string adds. */
+export async function readStdin(io: CliIo): Promise<string> {
+  let text = '';
+  io.stdin.setEncoding('utf8');
+  for await (const chunk of io.stdin) text += chunk as string;
+  return text.replace(/\r?\n$/, '');
 }

@@ -1,25 +1,28 @@
 import type { Command } from 'commander';
-import { openRuntime } from '../bootstrap.js';
-import { loadConfig } from '../config.js';
-import { silentLogger } from '../logger.js';
-import { type CliIo, effectiveEnv } from './io.js';
+import type { CliIo } from './io.js';
+import { commandConfig, openCliRuntime } from './runtime.js';
 
 export function registerMigrate(program: Command, io: CliIo): void {
   program
     .command('migrate')
-    .description('apply pending database migrations (serve does this too; safe to run on several nodes at once)')
+    .description(
+      'apply pending database migrations (serve does this too; safe to run on several nodes at once)',
+    )
     .option('--status', 'list pending migrations without applying them')
     .action(async (opts: { status?: boolean }, command: Command) => {
-      const config = loadConfig(effectiveEnv(io, command), io.cwd);
-      const runtime = await openRuntime(config, silentLogger());
+      const runtime = await openCliRuntime(commandConfig(io, command));
       try {
         if (opts.status) {
           const pending = await runtime.store.pendingMigrations();
-          io.stdout.write(pending.length === 0 ? 'No pending migrations.\n' : `Pending: ${pending.join(', ')}\n`);
+          io.stdout.write(
+            pending.length === 0 ? 'No pending migrations.\n' : `Pending: ${pending.join(', ')}\n`,
+          );
           return;
         }
         const { applied } = await runtime.store.migrate();
-        io.stdout.write(applied.length === 0 ? 'Database is up to date.\n' : `Applied: ${applied.join(', ')}\n`);
+        io.stdout.write(
+          applied.length === 0 ? 'Database is up to date.\n' : `Applied: ${applied.join(', ')}\n`,
+        );
       } finally {
         await runtime.close();
       }

@@ -1,0 +1,209 @@
+/**
+ * What `gatehouse serve` does (`serve.ts` registers the command and loads this
+ * file only when it runs): listen first (so /readyz can say "starting"), then
+ * migrate and bootstrap, then accept traffic. SIGINT/SIGTERM stop accepting,
+ * finish in-flight requests, close the database and exit 0.
+ *
+ * With GATEHOUSE_WORKERS > 1 the same steps are split across processes (see
+ * `src/cluster.ts`): the primary prepares once, the workers serve.
+ */
+import { type App, buildApp } from '../app.js';
+import { openRuntime, prepareRuntime, resolveSecretKey, type Runtime } from '../bootstrap.js';
+import {
+  isClusterWorker,
+  joinPrimary,
+  type RunningPrimary,
+  startPrimary as startClusterPrimary,
+} from '../cluster.js';
+import { type Config, type Env, isLoopback, loadConfig } from '../config.js';
+import { createLogger, type Logger } from '../logger.js';
+import { WorkflowEngine } from '../workflows/engine.js';
+import type { CliIo } from './io.js';
+import { printBootstrapAdmin } from './output.js';
+
+function warnAboutUnsafeChoices(config: Config, log: Logger): void {
+  if (!isLoopback(config.host)) {
+    log.warn(
+      { host: config.host },
+      'serving plain HTTP on a non-loopback address; put TLS in front of Gatehouse',
+    );
+  }
+  if (config.issuer.startsWith('http://') && !/^http:\/\/(localhost|127\.|\[::1\])/.test(config.issuer)) {
+    log.warn(
+      { issuer: config.issuer },
+      'GATEHOUSE_ISSUER is plain http on a public name; tokens will travel unencrypted',
+    );
+  }
+}
+
+export interface RunningServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+function listenUrl(app: App, config: Config): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+}
+
+/** Secret key (generated on first start) and the start-up warnings: once per node, in the primary. */
+function resolveKeyAndWarn(config: Config, log: Logger): void {
+  const { generatedFile } = resolveSecretKey(config);
+  if (generatedFile)
+    log.warn({ file: generatedFile }, 'generated a new secret key; back it up with the data directory');
+  warnAboutUnsafeChoices(config, log);
+}
+
+/** The one-time preparation; prints the bootstrap admin's password if it was generated just now. */
+async function prepare(runtime: Runtime, io: CliIo, log: Logger): Promise<void> {
+  const result = await prepareRuntime(runtime, { bootstrapAdmin: true });
+  if (result.appliedMigrations.length > 0)
+    log.info({ migrations: result.appliedMigrations }, 'applied migrations');
+  if (result.bootstrapAdmin) printBootstrapAdmin(io, result.bootstrapAdmin);
+}
+
+/** Starts a single-process server (GATEHOUSE_WORKERS=1); resolves once it is ready. */
+export async function startServer(config: Config, io: CliIo, log: Logger): Promise<RunningServer> {
+  resolveKeyAndWarn(config, log);
+  const runtime = await openRuntime(config, log);
+  const readiness = { ready: false };
+  const app = await buildApp({
+    config,
+    store: runtime.store,
+    services: runtime.services,
+    logger: log,
+    readiness,
+  });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+    await prepare(runtime, io, log);
+  } catch (error) {
+    await app.close();
+    await runtime.close();
+    throw error;
+  }
+  // Every serving process runs a workflow engine; leases keep them from running one step twice.
+  const engine = new WorkflowEngine(runtime.services.ctx);
+  runtime.services.workflows.attachEngine(engine);
+  engine.start();
+  readiness.ready = true;
+  const url = listenUrl(app, config);
+  log.info({ url, issuer: config.issuer, store: runtime.store.dialect }, 'Gatehouse is ready');
+  return {
+    url,
+    async stop() {
+      await engine.stop();
+      await app.close();
+      await runtime.close();
+    },
+  };
+}
+
+/**
+ * The cluster primary: resolves the key, opens the store (creating the SQLite file in WAL mode
+ * before any worker opens it), forks the workers, prepares once, then lets the workers take traffic.
+ * It keeps no store open while serving.
+ */
+async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: Record<string, string>) {
+  resolveKeyAndWarn(config, log);
+  const runtime = await openRuntime(config, log);
+  let primary: RunningPrimary;
+  try {
+    primary = await startClusterPrimary({
+      workers: config.workers,
+      log,
+      workerEnv,
+      prepare: () => prepare(runtime, io, log),
+    });
+  } finally {
+    await runtime.close();
+  }
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  log.info(
+    { url, issuer: config.issuer, store: runtime.store.dialect, workers: config.workers },
+    'Gatehouse is ready',
+  );
+  return primary;
+}
+
+/** A cluster worker: listens at once (not ready), and takes traffic when the primary says so. */
+async function startWorker(
+  config: Config,
+  log: Logger,
+): Promise<RunningServer & { stopRequested: Promise<void> }> {
+  const readiness = { ready: false };
+  const link = joinPrimary(() => {
+    readiness.ready = true;
+  });
+  const runtime = await openRuntime(config, log);
+  const app = await buildApp({
+    config,
+    store: runtime.store,
+    services: runtime.services,
+    logger: log,
+    readiness,
+  });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await app.close();
+    await runtime.close();
+    throw error;
+  }
+  link.reportListening();
+  return {
+    url: listenUrl(app, config),
+    stopRequested: link.stopRequested,
+    async stop() {
+      try {
+        await app.close();
+        await runtime.close();
+      } finally {
+        link.leave();
+      }
+    },
+  };
+}
+
+/** Resolves on the first SIGINT/SIGTERM (or `other`), naming what asked. */
+function stopRequest(other?: Promise<void>): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    other?.then(() => resolve('primary'));
+  });
+}
+
+/** The `serve` command's work, loaded only when `serve` runs (keeps the other commands quick to start). */
+export async function runServe(io: CliIo, env: Env): Promise<void> {
+  const config = loadConfig(env, io.cwd);
+  const log = createLogger(config.logLevel);
+  let server: { stop(): Promise<void> };
+  let stopRequested: Promise<string>;
+  if (isClusterWorker()) {
+    const worker = await startWorker(config, log);
+    server = worker;
+    stopRequested = stopRequest(worker.stopRequested);
+  } else if (config.workers > 1) {
+    server = await startPrimary(config, io, log, definedOnly(env));
+    stopRequested = stopRequest();
+  } else {
+    server = await startServer(config, io, log);
+    stopRequested = stopRequest();
+  }
+  const signal = await stopRequested;
+  log.info({ signal }, 'shutting down: finishing in-flight requests');
+  try {
+    await server.stop();
+  } catch (error) {
+    log.error({ err: error }, 'error while shutting down');
+  }
+  log.info('stopped');
+}
+
+function definedOnly(env: Env): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * Runs the BUILT CLI (`dist/main.js`, so `npm run build` first; `npm test` does)
+ * as a child process, the way an operator runs it.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freshSchemaName, PG_URL } from './stores.js';
+
+export const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliRunOptions {
+  /** Written to the child's standard input, which is then closed. */
+  stdin?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
+/** Runs `node dist/main.js ...args` with only the variables given (plus PATH). */
+export function runBuiltCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  stdin?: string,
+): Promise<CliResult> {
+  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+/** A place for the CLI to keep its data: a fresh SQLite data dir, or a fresh PostgreSQL schema. */
+export interface CliTarget {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly dataDir: string;
+  readonly env: Record<string, string>;
+  run(args: readonly string[], options?: CliRunOptions): Promise<CliResult>;
+  /** `run` that expects exit code 0 and returns stdout parsed as JSON. */
+  json<T = unknown>(args: readonly string[], options?: CliRunOptions): Promise<T>;
+  dispose(): Promise<void>;
+}
+
+export const CLI_TEST_SECRET_KEY = Buffer.alloc(32, 9).toString('base64');
+
+export function cliTarget(dialect: 'sqlite' | 'postgres'): CliTarget {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cli-'));
+  const schema = dialect === 'postgres' ? freshSchemaName() : undefined;
+  if (dialect === 'postgres' && PG_URL === undefined)
+    throw new Error('GATEHOUSE_TEST_DATABASE_URL is not set');
+  const env: Record<string, string> = {
+    GATEHOUSE_DATA_DIR: dataDir,
+    GATEHOUSE_LOG_LEVEL: 'silent',
+    ...(schema !== undefined && PG_URL !== undefined
+      ? {
+          GATEHOUSE_DATABASE_URL: PG_URL,
+          GATEHOUSE_DATABASE_SCHEMA: schema,
+          GATEHOUSE_SECRET_KEY: CLI_TEST_SECRET_KEY,
+        }
+      : {}),
+  };
+  const target: CliTarget = {
+    dialect,
+    dataDir,
+    env,
+    run: (args, options = {}) => runBuiltCli(args, { ...env, ...options.env }, options.stdin),
+    async json<T>(args: readonly string[], options?: CliRunOptions): Promise<T> {
+      const result = await target.run([...args, '--json'], options);
+      if (result.code !== 0)
+        throw new Error(`gatehouse ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+      return JSON.parse(result.stdout) as T;
+    },
+    async dispose() {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (schema !== undefined && PG_URL !== undefined) {
+        const client = new pg.Client({ connectionString: PG_URL });
+        await client.connect();
+        try {
+          await client.query(`drop schema if exists "${schema}" cascade`);
+        } finally {
+          await client.end();
+        }
+      }
+    },
+  };
+  return target;
+}
