@@ -66,12 +66,26 @@ export class ConfigError extends Error {
 /** Documentation of every variable; the README table is generated from this. */
 export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meaning: string }> = [
   { variable: 'PORT', default: '8080', meaning: 'TCP port to listen on (0–65535)' },
-  { variable: 'HOST', default: '127.0.0.1', meaning: 'address to bind; plain HTTP on a non-loopback address logs a warning' },
-  { variable: 'GATEHOUSE_DATA_DIR', default: './data', meaning: 'where the SQLite file and generated local secrets live' },
+  {
+    variable: 'HOST',
+    default: '127.0.0.1',
+    meaning: 'address to bind; plain HTTP on a non-loopback address logs a warning',
+  },
+  {
+    variable: 'GATEHOUSE_DATA_DIR',
+    default: './data',
+    meaning: 'where the SQLite file and generated local secrets live',
+  },
   {
     variable: 'GATEHOUSE_DATABASE_URL',
     default: 'unset → SQLite file `<data dir>/gatehouse.db`',
     meaning: '`postgres://…` switches to PostgreSQL',
+  },
+  {
+    variable: 'GATEHOUSE_DATABASE_SCHEMA',
+    default: "unset → the server's search path (normally `public`)",
+    meaning:
+      'PostgreSQL schema to keep the tables in (created if missing); lets instances share one database',
   },
   {
     variable: 'GATEHOUSE_SECRET_KEY',
@@ -79,27 +93,60 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     meaning:
       '32+ random bytes, base64; keys the HMAC of stored secrets and encrypts private signing keys. Required with PostgreSQL',
   },
-  { variable: 'GATEHOUSE_ISSUER', default: 'http://localhost:<PORT>', meaning: 'public base URL of this instance (`iss`)' },
+  {
+    variable: 'GATEHOUSE_ISSUER',
+    default: 'http://localhost:<PORT>',
+    meaning: 'public base URL of this instance (`iss`)',
+  },
   { variable: 'GATEHOUSE_AUDIENCE', default: 'the issuer', meaning: '`aud` claim of access tokens' },
   { variable: 'GATEHOUSE_CUSTOMER', default: 'gatehouse', meaning: 'instance / customer name put in tokens' },
   { variable: 'GATEHOUSE_ENV', default: 'prod1', meaning: 'environment label put in tokens' },
-  { variable: 'GATEHOUSE_LOG_LEVEL', default: 'info', meaning: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  {
+    variable: 'GATEHOUSE_LOG_LEVEL',
+    default: 'info',
+    meaning: 'pino level: fatal, error, warn, info, debug, trace, silent',
+  },
   {
     variable: 'GATEHOUSE_ADMIN_EMAIL / GATEHOUSE_ADMIN_PASSWORD',
     default: 'unset',
     meaning: 'bootstrap admin on first start (else `admin@localhost` with a generated password printed once)',
   },
-  { variable: 'GATEHOUSE_TOKEN_TTL', default: '3600', meaning: 'default access-token lifetime in seconds (60–86400)' },
-  { variable: 'GATEHOUSE_TOKEN_ALG', default: 'RS256', meaning: 'access-token signing algorithm: RS256, ES256 or EdDSA' },
-  { variable: 'GATEHOUSE_KEY_ROTATION_DAYS', default: '0', meaning: 'rotate the signing key every N days (0 = only by hand)' },
-  { variable: 'GATEHOUSE_WORKERS', default: 'number of cores', meaning: 'HTTP worker processes (1 = single process)' },
-  { variable: 'GATEHOUSE_WORKFLOW_CONCURRENCY', default: '8', meaning: 'workflow instances running at once per node' },
+  {
+    variable: 'GATEHOUSE_TOKEN_TTL',
+    default: '3600',
+    meaning: 'default access-token lifetime in seconds (60–86400)',
+  },
+  {
+    variable: 'GATEHOUSE_TOKEN_ALG',
+    default: 'RS256',
+    meaning: 'access-token signing algorithm: RS256, ES256 or EdDSA',
+  },
+  {
+    variable: 'GATEHOUSE_KEY_ROTATION_DAYS',
+    default: '0',
+    meaning: 'rotate the signing key every N days (0 = only by hand)',
+  },
+  {
+    variable: 'GATEHOUSE_WORKERS',
+    default: 'number of cores',
+    meaning: 'HTTP worker processes (1 = single process)',
+  },
+  {
+    variable: 'GATEHOUSE_WORKFLOW_CONCURRENCY',
+    default: '8',
+    meaning: 'workflow instances running at once per node',
+  },
   {
     variable: 'GATEHOUSE_WORKFLOW_HTTP_ALLOW',
     default: 'empty',
-    meaning: 'comma-separated hosts a workflow `http` step may call (`api.example.com`, `*.example.com`, `127.0.0.1:9000`)',
+    meaning:
+      'comma-separated hosts a workflow `http` step may call (`api.example.com`, `*.example.com`, `127.0.0.1:9000`)',
   },
-  { variable: 'GATEHOUSE_TRUST_PROXY', default: 'false', meaning: 'trust X-Forwarded-For/-Proto from a reverse proxy' },
+  {
+    variable: 'GATEHOUSE_TRUST_PROXY',
+    default: 'false',
+    meaning: 'trust X-Forwarded-For/-Proto from a reverse proxy',
+  },
 ];
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -109,7 +156,8 @@ function readInt(env: Env, variable: string, fallback: number, min: number, max:
   if (raw === undefined || raw.trim() === '') return fallback;
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `must be a whole number, got "${raw}"`);
   const value = Number(raw.trim());
-  if (value < min || value > max) throw new ConfigError(variable, `must be between ${min} and ${max}, got ${value}`);
+  if (value < min || value > max)
+    throw new ConfigError(variable, `must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
@@ -142,7 +190,10 @@ export function parseSecretKey(raw: string, variable = 'GATEHOUSE_SECRET_KEY'): 
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw new ConfigError(variable, 'must be base64');
   const bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   if (bytes.length < 32) {
-    throw new ConfigError(variable, `must decode to at least 32 bytes, got ${bytes.length} (try: openssl rand -base64 32)`);
+    throw new ConfigError(
+      variable,
+      `must decode to at least 32 bytes, got ${bytes.length} (try: openssl rand -base64 32)`,
+    );
   }
   return bytes;
 }
@@ -169,7 +220,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const audience = env.GATEHOUSE_AUDIENCE?.trim() || issuer;
   const logLevel = (env.GATEHOUSE_LOG_LEVEL?.trim().toLowerCase() || 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError('GATEHOUSE_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${env.GATEHOUSE_LOG_LEVEL}"`);
+    throw new ConfigError(
+      'GATEHOUSE_LOG_LEVEL',
+      `must be one of ${LOG_LEVELS.join(', ')}, got "${env.GATEHOUSE_LOG_LEVEL}"`,
+    );
   }
   const adminEmail = env.GATEHOUSE_ADMIN_EMAIL?.trim() || undefined;
   if (adminEmail !== undefined && !isPlausibleEmail(adminEmail)) {
@@ -181,7 +235,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   }
   const tokenAlg = (env.GATEHOUSE_TOKEN_ALG?.trim() || 'RS256') as TokenAlg;
   if (!TOKEN_ALGS.includes(tokenAlg)) {
-    throw new ConfigError('GATEHOUSE_TOKEN_ALG', `must be one of ${TOKEN_ALGS.join(', ')}, got "${env.GATEHOUSE_TOKEN_ALG}"`);
+    throw new ConfigError(
+      'GATEHOUSE_TOKEN_ALG',
+      `must be one of ${TOKEN_ALGS.join(', ')}, got "${env.GATEHOUSE_TOKEN_ALG}"`,
+    );
   }
   const cores = Math.max(1, os.availableParallelism());
   const workflowHttpAllow = (env.GATEHOUSE_WORKFLOW_HTTP_ALLOW ?? '')
@@ -219,7 +276,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
 
 /** Same rule the users service applies; kept here so config has no service import. */
 export function isPlausibleEmail(value: string): boolean {
-  return value.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(value) && !/[<>()[\]\\,;:"]/.test(value.split('@')[0] ?? '');
+  return (
+    value.length <= 254 &&
+    /^[^\s@]+@[^\s@]+$/.test(value) &&
+    !/[<>()[\]\\,;:"]/.test(value.split('@')[0] ?? '')
+  );
 }
 
 /** A copy of the config with some fields replaced (tests, CLI flags). Frozen too. */

@@ -1,0 +1,256 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, type Env, loadConfig, SETTINGS } from './config.js';
+
+const KEY = Buffer.alloc(32, 1).toString('base64');
+
+function configError(env: Env): ConfigError {
+  try {
+    loadConfig(env, '/srv/gatehouse');
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`no ConfigError for ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('has a working default for everything, and freezes the result', () => {
+    const config = loadConfig({}, '/srv/gatehouse');
+    expect(config).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      dataDir: '/srv/gatehouse/data',
+      databaseUrl: undefined,
+      databaseSchema: undefined,
+      secretKey: undefined,
+      issuer: 'http://localhost:8080',
+      audience: 'http://localhost:8080',
+      customer: 'gatehouse',
+      environment: 'prod1',
+      logLevel: 'info',
+      adminEmail: undefined,
+      adminPassword: undefined,
+      tokenTtlSeconds: 3600,
+      tokenAlg: 'RS256',
+      keyRotationDays: 0,
+      workers: Math.max(1, os.availableParallelism()),
+      workflowConcurrency: 8,
+      workflowHttpAllow: [],
+      trustProxy: false,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.workflowHttpAllow)).toBe(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig(
+      {
+        PORT: '9090',
+        HOST: '0.0.0.0',
+        GATEHOUSE_DATA_DIR: 'var/gh',
+        GATEHOUSE_DATABASE_URL: 'postgres://gh@db.internal:5432/gatehouse',
+        GATEHOUSE_DATABASE_SCHEMA: 'tenant_a',
+        GATEHOUSE_SECRET_KEY: KEY,
+        GATEHOUSE_ISSUER: 'https://auth.example.com/',
+        GATEHOUSE_AUDIENCE: 'https://api.example.com',
+        GATEHOUSE_CUSTOMER: 'acme',
+        GATEHOUSE_ENV: 'test2',
+        GATEHOUSE_LOG_LEVEL: 'DEBUG',
+        GATEHOUSE_ADMIN_EMAIL: 'root@example.com',
+        GATEHOUSE_ADMIN_PASSWORD: 'twelve chars!',
+        GATEHOUSE_TOKEN_TTL: '600',
+        GATEHOUSE_TOKEN_ALG: 'EdDSA',
+        GATEHOUSE_KEY_ROTATION_DAYS: '30',
+        GATEHOUSE_WORKERS: '3',
+        GATEHOUSE_WORKFLOW_CONCURRENCY: '2',
+        GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'API.example.com, *.partner.example , 127.0.0.1:9000',
+        GATEHOUSE_TRUST_PROXY: 'yes',
+      },
+      '/srv/gatehouse',
+    );
+    expect(config).toEqual({
+      port: 9090,
+      host: '0.0.0.0',
+      dataDir: '/srv/gatehouse/var/gh',
+      databaseUrl: 'postgres://gh@db.internal:5432/gatehouse',
+      databaseSchema: 'tenant_a',
+      secretKey: Buffer.alloc(32, 1),
+      issuer: 'https://auth.example.com',
+      audience: 'https://api.example.com',
+      customer: 'acme',
+      environment: 'test2',
+      logLevel: 'debug',
+      adminEmail: 'root@example.com',
+      adminPassword: 'twelve chars!',
+      tokenTtlSeconds: 600,
+      tokenAlg: 'EdDSA',
+      keyRotationDays: 30,
+      workers: 3,
+      workflowConcurrency: 2,
+      workflowHttpAllow: ['api.example.com', '*.partner.example', '127.0.0.1:9000'],
+      trustProxy: true,
+    });
+  });
+
+  it('derives the issuer from PORT, and the audience from the issuer', () => {
+    expect(loadConfig({ PORT: '3000' })).toMatchObject({
+      issuer: 'http://localhost:3000',
+      audience: 'http://localhost:3000',
+    });
+    expect(loadConfig({ GATEHOUSE_ISSUER: 'https://id.example.com//' })).toMatchObject({
+      issuer: 'https://id.example.com',
+      audience: 'https://id.example.com',
+    });
+  });
+
+  it('keeps an absolute data dir and accepts base64url secret keys', () => {
+    expect(loadConfig({ GATEHOUSE_DATA_DIR: '/var/lib/gatehouse' }, '/srv').dataDir).toBe(
+      '/var/lib/gatehouse',
+    );
+    const urlSafe = Buffer.alloc(33, 0xfb).toString('base64url');
+    expect(loadConfig({ GATEHOUSE_SECRET_KEY: urlSafe }).secretKey).toEqual(Buffer.alloc(33, 0xfb));
+  });
+
+  it('treats empty values as unset', () => {
+    expect(
+      loadConfig({
+        PORT: '',
+        GATEHOUSE_SECRET_KEY: ' ',
+        GATEHOUSE_DATABASE_URL: '',
+        GATEHOUSE_LOG_LEVEL: '',
+      }),
+    ).toMatchObject({
+      port: 8080,
+      secretKey: undefined,
+      databaseUrl: undefined,
+      logLevel: 'info',
+    });
+  });
+
+  it.each<[Env, string, string]>([
+    [{ PORT: 'eighty' }, 'PORT', 'PORT: must be a whole number, got "eighty"'],
+    [{ PORT: '65536' }, 'PORT', 'PORT: must be between 0 and 65535, got 65536'],
+    [{ PORT: '-1' }, 'PORT', 'PORT: must be a whole number, got "-1"'],
+    [
+      { GATEHOUSE_DATABASE_URL: 'not a url' },
+      'GATEHOUSE_DATABASE_URL',
+      'GATEHOUSE_DATABASE_URL: is not a valid URL: "not a url"',
+    ],
+    [
+      { GATEHOUSE_DATABASE_URL: 'mysql://db/gh' },
+      'GATEHOUSE_DATABASE_URL',
+      'GATEHOUSE_DATABASE_URL: must use postgres: or postgresql:, got "mysql:"',
+    ],
+    [
+      { GATEHOUSE_DATABASE_URL: 'postgres://db/gh' },
+      'GATEHOUSE_SECRET_KEY',
+      'GATEHOUSE_SECRET_KEY: is required with PostgreSQL, since every node must share it (generate one with: openssl rand -base64 32)',
+    ],
+    [
+      { GATEHOUSE_DATABASE_SCHEMA: 'Tenant-A' },
+      'GATEHOUSE_DATABASE_SCHEMA',
+      'GATEHOUSE_DATABASE_SCHEMA: must be a lower-case SQL identifier',
+    ],
+    [
+      { GATEHOUSE_SECRET_KEY: Buffer.alloc(16).toString('base64') },
+      'GATEHOUSE_SECRET_KEY',
+      'GATEHOUSE_SECRET_KEY: must decode to at least 32 bytes, got 16 (try: openssl rand -base64 32)',
+    ],
+    [{ GATEHOUSE_SECRET_KEY: 'not base64!' }, 'GATEHOUSE_SECRET_KEY', 'GATEHOUSE_SECRET_KEY: must be base64'],
+    [
+      { GATEHOUSE_ISSUER: 'auth.example.com' },
+      'GATEHOUSE_ISSUER',
+      'GATEHOUSE_ISSUER: is not a valid URL: "auth.example.com"',
+    ],
+    [
+      { GATEHOUSE_ISSUER: 'ftp://auth.example.com' },
+      'GATEHOUSE_ISSUER',
+      'GATEHOUSE_ISSUER: must use http: or https:, got "ftp:"',
+    ],
+    [
+      { GATEHOUSE_LOG_LEVEL: 'loud' },
+      'GATEHOUSE_LOG_LEVEL',
+      'GATEHOUSE_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
+    [
+      { GATEHOUSE_ADMIN_EMAIL: 'root' },
+      'GATEHOUSE_ADMIN_EMAIL',
+      'GATEHOUSE_ADMIN_EMAIL: is not a valid email address: "root"',
+    ],
+    [
+      { GATEHOUSE_ADMIN_PASSWORD: 'short' },
+      'GATEHOUSE_ADMIN_PASSWORD',
+      'GATEHOUSE_ADMIN_PASSWORD: must be at least 12 characters',
+    ],
+    [
+      { GATEHOUSE_TOKEN_TTL: '59' },
+      'GATEHOUSE_TOKEN_TTL',
+      'GATEHOUSE_TOKEN_TTL: must be between 60 and 86400, got 59',
+    ],
+    [
+      { GATEHOUSE_TOKEN_TTL: '86401' },
+      'GATEHOUSE_TOKEN_TTL',
+      'GATEHOUSE_TOKEN_TTL: must be between 60 and 86400, got 86401',
+    ],
+    [
+      { GATEHOUSE_TOKEN_ALG: 'HS256' },
+      'GATEHOUSE_TOKEN_ALG',
+      'GATEHOUSE_TOKEN_ALG: must be one of RS256, ES256, EdDSA, got "HS256"',
+    ],
+    [
+      { GATEHOUSE_KEY_ROTATION_DAYS: '1.5' },
+      'GATEHOUSE_KEY_ROTATION_DAYS',
+      'GATEHOUSE_KEY_ROTATION_DAYS: must be a whole number, got "1.5"',
+    ],
+    [{ GATEHOUSE_WORKERS: '0' }, 'GATEHOUSE_WORKERS', 'GATEHOUSE_WORKERS: must be between 1 and 256, got 0'],
+    [
+      { GATEHOUSE_WORKFLOW_CONCURRENCY: '0' },
+      'GATEHOUSE_WORKFLOW_CONCURRENCY',
+      'GATEHOUSE_WORKFLOW_CONCURRENCY: must be between 1 and 1000, got 0',
+    ],
+    [
+      { GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'api.example.com,https://evil.example' },
+      'GATEHOUSE_WORKFLOW_HTTP_ALLOW',
+      'GATEHOUSE_WORKFLOW_HTTP_ALLOW: "https://evil.example" is not a host name',
+    ],
+    [
+      { GATEHOUSE_TRUST_PROXY: 'maybe' },
+      'GATEHOUSE_TRUST_PROXY',
+      'GATEHOUSE_TRUST_PROXY: must be true or false, got "maybe"',
+    ],
+  ])('rejects %o with one line naming %s', (env, variable, message) => {
+    const error = configError(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toBe(message);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('never echoes a secret key back in its error', () => {
+    const secret = 'c2hvcnQtYnV0LXNlY3JldA==';
+    expect(configError({ GATEHOUSE_SECRET_KEY: secret }).message).not.toContain(secret);
+  });
+
+  it('documents every variable it reads in SETTINGS, and the README table lists every setting', () => {
+    const source = fs.readFileSync(new URL('./config.ts', import.meta.url), 'utf8');
+    const read = new Set(
+      [...source.matchAll(/env\.([A-Z][A-Z0-9_]*)|\(env, '([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1] ?? m[2]),
+    );
+    const documented = new Set(SETTINGS.flatMap((s) => s.variable.split(' / ')));
+    expect([...read].filter((v) => !documented.has(v!))).toEqual([]);
+    expect([...documented].filter((v) => !read.has(v))).toEqual([]);
+    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../README.md'), 'utf8');
+    const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
+    for (const variable of documented) {
+      expect(
+        rows.filter((row) => row.split('|')[1]!.includes(`\`${variable}\``)),
+        variable,
+      ).toHaveLength(1);
+    }
+  });
+});
