@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  AppError,
+  type AppError,
   BearerError,
   ConflictError,
   CsrfError,
