@@ -37,10 +37,20 @@ interface Answer {
 }
 
 /** One request on a fresh connection, so the cluster may hand it to either worker. */
-function request(port: number, options: { method?: string; path: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
+function request(
+  port: number,
+  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        method: options.method ?? 'GET',
+        path: options.path,
+        headers: options.headers,
+        agent: false,
+      },
       (response) => {
         let text = '';
         response.setEncoding('utf8');
@@ -80,11 +90,18 @@ describe('cache invalidation across cluster workers and another process (SQLite)
    * The cluster hands fresh connections to the workers in turn, so this ends quickly; it gives
    * up (failing the test) after 200 tries rather than spinning past the test's end.
    */
-  async function untilBothWorkers(url: string, status: number, send: () => Promise<Answer>): Promise<number[]> {
+  async function untilBothWorkers(
+    url: string,
+    status: number,
+    send: () => Promise<Answer>,
+  ): Promise<number[]> {
     const mark = stdout.length;
     const seen: number[] = [];
     for (let tries = 0; ; tries += 1) {
-      if (tries === 200) throw new Error(`the workers never both answered ${url} with ${status}; ${seen.length} tries, the last answered ${seen.at(-1)}`);
+      if (tries === 200)
+        throw new Error(
+          `the workers never both answered ${url} with ${status}; ${seen.length} tries, the last answered ${seen.at(-1)}`,
+        );
       seen.push((await send()).status);
       await sleep(20);
       const pids = new Set(
@@ -99,7 +116,12 @@ describe('cache invalidation across cluster workers and another process (SQLite)
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-invalidation-'));
     port = await freePort();
-    const env = { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_WORKERS: '2', GATEHOUSE_LOG_LEVEL: 'debug', PORT: String(port) };
+    const env = {
+      GATEHOUSE_DATA_DIR: dataDir,
+      GATEHOUSE_WORKERS: '2',
+      GATEHOUSE_LOG_LEVEL: 'debug',
+      PORT: String(port),
+    };
     child = spawn(process.execPath, [MAIN, 'serve'], {
       env: { PATH: process.env.PATH, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -136,8 +158,14 @@ describe('cache invalidation across cluster workers and another process (SQLite)
 
   async function seedClient(name: string) {
     const { services } = runtime;
-    const owner = await services.users.create({ email: `${name}@example.com`, role: 'Privileged' }, CLI_ACTOR);
-    const issued = await services.clients.create({ name, scopes: ['data', 'workflow'], owner: owner.email }, CLI_ACTOR);
+    const owner = await services.users.create(
+      { email: `${name}@example.com`, role: 'Privileged' },
+      CLI_ACTOR,
+    );
+    const issued = await services.clients.create(
+      { name, scopes: ['data', 'workflow'], owner: owner.email },
+      CLI_ACTOR,
+    );
     const auth = `Basic ${Buffer.from(`${issued.clientId}:${issued.clientSecret}`).toString('base64')}`;
     const developer = await services.accessTokens.create(
       { description: name, user: owner.email, expiresInDays: 1 },
@@ -183,7 +211,8 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     await untilBothWorkers('/v1/workflows', 200, listWorkflows(seeded.developerToken));
     await untilBothWorkers('/v1/workflows', 200, listWorkflows(other.developerToken));
 
-    const [listed] = (await runtime.services.accessTokens.list({ user: seeded.owner.id }, CLI_TOKEN_CALLER)).items;
+    const [listed] = (await runtime.services.accessTokens.list({ user: seeded.owner.id }, CLI_TOKEN_CALLER))
+      .items;
     await runtime.services.accessTokens.revoke(listed!.id, CLI_TOKEN_CALLER, CLI_ACTOR);
     await runtime.services.users.setStatus(other.owner.id, 'disabled', CLI_ACTOR);
 

@@ -4,7 +4,7 @@
  * are covered too); and the top-level mistakes give the documented exit codes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliTarget, cliTarget } from '../helpers/cli.js';
+import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
 
 /** Subcommand names listed under "Commands:" in a help text (not `help` itself). */
 function subcommands(help: string): string[] {
@@ -16,7 +16,7 @@ function subcommands(help: string): string[] {
     .filter((name): name is string => name !== undefined && name !== 'help');
 }
 
-describe('gatehouse --help', () => {
+describe('gatehouse --help', { timeout: CLI_TEST_TIMEOUT }, () => {
   let cli: CliTarget;
   beforeAll(() => {
     cli = cliTarget('sqlite');

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRANTS, SYSTEM_ROLES } from '../../src/services/grants.js';
-import { type CliTarget, cliTarget } from '../helpers/cli.js';
+import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
 
 interface RoleJson {
   id: number;
@@ -27,7 +27,7 @@ interface AuditJson {
 
 const ALL_GRANTS = GRANTS.map((g) => g.id);
 
-describe('gatehouse roles and grants (SQLite)', () => {
+describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   let cli: CliTarget;
 
   beforeAll(() => {

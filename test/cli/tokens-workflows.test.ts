@@ -71,7 +71,9 @@ for (const dialect of dialects()) {
         GATEHOUSE_DATA_DIR: dataDir,
         GATEHOUSE_LOG_LEVEL: 'silent',
         GATEHOUSE_SECRET_KEY: SECRET.toString('base64'),
-        ...(schema !== undefined ? { GATEHOUSE_DATABASE_URL: PG_URL!, GATEHOUSE_DATABASE_SCHEMA: schema } : {}),
+        ...(schema !== undefined
+          ? { GATEHOUSE_DATABASE_URL: PG_URL!, GATEHOUSE_DATABASE_SCHEMA: schema }
+          : {}),
       };
       // The CLI creates and migrates the database, as an operator's first command would.
       expect((await cli(['tokens', 'list'])).code).toBe(0);
@@ -81,9 +83,18 @@ for (const dialect of dialects()) {
           : { sqliteFile: path.join(dataDir, 'gatehouse.db') },
       );
       const config = testConfig({ secretKey: SECRET });
-      services = createServices({ store, config, clock: systemClock, keyring: new SecretKeyring(SECRET), log: silentLogger() });
+      services = createServices({
+        store,
+        config,
+        clock: systemClock,
+        keyring: new SecretKeyring(SECRET),
+        log: silentLogger(),
+      });
       robotId = (await services.users.create({ email: 'robot@example.com', role: 'Editor' }, CLI_ACTOR)).id;
-      await services.users.create({ email: 'ann@example.com', displayName: 'Ann', role: 'Editor' }, CLI_ACTOR);
+      await services.users.create(
+        { email: 'ann@example.com', displayName: 'Ann', role: 'Editor' },
+        CLI_ACTOR,
+      );
     });
     afterAll(async () => {
       await engine?.stop();
@@ -106,14 +117,27 @@ for (const dialect of dialects()) {
       });
 
       it('create prints the token once; it works as the user and is stored only as a hash', async () => {
-        const text = await cli(['tokens', 'create', '--user', 'robot@example.com', '--description', 'nightly sync', '--never']);
+        const text = await cli([
+          'tokens',
+          'create',
+          '--user',
+          'robot@example.com',
+          '--description',
+          'nightly sync',
+          '--never',
+        ]);
         expect(text.code, text.stderr).toBe(0);
         const token = /^ {2}(gh_dev_\S+)$/m.exec(text.stdout)?.[1];
         expect(token).toMatch(/^gh_dev_[A-Za-z0-9_-]{43}$/);
-        expect(text.stdout).toMatch(/^Created developer access token \d+ for robot@example\.com, expires never\.\nThis token is shown once/);
+        expect(text.stdout).toMatch(
+          /^Created developer access token \d+ for robot@example\.com, expires never\.\nThis token is shown once/,
+        );
         expect(await services.accessTokens.authenticate(token!)).toMatchObject({ userId: robotId });
 
-        const created = await json<{ token: string; accessToken: { id: number; expiresAt: string; user: { id: number } } }>([
+        const created = await json<{
+          token: string;
+          accessToken: { id: number; expiresAt: string; user: { id: number } };
+        }>([
           'tokens',
           'create',
           '--user',
@@ -131,10 +155,22 @@ for (const dialect of dialects()) {
       });
 
       it.runIf(full).each([
-        [['--user', 'robot@example.com', '--description', 'x'], 2, 'choose exactly one of --expires-in-days <days> and --never'],
-        [['--user', 'robot@example.com', '--description', 'x', '--expires-in-days', '3651'], 2, 'Must be a whole number from 1 to 3650.'],
+        [
+          ['--user', 'robot@example.com', '--description', 'x'],
+          2,
+          'choose exactly one of --expires-in-days <days> and --never',
+        ],
+        [
+          ['--user', 'robot@example.com', '--description', 'x', '--expires-in-days', '3651'],
+          2,
+          'Must be a whole number from 1 to 3650.',
+        ],
         [['--description', 'x', '--never'], 2, "required option '--user <id|email>' not specified"],
-        [['--user', 'nobody@example.com', '--description', 'x', '--never'], 1, 'gatehouse: Unknown user "nobody@example.com".'],
+        [
+          ['--user', 'nobody@example.com', '--description', 'x', '--never'],
+          1,
+          'gatehouse: Unknown user "nobody@example.com".',
+        ],
       ])('create %j → exit %i', async (args, code, message) => {
         const before = (await store.db.selectFrom('access_tokens').select('id').execute()).length;
         const result = await cli(['tokens', 'create', ...args]);
@@ -146,17 +182,26 @@ for (const dialect of dialects()) {
 
       it.runIf(full)('list (table and --json, search, user, pagination), show, revoke', async () => {
         const operator = { userId: null, manageAll: true };
-        await services.accessTokens.create({ description: 'Ann laptop', user: 'ann@example.com', expiresInDays: 5 }, operator, CLI_ACTOR);
+        await services.accessTokens.create(
+          { description: 'Ann laptop', user: 'ann@example.com', expiresInDays: 5 },
+          operator,
+          CLI_ACTOR,
+        );
         const table = await cli(['tokens', 'list', '--limit', '2']);
         expect(table.code).toBe(0);
         const lines = table.stdout.trim().split('\n');
-        expect(lines[0]).toMatch(/^ID\s+PREFIX\s+DESCRIPTION\s+USER\s+STATUS\s+CREATED\s+EXPIRES\s+LAST USED$/);
+        expect(lines[0]).toMatch(
+          /^ID\s+PREFIX\s+DESCRIPTION\s+USER\s+STATUS\s+CREATED\s+EXPIRES\s+LAST USED$/,
+        );
         expect(lines[1]).toMatch(/^\d+\s+gh_dev_\S{8}\s+Ann laptop\s+ann@example\.com\s+active\s/);
         expect(lines[2]).toMatch(/^\d+\s+gh_dev_\S{8}\s+Reporting\s+robot@example\.com\s+active\s/);
         const cursor = /^\(more: repeat with --cursor (\S+)\)$/.exec(lines[3] ?? '')?.[1];
         expect(cursor).toBeDefined();
 
-        type Page = { items: Array<{ id: number; prefix: string; description: string }>; nextCursor: string | null };
+        type Page = {
+          items: Array<{ id: number; prefix: string; description: string }>;
+          nextCursor: string | null;
+        };
         const second = await json<Page>(['tokens', 'list', '--limit', '2', '--cursor', cursor!]);
         expect(second).toMatchObject({ items: [{ description: 'nightly sync' }], nextCursor: null });
         const search = await json<Page>(['tokens', 'list', '--search', 'REPORT']);
@@ -165,14 +210,22 @@ for (const dialect of dialects()) {
         expect(byUser.items.map((i) => i.description)).toEqual(['Ann laptop']);
 
         const shown = await cli(['tokens', 'show', String(byUser.items[0]!.id)]);
-        expect(shown.stdout).toMatch(/^id: +\d+\nprefix: +gh_dev_\S{8}\ndescription: +Ann laptop\nuser: +ann@example\.com \(\d+\)\nstatus: +active\n/);
+        expect(shown.stdout).toMatch(
+          /^id: +\d+\nprefix: +gh_dev_\S{8}\ndescription: +Ann laptop\nuser: +ann@example\.com \(\d+\)\nstatus: +active\n/,
+        );
 
-        const { token } = await services.accessTokens.create({ description: 'doomed', user: robotId, expiresInDays: 1 }, operator, CLI_ACTOR);
+        const { token } = await services.accessTokens.create(
+          { description: 'doomed', user: robotId, expiresInDays: 1 },
+          operator,
+          CLI_ACTOR,
+        );
         const doomed = (await services.accessTokens.list({ q: 'doomed' }, operator)).items[0]!;
         expect(await services.accessTokens.authenticate(token)).toBeDefined();
         const revoked = await cli(['tokens', 'revoke', String(doomed.id)]);
         expect(revoked.code).toBe(0);
-        expect(revoked.stdout).toBe(`Revoked developer access token ${doomed.id} (${doomed.prefix}…, robot@example.com).\n`);
+        expect(revoked.stdout).toBe(
+          `Revoked developer access token ${doomed.id} (${doomed.prefix}…, robot@example.com).\n`,
+        );
         expect(await services.accessTokens.authenticate(token)).toBeUndefined();
         const active = await json<Page>(['tokens', 'list', '--active']);
         expect(active.items.map((i) => i.description)).toEqual(['Ann laptop', 'Reporting', 'nightly sync']);
@@ -188,9 +241,15 @@ for (const dialect of dialects()) {
       let completedRunId: string;
 
       beforeAll(async () => {
-        const ownerId = (await services.users.create({ email: 'wf-owner@example.com', role: 'Editor' }, CLI_ACTOR)).id;
+        const ownerId = (
+          await services.users.create({ email: 'wf-owner@example.com', role: 'Editor' }, CLI_ACTOR)
+        ).id;
         const create = (name: string, steps: unknown[], input?: unknown) =>
-          services.workflows.create({ name, definition: { steps, ...(input ? { input } : {}) } }, { userId: ownerId }, CLI_ACTOR);
+          services.workflows.create(
+            { name, definition: { steps, ...(input ? { input } : {}) } },
+            { userId: ownerId },
+            CLI_ACTOR,
+          );
         workflowId = (
           await create(
             'Double it',
@@ -215,7 +274,8 @@ for (const dialect of dialects()) {
       it.runIf(full)('has --help for the group and each command', async () => {
         const group = await cli(['workflows', '--help']);
         expect(group.code).toBe(0);
-        for (const sub of ['list', 'run', 'status', 'logs', 'cancel']) expect(group.stdout).toMatch(new RegExp(`^  ${sub} `, 'm'));
+        for (const sub of ['list', 'run', 'status', 'logs', 'cancel'])
+          expect(group.stdout).toMatch(new RegExp(`^  ${sub} `, 'm'));
         const run = await cli(['workflows', 'run', '--help']);
         expect(run.stdout).toContain('Usage: gatehouse workflows run [options] <workflow>');
       });
@@ -247,7 +307,13 @@ for (const dialect of dialects()) {
         expect(text.code).toBe(0);
         expect(text.stdout).toContain('status:          COMPLETED\n');
         expect(text.stdout).toContain('variables:       {"doubled":42}\n');
-        const logs = await json<Array<{ seq: number; stepId: string; status: string }>>(['workflows', 'logs', done.id, '--offset', '1']);
+        const logs = await json<Array<{ seq: number; stepId: string; status: string }>>([
+          'workflows',
+          'logs',
+          done.id,
+          '--offset',
+          '1',
+        ]);
         expect(logs.map((l) => [l.seq, l.stepId, l.status])).toEqual([[2, 'say', 'ok']]);
         const table = await cli(['workflows', 'logs', done.id]);
         const rows = table.stdout.trim().split('\n');
@@ -264,43 +330,62 @@ for (const dialect of dialects()) {
         expect(result.stderr).toMatch(/^gatehouse: run \S+ ended FAILED: boom\n$/);
       });
 
-      it.runIf(full)('--wait --timeout gives up on a long run (exit 1); cancel stops it; an ended run cannot be canceled', async () => {
-        const waited = await cli(['workflows', 'run', 'Sleeper', '--wait', '--timeout', '1']);
-        expect(waited.code).toBe(1);
-        const match = /^gatehouse: run (\S+) is still (QUEUED|IN_PROGRESS) after 1 s \(is a serve node running\?\)\n$/.exec(waited.stderr);
-        expect(match).not.toBeNull();
-        const id = match![1]!;
-        for (;;) {
-          const current = await services.workflows.getInstance(id, { userId: null, isAdmin: true });
-          if (current.stepsCompleted === 1) break;
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-        const canceled = await cli(['workflows', 'cancel', id]);
-        expect(canceled.code).toBe(0);
-        expect(canceled.stdout).toBe(`Canceled run ${id}.\n`);
-        expect((await json<{ status: string }>(['workflows', 'status', id])).status).toBe('CANCELED');
-        const ended = await cli(['workflows', 'cancel', completedRunId]);
-        expect(ended.code).toBe(1);
-        expect(ended.stderr).toBe('gatehouse: The run has already ended (COMPLETED).\n');
-      });
+      it.runIf(full)(
+        '--wait --timeout gives up on a long run (exit 1); cancel stops it; an ended run cannot be canceled',
+        async () => {
+          const waited = await cli(['workflows', 'run', 'Sleeper', '--wait', '--timeout', '1']);
+          expect(waited.code).toBe(1);
+          const match =
+            /^gatehouse: run (\S+) is still (QUEUED|IN_PROGRESS) after 1 s \(is a serve node running\?\)\n$/.exec(
+              waited.stderr,
+            );
+          expect(match).not.toBeNull();
+          const id = match![1]!;
+          for (;;) {
+            const current = await services.workflows.getInstance(id, { userId: null, isAdmin: true });
+            if (current.stepsCompleted === 1) break;
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          const canceled = await cli(['workflows', 'cancel', id]);
+          expect(canceled.code).toBe(0);
+          expect(canceled.stdout).toBe(`Canceled run ${id}.\n`);
+          expect((await json<{ status: string }>(['workflows', 'status', id])).status).toBe('CANCELED');
+          const ended = await cli(['workflows', 'cancel', completedRunId]);
+          expect(ended.code).toBe(1);
+          expect(ended.stderr).toBe('gatehouse: The run has already ended (COMPLETED).\n');
+        },
+      );
 
-      it.runIf(full)('errors: bad input is exit 1 naming the path; bad flags are exit 2; unknown ids are exit 1', async () => {
-        const bad = await cli(['workflows', 'run', 'Double it', '--input', '{"n": "x"}']);
-        expect(bad.code).toBe(1);
-        expect(bad.stderr).toBe('gatehouse: Invalid input: input.n must be integer.\n');
-        const notJson = await cli(['workflows', 'run', 'Double it', '--input', '{n:']);
-        expect(notJson.code).toBe(2);
-        expect(notJson.stderr).toContain('Must be JSON');
-        const both = await cli(['workflows', 'run', 'Double it', '--input', '{}', '--input-file', 'x.json']);
-        expect(both.code).toBe(2);
-        expect(both.stderr).toContain('give --input or --input-file, not both');
-        const unknown = await cli(['workflows', 'run', 'No such workflow']);
-        expect(unknown.code).toBe(1);
-        expect(unknown.stderr).toBe('gatehouse: Workflow No such workflow not found.\n');
-        const missingRun = await cli(['workflows', 'status', '00000000-0000-4000-8000-000000000000']);
-        expect(missingRun.code).toBe(1);
-        expect(missingRun.stderr).toBe('gatehouse: Workflow instance 00000000-0000-4000-8000-000000000000 not found.\n');
-      });
+      it.runIf(full)(
+        'errors: bad input is exit 1 naming the path; bad flags are exit 2; unknown ids are exit 1',
+        async () => {
+          const bad = await cli(['workflows', 'run', 'Double it', '--input', '{"n": "x"}']);
+          expect(bad.code).toBe(1);
+          expect(bad.stderr).toBe('gatehouse: Invalid input: input.n must be integer.\n');
+          const notJson = await cli(['workflows', 'run', 'Double it', '--input', '{n:']);
+          expect(notJson.code).toBe(2);
+          expect(notJson.stderr).toContain('Must be JSON');
+          const both = await cli([
+            'workflows',
+            'run',
+            'Double it',
+            '--input',
+            '{}',
+            '--input-file',
+            'x.json',
+          ]);
+          expect(both.code).toBe(2);
+          expect(both.stderr).toContain('give --input or --input-file, not both');
+          const unknown = await cli(['workflows', 'run', 'No such workflow']);
+          expect(unknown.code).toBe(1);
+          expect(unknown.stderr).toBe('gatehouse: Workflow No such workflow not found.\n');
+          const missingRun = await cli(['workflows', 'status', '00000000-0000-4000-8000-000000000000']);
+          expect(missingRun.code).toBe(1);
+          expect(missingRun.stderr).toBe(
+            'gatehouse: Workflow instance 00000000-0000-4000-8000-000000000000 not found.\n',
+          );
+        },
+      );
     });
   });
 }

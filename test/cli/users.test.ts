@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
-import { type CliTarget, cliTarget } from '../helpers/cli.js';
+import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
 import { dialects } from '../helpers/stores.js';
 
 interface UserJson {
@@ -45,7 +45,7 @@ async function inspect<T>(cli: CliTarget, look: (runtime: Runtime) => Promise<T>
   }
 }
 
-describe('gatehouse users (SQLite)', () => {
+describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   let cli: CliTarget;
   let generatedPassword = '';
 
@@ -387,53 +387,57 @@ describe('gatehouse users (SQLite)', () => {
 
 const postgres = dialects().find((d) => d.name === 'postgres')!;
 
-describe.skipIf(postgres.skip)('gatehouse users and roles on PostgreSQL (GATEHOUSE_DATABASE_URL)', () => {
-  let cli: CliTarget;
-  beforeAll(() => {
-    cli = cliTarget('postgres');
-  });
-  afterAll(async () => {
-    await cli?.dispose();
-  });
+describe.skipIf(postgres.skip)(
+  'gatehouse users and roles on PostgreSQL (GATEHOUSE_DATABASE_URL)',
+  { timeout: CLI_TEST_TIMEOUT },
+  () => {
+    let cli: CliTarget;
+    beforeAll(() => {
+      cli = cliTarget('postgres');
+    });
+    afterAll(async () => {
+      await cli?.dispose();
+    });
 
-  it('manages users and roles in the configured database and audits with actor cli', async () => {
-    const created = await cli.json<{ user: UserJson; password: string }>([
-      'users',
-      'create',
-      'pg@example.com',
-      '--role',
-      'Editor',
-      '--generate',
-    ]);
-    expect(created.user).toMatchObject({
-      id: 1,
-      email: 'pg@example.com',
-      role: { name: 'Editor' },
-      mustChangePassword: true,
+    it('manages users and roles in the configured database and audits with actor cli', async () => {
+      const created = await cli.json<{ user: UserJson; password: string }>([
+        'users',
+        'create',
+        'pg@example.com',
+        '--role',
+        'Editor',
+        '--generate',
+      ]);
+      expect(created.user).toMatchObject({
+        id: 1,
+        email: 'pg@example.com',
+        role: { name: 'Editor' },
+        mustChangePassword: true,
+      });
+      expect(
+        await inspect(cli, (rt) => rt.services.users.checkPassword('pg@example.com', created.password)),
+      ).toMatchObject({ id: 1 });
+      expect(await cli.run(['users', 'create', 'PG@example.com'])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'gatehouse: A user with email "PG@example.com" already exists.\n',
+      });
+      expect((await cli.json<RoleLike>(['roles', 'copy', 'Editor', 'Data team'])).grants).toEqual([
+        'access_tokens.create',
+        'workflow.api',
+        'data.view',
+        'data.manage',
+      ]);
+      await cli.json(['users', 'update', '1', '--role', 'data team']);
+      expect((await cli.run(['roles', 'delete', 'Data team'])).stderr).toBe(
+        'gatehouse: Role "Data team" is assigned to 1 user; move them to another role first.\n',
+      );
+      const page = await cli.json<{ items: AuditJson[] }>(['audit', 'list', '--actor', 'cli']);
+      expect(page.items.map((e) => e.action)).toEqual(['user.updated', 'role.copied', 'user.created']);
+      expect(JSON.stringify(page)).not.toContain(created.password);
     });
-    expect(
-      await inspect(cli, (rt) => rt.services.users.checkPassword('pg@example.com', created.password)),
-    ).toMatchObject({ id: 1 });
-    expect(await cli.run(['users', 'create', 'PG@example.com'])).toEqual({
-      code: 1,
-      stdout: '',
-      stderr: 'gatehouse: A user with email "PG@example.com" already exists.\n',
-    });
-    expect((await cli.json<RoleLike>(['roles', 'copy', 'Editor', 'Data team'])).grants).toEqual([
-      'access_tokens.create',
-      'workflow.api',
-      'data.view',
-      'data.manage',
-    ]);
-    await cli.json(['users', 'update', '1', '--role', 'data team']);
-    expect((await cli.run(['roles', 'delete', 'Data team'])).stderr).toBe(
-      'gatehouse: Role "Data team" is assigned to 1 user; move them to another role first.\n',
-    );
-    const page = await cli.json<{ items: AuditJson[] }>(['audit', 'list', '--actor', 'cli']);
-    expect(page.items.map((e) => e.action)).toEqual(['user.updated', 'role.copied', 'user.created']);
-    expect(JSON.stringify(page)).not.toContain(created.password);
-  });
-});
+  },
+);
 
 interface RoleLike {
   grants: string[];

@@ -9,6 +9,12 @@ import path from 'node:path';
 import pg from 'pg';
 import { freshSchemaName, PG_URL } from './stores.js';
 
+/**
+ * Per-test limit for tests that run the CLI several times: each run is a fresh Node
+ * process (0.3–1 s, far more on a loaded machine). A guard against hangs, not a speed check.
+ */
+export const CLI_TEST_TIMEOUT = 240_000;
+
 export const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
 
 export interface CliResult {

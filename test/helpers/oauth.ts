@@ -16,7 +16,12 @@ export interface OAuthFixture {
   config: Config;
   owner: User;
   /** Creates an active client owned by `owner` (or another user); returns its full id and secret. */
-  createClient(options?: { name?: string; scopes?: string[]; ttl?: number; owner?: string }): Promise<{ id: string; secret: string }>;
+  createClient(options?: {
+    name?: string;
+    scopes?: string[];
+    ttl?: number;
+    owner?: string;
+  }): Promise<{ id: string; secret: string }>;
   close(): Promise<void>;
 }
 
@@ -29,7 +34,11 @@ export async function oauthFixture(
   const { services, clock, config } = await testServices(store, { config: options.config });
   await services.keys.prepare();
   const owner = await services.users.create(
-    { email: `owner${++counter}-${Date.now()}@example.com`, displayName: 'Owner', role: options.ownerRole ?? 'Privileged' },
+    {
+      email: `owner${++counter}-${Date.now()}@example.com`,
+      displayName: 'Owner',
+      role: options.ownerRole ?? 'Privileged',
+    },
     CLI_ACTOR,
   );
   const app = await buildApp({ config, store, services, logger: silentLogger() });

@@ -21,7 +21,13 @@ export async function testServices(
 ): Promise<{ services: Services; clock: ManualClock; config: Config }> {
   const clock = options.clock ?? new ManualClock('2026-03-01T12:00:00.000Z');
   const config = testConfig(options.config);
-  const services = createServices({ store, config, clock, keyring: new SecretKeyring(TEST_SECRET_KEY), log: silentLogger() });
+  const services = createServices({
+    store,
+    config,
+    clock,
+    keyring: new SecretKeyring(TEST_SECRET_KEY),
+    log: silentLogger(),
+  });
   await services.roles.syncSystemRoles();
   return { services, clock, config };
 }

@@ -36,12 +36,21 @@ export async function startUpstream(): Promise<Upstream> {
         res.end(JSON.stringify(value));
       };
       if (path.startsWith('/echo')) {
-        return json(200, { method: req.method, path, query: Object.fromEntries(url.searchParams), headers: req.headers, body });
+        return json(200, {
+          method: req.method,
+          path,
+          query: Object.fromEntries(url.searchParams),
+          headers: req.headers,
+          body,
+        });
       }
-      if (path.startsWith('/status/')) return json(Number(path.split('/')[2]), { status: Number(path.split('/')[2]) });
+      if (path.startsWith('/status/'))
+        return json(Number(path.split('/')[2]), { status: Number(path.split('/')[2]) });
       if (path.startsWith('/flaky/')) {
         const failures = Number(url.searchParams.get('fail') ?? '1');
-        return (hits.get(path) ?? 0) <= failures ? json(503, { error: 'try again' }) : json(200, { ok: true, attempts: hits.get(path) });
+        return (hits.get(path) ?? 0) <= failures
+          ? json(503, { error: 'try again' })
+          : json(200, { ok: true, attempts: hits.get(path) });
       }
       if (path.startsWith('/redirect')) {
         res.writeHead(302, { location: url.searchParams.get('to') ?? '/echo' });
