@@ -91,6 +91,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config });
   await app.register(oauthRoutes, { services, config });
   await app.register(workflowApiRoutes, { services, guard: createGuard(services) });
+  // Developer tokens' last use is written in batches; write what is pending before the store closes.
+  app.addHook('onClose', async () => {
+    await services.accessTokens.flushLastUsed().catch((error: unknown) => {
+      services.ctx.log.warn({ err: error }, 'could not record last use of developer access tokens');
+    });
+  });
 
   return app;
 }

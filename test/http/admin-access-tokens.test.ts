@@ -190,6 +190,17 @@ for (const dialect of dialects()) {
       });
     });
 
+    it('last use is written to the store when the app closes', async () => {
+      const node = await testApp(ts.store);
+      const { token, accessToken } = await create(admin, { description: 'flushed', expiresInDays: 1 });
+      expect((await node.app.inject({ method: 'GET', url: `${API}/me`, headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+      const before = await ts.store.db.selectFrom('access_tokens').select('last_used_at').where('id', '=', accessToken.id).executeTakeFirstOrThrow();
+      expect(before.last_used_at).toBeNull();
+      await node.app.close();
+      const after = await ts.store.db.selectFrom('access_tokens').select('last_used_at').where('id', '=', accessToken.id).executeTakeFirstOrThrow();
+      expect(after.last_used_at).toBe(node.clock.now().toISOString());
+    });
+
     describe('developer tokens call the admin API', () => {
       it('Bearer and X-DOMO-Developer-Token act as the user; writes need no CSRF token, cookies still do', async () => {
         const { token } = await create(admin, { description: 'automation', expiresInDays: 1 });

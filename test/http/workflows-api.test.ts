@@ -270,6 +270,47 @@ for (const dialect of dialects()) {
         expect(cancelDone.statusCode).toBe(409);
       });
 
+      it('PUT stores a new version while a run is in flight; the run finishes on the version it started with', async () => {
+        const created = await app.inject({
+          method: 'POST',
+          url: '/v1/workflows',
+          headers: bearer('owner'),
+          payload: {
+            name: 'Versioned',
+            definition: {
+              steps: [
+                { id: 'wait', type: 'delay', seconds: 60 },
+                { id: 'mark', type: 'set', values: { ran: '"v1"' } },
+              ],
+            },
+          },
+        });
+        const id = created.json().id;
+        const run = (await app.inject({ method: 'POST', url: `/v1/workflows/${id}/execute`, headers: bearer('owner'), payload: {} })).json();
+        for (;;) {
+          const current = await services.workflows.getInstance(run.id, { userId: null, isAdmin: true });
+          if (current.stepsCompleted === 1) break;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        const updated = await app.inject({
+          method: 'PUT',
+          url: `/v1/workflows/${id}`,
+          headers: bearer('owner'),
+          payload: { definition: { steps: [{ id: 'mark', type: 'set', values: { ran: '"v2"' } }] } },
+        });
+        expect(updated.statusCode).toBe(200);
+        expect(updated.json()).toMatchObject({ version: 2, definition: { steps: [{ id: 'mark' }] } });
+        clock.advance(60_000);
+        await until(run.id, 'COMPLETED');
+        clock.advance(-60_000);
+        const finished = (await app.inject({ method: 'GET', url: `/v1/workflows/instances/${run.id}`, headers: bearer('owner') })).json();
+        expect(finished).toMatchObject({ version: 1, modelVersion: '1.0.0', variables: { ran: 'v1' }, stepsCompleted: 2 });
+        const next = (await app.inject({ method: 'POST', url: `/v1/workflows/${id}/execute`, headers: bearer('owner'), payload: {} })).json();
+        expect(next.version).toBe(2);
+        await until(next.id, 'COMPLETED');
+        expect((await services.workflows.getInstance(next.id, { userId: null, isAdmin: true })).variables).toEqual({ ran: 'v2' });
+      });
+
       it('Domo-compatible start, status and cancel with the exact response shape', async () => {
         await engine.stop();
         const started = await app.inject({
