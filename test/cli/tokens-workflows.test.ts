@@ -226,6 +226,8 @@ for (const dialect of dialects()) {
         expect(revoked.stdout).toBe(
           `Revoked developer access token ${doomed.id} (${doomed.prefix}…, robot@example.com).\n`,
         );
+        // A serve node learns of writes by other processes at its next epoch poll (every 300 ms).
+        await services.epochs.poll();
         expect(await services.accessTokens.authenticate(token)).toBeUndefined();
         const active = await json<Page>(['tokens', 'list', '--active']);
         expect(active.items.map((i) => i.description)).toEqual(['Ann laptop', 'Reporting', 'nightly sync']);
