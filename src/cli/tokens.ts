@@ -4,12 +4,23 @@
  * the operator, so it may act for any user; it must name the user.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-import { type AccessToken, CLI_TOKEN_CALLER, MAX_EXPIRY_DAYS } from '../services/access-tokens.js';
+import type { AccessToken, TokenCaller } from '../services/access-tokens.js';
 import { CLI_ACTOR } from '../services/context.js';
 import { MAX_PAGE_SIZE } from '../services/pagination.js';
 import type { CliIo } from './io.js';
 import { writeJson, writeRecord, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
+
+/**
+ * The service's MAX_EXPIRY_DAYS, repeated here so that `--help` and usage errors do not
+ * load the store (the service validates again).
+ */
+const MAX_EXPIRY_DAYS = 3650;
+
+/** The operator: may act for any user. Loaded with the services, which the command needs anyway. */
+async function operator(): Promise<TokenCaller> {
+  return (await import('../services/access-tokens.js')).CLI_TOKEN_CALLER;
+}
 
 /** A positive whole number, or a usage error (exit 2) before anything is opened. */
 export function parsePositiveInt(max = Number.MAX_SAFE_INTEGER) {
@@ -52,10 +63,10 @@ export function registerTokens(program: Command, io: CliIo): void {
       if ((opts.expiresInDays === undefined) === (opts.never !== true)) {
         command.error('error: choose exactly one of --expires-in-days <days> and --never', { exitCode: 2, code: 'gatehouse.usage' });
       }
-      const created = await withRuntime(io, command, ({ services }) =>
+      const created = await withRuntime(io, command, async ({ services }) =>
         services.accessTokens.create(
           { description: opts.description, user: opts.user, expiresInDays: opts.expiresInDays, neverExpires: opts.never === true },
-          CLI_TOKEN_CALLER,
+          await operator(),
           CLI_ACTOR,
         ),
       );
@@ -82,10 +93,10 @@ export function registerTokens(program: Command, io: CliIo): void {
         opts: { search?: string; user?: string; active?: boolean; limit?: number; cursor?: string; json?: boolean },
         command: Command,
       ) => {
-        const page = await withRuntime(io, command, ({ services }) =>
+        const page = await withRuntime(io, command, async ({ services }) =>
           services.accessTokens.list(
             { q: opts.search, user: opts.user, includeInactive: opts.active !== true, limit: opts.limit, cursor: opts.cursor },
-            CLI_TOKEN_CALLER,
+            await operator(),
           ),
         );
         if (opts.json) return writeJson(io.stdout, page);
@@ -109,7 +120,7 @@ export function registerTokens(program: Command, io: CliIo): void {
     .argument('<id>', 'token id', parsePositiveInt())
     .option('--json', 'print as JSON')
     .action(async (id: number, opts: { json?: boolean }, command: Command) => {
-      const token = await withRuntime(io, command, ({ services }) => services.accessTokens.get(id, CLI_TOKEN_CALLER));
+      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.get(id, await operator()));
       if (opts.json) return writeJson(io.stdout, token);
       writeRecord(io.stdout, tokenRecord(token));
     });
@@ -120,7 +131,7 @@ export function registerTokens(program: Command, io: CliIo): void {
     .argument('<id>', 'token id', parsePositiveInt())
     .option('--json', 'print the revoked token as JSON')
     .action(async (id: number, opts: { json?: boolean }, command: Command) => {
-      const token = await withRuntime(io, command, ({ services }) => services.accessTokens.revoke(id, CLI_TOKEN_CALLER, CLI_ACTOR));
+      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.revoke(id, await operator(), CLI_ACTOR));
       if (opts.json) return writeJson(io.stdout, token);
       io.stdout.write(`Revoked developer access token ${token.id} (${token.prefix}…, ${token.user.email}).\n`);
     });

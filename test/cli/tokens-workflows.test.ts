@@ -4,7 +4,6 @@
  * serve node on the same database: it seeds users and workflows through the
  * services and runs a workflow engine that executes what the CLI queues.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,20 +16,14 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import { createServices, type Services } from '../../src/services/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { WorkflowEngine } from '../../src/workflows/engine.js';
+import { CLI_TEST_TIMEOUT, type CliResult, runBuiltCli } from '../helpers/cli.js';
 import { testConfig } from '../helpers/services.js';
 import { dialects, freshSchemaName, PG_URL } from '../helpers/stores.js';
 
-const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
 const SECRET = Buffer.alloc(32, 5);
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 for (const dialect of dialects()) {
-  describe.skipIf(dialect.skip)(`gatehouse tokens and workflows (${dialect.name})`, () => {
+  describe.skipIf(dialect.skip)(`gatehouse tokens and workflows (${dialect.name})`, { timeout: CLI_TEST_TIMEOUT }, () => {
     let dataDir: string;
     let schema: string | undefined;
     let env: Record<string, string>;
@@ -41,21 +34,7 @@ for (const dialect of dialects()) {
     /** The whole table on SQLite; on PostgreSQL a smoke run (the CLI code is the same, the services are tested on both). */
     const full = dialect.name === 'sqlite';
 
-    const cli = (args: string[]): Promise<Result> =>
-      new Promise((resolve, reject) => {
-        if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
-        const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (c: string) => {
-          stdout += c;
-        });
-        child.stderr.setEncoding('utf8').on('data', (c: string) => {
-          stderr += c;
-        });
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    const cli = (args: string[]): Promise<CliResult> => runBuiltCli(args, env);
 
     async function json<T>(args: string[]): Promise<T> {
       const result = await cli([...args, '--json']);
