@@ -5,30 +5,14 @@
  * a new one with --owner. Clients are named by the partial ID lists show, or the
  * full client ID.
  */
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { ApiClientView, IssuedClientCredentials } from '../services/clients.js';
 import { CLI_ACTOR } from '../services/context.js';
 import { MAX_PAGE_SIZE } from '../services/pagination.js';
 import type { CliIo } from './io.js';
-import { writeJson, writeRecord, writeTable } from './output.js';
+import { parseDuration, parseLimit } from './options.js';
+import { emit, writeNextPage, writeRecord, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
-
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
-
-/** `3600`, `90s`, `15m`, `24h`, `7d` → seconds. The range is checked by the service. */
-export function parseDuration(value: string): number {
-  const match = /^(\d{1,9})([smhd]?)$/.exec(value.trim());
-  if (!match)
-    throw new InvalidArgumentError('Must be a number of seconds or a duration such as 90s, 15m, 24h, 7d.');
-  return Number(match[1]) * UNIT_SECONDS[match[2] || 's']!;
-}
-
-function parseLimit(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_PAGE_SIZE) {
-    throw new InvalidArgumentError(`Must be a whole number from 1 to ${MAX_PAGE_SIZE}.`);
-  }
-  return Number(value);
-}
 
 const CLIENT_COLUMNS = {
   ID: (c: ApiClientView) => c.id,
@@ -104,19 +88,18 @@ export function registerClients(program: Command, io: CliIo): void {
             },
             CLI_ACTOR,
           );
-          if (opts.json) {
-            writeJson(io.stdout, {
-              client_id: issued.clientId,
-              client_secret: issued.clientSecret,
-              client: issued.client,
-            });
-            return;
-          }
           const c = issued.client;
-          io.stdout.write(
-            `Created API client ${c.id} "${c.name}" (owner ${c.owner.email}; scopes ${c.scopes.join(' ')}).\n`,
+          emit(
+            io.stdout,
+            opts.json,
+            { client_id: issued.clientId, client_secret: issued.clientSecret, client: c },
+            () => {
+              io.stdout.write(
+                `Created API client ${c.id} "${c.name}" (owner ${c.owner.email}; scopes ${c.scopes.join(' ')}).\n`,
+              );
+              writeCredentials(io, issued);
+            },
           );
-          writeCredentials(io, issued);
         });
       },
     );
@@ -155,13 +138,11 @@ export function registerClients(program: Command, io: CliIo): void {
             },
             'all',
           );
-          if (opts.json) {
-            writeJson(io.stdout, page);
-            return;
-          }
-          if (page.items.length === 0) io.stdout.write('No API clients.\n');
-          else writeTable(io.stdout, page.items, CLIENT_COLUMNS);
-          if (page.nextCursor !== null) io.stdout.write(`(more: repeat with --cursor ${page.nextCursor})\n`);
+          emit(io.stdout, opts.json, page, () => {
+            if (page.items.length === 0) io.stdout.write('No API clients.\n');
+            else writeTable(io.stdout, page.items, CLIENT_COLUMNS);
+            writeNextPage(io.stdout, page.nextCursor);
+          });
         });
       },
     );
@@ -174,8 +155,7 @@ export function registerClients(program: Command, io: CliIo): void {
     .action(async (ref: string, opts: { json?: boolean }, command: Command) => {
       await withRuntime(io, command, async ({ services }) => {
         const client = await services.clients.get(ref, 'all');
-        if (opts.json) writeJson(io.stdout, client);
-        else writeRecord(io.stdout, clientRecord(client));
+        emit(io.stdout, opts.json, client, () => writeRecord(io.stdout, clientRecord(client)));
       });
     });
 
@@ -190,13 +170,11 @@ export function registerClients(program: Command, io: CliIo): void {
     .action(async (ref: string, opts: { json?: boolean }, command: Command) => {
       await withRuntime(io, command, async ({ services }) => {
         const client = await services.clients.revoke(ref, CLI_ACTOR, 'all');
-        if (opts.json) {
-          writeJson(io.stdout, client);
-          return;
-        }
-        io.stdout.write(
-          `Revoked API client ${client.id} "${client.name}". Gatehouse rejects its tokens now; offline JWT ` +
-            `verifiers accept tokens already issued until they expire (at most ${client.tokenTtlSeconds} s).\n`,
+        emit(io.stdout, opts.json, client, () =>
+          io.stdout.write(
+            `Revoked API client ${client.id} "${client.name}". Gatehouse rejects its tokens now; offline JWT ` +
+              `verifiers accept tokens already issued until they expire (at most ${client.tokenTtlSeconds} s).\n`,
+          ),
         );
       });
     });
@@ -221,22 +199,17 @@ export function registerClients(program: Command, io: CliIo): void {
           CLI_ACTOR,
           'all',
         );
-        if (opts.json) {
-          writeJson(io.stdout, {
-            client_id: rotated.clientId,
-            client_secret: rotated.clientSecret,
-            previousSecretExpiresAt: rotated.previousSecretExpiresAt,
-            client: rotated.client,
-          });
-          return;
-        }
-        io.stdout.write(`New secret for API client ${rotated.client.id} "${rotated.client.name}".\n`);
-        writeCredentials(io, rotated);
-        io.stdout.write(
-          rotated.previousSecretExpiresAt === null
-            ? 'There was no other live secret.\n'
-            : `The previous secret works until ${rotated.previousSecretExpiresAt}.\n`,
-        );
+        const { clientId, clientSecret, previousSecretExpiresAt, client } = rotated;
+        const json = { client_id: clientId, client_secret: clientSecret, previousSecretExpiresAt, client };
+        emit(io.stdout, opts.json, json, () => {
+          io.stdout.write(`New secret for API client ${client.id} "${client.name}".\n`);
+          writeCredentials(io, rotated);
+          io.stdout.write(
+            previousSecretExpiresAt === null
+              ? 'There was no other live secret.\n'
+              : `The previous secret works until ${previousSecretExpiresAt}.\n`,
+          );
+        });
       });
     });
 }

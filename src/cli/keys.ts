@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { CLI_ACTOR } from '../services/context.js';
 import type { SigningKeyInfo } from '../services/keys.js';
 import type { CliIo } from './io.js';
-import { writeJson, writeTable } from './output.js';
+import { emit, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
 
 const KEY_COLUMNS = {
@@ -28,8 +28,7 @@ export function registerKeys(program: Command, io: CliIo): void {
     .action(async (opts: { json?: boolean }, command: Command) => {
       await withRuntime(io, command, async ({ services }) => {
         const items = await services.keys.list();
-        if (opts.json) writeJson(io.stdout, { items });
-        else writeTable(io.stdout, items, KEY_COLUMNS);
+        emit(io.stdout, opts.json, { items }, () => writeTable(io.stdout, items, KEY_COLUMNS));
       });
     });
 
@@ -43,14 +42,12 @@ export function registerKeys(program: Command, io: CliIo): void {
       await withRuntime(io, command, async ({ services }) => {
         const key = await services.keys.rotate(CLI_ACTOR, 'manual');
         const items = await services.keys.list();
-        if (opts.json) {
-          writeJson(io.stdout, { key, items });
-          return;
-        }
-        io.stdout.write(`New active signing key ${key.kid} (${key.alg}).\n`);
-        for (const old of items.filter((k) => k.status === 'published')) {
-          io.stdout.write(`Key ${old.kid} stays published until ${old.retireAfter ?? 'further notice'}.\n`);
-        }
+        emit(io.stdout, opts.json, { key, items }, () => {
+          io.stdout.write(`New active signing key ${key.kid} (${key.alg}).\n`);
+          for (const old of items.filter((k) => k.status === 'published')) {
+            io.stdout.write(`Key ${old.kid} stays published until ${old.retireAfter ?? 'further notice'}.\n`);
+          }
+        });
       });
     });
 }

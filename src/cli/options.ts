@@ -45,6 +45,17 @@ export function timeParser(now: () => Date = () => new Date()): (value: string) 
   };
 }
 
+/**
+ * `--ttl`/`--grace`: a number of seconds (`3600`) or a duration (`90s`, `15m`, `24h`, `7d`, `1w`).
+ * Returns seconds; the allowed range is the service's to check.
+ */
+export function parseDuration(value: string): number {
+  const match = /^(\d{1,9})([smhdw]?)$/.exec(value.trim());
+  if (!match)
+    throw new InvalidArgumentError('Must be a number of seconds or a duration such as 90s, 15m, 24h, 7d.');
+  return Number(match[1]) * UNIT_SECONDS[match[2] || 's']!;
+}
+
 /** Reports a usage problem found after parsing (missing choice, nothing to do): exit code 2. */
 export function usageError(command: Command, message: string): never {
   command.error(`error: ${message}`, { exitCode: 2, code: 'gatehouse.usage' });
