@@ -4,23 +4,12 @@
  * grant with client_secret_basic and client_secret_post, and validates the
  * access token as an RFC 9068 JWT against the JWKS the metadata names.
  */
-import net from 'node:net';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../helpers/net.js';
 
 /** Plain HTTP on loopback in tests; oauth4webapi refuses it unless told. */
 const INSECURE = { [oauth.allowInsecureRequests]: true } as const;
