@@ -246,13 +246,20 @@ for (const dialect of dialects()) {
           headers: { ...(step.as === 'none' ? {} : admin.headers), 'x-forwarded-for': IP },
           ...(step.body === undefined ? {} : { payload: step.body as object }),
         });
-        expect({ step: step.name, status: res.statusCode }, res.body).toEqual({ step: step.name, status: step.status });
+        expect({ step: step.name, status: res.statusCode }, res.body).toEqual({
+          step: step.name,
+          status: step.status,
+        });
         const body = res.body === '' ? {} : (res.json() as Record<string, unknown>);
         step.after?.(body);
         if (step.name === 'sign-in') {
           // Later steps act with the new session (the password change ends the others).
           const cookie = `gatehouse_session=${res.cookies.find((c) => c.name === 'gatehouse_session')!.value}`;
-          admin = { cookie, csrfToken: String(body.csrfToken), headers: { cookie, 'x-csrf-token': String(body.csrfToken) } };
+          admin = {
+            cookie,
+            csrfToken: String(body.csrfToken),
+            headers: { cookie, 'x-csrf-token': String(body.csrfToken) },
+          };
           secrets.push(cookie.split('=')[1]!);
         }
         const events = await eventsAfter(before);
@@ -261,7 +268,11 @@ for (const dialect of dialects()) {
           events: events.map((e) => [e.action, e.target?.type, e.target?.id]),
         }).toEqual({
           step: step.name,
-          events: step.events.map(([action, type, id]) => [action, type, typeof id === 'function' ? id() : id]),
+          events: step.events.map(([action, type, id]) => [
+            action,
+            type,
+            typeof id === 'function' ? id() : id,
+          ]),
         });
         for (const event of events) {
           expect({ step: step.name, ip: event.ip }).toEqual({ step: step.name, ip: IP });
@@ -283,9 +294,24 @@ for (const dialect of dialects()) {
     it('writes no event for a refused write (bad input, missing grant, CSRF failure)', async () => {
       const before = await newestId();
       const attempts = [
-        { method: 'POST' as const, url: '/users', payload: { email: 'root@EXAMPLE.com' }, headers: admin.headers },
-        { method: 'POST' as const, url: '/roles', payload: { name: 'X', grants: ['nope'] }, headers: admin.headers },
-        { method: 'POST' as const, url: '/roles/Admin/grants', payload: { grants: ['data.view'] }, headers: admin.headers },
+        {
+          method: 'POST' as const,
+          url: '/users',
+          payload: { email: 'root@EXAMPLE.com' },
+          headers: admin.headers,
+        },
+        {
+          method: 'POST' as const,
+          url: '/roles',
+          payload: { name: 'X', grants: ['nope'] },
+          headers: admin.headers,
+        },
+        {
+          method: 'POST' as const,
+          url: '/roles/Admin/grants',
+          payload: { grants: ['data.view'] },
+          headers: admin.headers,
+        },
         { method: 'POST' as const, url: '/roles', payload: { name: 'Y' }, headers: { cookie: admin.cookie } },
       ];
       const signedIn = await signIn(t.app, 'root@example.com', 'my next password 2');
@@ -305,7 +331,9 @@ for (const dialect of dialects()) {
         expect(secret.length).toBeGreaterThanOrEqual(12);
         expect(all.includes(secret), `audit log contains a secret: ${secret.slice(0, 4)}…`).toBe(false);
       }
-      expect(all).not.toMatch(/"(password|newPassword|currentPassword|client_secret|clientSecret|secret|token)":/);
+      expect(all).not.toMatch(
+        /"(password|newPassword|currentPassword|client_secret|clientSecret|secret|token)":/,
+      );
     });
 
     it('drops secret-looking keys from details even if a service passed them', async () => {
@@ -316,7 +344,13 @@ for (const dialect of dialects()) {
           details: {
             name: 'kept',
             password: 'p',
-            nested: { clientSecret: 's', Authorization: 'Bearer x', sessionCookie: 'c', tokenHash: 'h', note: 'kept too' },
+            nested: {
+              clientSecret: 's',
+              Authorization: 'Bearer x',
+              sessionCookie: 'c',
+              tokenHash: 'h',
+              note: 'kept too',
+            },
           },
         }),
       );
