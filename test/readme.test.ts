@@ -1,0 +1,85 @@
+/**
+ * The README stays true: the Quick start is exactly the two commands, and the grant
+ * catalog, the system roles and the CLI overview match the code. (The configuration
+ * table is checked against `SETTINGS` in src/config.test.ts.)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../src/cli/index.js';
+import { GRANTS, SYSTEM_ROLES } from '../src/services/grants.js';
+
+const README = fs.readFileSync(path.resolve(import.meta.dirname, '../README.md'), 'utf8');
+
+/** The body of the section under `## title`. */
+function section(title: string): string {
+  const start = README.indexOf(`\n## ${title}\n`);
+  expect(start, `README has a "## ${title}" section`).toBeGreaterThan(-1);
+  const rest = README.slice(start + title.length + 5);
+  const end = rest.indexOf('\n## ');
+  return end === -1 ? rest : rest.slice(0, end);
+}
+
+/** Rows of the first table whose header row starts with `| first |`. */
+function tableRows(text: string, first: string): string[][] {
+  const lines = text.split('\n');
+  const header = lines.findIndex((line) => line.startsWith(`| ${first} |`));
+  expect(header, `a table headed "${first}"`).toBeGreaterThan(-1);
+  const rows: string[][] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(/(?<!\\)\|/)
+        .map((cell) => cell.trim()),
+    );
+  }
+  return rows;
+}
+
+describe('README', () => {
+  it('has a Quick start with exactly `npm ci && npm start` and `npm test`', () => {
+    const block = /```sh\n([\s\S]*?)```/.exec(section('Quick start'))?.[1] ?? '';
+    const commands = block
+      .split('\n')
+      .map((line) => line.replace(/#.*$/, '').trim())
+      .filter((line) => line !== '');
+    expect(commands).toEqual(['npm ci && npm start', 'npm test']);
+  });
+
+  it('lists the grant catalog as the code has it', () => {
+    const rows = tableRows(section('Users, roles and grants'), 'grant');
+    expect(rows).toEqual(GRANTS.map((g) => [`\`${g.id}\``, g.name, g.description]));
+  });
+
+  it('lists the system roles with their grant sets', () => {
+    const rows = tableRows(section('Users, roles and grants'), 'system role');
+    expect(rows).toEqual(
+      SYSTEM_ROLES.map((r) => [
+        r.name,
+        r.description,
+        r.grants.length === GRANTS.length
+          ? 'every grant'
+          : r.grants.length === 0
+            ? 'none'
+            : r.grants.map((g) => `\`${g}\``).join(', '),
+      ]),
+    );
+  });
+
+  it('names every command group of the CLI in its overview', () => {
+    const program = buildProgram({
+      env: {},
+      stdin: new PassThrough(),
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+      cwd: '/',
+    });
+    const overview = tableRows(section('CLI'), 'command')
+      .map((row) => row[0])
+      .join(' ');
+    for (const command of program.commands) expect(overview, command.name()).toContain(`\`${command.name()}`);
+  });
+});
