@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_EDIT_MESSAGE } from '../../src/admin/clients.js';
+import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { createUser, type SignedIn, signIn, type TestApp, testApp } from '../helpers/app.js';
 import { basic } from '../helpers/oauth.js';
@@ -341,6 +342,29 @@ for (const dialect of dialects()) {
       expect((await call(alice, 'GET', `/clients/${b1.client.id}`)).statusCode).toBe(404);
       expect((await call(manager, 'GET', `/clients/${b1.client.id}`)).json().name).toBe('Bob reporting');
       expect((await call(manager, 'GET', `/clients/${b1.client_id}`)).json().name).toBe('Bob reporting');
+    });
+
+    it('a developer access token acts as its user: creates and lists that user’s clients without a CSRF token', async () => {
+      const { token } = await t.services.accessTokens.create(
+        { description: 'client automation', user: 'bob@example.com', expiresInDays: 1 },
+        CLI_TOKEN_CALLER,
+        CLI_ACTOR,
+      );
+      const bearer = { authorization: `Bearer ${token}` };
+      const created = await t.app.inject({
+        method: 'POST',
+        url: `${API}/clients`,
+        headers: bearer,
+        payload: { name: 'Made by automation', scopes: ['workflow'] },
+      });
+      expect(created.statusCode).toBe(201);
+      expect(created.json().client.owner.id).toBe(bobId);
+      const listed = await t.app.inject({
+        method: 'GET',
+        url: `${API}/clients?name=automation`,
+        headers: bearer,
+      });
+      expect(listed.json().items.map((c: { name: string }) => c.name)).toEqual(['Made by automation']);
     });
 
     it('PUT and PATCH → 405: clients cannot be edited, a new one must be created; nothing changes', async () => {
