@@ -133,10 +133,16 @@ async function startWorker(
   log: Logger,
 ): Promise<RunningServer & { stopRequested: Promise<void> }> {
   const readiness = { ready: false };
+  let engine: WorkflowEngine | undefined;
   const link = joinPrimary(() => {
     readiness.ready = true;
+    // Runs wait until the primary has migrated; then every worker runs an engine (leases keep them apart).
+    engine?.start();
   });
   const runtime = await openRuntime(config, log);
+  engine = new WorkflowEngine(runtime.services.ctx);
+  runtime.services.workflows.attachEngine(engine);
+  if (readiness.ready) engine.start();
   const app = await buildApp({
     config,
     store: runtime.store,
@@ -147,6 +153,7 @@ async function startWorker(
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
+    await engine.stop();
     await app.close();
     await runtime.close();
     throw error;
@@ -157,6 +164,7 @@ async function startWorker(
     stopRequested: link.stopRequested,
     async stop() {
       try {
+        await engine?.stop();
         await app.close();
         await runtime.close();
       } finally {

@@ -9,6 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBuiltCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
@@ -33,6 +34,39 @@ function get(port: number, urlPath: string): Promise<{ status: number; body: unk
       response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }));
     });
     request.on('error', reject);
+  });
+}
+
+/** One JSON request with a bearer token on a fresh connection. */
+function send(
+  port: number,
+  method: string,
+  urlPath: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const request = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        method,
+        agent: false,
+        headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }));
+      },
+    );
+    request.on('error', reject);
+    request.end(payload);
   });
 }
 
@@ -107,6 +141,29 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
       return pids.size === 2 ? pids : undefined;
     });
     expect(served).toEqual(workers);
+  }, 60_000);
+
+  it('runs workflows in the workers: a run queued over HTTP completes', async () => {
+    const created = await runBuiltCli(
+      ['tokens', 'create', '--user', 'admin@localhost', '--description', 'cluster test', '--never', '--json'],
+      { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_LOG_LEVEL: 'silent' },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const token = (JSON.parse(created.stdout) as { token: string }).token;
+    const workflow = await send(port, 'POST', '/v1/workflows', token, {
+      name: 'Cluster sum',
+      definition: { steps: [{ id: 'sum', type: 'set', values: { total: 'input.a + input.b' } }] },
+    });
+    expect(workflow.status).toBe(201);
+    const run = await send(port, 'POST', `/v1/workflows/${workflow.body.id}/execute`, token, { input: { a: 2, b: 3 } });
+    expect(run.status).toBe(202);
+    let done: Record<string, unknown>;
+    for (;;) {
+      done = (await send(port, 'GET', `/v1/workflows/instances/${run.body.id}`, token)).body;
+      if (done.status !== 'QUEUED' && done.status !== 'IN_PROGRESS') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(done).toMatchObject({ status: 'COMPLETED', variables: { total: 5 } });
   }, 60_000);
 
   it('replaces a worker that dies', async () => {
