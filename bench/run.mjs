@@ -6,7 +6,7 @@
  *   npm run bench                      # SQLite, 10 s per target after a 3 s warm-up
  *   npm run bench -- --pg              # PostgreSQL (GATEHOUSE_TEST_DATABASE_URL or local `test`)
  *   npm run bench -- --duration 3 --warmup 1 --only rs256
- *   npm run bench -- --profile         # also writes V8 CPU profiles of Gatehouse (RS256)
+ *   npm run bench -- --profile         # then profiles Gatehouse under the RS256 token load
  *
  * Writes bench/results/<time>.{json,md} (and latest.*); exits 1 if any request failed.
  */
@@ -36,7 +36,8 @@ Options:
   --ttl <s>           access-token lifetime for Gatehouse and the peer (default 3600)
   --only <algs>       comma list of rs256, es256, eddsa (default all)
   --pg                PostgreSQL (GATEHOUSE_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test)
-  --profile           also write V8 CPU profiles of the Gatehouse processes under RS256 load
+  --profile           afterwards, run Gatehouse RS256 under --cpu-prof with the token load
+                      alone, and summarise where its CPU time goes
   -h, --help          this text`;
 
 let parsed;
@@ -236,7 +237,6 @@ for (const alg of opts.algs) {
       workers: opts.workers,
       pgUrl: opts.pgUrl,
       logDir,
-      profileDir: alg === 'RS256' ? profileDir : undefined,
     });
   } catch (error) {
     console.log(`   FAILED to start: ${error.message}`);
@@ -421,6 +421,38 @@ for (const alg of opts.algs) {
   }
 }
 
+// 3b. A separate, profiled Gatehouse under the RS256 token load alone (profiling slows it
+// down, so it never contributes to the table).
+let profileSummary;
+if (profileDir) {
+  step('profiling Gatehouse RS256 under the token load (--cpu-prof)');
+  const gh = await startGatehouse({
+    alg: 'RS256',
+    ttl: opts.ttl,
+    workers: opts.workers,
+    pgUrl: opts.pgUrl,
+    logDir,
+    profileDir,
+  });
+  try {
+    const result = await load(
+      {
+        url: `${gh.url}/oauth/token?grant_type=client_credentials&scope=${encodeURIComponent(tokenScope)}`,
+        headers: { authorization: basic(gh.clientId, gh.clientSecret) },
+      },
+      gh.rss,
+    );
+    console.log(`   ${Math.round(result.requestsPerSecond)} req/s while profiled`);
+  } finally {
+    await gh.stop();
+  }
+  profileSummary = await runToEnd(process.execPath, [path.join(BENCH, 'profile-summary.mjs'), profileDir], {
+    env: process.env,
+    cwd: BENCH,
+  });
+  console.log(profileSummary);
+}
+
 // 4. Ratios, the table, the goals, the files.
 const byId = new Map(rows.map((row) => [row.id, row]));
 for (const row of rows) {
@@ -469,8 +501,11 @@ const markdown = [
   '',
   report.markdownTable(['goal (issue 6)', 'measured', ''], report.goalRows(goals)),
   '',
+  ...(profileSummary
+    ? ['## CPU profile of Gatehouse under the RS256 token load', '', '```', profileSummary.trim(), '```', '']
+    : []),
 ].join('\n');
-const record = { date: new Date().toISOString(), machine, settings, rows, goals, failedRequests };
+const record = { date: new Date().toISOString(), machine, settings, rows, goals, failedRequests, profileSummary };
 for (const name of [stamp, 'latest']) {
   fs.writeFileSync(path.join(RESULTS, `${name}.json`), `${JSON.stringify(record, null, 2)}\n`);
   fs.writeFileSync(path.join(RESULTS, `${name}.md`), markdown);

@@ -67,10 +67,38 @@ function openSqlite(file: string): Store {
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
   database.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   return makeStore(db, 'sqlite', async () => {
     await db.destroy();
   });
+}
+
+/** Prepared statements kept per SQL text; beyond this the cache starts afresh. */
+const MAX_CACHED_STATEMENTS = 500;
+
+/**
+ * Kysely prepares a statement for every query; preparing costs more than running a small
+ * query, and the services send the same SQL texts again and again. better-sqlite3 runs a
+ * statement to completion synchronously (Kysely uses `all`/`run`, and we never stream), so
+ * one prepared statement per text can be reused safely.
+ */
+function withStatementCache(database: SqliteDatabase.Database) {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(text: string): SqliteDatabase.Statement {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = database.prepare(text);
+        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+    close(): void {
+      statements.clear();
+      database.close();
+    },
+  };
 }
 
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Store> {
