@@ -9,6 +9,7 @@ import type { Selectable } from 'kysely';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import type { Executor } from '../store/index.js';
 import { likePattern } from '../store/index.js';
+import { PreparedQuery } from '../store/prepared.js';
 import type { WorkflowInstancesTable, WorkflowInstanceStatus, WorkflowsTable } from '../store/schema/index.js';
 import { validateDefinition, validateInput, type WorkflowDefinition } from '../workflows/definition.js';
 import type { AuditService } from './audit.js';
@@ -233,11 +234,26 @@ export class WorkflowsService {
     };
   }
 
+  /** GET /v1/workflows without a name filter, a user's own and shared workflows: compiled once (hot path). */
+  private readonly listVisibleToUser = new PreparedQuery(3, (db: Executor, userId: number, limit: number, offset: number) =>
+    this.visible({ userId, isAdmin: false }, db)
+      .selectAll('workflows')
+      .orderBy('workflows.name_key')
+      .orderBy('workflows.id')
+      .limit(limit)
+      .offset(offset),
+  );
+
   async list(viewer: WorkflowViewer, query: OffsetQuery & { nameLike?: string } = {}): Promise<Workflow[]> {
     const { limit, offset } = offsetPage(query);
-    let q = this.visible(viewer).selectAll('workflows');
-    if (query.nameLike) q = q.where('workflows.name_key', 'like', likePattern(query.nameLike.toLowerCase()));
-    const rows = await q.orderBy('workflows.name_key').orderBy('workflows.id').limit(limit).offset(offset).execute();
+    let rows: Array<Selectable<WorkflowsTable>>;
+    if (!query.nameLike && !viewer.isAdmin && viewer.userId !== null) {
+      rows = await this.listVisibleToUser.execute(this.db, viewer.userId, limit, offset);
+    } else {
+      let q = this.visible(viewer).selectAll('workflows');
+      if (query.nameLike) q = q.where('workflows.name_key', 'like', likePattern(query.nameLike.toLowerCase()));
+      rows = await q.orderBy('workflows.name_key').orderBy('workflows.id').limit(limit).offset(offset).execute();
+    }
     return Promise.all(rows.map((row) => this.toWorkflow(row)));
   }
 
