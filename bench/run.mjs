@@ -180,7 +180,16 @@ async function scenario(row, request, expect, rss) {
   }
 }
 
-const isToken = (body) => typeof body?.access_token === 'string';
+/** A JWT access token signed with `alg`, announced for the configured lifetime (the TTL, or Domo's TTL − 1). */
+const isJwtOf = (alg) => (body) => {
+  if (typeof body?.access_token !== 'string' || body.access_token.split('.').length !== 3) return false;
+  try {
+    const header = JSON.parse(Buffer.from(body.access_token.split('.')[0], 'base64url').toString('utf8'));
+    return header.alg === alg && body.expires_in >= opts.ttl - 1 && body.expires_in <= opts.ttl;
+  } catch {
+    return false;
+  }
+};
 const tokenScope = SCOPES.join(' ');
 
 // 2. The machine's raw limits, measured now, on this machine.
@@ -265,7 +274,7 @@ for (const alg of opts.algs) {
           url: `${gh.url}/oauth/token?grant_type=client_credentials&scope=${encodeURIComponent(tokenScope)}`,
           headers: { authorization: auth },
         },
-        isToken,
+        isJwtOf(alg),
         gh.rss,
       );
       if (alg === 'RS256') {
@@ -289,7 +298,7 @@ for (const alg of opts.algs) {
               client_secret: gh.clientSecret,
             }),
           },
-          isToken,
+          isJwtOf(alg),
           gh.rss,
         );
         const token = await check(
@@ -299,7 +308,7 @@ for (const alg of opts.algs) {
             headers: { ...FORM, authorization: auth },
             body: form({ grant_type: 'client_credentials' }),
           },
-          isToken,
+          isJwtOf(alg),
         ).catch(() => undefined);
         await scenario(
           {
@@ -325,7 +334,7 @@ for (const alg of opts.algs) {
             headers: { ...FORM, authorization: auth },
             body: form({ grant_type: 'client_credentials', scope: 'workflow' }),
           },
-          isToken,
+          isJwtOf(alg),
         ).catch(() => undefined);
         const isList = (body) => Array.isArray(body);
         await scenario(
@@ -390,7 +399,7 @@ for (const alg of opts.algs) {
         headers: { ...FORM, authorization: basic('bench', secret) },
         body: form({ grant_type: 'client_credentials', scope: tokenScope }),
       },
-      isToken,
+      isJwtOf(alg),
       peer.rss,
     );
     if (alg === 'RS256') {
@@ -412,7 +421,7 @@ for (const alg of opts.algs) {
             client_secret: secret,
           }),
         },
-        isToken,
+        isJwtOf(alg),
         peer.rss,
       );
     }
