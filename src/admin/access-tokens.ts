@@ -18,7 +18,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ValidationError } from '../errors.js';
 import { invalidToken, readCredential } from '../guard/index.js';
-import { isDeveloperToken, type TokenCaller } from '../services/access-tokens.js';
+import { isDeveloperToken, MAX_EXPIRY_DAYS, type TokenCaller } from '../services/access-tokens.js';
 import type { AdminRouteOptions } from './index.js';
 import { actorOf, requirePrincipal } from './principal.js';
 import { type CredentialResolver, needsGrant, principalForUser } from './session.js';
@@ -67,8 +67,14 @@ export async function accessTokenRoutes(app: FastifyInstance, { services }: Admi
       if (user !== undefined && userId !== undefined) {
         throw new ValidationError('Give either "user" or "userId", not both.', { field: 'user' });
       }
-      if (never === false && expiresInDays === undefined) {
-        throw new ValidationError('Choose an expiry: "expiresInDays" (1–3650) or "never": true.', { field: 'expiresInDays' });
+      // The expiry is chosen explicitly, in this API's field names (the service checks the range).
+      if (never === true && expiresInDays !== undefined) {
+        throw new ValidationError('Give either "expiresInDays" or "never": true, not both.', { field: 'expiresInDays' });
+      }
+      if (never !== true && expiresInDays === undefined) {
+        throw new ValidationError(`Choose an expiry: "expiresInDays" (1–${MAX_EXPIRY_DAYS}) or "never": true.`, {
+          field: 'expiresInDays',
+        });
       }
       const created = await services.accessTokens.create(
         { description, user: user ?? userId, expiresInDays, neverExpires: never === true },
