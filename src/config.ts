@@ -134,7 +134,7 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
   {
     variable: 'GATEHOUSE_WORKFLOW_CONCURRENCY',
     default: '8',
-    meaning: 'workflow instances running at once per node',
+    meaning: 'workflow instances running at once per serving process (each cluster worker runs an engine)',
   },
   {
     variable: 'GATEHOUSE_WORKFLOW_HTTP_ALLOW',
