@@ -146,7 +146,7 @@ const form = (fields) => new URLSearchParams(fields).toString();
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 /** One request before the load, so a misconfigured scenario fails loudly instead of measuring 401s. */
-async function check(request, expect) {
+async function check(request, expect, status = 200) {
   const response = await fetch(request.url, {
     method: request.method ?? 'GET',
     headers: request.headers,
@@ -159,7 +159,7 @@ async function check(request, expect) {
   } catch {
     body = text;
   }
-  if (response.status !== 200 || !expect(body)) {
+  if (response.status !== status || !expect(body)) {
     throw new Error(
       `${request.method ?? 'GET'} ${request.url} answered ${response.status}: ${text.slice(0, 300)}`,
     );
@@ -167,10 +167,10 @@ async function check(request, expect) {
   return body;
 }
 
-async function scenario(row, request, expect, rss) {
+async function scenario(row, request, expect, rss, status = 200) {
   process.stdout.write(`   ${row.label} … `);
   try {
-    await check(request, expect);
+    await check(request, expect, status);
     const result = await load(request, rss);
     rows.push({ ...row, ...result });
     process.stdout.write(`${Math.round(result.requestsPerSecond)} req/s, p99 ${result.p99} ms\n`);
@@ -365,6 +365,23 @@ for (const alg of opts.algs) {
           },
           isList,
           gh.rss,
+        );
+        // Starting a run: a few rows written per request; the serve nodes' engines run them meanwhile.
+        await scenario(
+          {
+            id: 'gh-workflow-start',
+            kind: 'write',
+            label: 'Gatehouse POST /v1/workflows/{id}/execute (developer token)',
+          },
+          {
+            url: `${gh.url}/v1/workflows/${gh.workflowId}/execute`,
+            method: 'POST',
+            headers: { authorization: `Bearer ${gh.adminToken}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ input: { n: 21 } }),
+          },
+          (body) => typeof body?.id === 'string',
+          gh.rss,
+          202,
         );
       }
     } finally {

@@ -2,7 +2,9 @@
  * Seeds a fresh Gatehouse for the benchmark through its own services (the same code the CLI
  * and the admin API call), run as a child process with the instance's environment after
  * `gatehouse init`: a user with the Privileged role (API clients and Workflow API grants), an API client owned by
- * that user, and a developer access token acting as them. Prints the credentials as JSON.
+ * that user, and a developer access token acting as them; and for the workflow-start scenario a
+ * one-step workflow owned by the admin (so the user's own workflow list stays empty, the cheapest
+ * guarded GET) with a developer token of the admin. Prints the credentials as JSON.
  *
  *   node bench/lib/seed.mjs <scope …>
  */
@@ -37,8 +39,32 @@ try {
     CLI_TOKEN_CALLER,
     CLI_ACTOR,
   );
+  const admin = await services.users.get(config.adminEmail);
+  const workflow = await services.workflows.create(
+    {
+      name: 'bench',
+      description: 'npm run bench: one step, no I/O',
+      definition: {
+        input: { type: 'object', properties: { n: { type: 'integer' } } },
+        steps: [{ id: 'double', type: 'set', values: { doubled: 'input.n * 2' } }],
+      },
+    },
+    { userId: admin.id },
+    CLI_ACTOR,
+  );
+  const adminToken = await services.accessTokens.create(
+    { description: 'npm run bench (workflow start)', user: admin.id, expiresInDays: 1 },
+    CLI_TOKEN_CALLER,
+    CLI_ACTOR,
+  );
   process.stdout.write(
-    `${JSON.stringify({ clientId: client.clientId, clientSecret: client.clientSecret, developerToken: developer.token })}\n`,
+    `${JSON.stringify({
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      developerToken: developer.token,
+      workflowId: workflow.id,
+      adminToken: adminToken.token,
+    })}\n`,
   );
 } finally {
   await runtime.close();

@@ -14,7 +14,7 @@
  *     { "type": "log", "message": "total is {{vars.total}}" } ] }
  * ```
  */
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../errors.js';
 import { parseExpression, parseTemplate, parseValueTemplates } from './expressions.js';
 
@@ -87,6 +87,28 @@ export const LIMITS = {
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 const ajv = new Ajv({ allErrors: false, strict: false });
+
+/**
+ * Compiled input schemas by their JSON text. Ajv caches by schema *object*, and every run
+ * start parses its definition afresh, so without this each start compiled the schema again
+ * (the largest cost of POST …/execute in the benchmark) and Ajv's cache grew without end.
+ */
+const inputValidators = new Map<string, ValidateFunction>();
+const MAX_INPUT_VALIDATORS = 500;
+
+function inputValidator(schema: object): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let check = inputValidators.get(key);
+  if (check === undefined) {
+    if (inputValidators.size >= MAX_INPUT_VALIDATORS) {
+      inputValidators.clear();
+      ajv.removeSchema();
+    }
+    check = ajv.compile(schema);
+    inputValidators.set(key, check);
+  }
+  return check;
+}
 
 interface Problem {
   path: string;
@@ -263,7 +285,7 @@ export function validateDefinition(raw: unknown): WorkflowDefinition {
     if (!isObject(raw.input)) c.fail('definition.input', 'must be a JSON Schema object');
     else {
       try {
-        ajv.compile(raw.input);
+        inputValidator(raw.input);
         input = raw.input;
       } catch (error) {
         c.fail('definition.input', `is not a valid JSON Schema: ${(error as Error).message}`);
@@ -285,7 +307,7 @@ export function validateDefinition(raw: unknown): WorkflowDefinition {
 /** Checks a run's input against the definition's JSON Schema; 400 naming the bad path. */
 export function validateInput(definition: WorkflowDefinition, input: unknown): void {
   if (!definition.input) return;
-  const check = ajv.compile(definition.input);
+  const check = inputValidator(definition.input);
   if (!check(input)) {
     const error = check.errors?.[0];
     const missing = error?.params && 'missingProperty' in error.params ? `.${String(error.params.missingProperty)}` : '';
