@@ -33,7 +33,9 @@ for (const dialect of dialects()) {
         { name: '  Nightly export ', description: 'exports', scopes: ['user', 'data', 'data'] },
         asUser(alice),
       );
-      expect(issued.clientId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(issued.clientId).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
       expect(issued.clientSecret).toMatch(/^[0-9a-f]{64}$/);
       expect(issued.client).toEqual({
         id: issued.clientId.slice(0, 13),
@@ -47,9 +49,15 @@ for (const dialect of dialects()) {
         lastUsedAt: null,
         revokedAt: null,
       });
-      const secrets = await ts.store.db.selectFrom('client_secrets').selectAll().where('client_id', '=', issued.clientId).execute();
+      const secrets = await ts.store.db
+        .selectFrom('client_secrets')
+        .selectAll()
+        .where('client_id', '=', issued.clientId)
+        .execute();
       expect(secrets).toHaveLength(1);
-      expect(secrets[0]!.secret_hash).toBe(services.ctx.keyring.hashSecret('client_secret', issued.clientSecret));
+      expect(secrets[0]!.secret_hash).toBe(
+        services.ctx.keyring.hashSecret('client_secret', issued.clientSecret),
+      );
       const audit = await services.audit.query({ action: 'api_client.created', targetId: issued.clientId });
       expect(audit.items).toHaveLength(1);
       expect(JSON.stringify(audit.items[0])).not.toContain(issued.clientSecret);
@@ -57,21 +65,38 @@ for (const dialect of dialects()) {
         client: { id: issued.clientId, scopes: ['data', 'user'] },
         owner: { id: alice.id, roleName: 'Privileged', status: 'active' },
       });
-      expect(await services.clients.authenticate(issued.clientId, issued.clientSecret.toUpperCase())).toBeNull();
+      expect(
+        await services.clients.authenticate(issued.clientId, issued.clientSecret.toUpperCase()),
+      ).toBeNull();
     });
 
     it('validates name, description, scopes and TTL', async () => {
       const bad: Array<[Record<string, unknown>, string]> = [
         [{ name: '', scopes: ['data'] }, 'Client name must not be empty.'],
         [{ name: 'x'.repeat(101), scopes: ['data'] }, 'Client name must be at most 100 characters.'],
-        [{ name: 'ok', description: 'd'.repeat(1001), scopes: ['data'] }, 'Description must be at most 1000 characters.'],
-        [{ name: 'ok', scopes: [] }, '"scopes" must name at least one of: account, audit, buzz, dashboard, data, user, workflow.'],
+        [
+          { name: 'ok', description: 'd'.repeat(1001), scopes: ['data'] },
+          'Description must be at most 1000 characters.',
+        ],
+        [
+          { name: 'ok', scopes: [] },
+          '"scopes" must name at least one of: account, audit, buzz, dashboard, data, user, workflow.',
+        ],
         [{ name: 'ok', scopes: ['data', 'admin'] }, 'Unknown scope: "admin".'],
-        [{ name: 'ok', scopes: ['data'], tokenTtlSeconds: 59 }, 'Token lifetime must be a whole number of seconds from 60 to 86400.'],
-        [{ name: 'ok', scopes: ['data'], tokenTtlSeconds: 86_401 }, 'Token lifetime must be a whole number of seconds from 60 to 86400.'],
+        [
+          { name: 'ok', scopes: ['data'], tokenTtlSeconds: 59 },
+          'Token lifetime must be a whole number of seconds from 60 to 86400.',
+        ],
+        [
+          { name: 'ok', scopes: ['data'], tokenTtlSeconds: 86_401 },
+          'Token lifetime must be a whole number of seconds from 60 to 86400.',
+        ],
       ];
       for (const [input, message] of bad) {
-        await expect(services.clients.create(input as never, asUser(alice))).rejects.toMatchObject({ status: 400, message });
+        await expect(services.clients.create(input as never, asUser(alice))).rejects.toMatchObject({
+          status: 400,
+          message,
+        });
       }
     });
 
@@ -82,19 +107,33 @@ for (const dialect of dialects()) {
       ]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-      expect(rejected.reason).toMatchObject({ status: 409, message: expect.stringMatching(/^An active API client named "RACE?" already exists\.$/i) });
-      const winner = (results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ clientId: string }>).value;
+      expect(rejected.reason).toMatchObject({
+        status: 409,
+        message: expect.stringMatching(/^An active API client named "RACE?" already exists\.$/i),
+      });
+      const winner = (
+        results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ clientId: string }>
+      ).value;
       await services.clients.revoke(winner.clientId, CLI_ACTOR, 'all');
-      await expect(services.clients.create({ name: 'race', scopes: ['data'] }, asUser(alice))).resolves.toBeDefined();
+      await expect(
+        services.clients.create({ name: 'race', scopes: ['data'] }, asUser(alice)),
+      ).resolves.toBeDefined();
     });
 
     it('refuses an owner without api.clients.create', async () => {
-      const participant = await services.users.create({ email: 'part@example.com', role: 'Participant' }, CLI_ACTOR);
-      await expect(services.clients.create({ name: 'nope', scopes: ['data'], owner: participant.email }, CLI_ACTOR)).rejects.toMatchObject({
+      const participant = await services.users.create(
+        { email: 'part@example.com', role: 'Participant' },
+        CLI_ACTOR,
+      );
+      await expect(
+        services.clients.create({ name: 'nope', scopes: ['data'], owner: participant.email }, CLI_ACTOR),
+      ).rejects.toMatchObject({
         status: 400,
         message: 'The owner must be an active user holding the grant "api.clients.create".',
       });
-      await expect(services.clients.create({ name: 'nope', scopes: ['data'] }, CLI_ACTOR)).rejects.toMatchObject({
+      await expect(
+        services.clients.create({ name: 'nope', scopes: ['data'] }, CLI_ACTOR),
+      ).rejects.toMatchObject({
         status: 400,
         message: 'Name the owner of the client (a user id or email).',
       });
@@ -107,11 +146,12 @@ for (const dialect of dialects()) {
       expect(bobs.items.every((c) => c.owner.id === bob.id)).toBe(true);
       const all = await services.clients.list({}, { userId: admin.id, manageAll: true });
       expect(new Set(all.items.map((c) => c.owner.id))).toEqual(new Set([alice.id, bob.id]));
-      expect((await services.clients.list({ name: 'bob t' }, 'all')).items.map((c) => c.name)).toEqual(['Bob two']);
-      expect((await services.clients.list({ owner: 'BOB@example.com' }, 'all')).items.map((c) => c.name).sort()).toEqual([
-        'Bob one',
+      expect((await services.clients.list({ name: 'bob t' }, 'all')).items.map((c) => c.name)).toEqual([
         'Bob two',
       ]);
+      expect(
+        (await services.clients.list({ owner: 'BOB@example.com' }, 'all')).items.map((c) => c.name).sort(),
+      ).toEqual(['Bob one', 'Bob two']);
       expect((await services.clients.list({ owner: bob.id, status: 'active' }, 'all')).items).toHaveLength(2);
       const first = await services.clients.list({ limit: 2 }, 'all');
       expect(first.items).toHaveLength(2);
@@ -123,18 +163,33 @@ for (const dialect of dialects()) {
 
     it('shows and revokes by full or partial id; other creators get 404; revoke is final and idempotent', async () => {
       const issued = await services.clients.create({ name: 'To revoke', scopes: ['data'] }, asUser(alice));
-      await expect(services.clients.get(issued.client.id, { userId: bob.id, manageAll: false })).rejects.toMatchObject({ status: 404 });
-      await expect(services.clients.revoke(issued.clientId, asUser(bob), { userId: bob.id, manageAll: false })).rejects.toMatchObject({
+      await expect(
+        services.clients.get(issued.client.id, { userId: bob.id, manageAll: false }),
+      ).rejects.toMatchObject({ status: 404 });
+      await expect(
+        services.clients.revoke(issued.clientId, asUser(bob), { userId: bob.id, manageAll: false }),
+      ).rejects.toMatchObject({
         status: 404,
       });
-      expect((await services.clients.get(issued.clientId, { userId: alice.id, manageAll: false })).name).toBe('To revoke');
+      expect((await services.clients.get(issued.clientId, { userId: alice.id, manageAll: false })).name).toBe(
+        'To revoke',
+      );
       clock.advance(1000);
-      const revoked = await services.clients.revoke(issued.client.id, asUser(admin), { userId: admin.id, manageAll: true });
+      const revoked = await services.clients.revoke(issued.client.id, asUser(admin), {
+        userId: admin.id,
+        manageAll: true,
+      });
       expect(revoked).toMatchObject({ status: 'revoked', revokedAt: clock.now().toISOString() });
       expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).toBeNull();
       await services.clients.revoke(issued.clientId, asUser(alice), { userId: alice.id, manageAll: false });
-      expect((await services.audit.query({ action: 'api_client.revoked', targetId: issued.clientId })).items).toHaveLength(1);
-      const row = await ts.store.db.selectFrom('api_clients').select('revoked_by').where('id', '=', issued.clientId).executeTakeFirstOrThrow();
+      expect(
+        (await services.audit.query({ action: 'api_client.revoked', targetId: issued.clientId })).items,
+      ).toHaveLength(1);
+      const row = await ts.store.db
+        .selectFrom('api_clients')
+        .select('revoked_by')
+        .where('id', '=', issued.clientId)
+        .executeTakeFirstOrThrow();
       expect(row.revoked_by).toBe(`user:${admin.id}`);
       await expect(services.clients.get('nonsense', 'all')).rejects.toMatchObject({ status: 404 });
     });
@@ -142,12 +197,20 @@ for (const dialect of dialects()) {
     it('rotates a secret with a grace period; at most two live; grace 0 ends the old one now', async () => {
       const issued = await services.clients.create({ name: 'Rotating', scopes: ['data'] }, asUser(alice));
       await expect(
-        services.clients.rotateSecret(issued.clientId, {}, asUser(admin), { userId: admin.id, manageAll: true }),
+        services.clients.rotateSecret(issued.clientId, {}, asUser(admin), {
+          userId: admin.id,
+          manageAll: true,
+        }),
       ).rejects.toMatchObject({ status: 403 });
-      const second = await services.clients.rotateSecret(issued.clientId, { graceSeconds: 3600 }, asUser(alice), {
-        userId: alice.id,
-        manageAll: false,
-      });
+      const second = await services.clients.rotateSecret(
+        issued.clientId,
+        { graceSeconds: 3600 },
+        asUser(alice),
+        {
+          userId: alice.id,
+          manageAll: false,
+        },
+      );
       expect(second.clientSecret).toMatch(/^[0-9a-f]{64}$/);
       expect(second.previousSecretExpiresAt).toBe(new Date(clock.now().getTime() + 3_600_000).toISOString());
       expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).not.toBeNull();
@@ -160,24 +223,84 @@ for (const dialect of dialects()) {
       clock.advance(86_400_000);
       expect(await services.clients.authenticate(issued.clientId, second.clientSecret)).toBeNull();
       expect(await services.clients.authenticate(issued.clientId, third.clientSecret)).not.toBeNull();
-      const fourth = await services.clients.rotateSecret(issued.clientId, { graceSeconds: 0 }, CLI_ACTOR, 'all');
+      const fourth = await services.clients.rotateSecret(
+        issued.clientId,
+        { graceSeconds: 0 },
+        CLI_ACTOR,
+        'all',
+      );
       expect(await services.clients.authenticate(issued.clientId, third.clientSecret)).toBeNull();
       expect(await services.clients.authenticate(issued.clientId, fourth.clientSecret)).not.toBeNull();
-      await expect(services.clients.rotateSecret(issued.clientId, { graceSeconds: -1 }, CLI_ACTOR, 'all')).rejects.toMatchObject({
+      await expect(
+        services.clients.rotateSecret(issued.clientId, { graceSeconds: -1 }, CLI_ACTOR, 'all'),
+      ).rejects.toMatchObject({
         status: 400,
       });
-      const audit = await services.audit.query({ action: 'api_client.secret_rotated', targetId: issued.clientId });
+      const audit = await services.audit.query({
+        action: 'api_client.secret_rotated',
+        targetId: issued.clientId,
+      });
       expect(audit.items).toHaveLength(3);
+    });
+
+    it('racing rotations from two nodes leave at most two live secrets; racing revokes write one event', async () => {
+      const issued = await services.clients.create({ name: 'Racy', scopes: ['data'] }, asUser(alice));
+      // PostgreSQL: a second node with its own connections. SQLite: one connection per process
+      // serialises its transactions, and a second store in this process could only wait on it
+      // by blocking the event loop (better-sqlite3 is synchronous), so the race is within one store.
+      const peer =
+        dialect.name === 'postgres'
+          ? (await testServices(await ts.openPeer(), { clock })).services
+          : services;
+      const nodes = [services, peer, services, peer];
+      const rotations = await Promise.allSettled(
+        nodes.map((node) => node.clients.rotateSecret(issued.clientId, {}, CLI_ACTOR, 'all')),
+      );
+      const fulfilled = rotations.filter((r) => r.status === 'fulfilled');
+      expect(fulfilled.length).toBeGreaterThan(0);
+      const now = clock.now().toISOString();
+      const live = await ts.store.db
+        .selectFrom('client_secrets')
+        .select('id')
+        .where('client_id', '=', issued.clientId)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .execute();
+      expect(live).toHaveLength(2);
+      const events = await services.audit.query({
+        action: 'api_client.secret_rotated',
+        targetId: issued.clientId,
+      });
+      expect(events.items).toHaveLength(fulfilled.length);
+
+      const revokes = await Promise.allSettled(
+        nodes.map((node) => node.clients.revoke(issued.clientId, CLI_ACTOR, 'all')),
+      );
+      expect(
+        revokes
+          .filter((r) => r.status === 'rejected')
+          .map((r) => String((r as PromiseRejectedResult).reason)),
+      ).toEqual([]);
+      expect(
+        (await services.audit.query({ action: 'api_client.revoked', targetId: issued.clientId })).items,
+      ).toHaveLength(1);
     });
 
     it('records last use in batches, not at once', async () => {
       const issued = await services.clients.create({ name: 'Used', scopes: ['data'] }, asUser(alice));
       services.clients.touch(issued.clientId);
-      const before = await ts.store.db.selectFrom('api_clients').select('last_used_at').where('id', '=', issued.clientId).executeTakeFirstOrThrow();
+      const before = await ts.store.db
+        .selectFrom('api_clients')
+        .select('last_used_at')
+        .where('id', '=', issued.clientId)
+        .executeTakeFirstOrThrow();
       expect(before.last_used_at).toBeNull();
       expect((await services.clients.get(issued.clientId, 'all')).lastUsedAt).toBe(clock.now().toISOString());
       await services.clients.flushLastUsed();
-      const after = await ts.store.db.selectFrom('api_clients').select('last_used_at').where('id', '=', issued.clientId).executeTakeFirstOrThrow();
+      const after = await ts.store.db
+        .selectFrom('api_clients')
+        .select('last_used_at')
+        .where('id', '=', issued.clientId)
+        .executeTakeFirstOrThrow();
       expect(after.last_used_at).toBe(clock.now().toISOString());
     });
   });

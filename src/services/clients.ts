@@ -264,15 +264,17 @@ export class ClientsService {
   /** Final: the client gets `invalid_client` from now on and its tokens are rejected by Gatehouse at once. */
   async revoke(ref: string, actor: Actor, viewer: ClientViewer): Promise<ApiClientView> {
     const id = await this.ctx.store.transaction(async (tx) => {
-      const row = await this.findRow(ref, viewer, tx);
+      const row = await this.findRow(ref, viewer, tx, true);
       if (row.status === 'revoked') return row.id;
       const now = this.ctx.clock.now().toISOString();
-      await tx
+      const updated = await tx
         .updateTable('api_clients')
         .set({ status: 'revoked', revoked_at: now, revoked_by: actorLabel(actor) })
         .where('id', '=', row.id)
         .where('status', '=', 'active')
-        .execute();
+        .executeTakeFirst();
+      // Someone else revoked it a moment ago: theirs is the event.
+      if (Number(updated.numUpdatedRows) === 0) return row.id;
       await this.audit.record(tx, {
         actor,
         action: 'api_client.revoked',
@@ -301,7 +303,7 @@ export class ClientsService {
     const clientSecret = randomHex(32);
     const secretHash = this.ctx.keyring.hashSecret(SECRET_PURPOSE, clientSecret);
     const result = await this.ctx.store.transaction(async (tx) => {
-      const row = await this.findRow(ref, viewer, tx);
+      const row = await this.findRow(ref, viewer, tx, true);
       if (viewer !== 'all' && row.owner_user_id !== viewer.userId) {
         throw new ForbiddenError('Only the owner of an API client can rotate its secret.');
       }
@@ -459,10 +461,16 @@ export class ClientsService {
       .select(['users.email as owner_email', 'users.display_name as owner_display_name']);
   }
 
-  private async findRow(ref: string, viewer: ClientViewer, executor: Executor): Promise<ClientRow> {
+  /**
+   * `lock`: inside a write transaction, hold the client's row until commit (PostgreSQL
+   * `FOR UPDATE OF api_clients`), so writes to one client from several nodes run one
+   * after the other and each sees the other's result. SQLite writers are serial already.
+   */
+  private async findRow(ref: string, viewer: ClientViewer, executor: Executor, lock = false): Promise<ClientRow> {
     const parsed = typeof ref === 'string' ? parseClientRef(ref) : undefined;
     if (!parsed) throw new NotFoundError('API client', typeof ref === 'string' ? ref.slice(0, 40) : undefined);
     let q = this.selectClients(executor);
+    if (lock && this.ctx.store.dialect === 'postgres') q = q.forUpdate('api_clients');
     q = 'full' in parsed ? q.where('api_clients.id', '=', parsed.full) : q.where('api_clients.id', 'like', `${parsed.prefix}%`);
     if (viewer !== 'all' && !viewer.manageAll) q = q.where('api_clients.owner_user_id', '=', viewer.userId);
     const rows = await q.limit(2).execute();
