@@ -88,6 +88,8 @@ export class RolesService {
         if (extra.length > 0) {
           await tx.deleteFrom('role_grants').where('role_id', '=', row.id).where('grant_id', 'in', extra).execute();
         }
+        // Nodes still running (e.g. the old version during an upgrade) cache grants: tell them.
+        if (missing.length > 0 || extra.length > 0) await bumpEpoch(this.ctx.store, tx, 'roles');
       }
     });
   }

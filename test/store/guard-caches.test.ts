@@ -97,5 +97,20 @@ for (const dialect of dialects()) {
       await peer.epochs.poll();
       expect(await outcome(there, token)).toBe('invalid_token');
     });
+
+    it('system-role grants re-synced at start-up (an upgrade) reach nodes that cached the old ones', async () => {
+      const { token } = await developerToken(`upgrade-${dialect.name}@example.com`, 'Editor');
+      const editor = await services.roles.get('Editor');
+      // As an older version would have left it: Editor without the Workflow API grant.
+      await ts.store.db.deleteFrom('role_grants').where('role_id', '=', editor.id).where('grant_id', '=', 'workflow.api').execute();
+      const there = new Guard(peer);
+      await peer.epochs.poll();
+      const grantsThere = async () => (await there.authenticate(requestWith(token))).grants.has('workflow.api');
+      expect(await grantsThere()).toBe(false);
+
+      await services.roles.syncSystemRoles();
+      await peer.epochs.poll();
+      expect(await grantsThere()).toBe(true);
+    });
   });
 }
