@@ -29,13 +29,15 @@ export function validateRoleName(value: unknown): string {
     throw new ValidationError('Role name must not be empty.', { field: 'name' });
   }
   const name = value.trim();
-  if (name.length > 100) throw new ValidationError('Role name must be at most 100 characters.', { field: 'name' });
+  if (name.length > 100)
+    throw new ValidationError('Role name must be at most 100 characters.', { field: 'name' });
   return name;
 }
 
 function validateDescription(value: unknown): string {
   if (value === undefined || value === null) return '';
-  if (typeof value !== 'string') throw new ValidationError('Role description must be a string.', { field: 'description' });
+  if (typeof value !== 'string')
+    throw new ValidationError('Role description must be a string.', { field: 'description' });
   if (value.length > 1000) {
     throw new ValidationError('Role description must be at most 1000 characters.', { field: 'description' });
   }
@@ -43,7 +45,8 @@ function validateDescription(value: unknown): string {
 }
 
 export function validateGrantIds(values: unknown): GrantId[] {
-  if (!Array.isArray(values)) throw new ValidationError('"grants" must be a list of grant ids.', { field: 'grants' });
+  if (!Array.isArray(values))
+    throw new ValidationError('"grants" must be a list of grant ids.', { field: 'grants' });
   const unknown = values.filter((v) => typeof v !== 'string' || !isGrantId(v));
   if (unknown.length > 0) {
     throw new ValidationError(`Unknown grant: ${unknown.map((v) => JSON.stringify(v)).join(', ')}.`, {
@@ -69,24 +72,46 @@ export class RolesService {
     await this.ctx.store.transaction(async (tx) => {
       const now = this.ctx.clock.now().toISOString();
       for (const def of SYSTEM_ROLES) {
-        let row = await tx.selectFrom('roles').select(['id', 'is_system']).where('name_key', '=', def.name.toLowerCase()).executeTakeFirst();
+        let row = await tx
+          .selectFrom('roles')
+          .select(['id', 'is_system'])
+          .where('name_key', '=', def.name.toLowerCase())
+          .executeTakeFirst();
         if (!row) {
           row = await tx
             .insertInto('roles')
-            .values({ name: def.name, name_key: def.name.toLowerCase(), description: def.description, is_system: 1, created_at: now, updated_at: now })
+            .values({
+              name: def.name,
+              name_key: def.name.toLowerCase(),
+              description: def.description,
+              is_system: 1,
+              created_at: now,
+              updated_at: now,
+            })
             .returning(['id', 'is_system'])
             .executeTakeFirstOrThrow();
         }
-        const current = await tx.selectFrom('role_grants').select('grant_id').where('role_id', '=', row.id).execute();
+        const current = await tx
+          .selectFrom('role_grants')
+          .select('grant_id')
+          .where('role_id', '=', row.id)
+          .execute();
         const have = new Set(current.map((g) => g.grant_id));
         const want = new Set<string>(def.grants);
         const missing = [...want].filter((g) => !have.has(g));
         const extra = [...have].filter((g) => !want.has(g));
         if (missing.length > 0) {
-          await tx.insertInto('role_grants').values(missing.map((grant_id) => ({ role_id: row.id, grant_id }))).execute();
+          await tx
+            .insertInto('role_grants')
+            .values(missing.map((grant_id) => ({ role_id: row.id, grant_id })))
+            .execute();
         }
         if (extra.length > 0) {
-          await tx.deleteFrom('role_grants').where('role_id', '=', row.id).where('grant_id', 'in', extra).execute();
+          await tx
+            .deleteFrom('role_grants')
+            .where('role_id', '=', row.id)
+            .where('grant_id', 'in', extra)
+            .execute();
         }
         // Nodes still running (e.g. the old version during an upgrade) cache grants: tell them.
         if (missing.length > 0 || extra.length > 0) await bumpEpoch(this.ctx.store, tx, 'roles');
@@ -95,7 +120,12 @@ export class RolesService {
   }
 
   async list(): Promise<Role[]> {
-    const roles = await this.db.selectFrom('roles').selectAll().orderBy('is_system', 'desc').orderBy('id').execute();
+    const roles = await this.db
+      .selectFrom('roles')
+      .selectAll()
+      .orderBy('is_system', 'desc')
+      .orderBy('id')
+      .execute();
     const grants = await this.db.selectFrom('role_grants').selectAll().execute();
     const counts = await this.db
       .selectFrom('users')
@@ -108,7 +138,10 @@ export class RolesService {
       name: r.name,
       description: r.description,
       system: r.is_system === 1,
-      grants: grants.filter((g) => g.role_id === r.id).map((g) => g.grant_id as GrantId).sort(byCatalogOrder),
+      grants: grants
+        .filter((g) => g.role_id === r.id)
+        .map((g) => g.grant_id as GrantId)
+        .sort(byCatalogOrder),
       userCount: countByRole.get(r.id) ?? 0,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
@@ -129,7 +162,11 @@ export class RolesService {
       .orderBy('id')
       .executeTakeFirst();
     if (!row) return undefined;
-    const grants = await executor.selectFrom('role_grants').select('grant_id').where('role_id', '=', row.id).execute();
+    const grants = await executor
+      .selectFrom('role_grants')
+      .select('grant_id')
+      .where('role_id', '=', row.id)
+      .execute();
     const count = await executor
       .selectFrom('users')
       .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -155,11 +192,18 @@ export class RolesService {
 
   /** The grants a role holds now. */
   async grantsOf(roleId: number): Promise<GrantId[]> {
-    const rows = await this.db.selectFrom('role_grants').select('grant_id').where('role_id', '=', roleId).execute();
+    const rows = await this.db
+      .selectFrom('role_grants')
+      .select('grant_id')
+      .where('role_id', '=', roleId)
+      .execute();
     return rows.map((r) => r.grant_id as GrantId).sort(byCatalogOrder);
   }
 
-  async create(input: { name: unknown; description?: unknown; grants?: unknown }, actor: Actor): Promise<Role> {
+  async create(
+    input: { name: unknown; description?: unknown; grants?: unknown },
+    actor: Actor,
+  ): Promise<Role> {
     const name = validateRoleName(input.name);
     const description = validateDescription(input.description);
     const grants = validateGrantIds(input.grants ?? []);
@@ -167,24 +211,40 @@ export class RolesService {
       const now = this.ctx.clock.now().toISOString();
       const row = await this.insertRole(tx, name, description, now);
       if (grants.length > 0) {
-        await tx.insertInto('role_grants').values(grants.map((grant_id) => ({ role_id: row.id, grant_id }))).execute();
+        await tx
+          .insertInto('role_grants')
+          .values(grants.map((grant_id) => ({ role_id: row.id, grant_id })))
+          .execute();
       }
-      await this.audit.record(tx, { actor, action: 'role.created', target: { type: 'role', id: row.id }, details: { name, grants } });
+      await this.audit.record(tx, {
+        actor,
+        action: 'role.created',
+        target: { type: 'role', id: row.id },
+        details: { name, grants },
+      });
       return row.id;
     });
     return this.get(id);
   }
 
   /** Copies any role (system roles included) into a new custom role with the same grants. */
-  async copy(sourceRef: number | string, input: { name: unknown; description?: unknown }, actor: Actor): Promise<Role> {
+  async copy(
+    sourceRef: number | string,
+    input: { name: unknown; description?: unknown },
+    actor: Actor,
+  ): Promise<Role> {
     const name = validateRoleName(input.name);
     const id = await this.ctx.store.transaction(async (tx) => {
       const source = await this.get(sourceRef, tx);
-      const description = input.description === undefined ? source.description : validateDescription(input.description);
+      const description =
+        input.description === undefined ? source.description : validateDescription(input.description);
       const now = this.ctx.clock.now().toISOString();
       const row = await this.insertRole(tx, name, description, now);
       if (source.grants.length > 0) {
-        await tx.insertInto('role_grants').values(source.grants.map((grant_id) => ({ role_id: row.id, grant_id }))).execute();
+        await tx
+          .insertInto('role_grants')
+          .values(source.grants.map((grant_id) => ({ role_id: row.id, grant_id })))
+          .execute();
       }
       await this.audit.record(tx, {
         actor,
@@ -197,19 +257,30 @@ export class RolesService {
     return this.get(id);
   }
 
-  async rename(ref: number | string, input: { name: unknown; description?: unknown }, actor: Actor): Promise<Role> {
+  async rename(
+    ref: number | string,
+    input: { name: unknown; description?: unknown },
+    actor: Actor,
+  ): Promise<Role> {
     const name = validateRoleName(input.name);
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.getEditable(ref, tx);
-      const description = input.description === undefined ? role.description : validateDescription(input.description);
+      const description =
+        input.description === undefined ? role.description : validateDescription(input.description);
       try {
         await tx
           .updateTable('roles')
-          .set({ name, name_key: name.toLowerCase(), description, updated_at: this.ctx.clock.now().toISOString() })
+          .set({
+            name,
+            name_key: name.toLowerCase(),
+            description,
+            updated_at: this.ctx.clock.now().toISOString(),
+          })
           .where('id', '=', role.id)
           .execute();
       } catch (error) {
-        if (isUniqueViolation(error)) throw new ConflictError(`A role named "${name}" already exists.`, { field: 'name' });
+        if (isUniqueViolation(error))
+          throw new ConflictError(`A role named "${name}" already exists.`, { field: 'name' });
         throw error;
       }
       await this.audit.record(tx, {
@@ -226,14 +297,27 @@ export class RolesService {
 
   async addGrants(ref: number | string, grantIds: unknown, actor: Actor): Promise<Role> {
     const grants = validateGrantIds(grantIds);
-    if (grants.length === 0) throw new ValidationError('Name at least one grant to add.', { field: 'grants' });
+    if (grants.length === 0)
+      throw new ValidationError('Name at least one grant to add.', { field: 'grants' });
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.getEditable(ref, tx);
       const added = grants.filter((g) => !role.grants.includes(g));
       if (added.length > 0) {
-        await tx.insertInto('role_grants').values(added.map((grant_id) => ({ role_id: role.id, grant_id }))).execute();
-        await tx.updateTable('roles').set({ updated_at: this.ctx.clock.now().toISOString() }).where('id', '=', role.id).execute();
-        await this.audit.record(tx, { actor, action: 'role.grant_added', target: { type: 'role', id: role.id }, details: { grants: added } });
+        await tx
+          .insertInto('role_grants')
+          .values(added.map((grant_id) => ({ role_id: role.id, grant_id })))
+          .execute();
+        await tx
+          .updateTable('roles')
+          .set({ updated_at: this.ctx.clock.now().toISOString() })
+          .where('id', '=', role.id)
+          .execute();
+        await this.audit.record(tx, {
+          actor,
+          action: 'role.grant_added',
+          target: { type: 'role', id: role.id },
+          details: { grants: added },
+        });
         await bumpEpoch(this.ctx.store, tx, 'roles');
       }
       return role.id;
@@ -243,14 +327,28 @@ export class RolesService {
 
   async removeGrants(ref: number | string, grantIds: unknown, actor: Actor): Promise<Role> {
     const grants = validateGrantIds(grantIds);
-    if (grants.length === 0) throw new ValidationError('Name at least one grant to remove.', { field: 'grants' });
+    if (grants.length === 0)
+      throw new ValidationError('Name at least one grant to remove.', { field: 'grants' });
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.getEditable(ref, tx);
       const removed = grants.filter((g) => role.grants.includes(g));
       if (removed.length > 0) {
-        await tx.deleteFrom('role_grants').where('role_id', '=', role.id).where('grant_id', 'in', removed).execute();
-        await tx.updateTable('roles').set({ updated_at: this.ctx.clock.now().toISOString() }).where('id', '=', role.id).execute();
-        await this.audit.record(tx, { actor, action: 'role.grant_removed', target: { type: 'role', id: role.id }, details: { grants: removed } });
+        await tx
+          .deleteFrom('role_grants')
+          .where('role_id', '=', role.id)
+          .where('grant_id', 'in', removed)
+          .execute();
+        await tx
+          .updateTable('roles')
+          .set({ updated_at: this.ctx.clock.now().toISOString() })
+          .where('id', '=', role.id)
+          .execute();
+        await this.audit.record(tx, {
+          actor,
+          action: 'role.grant_removed',
+          target: { type: 'role', id: role.id },
+          details: { grants: removed },
+        });
         await bumpEpoch(this.ctx.store, tx, 'roles');
       }
       return role.id;
@@ -268,13 +366,33 @@ export class RolesService {
         );
       }
       await tx.deleteFrom('roles').where('id', '=', role.id).execute();
-      await this.audit.record(tx, { actor, action: 'role.deleted', target: { type: 'role', id: role.id }, details: { name: role.name } });
+      await this.audit.record(tx, {
+        actor,
+        action: 'role.deleted',
+        target: { type: 'role', id: role.id },
+        details: { name: role.name },
+      });
       await bumpEpoch(this.ctx.store, tx, 'roles');
     });
   }
 
+  /**
+   * The role, for a change inside `tx`. On PostgreSQL its row is locked first and then read, so
+   * changes to one role from several nodes take turns, and a user being moved into the role
+   * elsewhere (whose foreign-key check holds a key-share lock until it commits) is counted.
+   */
   private async getEditable(ref: number | string, tx: Executor): Promise<Role> {
-    const role = await this.get(ref, tx);
+    let role = await this.get(ref, tx);
+    if (this.ctx.store.dialect === 'postgres') {
+      const locked = await tx
+        .selectFrom('roles')
+        .select('id')
+        .where('id', '=', role.id)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!locked) throw new NotFoundError('Role', ref);
+      role = await this.get(role.id, tx);
+    }
     if (role.system) {
       throw new AppError(
         403,
@@ -286,15 +404,28 @@ export class RolesService {
     return role;
   }
 
-  private async insertRole(tx: Executor, name: string, description: string, now: string): Promise<{ id: number }> {
+  private async insertRole(
+    tx: Executor,
+    name: string,
+    description: string,
+    now: string,
+  ): Promise<{ id: number }> {
     try {
       return await tx
         .insertInto('roles')
-        .values({ name, name_key: name.toLowerCase(), description, is_system: 0, created_at: now, updated_at: now })
+        .values({
+          name,
+          name_key: name.toLowerCase(),
+          description,
+          is_system: 0,
+          created_at: now,
+          updated_at: now,
+        })
         .returning('id')
         .executeTakeFirstOrThrow();
     } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError(`A role named "${name}" already exists.`, { field: 'name' });
+      if (isUniqueViolation(error))
+        throw new ConflictError(`A role named "${name}" already exists.`, { field: 'name' });
       throw error;
     }
   }

@@ -6,7 +6,7 @@ import { hashPassword, verifyPassword } from '../crypto.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { isPlausibleEmail } from '../config.js';
 import { bumpEpoch } from '../store/epochs.js';
-import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
+import { type Executor, isForeignKeyViolation, isUniqueViolation, likePattern } from '../store/index.js';
 import type { UsersTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
@@ -57,9 +57,11 @@ export const MIN_PASSWORD_LENGTH = 12;
 export const MAX_PASSWORD_LENGTH = 1024;
 
 export function validateEmail(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new ValidationError('Email must not be empty.', { field: 'email' });
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new ValidationError('Email must not be empty.', { field: 'email' });
   const email = value.trim();
-  if (!isPlausibleEmail(email)) throw new ValidationError(`"${email}" is not a valid email address.`, { field: 'email' });
+  if (!isPlausibleEmail(email))
+    throw new ValidationError(`"${email}" is not a valid email address.`, { field: 'email' });
   return email;
 }
 
@@ -68,7 +70,8 @@ export function validateDisplayName(value: unknown): string {
     throw new ValidationError('Display name must not be empty.', { field: 'displayName' });
   }
   const name = value.trim();
-  if (name.length > 200) throw new ValidationError('Display name must be at most 200 characters.', { field: 'displayName' });
+  if (name.length > 200)
+    throw new ValidationError('Display name must be at most 200 characters.', { field: 'displayName' });
   return name;
 }
 
@@ -153,7 +156,10 @@ export class UsersService {
       q = q.where('users.role_id', '=', role.id);
     }
     if (after !== undefined) q = q.where('users.id', '>', after);
-    const rows = await q.orderBy('users.id').limit(limit + 1).execute();
+    const rows = await q
+      .orderBy('users.id')
+      .limit(limit + 1)
+      .execute();
     return toPage(rows, limit, toUser, (row) => row.id);
   }
 
@@ -163,7 +169,8 @@ export class UsersService {
       input.displayName === undefined || input.displayName === null
         ? email.split('@')[0]!
         : validateDisplayName(input.displayName);
-    const password = input.password === undefined || input.password === null ? undefined : validatePassword(input.password);
+    const password =
+      input.password === undefined || input.password === null ? undefined : validatePassword(input.password);
     const passwordHash = password === undefined ? null : await hashPassword(password);
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.resolveRole(input.role ?? 'Participant', tx);
@@ -186,7 +193,11 @@ export class UsersService {
           .returning('id')
           .executeTakeFirstOrThrow();
       } catch (error) {
-        if (isUniqueViolation(error)) throw new ConflictError(`A user with email "${email}" already exists.`, { field: 'email' });
+        if (isUniqueViolation(error))
+          throw new ConflictError(`A user with email "${email}" already exists.`, { field: 'email' });
+        // The role was deleted by another node between our lookup and the insert.
+        if (isForeignKeyViolation(error))
+          throw new ValidationError(`Unknown role "${String(input.role)}".`, { field: 'role' });
         throw error;
       }
       await this.audit.record(tx, {
@@ -217,11 +228,13 @@ export class UsersService {
       const user = await this.get(ref, tx);
       if (input.role !== undefined) {
         const role = await this.resolveRole(input.role, tx);
-        if (role.id !== user.role.id && user.status === 'active') await this.ensureNotLastAdmin(user, tx, 'move');
+        if (role.id !== user.role.id && user.status === 'active')
+          await this.ensureNotLastAdmin(user, tx, 'move');
         changes.role_id = role.id;
         details.role = { from: user.role.name, to: role.name };
       }
-      if (Object.keys(changes).length === 0) throw new ValidationError('Nothing to update: give email, displayName or role.');
+      if (Object.keys(changes).length === 0)
+        throw new ValidationError('Nothing to update: give email, displayName or role.');
       try {
         await tx
           .updateTable('users')
@@ -232,9 +245,17 @@ export class UsersService {
         if (isUniqueViolation(error)) {
           throw new ConflictError(`A user with email "${changes.email}" already exists.`, { field: 'email' });
         }
+        // The role was deleted by another node between our lookup and the update.
+        if (isForeignKeyViolation(error))
+          throw new ValidationError(`Unknown role "${String(input.role)}".`, { field: 'role' });
         throw error;
       }
-      await this.audit.record(tx, { actor, action: 'user.updated', target: { type: 'user', id: user.id }, details });
+      await this.audit.record(tx, {
+        actor,
+        action: 'user.updated',
+        target: { type: 'user', id: user.id },
+        details,
+      });
       await bumpEpoch(this.ctx.store, tx, 'users');
       return user.id;
     });
@@ -247,7 +268,8 @@ export class UsersService {
       if (status === 'disabled' && actor.type === 'user' && actor.userId === user.id) {
         throw new ConflictError('You cannot disable your own account.');
       }
-      if (status === 'disabled' && user.status === 'active') await this.ensureNotLastAdmin(user, tx, 'disable');
+      if (status === 'disabled' && user.status === 'active')
+        await this.ensureNotLastAdmin(user, tx, 'disable');
       if (user.status !== status) {
         await tx
           .updateTable('users')
@@ -289,7 +311,11 @@ export class UsersService {
       const user = await this.get(ref, tx);
       await tx
         .updateTable('users')
-        .set({ password_hash: hash, must_change_password: options.mustChange ? 1 : 0, updated_at: this.ctx.clock.now().toISOString() })
+        .set({
+          password_hash: hash,
+          must_change_password: options.mustChange ? 1 : 0,
+          updated_at: this.ctx.clock.now().toISOString(),
+        })
         .where('id', '=', user.id)
         .execute();
       // A new password ends every other session of the account (a stolen cookie dies with the old password).
@@ -310,7 +336,9 @@ export class UsersService {
    * active and the password matches; the time taken does not reveal which failed.
    */
   async checkPassword(email: string, password: string): Promise<User | undefined> {
-    const row = await this.selectUsers().where('users.email_key', '=', email.trim().toLowerCase()).executeTakeFirst();
+    const row = await this.selectUsers()
+      .where('users.email_key', '=', email.trim().toLowerCase())
+      .executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? null);
     if (!row || !ok || row.status !== 'active') return undefined;
     return toUser(row);
@@ -338,7 +366,11 @@ export class UsersService {
       .where('is_system', '=', 1)
       .executeTakeFirst();
     if (!admin || user.role.id !== admin.id) return;
-    let query = tx.selectFrom('users').select('id').where('role_id', '=', admin.id).where('status', '=', 'active');
+    let query = tx
+      .selectFrom('users')
+      .select('id')
+      .where('role_id', '=', admin.id)
+      .where('status', '=', 'active');
     if (this.ctx.store.dialect === 'postgres') query = query.forUpdate();
     const active = await query.execute();
     if (active.length <= 1) {

@@ -6,7 +6,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  sql,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import { buildMigrations } from './migrations/index.js';
 import type { Database } from './schema/index.js';
@@ -58,6 +70,30 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   return openSqlite(file);
 }
 
+/**
+ * Transactions take SQLite's write lock when they begin (`BEGIN IMMEDIATE`), not at their
+ * first write. Several processes share the file (cluster workers, the CLI); a deferred
+ * transaction that reads and then writes fails at once with "database is locked" when
+ * another process wrote meanwhile, because waiting could deadlock. An immediate one
+ * waits for the lock (busy_timeout) instead, so concurrent writers take turns.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
 function openSqlite(file: string): Store {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const database = new SqliteDatabase(file);
@@ -67,7 +103,9 @@ function openSqlite(file: string): Store {
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
   database.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
+  });
   return makeStore(db, 'sqlite', async () => {
     await db.destroy();
   });
@@ -150,7 +188,9 @@ function makeStore(db: Db, dialect: Dialect, close: () => Promise<void>, schema?
       for (let attempt = 1; ; attempt++) {
         const { error, results } = await migrator.migrateToLatest();
         if (!error) {
-          return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+          return {
+            applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
+          };
         }
         // SQLite has no advisory lock: a process that lost the race saw a stale list of applied
         // migrations and its transaction was rolled back. If the winner applied everything, we are done.
