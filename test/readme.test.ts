@@ -82,4 +82,15 @@ describe('README', () => {
       .join(' ');
     for (const command of program.commands) expect(overview, command.name()).toContain(`\`${command.name()}`);
   });
+
+  it('says why each runtime dependency is there', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const named = tableRows(section('Dependencies and why'), 'package')
+      .map((row) => row[0])
+      .join(' ');
+    for (const dependency of Object.keys(pkg.dependencies))
+      expect(named, dependency).toContain(`\`${dependency}\``);
+  });
 });
