@@ -5,7 +5,8 @@
  *
  * Accepted credentials:
  *   - `Authorization: Bearer <JWT>`: an access token from the token service,
- *     checked by its `verify` (signature against the current key set, typ, exp,
+ *     checked by its `verify` (signature against the current key set, typ, exp with
+ *     JWT_CLOCK_SKEW_SECONDS of tolerance,
  *     iss, aud, jti not revoked, client not revoked, owner active);
  *   - `Authorization: Bearer gh_dev_…` or `X-DOMO-Developer-Token: gh_dev_…`: a
  *     developer access token, acting as its user.
@@ -195,7 +196,12 @@ export async function liveUserFacts(services: Services, userId: number): Promise
   return { id: user.id, email: user.email, isAdmin: user.role.name === 'Admin', grants };
 }
 
+/** Seconds a client JWT stays acceptable to the guard past its `exp`: clock skew between the nodes. */
+export const JWT_CLOCK_SKEW_SECONDS = 30;
+
 /** The guard every protected API uses, wired to the services of this process (JWTs via the token service). */
 export function createGuard(services: Services): Guard {
-  return new Guard(services, { jwt: services.tokens });
+  return new Guard(services, {
+    jwt: { verify: (token) => services.tokens.verify(token, { clockToleranceSeconds: JWT_CLOCK_SKEW_SECONDS }) },
+  });
 }

@@ -83,8 +83,8 @@ export class TokenService {
    * not a live token: malformed, foreign or retired key, wrong typ/iss/aud,
    * expired, revoked `jti`, revoked client, disabled or missing owner.
    */
-  async verify(token: string): Promise<VerifiedAccessToken | null> {
-    const claims = await this.verifySignature(token);
+  async verify(token: string, options: { clockToleranceSeconds?: number } = {}): Promise<VerifiedAccessToken | null> {
+    const claims = await this.verifySignature(token, options.clockToleranceSeconds);
     if (!claims) return null;
     if ((await this.revokedJtis()).has(claims.jti)) return null;
     const client = await this.clients.record(claims.client_id);
@@ -94,10 +94,14 @@ export class TokenService {
     return { claims, client, owner };
   }
 
-  /** Only what an offline verifier checks: a current key's signature, typ, iss, aud, exp. */
-  async verifySignature(token: string): Promise<AccessTokenClaims | undefined> {
+  /**
+   * Only what an offline verifier checks: a current key's signature, typ, iss, aud, exp.
+   * `clockToleranceSeconds` accepts a token that far past `exp`, for clock skew between nodes.
+   */
+  async verifySignature(token: string, clockToleranceSeconds = 0): Promise<AccessTokenClaims | undefined> {
     if (typeof token !== 'string') return undefined;
-    const now = this.ctx.clock.now();
+    // Checking exp at an earlier instant is exactly a tolerance on exp.
+    const now = new Date(this.ctx.clock.now().getTime() - clockToleranceSeconds * 1000);
     const seen = this.verified.get(token);
     if (seen) {
       // As jose checks it: expired once `exp` <= now in whole seconds.

@@ -6,6 +6,7 @@
  * next request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JWT_CLOCK_SKEW_SECONDS } from '../../src/guard/index.js';
 import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
@@ -199,6 +200,20 @@ for (const dialect of dialects()) {
           message: 'The access token lacks the scope "workflow".',
           details: { scope: 'workflow' },
         });
+      });
+
+      it(`accepts a client JWT up to ${JWT_CLOCK_SKEW_SECONDS} s past exp (clock skew between nodes), not after`, async () => {
+        const { token } = await credential('client JWT');
+        const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number };
+        const start = fx.clock.now().getTime();
+        try {
+          fx.clock.set(new Date((exp + JWT_CLOCK_SKEW_SECONDS - 1) * 1000));
+          expect((await get(token)).statusCode).toBe(200);
+          fx.clock.set(new Date((exp + JWT_CLOCK_SKEW_SECONDS) * 1000));
+          expectInvalid(await get(token));
+        } finally {
+          fx.clock.set(new Date(start));
+        }
       });
 
       it('401 on the next request after the client is revoked', async () => {
