@@ -86,6 +86,11 @@ function isBusy(error: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === '40001' || code === '40P01';
 }
 
+/** Resolves after the event loop has had a turn (I/O callbacks included). */
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export class WorkflowEngine {
   readonly nodeId: string;
   private readonly concurrency: number;
@@ -331,6 +336,10 @@ export class WorkflowEngine {
     };
     const program = await this.program(state.workflowId, state.version);
     for (;;) {
+      // On SQLite every await here resolves at once (microtasks), so without this a backlog of
+      // runs would be worked through without ever letting the event loop serve HTTP (the
+      // benchmark saw requests wait over 10 s while runs were being started under load).
+      await nextMacrotask();
       if (signal.aborted && signal.reason !== 'cancel') return;
       const flags = await this.db
         .selectFrom('workflow_instances')
