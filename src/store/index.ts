@@ -19,7 +19,6 @@ import {
   sql,
   type Transaction,
 } from 'kysely';
-import pg from 'pg';
 import { buildMigrations } from './migrations/index.js';
 import type { Database } from './schema/index.js';
 
@@ -56,12 +55,14 @@ export interface Store {
 }
 
 // bigint (count(*), int8) comes back as a string by default; every such value we read fits in 2^53.
-const pgTypes = {
-  getTypeParser(oid: number, format?: string) {
-    if (oid === 20) return (value: string) => Number(value);
-    return (pg.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format);
-  },
-};
+function pgTypes(pg: typeof import('pg').default) {
+  return {
+    getTypeParser(oid: number, format?: string) {
+      if (oid === 20) return (value: string) => Number(value);
+      return (pg.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format);
+    },
+  };
+}
 
 export async function openStore(options: StoreOptions): Promise<Store> {
   if (options.databaseUrl)
@@ -142,6 +143,8 @@ function withStatementCache(database: SqliteDatabase.Database) {
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Store> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
     throw new Error(`bad schema name ${schema}`);
+  // Loaded only for PostgreSQL, so SQLite processes (and every CLI run on SQLite) skip it.
+  const { default: pg } = await import('pg');
   if (schema) {
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -154,7 +157,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
-    types: pgTypes,
+    types: pgTypes(pg),
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   // A dropped connection must not crash the process; the next query reconnects.
