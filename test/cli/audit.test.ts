@@ -7,19 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
-import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
+import { type AuditEventJson, CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
 
-interface Event {
-  id: number;
-  occurredAt: string;
-  actor: { type: string; id: string | null; label: string | null };
-  action: string;
-  target: { type: string; id: string } | null;
-  ip: string | null;
-  details: Record<string, unknown>;
-}
 interface Page {
-  items: Event[];
+  items: AuditEventJson[];
   nextCursor: string | null;
 }
 

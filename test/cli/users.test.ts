@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
-import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
+import { type AuditEventJson, CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
 import { dialects } from '../helpers/stores.js';
 
 interface UserJson {
@@ -20,16 +20,6 @@ interface UserJson {
   mustChangePassword: boolean;
   createdAt: string;
   updatedAt: string;
-}
-
-interface AuditJson {
-  id: number;
-  occurredAt: string;
-  actor: { type: string; id: string | null; label: string | null };
-  action: string;
-  target: { type: string; id: string } | null;
-  ip: string | null;
-  details: Record<string, unknown>;
 }
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -352,7 +342,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   });
 
   it('records every change in the audit log with actor cli, and never a password', async () => {
-    const page = await cli.json<{ items: AuditJson[]; nextCursor: string | null }>([
+    const page = await cli.json<{ items: AuditEventJson[]; nextCursor: string | null }>([
       'audit',
       'list',
       '--target',
@@ -432,7 +422,7 @@ describe.skipIf(postgres.skip)(
       expect((await cli.run(['roles', 'delete', 'Data team'])).stderr).toBe(
         'gatehouse: Role "Data team" is assigned to 1 user; move them to another role first.\n',
       );
-      const page = await cli.json<{ items: AuditJson[] }>(['audit', 'list', '--actor', 'cli']);
+      const page = await cli.json<{ items: AuditEventJson[] }>(['audit', 'list', '--actor', 'cli']);
       expect(page.items.map((e) => e.action)).toEqual(['user.updated', 'role.copied', 'user.created']);
       expect(JSON.stringify(page)).not.toContain(created.password);
     });

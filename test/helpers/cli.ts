@@ -30,15 +30,14 @@ export interface CliRunOptions {
   env?: Record<string, string>;
 }
 
-/** Runs `node dist/main.js ...args` with only the variables given (plus PATH). */
-export function runBuiltCli(
-  args: readonly string[],
-  env: Record<string, string>,
+/** Runs `node ...nodeArgs` with only the variables given (plus PATH), and collects its output. */
+export function runNode(
+  nodeArgs: readonly string[],
+  env: Record<string, string> = {},
   stdin?: string,
 ): Promise<CliResult> {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
+    const child = spawn(process.execPath, [...nodeArgs], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -54,6 +53,27 @@ export function runBuiltCli(
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(stdin ?? '');
   });
+}
+
+/** Runs `node dist/main.js ...args` with only the variables given (plus PATH). */
+export function runBuiltCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  stdin?: string,
+): Promise<CliResult> {
+  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
+  return runNode([MAIN, ...args], env, stdin);
+}
+
+/** An audit event as `gatehouse audit list --json` prints it. */
+export interface AuditEventJson {
+  id: number;
+  occurredAt: string;
+  actor: { type: string; id: string | null; label: string | null };
+  action: string;
+  target: { type: string; id: string } | null;
+  ip: string | null;
+  details: Record<string, unknown>;
 }
 
 /** A place for the CLI to keep its data: a fresh SQLite data dir, or a fresh PostgreSQL schema. */

@@ -3,12 +3,12 @@
  * to the server): every transaction waits its turn for the write lock and none fails
  * with "database is locked". Runs the built store and services (`npm run build`).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
+import { runNode } from '../helpers/cli.js';
 
 const DIST = path.resolve(import.meta.dirname, '../../dist');
 const PROCESSES = 3;
@@ -44,27 +44,12 @@ await store.close();
 process.stdout.write(JSON.stringify(failures));
 `;
 
-function runWriter(
+async function runWriter(
   file: string,
   n: number,
 ): Promise<{ code: number | null; failures: string[]; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, file, String(n)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ code, stderr, failures: stdout === '' ? ['no output'] : (JSON.parse(stdout) as string[]) }),
-    );
-  });
+  const { code, stdout, stderr } = await runNode(['--input-type=module', '-e', WRITER, file, String(n)]);
+  return { code, stderr, failures: stdout === '' ? ['no output'] : (JSON.parse(stdout) as string[]) };
 }
 
 describe('SQLite shared by several processes', { timeout: 120_000 }, () => {
@@ -119,10 +104,6 @@ const store = await openStore({ sqliteFile: process.argv[1] });
 await createServices({ store, config: loadConfig({}), clock: systemClock, keyring: new SecretKeyring(Buffer.alloc(32, 1)), log: silentLogger() }).roles.syncSystemRoles();
 await store.close();
 `;
-  const result = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code, file], { stdio: 'inherit' });
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  expect(result).toBe(0);
+  const result = await runNode(['--input-type=module', '-e', code, file]);
+  expect(result).toEqual({ code: 0, stdout: '', stderr: '' });
 }
