@@ -296,48 +296,39 @@ export class RolesService {
   }
 
   async addGrants(ref: number | string, grantIds: unknown, actor: Actor): Promise<Role> {
-    const grants = validateGrantIds(grantIds);
-    if (grants.length === 0)
-      throw new ValidationError('Name at least one grant to add.', { field: 'grants' });
-    const id = await this.ctx.store.transaction(async (tx) => {
-      const role = await this.getEditable(ref, tx);
-      const added = grants.filter((g) => !role.grants.includes(g));
-      if (added.length > 0) {
-        await tx
-          .insertInto('role_grants')
-          .values(added.map((grant_id) => ({ role_id: role.id, grant_id })))
-          .execute();
-        await tx
-          .updateTable('roles')
-          .set({ updated_at: this.ctx.clock.now().toISOString() })
-          .where('id', '=', role.id)
-          .execute();
-        await this.audit.record(tx, {
-          actor,
-          action: 'role.grant_added',
-          target: { type: 'role', id: role.id },
-          details: { grants: added },
-        });
-        await bumpEpoch(this.ctx.store, tx, 'roles');
-      }
-      return role.id;
-    });
-    return this.get(id);
+    return this.changeGrants(ref, grantIds, actor, 'add');
   }
 
   async removeGrants(ref: number | string, grantIds: unknown, actor: Actor): Promise<Role> {
+    return this.changeGrants(ref, grantIds, actor, 'remove');
+  }
+
+  /** Adds or removes grants in one transaction; a change that changes nothing writes nothing. */
+  private async changeGrants(
+    ref: number | string,
+    grantIds: unknown,
+    actor: Actor,
+    change: 'add' | 'remove',
+  ): Promise<Role> {
     const grants = validateGrantIds(grantIds);
     if (grants.length === 0)
-      throw new ValidationError('Name at least one grant to remove.', { field: 'grants' });
+      throw new ValidationError(`Name at least one grant to ${change}.`, { field: 'grants' });
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.getEditable(ref, tx);
-      const removed = grants.filter((g) => role.grants.includes(g));
-      if (removed.length > 0) {
-        await tx
-          .deleteFrom('role_grants')
-          .where('role_id', '=', role.id)
-          .where('grant_id', 'in', removed)
-          .execute();
+      const changed = grants.filter((g) => role.grants.includes(g) === (change === 'remove'));
+      if (changed.length > 0) {
+        if (change === 'add') {
+          await tx
+            .insertInto('role_grants')
+            .values(changed.map((grant_id) => ({ role_id: role.id, grant_id })))
+            .execute();
+        } else {
+          await tx
+            .deleteFrom('role_grants')
+            .where('role_id', '=', role.id)
+            .where('grant_id', 'in', changed)
+            .execute();
+        }
         await tx
           .updateTable('roles')
           .set({ updated_at: this.ctx.clock.now().toISOString() })
@@ -345,9 +336,9 @@ export class RolesService {
           .execute();
         await this.audit.record(tx, {
           actor,
-          action: 'role.grant_removed',
+          action: change === 'add' ? 'role.grant_added' : 'role.grant_removed',
           target: { type: 'role', id: role.id },
-          details: { grants: removed },
+          details: { grants: changed },
         });
         await bumpEpoch(this.ctx.store, tx, 'roles');
       }
