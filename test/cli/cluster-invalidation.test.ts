@@ -7,7 +7,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,43 +15,9 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
-import { freePort } from '../helpers/net.js';
+import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-/** One request on a fresh connection, so the cluster may hand it to either worker. */
-function request(
-  port: number,
-  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: options.method ?? 'GET',
-        path: options.path,
-        headers: options.headers,
-        agent: false,
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -82,7 +47,7 @@ describe('cache invalidation across cluster workers and another process (SQLite)
   async function untilBothWorkers(
     url: string,
     status: number,
-    send: () => Promise<Answer>,
+    send: () => Promise<FreshAnswer>,
   ): Promise<number[]> {
     const mark = stdout.length;
     const seen: number[] = [];
@@ -165,14 +130,14 @@ describe('cache invalidation across cluster workers and another process (SQLite)
   }
 
   const tokenRequest = (auth: string) => () =>
-    request(port, {
+    requestOnFreshConnection(port, {
       method: 'POST',
       path: '/oauth2/token',
       headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
       body: 'grant_type=client_credentials&scope=workflow',
     });
   const listWorkflows = (token: string) => () =>
-    request(port, { path: '/v1/workflows', headers: { authorization: `Bearer ${token}` } });
+    requestOnFreshConnection(port, { path: '/v1/workflows', headers: { authorization: `Bearer ${token}` } });
 
   it('a client revoked by another process: both workers refuse its secret and its tokens', async () => {
     const seeded = await seedClient('revoked-elsewhere');

@@ -5,12 +5,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuiltCli } from '../helpers/cli.js';
-import { freePort } from '../helpers/net.js';
+import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
 
@@ -22,19 +21,9 @@ interface LogLine {
   status?: number;
 }
 
-/** One GET on a fresh connection (no keep-alive), so the cluster may hand it to either worker. */
-function get(port: number, urlPath: string): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        text += chunk;
-      });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }));
-    });
-    request.on('error', reject);
-  });
+/** One GET on a fresh connection, so the cluster may hand it to either worker. */
+function get(port: number, urlPath: string): Promise<FreshAnswer> {
+  return requestOnFreshConnection(port, { path: urlPath });
 }
 
 /** One JSON request with a bearer token on a fresh connection. */
@@ -44,29 +33,13 @@ function send(
   urlPath: string,
   token: string,
   body?: unknown,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const request = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: urlPath,
-        method,
-        agent: false,
-        headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }));
-      },
-    );
-    request.on('error', reject);
-    request.end(payload);
+): Promise<FreshAnswer> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return requestOnFreshConnection(port, {
+    method,
+    path: urlPath,
+    headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+    body: payload,
   });
 }
 
@@ -155,7 +128,9 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
       definition: { steps: [{ id: 'sum', type: 'set', values: { total: 'input.a + input.b' } }] },
     });
     expect(workflow.status).toBe(201);
-    const run = await send(port, 'POST', `/v1/workflows/${workflow.body.id}/execute`, token, { input: { a: 2, b: 3 } });
+    const run = await send(port, 'POST', `/v1/workflows/${workflow.body.id}/execute`, token, {
+      input: { a: 2, b: 3 },
+    });
     expect(run.status).toBe(202);
     let done: Record<string, unknown>;
     for (;;) {
