@@ -5,25 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRANTS, SYSTEM_ROLES } from '../../src/services/grants.js';
-import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
-
-interface RoleJson {
-  id: number;
-  name: string;
-  description: string;
-  system: boolean;
-  grants: string[];
-  userCount: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-interface AuditJson {
-  action: string;
-  actor: { type: string };
-  target: { type: string; id: string } | null;
-  details: Record<string, unknown>;
-}
+import type { Role } from '../../src/services/roles.js';
+import { type AuditEventJson, CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
 
 const ALL_GRANTS = GRANTS.map((g) => g.id);
 
@@ -55,7 +38,7 @@ describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, (
   });
 
   it('lists the five system roles with their grant sets', async () => {
-    const { items } = await cli.json<{ items: RoleJson[] }>(['roles', 'list']);
+    const { items } = await cli.json<{ items: Role[] }>(['roles', 'list']);
     expect(items.map((r) => [r.name, r.system, r.grants, r.userCount])).toEqual(
       SYSTEM_ROLES.map((r) => [r.name, true, [...r.grants], 0]),
     );
@@ -70,7 +53,7 @@ describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, (
   });
 
   it('shows a role with its grants by name (any case) or id', async () => {
-    const editor = await cli.json<RoleJson>(['roles', 'show', 'editor']);
+    const editor = await cli.json<Role>(['roles', 'show', 'editor']);
     expect(editor).toEqual({
       id: 3,
       name: 'Editor',
@@ -102,7 +85,7 @@ describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, (
         stderr: `gatehouse: "${name}" is a system role and cannot be changed; copy it into a custom role instead.\n`,
       });
     }
-    expect((await cli.json<RoleJson>(['roles', 'show', 'Editor'])).grants).toContain('data.view');
+    expect((await cli.json<Role>(['roles', 'show', 'Editor'])).grants).toContain('data.view');
   });
 
   it('creates a custom role with grants given repeatedly or comma-separated', async () => {
@@ -118,7 +101,7 @@ describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, (
       'audit.view,users.manage',
     ]);
     expect(result).toEqual({ code: 0, stdout: 'Created role 6 "Auditors" with 3 grants.\n', stderr: '' });
-    const role = await cli.json<RoleJson>(['roles', 'show', 'Auditors']);
+    const role = await cli.json<Role>(['roles', 'show', 'Auditors']);
     expect(role).toMatchObject({
       id: 6,
       name: 'Auditors',
@@ -129,7 +112,7 @@ describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, (
   });
 
   it('copies a system role into a custom one and edits the copy', async () => {
-    const copy = await cli.json<RoleJson>(['roles', 'copy', 'Editor', 'Editors plus']);
+    const copy = await cli.json<Role>(['roles', 'copy', 'Editor', 'Editors plus']);
     expect(copy).toMatchObject({
       id: 7,
       name: 'Editors plus',
@@ -161,14 +144,14 @@ describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, (
       stdout: 'Renamed role 7 to "Power editors".\n',
       stderr: '',
     });
-    expect(await cli.json<RoleJson>(['roles', 'show', '7'])).toMatchObject({
+    expect(await cli.json<Role>(['roles', 'show', '7'])).toMatchObject({
       name: 'Power editors',
       description: 'Editors who read the audit log',
     });
   });
 
   it('rejects bad input with exact messages and changes nothing', async () => {
-    const before = await cli.json<{ items: RoleJson[] }>(['roles', 'list']);
+    const before = await cli.json<{ items: Role[] }>(['roles', 'list']);
     const cases: Array<[string[], string]> = [
       [['roles', 'create', ''], 'Role name must not be empty.'],
       [['roles', 'create', '   '], 'Role name must not be empty.'],
@@ -237,7 +220,7 @@ describe('gatehouse roles and grants (SQLite)', { timeout: CLI_TEST_TIMEOUT }, (
   });
 
   it('records every role change in the audit log with actor cli', async () => {
-    const { items } = await cli.json<{ items: AuditJson[] }>(['audit', 'list', '--action', 'role.*']);
+    const { items } = await cli.json<{ items: AuditEventJson[] }>(['audit', 'list', '--action', 'role.*']);
     expect(items.map((e) => [e.action, e.target?.id, e.details])).toEqual([
       ['role.deleted', '7', { name: 'Power editors' }],
       ['role.renamed', '7', { from: 'Editors plus', to: 'Power editors' }],

@@ -8,19 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
+import type { User } from '../../src/services/users.js';
 import { type AuditEventJson, CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
 import { dialects } from '../helpers/stores.js';
-
-interface UserJson {
-  id: number;
-  email: string;
-  displayName: string;
-  role: { id: number; name: string };
-  status: 'active' | 'disabled';
-  mustChangePassword: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const PASSWORD_LINE = /^Password \(shown once; must be changed at first sign-in\): ([A-Za-z0-9]{20})$/m;
@@ -71,7 +61,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   });
 
   it('creates a user with a password read from standard input, and prints {user} with --json', async () => {
-    const out = await cli.json<{ user: UserJson; password?: string }>(
+    const out = await cli.json<{ user: User; password?: string }>(
       ['users', 'create', 'bob@example.com', '--password-stdin', '--no-must-change'],
       { stdin: 'bobs long password\n' },
     );
@@ -95,7 +85,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   });
 
   it('prints {user, password} with --generate --json', async () => {
-    const out = await cli.json<{ user: UserJson; password: string }>([
+    const out = await cli.json<{ user: User; password: string }>([
       'users',
       'create',
       'carol@example.com',
@@ -198,7 +188,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
       ['3', 'carol@example.com', 'carol', 'Participant', 'active'],
       ['4', 'svc@example.com', 'svc', 'Social', 'active'],
     ]);
-    const page = await cli.json<{ items: UserJson[]; nextCursor: string | null }>(['users', 'list']);
+    const page = await cli.json<{ items: User[]; nextCursor: string | null }>(['users', 'list']);
     expect(Object.keys(page)).toEqual(['items', 'nextCursor']);
     expect(page.nextCursor).toBeNull();
     expect(page.items.map((u) => u.email)).toEqual([
@@ -215,19 +205,14 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   });
 
   it('pages with --limit and --cursor, and filters by --search and --role', async () => {
-    const first = await cli.json<{ items: UserJson[]; nextCursor: string }>([
-      'users',
-      'list',
-      '--limit',
-      '3',
-    ]);
+    const first = await cli.json<{ items: User[]; nextCursor: string }>(['users', 'list', '--limit', '3']);
     expect(first.items.map((u) => u.id)).toEqual([1, 2, 3]);
     expect(first.nextCursor).toEqual(expect.any(String));
     const table = await cli.run(['users', 'list', '--limit', '3']);
     expect(table.stdout.trimEnd().split('\n').at(-1)).toBe(
       `(more: repeat with --cursor ${first.nextCursor})`,
     );
-    const second = await cli.json<{ items: UserJson[]; nextCursor: null }>([
+    const second = await cli.json<{ items: User[]; nextCursor: null }>([
       'users',
       'list',
       '--limit',
@@ -237,12 +222,10 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
     ]);
     expect(second).toMatchObject({ items: [{ id: 4 }], nextCursor: null });
     expect(
-      (await cli.json<{ items: UserJson[] }>(['users', 'list', '--search', 'CAR'])).items.map((u) => u.id),
+      (await cli.json<{ items: User[] }>(['users', 'list', '--search', 'CAR'])).items.map((u) => u.id),
     ).toEqual([3]);
     expect(
-      (await cli.json<{ items: UserJson[] }>(['users', 'list', '--role', 'participant'])).items.map(
-        (u) => u.id,
-      ),
+      (await cli.json<{ items: User[] }>(['users', 'list', '--role', 'participant'])).items.map((u) => u.id),
     ).toEqual([2, 3]);
     const badCursor = await cli.run(['users', 'list', '--cursor', 'nonsense']);
     expect(badCursor).toMatchObject({
@@ -252,7 +235,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   });
 
   it('shows one user by id or email, with the grants of their role', async () => {
-    const shown = await cli.json<UserJson & { grants: string[] }>(['users', 'show', 'Alice@Example.com']);
+    const shown = await cli.json<User & { grants: string[] }>(['users', 'show', 'Alice@Example.com']);
     expect(shown).toMatchObject({ id: 1, email: 'alice@example.com', role: { name: 'Editor' } });
     expect(shown.grants).toEqual(['access_tokens.create', 'workflow.api', 'data.view', 'data.manage']);
     const text = await cli.run(['users', 'show', '1']);
@@ -282,7 +265,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
       stdout: 'Updated user 2 robert@example.com (role Privileged).\n',
       stderr: '',
     });
-    const user = await cli.json<UserJson>(['users', 'show', '2']);
+    const user = await cli.json<User>(['users', 'show', '2']);
     expect(user).toMatchObject({
       email: 'robert@example.com',
       displayName: 'Robert',
@@ -319,15 +302,11 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
       stderr: '',
     });
     expect(
-      (await cli.json<{ items: UserJson[] }>(['users', 'list', '--status', 'disabled'])).items.map(
-        (u) => u.id,
-      ),
+      (await cli.json<{ items: User[] }>(['users', 'list', '--status', 'disabled'])).items.map((u) => u.id),
     ).toEqual([3]);
-    const enabled = await cli.json<UserJson>(['users', 'enable', '3']);
+    const enabled = await cli.json<User>(['users', 'enable', '3']);
     expect(enabled).toMatchObject({ id: 3, status: 'active' });
-    expect((await cli.json<{ items: UserJson[] }>(['users', 'list', '--status', 'disabled'])).items).toEqual(
-      [],
-    );
+    expect((await cli.json<{ items: User[] }>(['users', 'list', '--status', 'disabled'])).items).toEqual([]);
   });
 
   it('will not disable the last active Admin', async () => {
@@ -390,7 +369,7 @@ describe.skipIf(postgres.skip)(
     });
 
     it('manages users and roles in the configured database and audits with actor cli', async () => {
-      const created = await cli.json<{ user: UserJson; password: string }>([
+      const created = await cli.json<{ user: User; password: string }>([
         'users',
         'create',
         'pg@example.com',
