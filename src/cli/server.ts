@@ -41,10 +41,53 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+function baseUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 function listenUrl(app: App, config: Config): string {
   const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  return baseUrl(config.host, typeof address === 'object' && address ? address.port : config.port);
+}
+
+/** What every serving process holds: the store and services, a workflow engine and the app. */
+interface ServingProcess {
+  app: App;
+  runtime: Runtime;
+  /** Not started here: runs wait until the migrations are done. */
+  engine: WorkflowEngine;
+  close(): Promise<void>;
+}
+
+/** Opens the store, attaches a workflow engine, builds the app and listens (not ready yet). */
+async function openServingProcess(
+  config: Config,
+  log: Logger,
+  readiness: { ready: boolean },
+): Promise<ServingProcess> {
+  const runtime = await openRuntime(config, log);
+  // Every serving process runs a workflow engine; leases keep them from running one step twice.
+  const engine = new WorkflowEngine(runtime.services.ctx);
+  runtime.services.workflows.attachEngine(engine);
+  const app = await buildApp({
+    config,
+    store: runtime.store,
+    services: runtime.services,
+    logger: log,
+    readiness,
+  });
+  const close = async () => {
+    await engine.stop();
+    await app.close();
+    await runtime.close();
+  };
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { app, runtime, engine, close };
 }
 
 /** Secret key (generated on first start) and the start-up warnings: once per node, in the primary. */
@@ -66,38 +109,19 @@ async function prepare(runtime: Runtime, io: CliIo, log: Logger): Promise<void> 
 /** Starts a single-process server (GATEHOUSE_WORKERS=1); resolves once it is ready. */
 export async function startServer(config: Config, io: CliIo, log: Logger): Promise<RunningServer> {
   resolveKeyAndWarn(config, log);
-  const runtime = await openRuntime(config, log);
   const readiness = { ready: false };
-  const app = await buildApp({
-    config,
-    store: runtime.store,
-    services: runtime.services,
-    logger: log,
-    readiness,
-  });
+  const serving = await openServingProcess(config, log, readiness);
   try {
-    await app.listen({ port: config.port, host: config.host });
-    await prepare(runtime, io, log);
+    await prepare(serving.runtime, io, log);
   } catch (error) {
-    await app.close();
-    await runtime.close();
+    await serving.close();
     throw error;
   }
-  // Every serving process runs a workflow engine; leases keep them from running one step twice.
-  const engine = new WorkflowEngine(runtime.services.ctx);
-  runtime.services.workflows.attachEngine(engine);
-  engine.start();
+  serving.engine.start();
   readiness.ready = true;
-  const url = listenUrl(app, config);
-  log.info({ url, issuer: config.issuer, store: runtime.store.dialect }, 'Gatehouse is ready');
-  return {
-    url,
-    async stop() {
-      await engine.stop();
-      await app.close();
-      await runtime.close();
-    },
-  };
+  const url = listenUrl(serving.app, config);
+  log.info({ url, issuer: config.issuer, store: serving.runtime.store.dialect }, 'Gatehouse is ready');
+  return { url, stop: serving.close };
 }
 
 /**
@@ -119,7 +143,7 @@ async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: R
   } finally {
     await runtime.close();
   }
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const url = baseUrl(config.host, config.port);
   log.info(
     { url, issuer: config.issuer, store: runtime.store.dialect, workers: config.workers },
     'Gatehouse is ready',
@@ -133,40 +157,22 @@ async function startWorker(
   log: Logger,
 ): Promise<RunningServer & { stopRequested: Promise<void> }> {
   const readiness = { ready: false };
-  let engine: WorkflowEngine | undefined;
+  let serving: ServingProcess | undefined;
   const link = joinPrimary(() => {
     readiness.ready = true;
     // Runs wait until the primary has migrated; then every worker runs an engine (leases keep them apart).
-    engine?.start();
+    serving?.engine.start();
   });
-  const runtime = await openRuntime(config, log);
-  engine = new WorkflowEngine(runtime.services.ctx);
-  runtime.services.workflows.attachEngine(engine);
-  if (readiness.ready) engine.start();
-  const app = await buildApp({
-    config,
-    store: runtime.store,
-    services: runtime.services,
-    logger: log,
-    readiness,
-  });
-  try {
-    await app.listen({ port: config.port, host: config.host });
-  } catch (error) {
-    await engine.stop();
-    await app.close();
-    await runtime.close();
-    throw error;
-  }
+  serving = await openServingProcess(config, log, readiness);
+  if (readiness.ready) serving.engine.start();
   link.reportListening();
+  const { app, close } = serving;
   return {
     url: listenUrl(app, config),
     stopRequested: link.stopRequested,
     async stop() {
       try {
-        await engine?.stop();
-        await app.close();
-        await runtime.close();
+        await close();
       } finally {
         link.leave();
       }
