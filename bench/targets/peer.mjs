@@ -9,6 +9,7 @@
 import cluster from 'node:cluster';
 import crypto from 'node:crypto';
 import http from 'node:http';
+import { runClusterPrimary } from '../lib/cluster-primary.mjs';
 
 const port = Number(process.env.PORT);
 const alg = process.env.PEER_ALG ?? 'RS256';
@@ -76,22 +77,8 @@ async function serve(jwk) {
 }
 
 if (cluster.isPrimary && workers > 1) {
-  const jwk = generateJwk();
-  let listening = 0;
-  for (let i = 0; i < workers; i += 1) {
-    const worker = cluster.fork({ PEER_JWK: JSON.stringify(jwk) });
-    worker.on('message', (message) => {
-      if (message === 'listening' && ++listening === workers) console.log(`peer listening on ${port}`);
-    });
-  }
-  const stop = () => {
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-    cluster.on('exit', () => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-    });
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // One key for every process, as Gatehouse's workers share theirs.
+  runClusterPrimary({ name: 'peer', port, workers, env: { PEER_JWK: JSON.stringify(generateJwk()) } });
 } else {
   const jwk = process.env.PEER_JWK ? JSON.parse(process.env.PEER_JWK) : generateJwk();
   await serve(jwk);
