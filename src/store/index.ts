@@ -20,6 +20,7 @@ import {
   type Transaction,
 } from 'kysely';
 import { buildMigrations } from './migrations/index.js';
+import { SqliteLimitPlugin } from './sqlite-limit.js';
 import type { Database } from './schema/index.js';
 
 export type { Database } from './schema/index.js';
@@ -106,6 +107,7 @@ function openSqlite(file: string): Store {
   database.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
+    plugins: [new SqliteLimitPlugin()],
   });
   return makeStore(db, 'sqlite', async () => {
     await db.destroy();

@@ -1,0 +1,48 @@
+/**
+ * SQLite re-plans a statement whose LIMIT is a bare bound parameter every time it runs.
+ *
+ * Since 3.4x the planner reads the value bound to `LIMIT ?` while it plans
+ * (`sqlite3ExprIsInteger` on a variable marks it in the statement's `expmask`), so
+ * binding new values (better-sqlite3 binds on every call) expires the prepared statement
+ * and the next step parses and plans it again. Kysely writes `limit ?`, so every paginated
+ * list paid for a full prepare: the benchmark's guarded `GET /v1/workflows` spent about
+ * 100 µs of its 140 µs there. `limit cast(? as integer)` is not a bare variable, so the
+ * statement stays prepared; the value is the same integer.
+ *
+ * The plugin rewrites LIMIT clauses of SELECT queries (nested ones included) for SQLite
+ * only; PostgreSQL plans `$n` generically and needs none of it.
+ */
+import {
+  type KyselyPlugin,
+  LimitNode,
+  OperationNodeTransformer,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  sql,
+  type UnknownRow,
+  ValueNode,
+} from 'kysely';
+
+class LimitAsExpression extends OperationNodeTransformer {
+  protected override transformLimit(node: LimitNode): LimitNode {
+    const { limit } = super.transformLimit(node);
+    if (!ValueNode.is(limit)) return LimitNode.create(limit);
+    return LimitNode.create(sql`cast(${limit.value} as integer)`.toOperationNode());
+  }
+}
+
+export class SqliteLimitPlugin implements KyselyPlugin {
+  readonly #transformer = new LimitAsExpression();
+
+  transformQuery({ node }: PluginTransformQueryArgs): RootOperationNode {
+    // Only a SELECT with a LIMIT is rewritten; every other query passes untouched (and uncopied).
+    if (node.kind !== 'SelectQueryNode' || node.limit === undefined) return node;
+    return this.#transformer.transformNode(node);
+  }
+
+  async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return result;
+  }
+}
