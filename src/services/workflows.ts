@@ -184,16 +184,12 @@ export class WorkflowsService {
     let query = executor.selectFrom('workflows').where('workflows.deleted_at', 'is', null);
     if (!viewer.isAdmin && viewer.userId !== null) {
       const userId = viewer.userId;
+      // `id in (…)` rather than a correlated `exists`, so both sides of the OR use an index
+      // (owner, and shares by user): the cost follows the user's workflows, not all of them.
       query = query.where((eb) =>
         eb.or([
           eb('workflows.owner_id', '=', userId),
-          eb.exists(
-            eb
-              .selectFrom('workflow_shares')
-              .select('workflow_shares.user_id')
-              .whereRef('workflow_shares.workflow_id', '=', 'workflows.id')
-              .where('workflow_shares.user_id', '=', userId),
-          ),
+          eb('workflows.id', 'in', eb.selectFrom('workflow_shares').select('workflow_shares.workflow_id').where('workflow_shares.user_id', '=', userId)),
         ]),
       );
     }

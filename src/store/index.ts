@@ -105,6 +105,9 @@ function openSqlite(file: string): Store {
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
   database.pragma('synchronous = NORMAL');
+  // Sorts and other temporary b-trees in memory: the default opens (and deletes) a temporary
+  // file for each, which cost a small ORDER BY query about 25 µs more than the query itself.
+  database.pragma('temp_store = MEMORY');
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
     plugins: [new SqliteLimitPlugin()],

@@ -232,6 +232,12 @@ for (const dialect of dialects()) {
         expect(shared.statusCode).toBe(200);
         expect(shared.json().sharedWith).toEqual([userId.friend]);
         expect((await app.inject({ method: 'GET', url: `/v1/workflows/${workflowId}`, headers: bearer('friend') })).statusCode).toBe(200);
+        // The list shows owned and shared workflows, and nothing else.
+        const listed = async (who: Parameters<typeof bearer>[0]) =>
+          ((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer(who) })).json() as Array<{ id: string }>).map((w) => w.id);
+        expect(await listed('friend')).toContain(workflowId);
+        expect(await listed('owner')).toContain(workflowId);
+        expect(await listed('stranger')).not.toContain(workflowId);
         const reshare = await app.inject({
           method: 'PUT',
           url: `/v1/workflows/${workflowId}/sharing`,
