@@ -26,11 +26,15 @@ Gatehouse against oidc-provider (the peer) and the machine's raw limits, in one 
 127.0.0.1. Installs bench/ dependencies if missing, builds Gatehouse, seeds a client, a user
 and a developer token, loads every target with autocannon, prints one table, writes
 bench/results/<time>.{json,md} (and latest.*), and exits 1 if any request failed.
+Targets that a ratio compares (Gatehouse, the peer, raw signing; the guarded GET and bare
+fastify) are measured in alternating slices of the same minutes, so machine drift cancels.
 
 Options:
   --duration <s>      measured seconds per target (default 10)
   --warmup <s>        warm-up seconds per target, not counted (default 3)
-  --quick             smoke run: --duration 2 --warmup 1 (numbers are not meaningful)
+  --rounds <n>        slices the measured time is cut into; targets compared with each other
+                      take turns slice by slice (default 5)
+  --quick             smoke run: --duration 2 --warmup 1 --rounds 2 (numbers are not meaningful)
   --connections <n>   concurrent connections (default 50)
   --workers <n>       processes for Gatehouse, the peer and bare fastify (default: cores)
   --ttl <s>           access-token lifetime for Gatehouse and the peer (default 3600)
@@ -46,6 +50,7 @@ try {
     options: {
       duration: { type: 'string' },
       warmup: { type: 'string' },
+      rounds: { type: 'string' },
       quick: { type: 'boolean', default: false },
       connections: { type: 'string', default: '50' },
       workers: { type: 'string', default: String(os.availableParallelism()) },
@@ -76,6 +81,7 @@ function positive(name, value) {
 const opts = {
   duration: positive('duration', args.duration ?? (args.quick ? '2' : '10')),
   warmup: positive('warmup', args.warmup ?? (args.quick ? '1' : '3')),
+  rounds: Math.max(1, Math.round(positive('rounds', args.rounds ?? (args.quick ? '2' : '5')))),
   connections: positive('connections', args.connections),
   workers: positive('workers', args.workers),
   ttl: positive('ttl', args.ttl),
@@ -121,7 +127,7 @@ sh('npm', ['run', '--silent', 'build'], ROOT);
 
 const { default: autocannon } = await import('autocannon');
 const { startGatehouse, SCOPES } = await import('./lib/gatehouse.mjs');
-const { measure } = await import('./lib/load.mjs');
+const { measure, measureInterleaved } = await import('./lib/load.mjs');
 const { freePort, runToEnd, startProcess, waitForOk } = await import('./lib/processes.mjs');
 const report = await import('./lib/report.mjs');
 
@@ -167,19 +173,6 @@ async function check(request, expect, status = 200) {
   return body;
 }
 
-async function scenario(row, request, expect, rss, status = 200) {
-  process.stdout.write(`   ${row.label} … `);
-  try {
-    await check(request, expect, status);
-    const result = await load(request, rss);
-    rows.push({ ...row, ...result });
-    process.stdout.write(`${Math.round(result.requestsPerSecond)} req/s, p99 ${result.p99} ms\n`);
-  } catch (error) {
-    rows.push({ ...row, failed: String(error.message ?? error), errors: 1, non2xx: 0 });
-    process.stdout.write(`FAILED: ${error.message ?? error}\n`);
-  }
-}
-
 /** A JWT access token signed with `alg`, announced for the configured lifetime (the TTL, or Domo's TTL − 1). */
 const isJwtOf = (alg) => (body) => {
   if (typeof body?.access_token !== 'string' || body.access_token.split('.').length !== 3) return false;
@@ -192,94 +185,168 @@ const isJwtOf = (alg) => (body) => {
 };
 const tokenScope = SCOPES.join(' ');
 
-// 2. The machine's raw limits, measured now, on this machine.
-step(`raw limits (${os.availableParallelism()} cores)`);
-for (const alg of opts.algs) {
-  const out = await runToEnd(
-    process.execPath,
-    [
-      path.join(BENCH, 'targets/sign-rate.mjs'),
-      alg,
-      String(Math.min(opts.duration, 5)),
-      String(os.availableParallelism()),
-    ],
-    { env: process.env, cwd: BENCH },
-  );
-  const { signaturesPerSecond } = JSON.parse(out);
-  rows.push({
-    id: `raw-sign-${alg.toLowerCase()}`,
-    kind: 'raw-sign',
-    label: `raw: ${alg} signatures/s (node:crypto, ${os.availableParallelism()} threads)`,
-    requestsPerSecond: signaturesPerSecond,
+// 2. The targets. Every ratio compares targets measured in alternating slices of the same
+// minute (measureInterleaved), because a shared machine drifts by tens of per cent between
+// one minute and the next. Bare fastify runs throughout; Gatehouse and the peer run side by
+// side for one algorithm at a time (the one not being loaded is idle).
+const cores = os.availableParallelism();
+
+/** Targets measured together: each is checked with one request first, then loaded in turns. */
+async function compare(title, targets) {
+  step(title);
+  const live = [];
+  for (const target of targets) {
+    if (!target.request) {
+      live.push(target);
+      continue;
+    }
+    try {
+      await check(target.request, target.expect, target.status ?? 200);
+      live.push(target);
+    } catch (error) {
+      rows.push({ ...target.row, failed: String(error.message ?? error), errors: 1, non2xx: 0 });
+      console.log(`   ${target.row.label}: FAILED: ${error.message ?? error}`);
+    }
+  }
+  if (live.length === 0) return;
+  const results = await measureInterleaved(autocannon, live, {
+    connections: opts.connections,
+    warmup: opts.warmup,
+    duration: opts.duration,
+    rounds: opts.rounds,
+    onRound: (round, rounds) => process.stdout.write(`   round ${round}/${rounds}\r`),
   });
-  console.log(`   ${alg}: ${Math.round(signaturesPerSecond)} signatures/s`);
-}
-{
-  const port = await freePort();
-  const hello = startProcess('hello', process.execPath, [path.join(BENCH, 'targets/hello.mjs')], {
-    env: { ...process.env, NODE_ENV: 'production', PORT: String(port), HELLO_WORKERS: String(opts.workers) },
-    cwd: BENCH,
-    logFile: path.join(logDir, 'hello.log'),
-  });
-  try {
-    await waitForOk(`http://127.0.0.1:${port}/`, hello.child);
-    await scenario(
-      { id: 'raw-hello', kind: 'raw-http', label: `raw: bare fastify GET (${opts.workers} processes)` },
-      { url: `http://127.0.0.1:${port}/` },
-      (body) => body?.hello === 'world',
-      hello.rss,
-    );
-  } finally {
-    await hello.stop();
+  for (const target of live) {
+    const result = results.get(target.key);
+    rows.push({ ...target.row, ...result });
+    const latency = result.p99 === undefined ? '' : `, p99 ${result.p99} ms`;
+    console.log(`   ${target.row.label}: ${Math.round(result.requestsPerSecond)}/s${latency}`);
   }
 }
 
-// 3. Gatehouse and the peer, one algorithm at a time, each alone on the machine while loaded.
-for (const alg of opts.algs) {
+/** The signing limit of the machine: node:crypto in a busy loop on every core (targets/sign-rate.mjs). */
+const rawSigning = (alg) => ({
+  key: `raw-sign-${alg.toLowerCase()}`,
+  row: {
+    id: `raw-sign-${alg.toLowerCase()}`,
+    kind: 'raw-sign',
+    alg,
+    label: `raw: ${alg} signatures/s (node:crypto, ${cores} threads)`,
+  },
+  async slice(seconds) {
+    const out = await runToEnd(
+      process.execPath,
+      [path.join(BENCH, 'targets/sign-rate.mjs'), alg, String(seconds), String(cores)],
+      { env: process.env, cwd: BENCH },
+    );
+    return { count: JSON.parse(out).signaturesPerSecond * seconds };
+  },
+});
+
+const helloPort = await freePort();
+const hello = startProcess('hello', process.execPath, [path.join(BENCH, 'targets/hello.mjs')], {
+  env: { ...process.env, NODE_ENV: 'production', PORT: String(helloPort), HELLO_WORKERS: String(opts.workers) },
+  cwd: BENCH,
+  logFile: path.join(logDir, 'hello.log'),
+});
+const helloTarget = {
+  key: 'raw-hello',
+  row: { id: 'raw-hello', kind: 'raw-http', label: `raw: bare fastify GET (${opts.workers} processes)` },
+  request: { url: `http://127.0.0.1:${helloPort}/` },
+  expect: (body) => body?.hello === 'world',
+  rss: hello.rss,
+};
+
+function startPeer(alg, secret) {
   const a = alg.toLowerCase();
-  step(`Gatehouse ${alg} (${opts.workers} workers, ${opts.pgUrl ? 'PostgreSQL' : 'SQLite'})`);
-  let gh;
-  try {
-    gh = await startGatehouse({
-      alg,
-      ttl: opts.ttl,
-      workers: opts.workers,
-      pgUrl: opts.pgUrl,
-      logDir,
+  return freePort().then((port) => {
+    const peer = startProcess(`peer ${alg}`, process.execPath, [path.join(BENCH, 'targets/peer.mjs')], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        PORT: String(port),
+        PEER_ALG: alg,
+        PEER_TTL: String(opts.ttl),
+        PEER_WORKERS: String(opts.workers),
+        PEER_CLIENT_ID: 'bench',
+        PEER_CLIENT_SECRET: secret,
+      },
+      cwd: BENCH,
+      logFile: path.join(logDir, `peer-${a}.log`),
     });
-  } catch (error) {
-    console.log(`   FAILED to start: ${error.message}`);
-    rows.push({
-      id: `gh-token-${a}`,
-      label: `Gatehouse ${alg}`,
-      failed: error.message,
-      errors: 1,
-      non2xx: 0,
-    });
-  }
-  let stopped = { code: 0 };
-  if (gh)
+    return waitForOk(`http://127.0.0.1:${port}/.well-known/openid-configuration`, peer.child).then(
+      () => ({ ...peer, url: `http://127.0.0.1:${port}` }),
+      async (error) => {
+        await peer.stop();
+        throw error;
+      },
+    );
+  });
+}
+
+try {
+  await waitForOk(helloTarget.request.url, hello.child);
+  if (!opts.algs.includes('RS256')) await compare('bare fastify GET', [helloTarget]);
+
+  for (const alg of opts.algs) {
+    const a = alg.toLowerCase();
+    const secret = 'bench-peer-secret-0123456789abcdef';
+    step(`starting Gatehouse ${alg} (${opts.workers} workers, ${opts.pgUrl ? 'PostgreSQL' : 'SQLite'}) and the peer, oidc-provider (${opts.workers} processes)`);
+    let gh;
+    let peer;
+    try {
+      [gh, peer] = await Promise.all([
+        startGatehouse({ alg, ttl: opts.ttl, workers: opts.workers, pgUrl: opts.pgUrl, logDir }),
+        startPeer(alg, secret),
+      ]);
+    } catch (error) {
+      console.log(`   FAILED to start: ${error.message}`);
+      rows.push({ id: `gh-token-${a}`, label: `Gatehouse ${alg}`, failed: error.message, errors: 1, non2xx: 0 });
+      await gh?.stop();
+      await peer?.stop();
+      continue;
+    }
+    let stopped = { code: 0 };
     try {
       const auth = basic(gh.clientId, gh.clientSecret);
-      await scenario(
+      await compare(`token endpoint ${alg}: Gatehouse, the peer and raw signing, in turns`, [
         {
-          id: `gh-token-${a}`,
-          kind: 'token',
-          alg,
-          peer: `peer-token-${a}`,
-          raw: `raw-sign-${a}`,
-          label: `Gatehouse GET /oauth/token (Basic) ${alg}`,
+          key: 'gh',
+          row: {
+            id: `gh-token-${a}`,
+            kind: 'token',
+            alg,
+            peer: `peer-token-${a}`,
+            raw: `raw-sign-${a}`,
+            label: `Gatehouse GET /oauth/token (Basic) ${alg}`,
+          },
+          request: {
+            url: `${gh.url}/oauth/token?grant_type=client_credentials&scope=${encodeURIComponent(tokenScope)}`,
+            headers: { authorization: auth },
+          },
+          expect: isJwtOf(alg),
+          rss: gh.rss,
         },
         {
-          url: `${gh.url}/oauth/token?grant_type=client_credentials&scope=${encodeURIComponent(tokenScope)}`,
-          headers: { authorization: auth },
+          key: 'peer',
+          row: { id: `peer-token-${a}`, kind: 'peer', alg, label: `peer POST /token (Basic) ${alg}` },
+          request: {
+            url: `${peer.url}/token`,
+            method: 'POST',
+            headers: { ...FORM, authorization: basic('bench', secret) },
+            body: form({ grant_type: 'client_credentials', scope: tokenScope }),
+          },
+          expect: isJwtOf(alg),
+          rss: peer.rss,
         },
-        isJwtOf(alg),
-        gh.rss,
-      );
-      if (alg === 'RS256') {
-        await scenario(
-          {
+        rawSigning(alg),
+      ]);
+      if (alg !== 'RS256') continue;
+
+      await compare('token endpoint RS256, credentials in the body: Gatehouse and the peer, in turns', [
+        {
+          key: 'gh',
+          row: {
             id: 'gh-token2-rs256',
             kind: 'token',
             alg,
@@ -287,7 +354,7 @@ for (const alg of opts.algs) {
             raw: 'raw-sign-rs256',
             label: 'Gatehouse POST /oauth2/token (body credentials) RS256',
           },
-          {
+          request: {
             url: `${gh.url}/oauth2/token`,
             method: 'POST',
             headers: FORM,
@@ -298,154 +365,113 @@ for (const alg of opts.algs) {
               client_secret: gh.clientSecret,
             }),
           },
-          isJwtOf(alg),
-          gh.rss,
-        );
-        const token = await check(
+          expect: isJwtOf(alg),
+          rss: gh.rss,
+        },
+        {
+          key: 'peer',
+          row: { id: 'peer-token-post-rs256', kind: 'peer', alg, label: 'peer POST /token (body credentials) RS256' },
+          request: {
+            url: `${peer.url}/token`,
+            method: 'POST',
+            headers: FORM,
+            body: form({
+              grant_type: 'client_credentials',
+              scope: tokenScope,
+              client_id: 'bench-post',
+              client_secret: secret,
+            }),
+          },
+          expect: isJwtOf(alg),
+          rss: peer.rss,
+        },
+      ]);
+
+      const tokenFor = (scope) =>
+        check(
           {
             url: `${gh.url}/oauth2/token`,
             method: 'POST',
             headers: { ...FORM, authorization: auth },
-            body: form({ grant_type: 'client_credentials' }),
+            body: form({ grant_type: 'client_credentials', ...(scope ? { scope } : {}) }),
           },
           isJwtOf(alg),
         ).catch(() => undefined);
-        await scenario(
-          {
-            id: 'gh-introspect-rs256',
-            kind: 'introspect',
-            alg,
-            label: 'Gatehouse POST /oauth/introspect (Basic) RS256 token',
+      // The bearer guard on a protected route (the user's workflow list, empty), against bare fastify.
+      const workflowToken = await tokenFor('workflow');
+      const isList = (body) => Array.isArray(body);
+      await compare('bearer-protected GET (JWT, developer token) and bare fastify, in turns', [
+        {
+          key: 'jwt',
+          row: { id: 'gh-bearer-jwt', kind: 'bearer', alg, raw: 'raw-hello', label: 'Gatehouse GET /v1/workflows, Bearer JWT (RS256)' },
+          request: {
+            url: `${gh.url}/v1/workflows`,
+            headers: { authorization: `Bearer ${workflowToken?.access_token ?? 'none'}` },
           },
-          {
+          expect: isList,
+          rss: gh.rss,
+        },
+        {
+          key: 'dev',
+          row: { id: 'gh-bearer-dev', kind: 'bearer', raw: 'raw-hello', label: 'Gatehouse GET /v1/workflows, Bearer developer token' },
+          request: { url: `${gh.url}/v1/workflows`, headers: { authorization: `Bearer ${gh.developerToken}` } },
+          expect: isList,
+          rss: gh.rss,
+        },
+        helloTarget,
+      ]);
+
+      const token = await tokenFor();
+      await compare('introspection', [
+        {
+          key: 'introspect',
+          row: { id: 'gh-introspect-rs256', kind: 'introspect', alg, label: 'Gatehouse POST /oauth/introspect (Basic) RS256 token' },
+          request: {
             url: `${gh.url}/oauth/introspect`,
             method: 'POST',
             headers: { ...FORM, authorization: auth },
             body: form({ token: token?.access_token ?? 'none' }),
           },
-          (body) => body?.active === true,
-          gh.rss,
-        );
-        // The bearer guard on the cheapest protected route (an empty workflow list).
-        const workflowToken = await check(
-          {
-            url: `${gh.url}/oauth2/token`,
-            method: 'POST',
-            headers: { ...FORM, authorization: auth },
-            body: form({ grant_type: 'client_credentials', scope: 'workflow' }),
-          },
-          isJwtOf(alg),
-        ).catch(() => undefined);
-        const isList = (body) => Array.isArray(body);
-        await scenario(
-          {
-            id: 'gh-bearer-jwt',
-            kind: 'bearer',
-            alg,
-            raw: 'raw-hello',
-            label: 'Gatehouse GET /v1/workflows, Bearer JWT (RS256)',
-          },
-          {
-            url: `${gh.url}/v1/workflows`,
-            headers: { authorization: `Bearer ${workflowToken?.access_token ?? 'none'}` },
-          },
-          isList,
-          gh.rss,
-        );
-        await scenario(
-          {
-            id: 'gh-bearer-dev',
-            kind: 'bearer',
-            raw: 'raw-hello',
-            label: 'Gatehouse GET /v1/workflows, Bearer developer token',
-          },
-          {
-            url: `${gh.url}/v1/workflows`,
-            headers: { authorization: `Bearer ${gh.developerToken}` },
-          },
-          isList,
-          gh.rss,
-        );
-        // Starting a run: a few rows written per request; the serve nodes' engines run them meanwhile.
-        await scenario(
-          {
-            id: 'gh-workflow-start',
-            kind: 'write',
-            label: 'Gatehouse POST /v1/workflows/{id}/execute (developer token)',
-          },
-          {
+          expect: (body) => body?.active === true,
+          rss: gh.rss,
+        },
+      ]);
+      // Starting a run: a few rows written per request; the serve nodes' engines run them meanwhile.
+      await compare('workflow start', [
+        {
+          key: 'start',
+          row: { id: 'gh-workflow-start', kind: 'write', label: 'Gatehouse POST /v1/workflows/{id}/execute (developer token)' },
+          request: {
             url: `${gh.url}/v1/workflows/${gh.workflowId}/execute`,
             method: 'POST',
             headers: { authorization: `Bearer ${gh.adminToken}`, 'content-type': 'application/json' },
             body: JSON.stringify({ input: { n: 21 } }),
           },
-          (body) => typeof body?.id === 'string',
-          gh.rss,
-          202,
-        );
-      }
+          expect: (body) => typeof body?.id === 'string',
+          status: 202,
+          rss: gh.rss,
+        },
+      ]);
     } finally {
-      stopped = await gh.stop();
+      [stopped] = await Promise.all([gh.stop(), peer.stop()]);
     }
-  if (stopped.code !== 0) console.log(`   (Gatehouse exited with ${JSON.stringify(stopped)} on SIGTERM)`);
-
-  step(`peer: oidc-provider ${alg} (${opts.workers} processes)`);
-  const port = await freePort();
-  const secret = 'bench-peer-secret-0123456789abcdef';
-  const peer = startProcess(`peer ${alg}`, process.execPath, [path.join(BENCH, 'targets/peer.mjs')], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      PORT: String(port),
-      PEER_ALG: alg,
-      PEER_TTL: String(opts.ttl),
-      PEER_WORKERS: String(opts.workers),
-      PEER_CLIENT_ID: 'bench',
-      PEER_CLIENT_SECRET: secret,
-    },
-    cwd: BENCH,
-    logFile: path.join(logDir, `peer-${a}.log`),
-  });
-  try {
-    await waitForOk(`http://127.0.0.1:${port}/.well-known/openid-configuration`, peer.child);
-    await scenario(
-      { id: `peer-token-${a}`, kind: 'peer', alg, label: `peer POST /token (Basic) ${alg}` },
-      {
-        url: `http://127.0.0.1:${port}/token`,
-        method: 'POST',
-        headers: { ...FORM, authorization: basic('bench', secret) },
-        body: form({ grant_type: 'client_credentials', scope: tokenScope }),
-      },
-      isJwtOf(alg),
-      peer.rss,
-    );
-    if (alg === 'RS256') {
-      await scenario(
-        {
-          id: 'peer-token-post-rs256',
-          kind: 'peer',
-          alg,
-          label: 'peer POST /token (body credentials) RS256',
-        },
-        {
-          url: `http://127.0.0.1:${port}/token`,
-          method: 'POST',
-          headers: FORM,
-          body: form({
-            grant_type: 'client_credentials',
-            scope: tokenScope,
-            client_id: 'bench-post',
-            client_secret: secret,
-          }),
-        },
-        isJwtOf(alg),
-        peer.rss,
-      );
-    }
-  } finally {
-    await peer.stop();
+    if (stopped.code !== 0) console.log(`   (Gatehouse exited with ${JSON.stringify(stopped)} on SIGTERM)`);
   }
+} finally {
+  await hello.stop();
 }
+
+/** Table order: the raw limits, then per algorithm Gatehouse's rows and the peer's. */
+const rank = (row) => {
+  if (row.kind === 'raw-sign') return [0, opts.algs.indexOf(row.alg), 0];
+  if (row.kind === 'raw-http') return [1, 0, 0];
+  const alg = opts.algs.indexOf(row.alg ?? 'RS256');
+  return [2, alg, row.kind === 'peer' ? 1 : 0];
+};
+rows.sort((x, y) => {
+  const [a, b] = [rank(x), rank(y)];
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+});
 
 // 3b. A separate, profiled Gatehouse under the RS256 token load alone (profiling slows it
 // down, so it never contributes to the table).
@@ -504,6 +530,7 @@ const settings = {
   connections: opts.connections,
   warmupSeconds: opts.warmup,
   durationSeconds: opts.duration,
+  rounds: opts.rounds,
   tokenTtlSeconds: opts.ttl,
 };
 const failedRequests = rows.reduce((sum, row) => sum + (row.errors ?? 0) + (row.non2xx ?? 0), 0);
@@ -514,14 +541,14 @@ console.log(`\n${report.textTable(header, table)}\n`);
 console.log(report.textTable(['goal (issue 6)', 'measured', ''], report.goalRows(goals)));
 console.log(
   `\n${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${settings.store}, ${settings.workers} workers, ` +
-    `${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s; load average at the end ${machine.loadAverageAtEnd.join(' ')}`,
+    `${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s in ${settings.rounds} turns; load average at the end ${machine.loadAverageAtEnd.join(' ')}`,
 );
 
 const markdown = [
   `# Gatehouse benchmark, ${new Date().toISOString()}`,
   '',
   `Machine: ${machine.cores} cores, ${machine.cpu}, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}; load average at the end ${machine.loadAverageAtEnd.join(' ')}.`,
-  `Settings: ${settings.store}, ${settings.workers} worker processes for every server, ${settings.connections} connections, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s, token TTL ${settings.tokenTtlSeconds} s. The load generator (autocannon) runs on the same cores.`,
+  `Settings: ${settings.store}, ${settings.workers} worker processes for every server, ${settings.connections} connections, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s per target, taken in ${settings.rounds} alternating slices with the targets it is compared to, token TTL ${settings.tokenTtlSeconds} s. The load generator (autocannon) runs on the same cores.`,
   '',
   report.markdownTable(header, table),
   '',

@@ -27,6 +27,19 @@ interface ReportModule {
 }
 const REPORT: string = path.join(BENCH, 'lib/report.mjs');
 const report = (await import(REPORT)) as ReportModule;
+interface SliceTarget {
+  key: string;
+  slice(seconds: number): Promise<{ count: number }>;
+}
+interface LoadModule {
+  measureInterleaved(
+    autocannon: unknown,
+    targets: SliceTarget[],
+    options: { connections: number; warmup: number; duration: number; rounds: number },
+  ): Promise<Map<string, { requestsPerSecond: number; total: number }>>;
+}
+const LOAD: string = path.join(BENCH, 'lib/load.mjs');
+const load = (await import(LOAD)) as LoadModule;
 
 function runBench(args: string[]) {
   return spawnSync(process.execPath, [path.join(BENCH, 'run.mjs'), ...args], { encoding: 'utf8' });
@@ -37,12 +50,12 @@ describe('npm run bench: command line', () => {
     const result = runBench(['--help']);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^npm run bench -- \[options\]\n/);
-    for (const option of ['--duration', '--warmup', '--quick', '--connections', '--workers', '--only', '--pg', '--profile']) {
+    for (const option of ['--duration', '--warmup', '--rounds', '--quick', '--connections', '--workers', '--only', '--pg', '--profile']) {
       expect(result.stdout).toContain(option);
     }
   });
 
-  it.each([[['--bogus']], [['--duration', 'soon']], [['--only', 'hs256']], [['--connections', '0']]])(
+  it.each([[['--bogus']], [['--duration', 'soon']], [['--only', 'hs256']], [['--connections', '0']], [['--rounds', '0']]])(
     '%j is a usage error: exit 2 with a message on stderr',
     (args) => {
       const result = runBench(args);
@@ -82,5 +95,35 @@ describe('npm run bench: judging the targets of issue 6', () => {
     const goals = report.evaluateGoals(rows([{ id: 'gh-token-rs256', vsPeer: 2 }]));
     expect(goals.filter((g) => g.met === undefined).map((g) => g.measured)).toEqual(['—', '—', '—', '—', '—', '—', '—']);
     expect(report.goalRows(goals)[1]).toEqual(['Token endpoint RS256 ≥ 75 % of raw RS256 signing', '—', 'not measured']);
+  });
+});
+
+describe('npm run bench: targets compared with each other take turns', () => {
+  it('warms each target up, then rotates the order every round; rates are all work over all measured time', async () => {
+    const calls: string[] = [];
+    const target = (key: string, perSecond: number): SliceTarget => ({
+      key,
+      async slice(seconds) {
+        calls.push(`${key}:${seconds}`);
+        return { count: perSecond * seconds };
+      },
+    });
+    const results = await load.measureInterleaved(undefined, [target('a', 100), target('b', 30), target('c', 7)], {
+      connections: 1,
+      warmup: 0.5,
+      duration: 6,
+      rounds: 3,
+    });
+    expect(calls).toEqual([
+      ...['a:0.5', 'b:0.5', 'c:0.5'],
+      ...['a:2', 'b:2', 'c:2'],
+      ...['b:2', 'c:2', 'a:2'],
+      ...['c:2', 'a:2', 'b:2'],
+    ]);
+    expect([...results.entries()].map(([key, r]) => [key, r.requestsPerSecond, r.total])).toEqual([
+      ['a', 100, 600],
+      ['b', 30, 180],
+      ['c', 7, 42],
+    ]);
   });
 });
