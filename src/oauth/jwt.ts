@@ -1,16 +1,14 @@
 /**
  * JWT access tokens (RFC 9068, `typ: at+jwt`) carrying Domo's claims (spec 002).
- * Signing is `node:crypto`'s `sign` with a callback, which runs on libuv's
- * threadpool, so the event loop is not blocked while an RSA signature is
- * computed; the compact JWS around it is three base64url strings. (jose's
- * SignJWT does the same through WebCrypto with more work per token; the
- * benchmark measured the difference.) Verification stays with jose.
+ * The compact JWS is three base64url strings; the signature is `node:crypto`'s
+ * `sign` on a signer thread (oauth/signer.ts), so the event loop is never blocked
+ * by it. (jose's SignJWT does the same through WebCrypto with more work per
+ * token; the benchmark measured the difference.) Verification stays with jose.
  */
-import crypto from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import type { TokenAlg } from '../config.js';
 import type { SigningKey, VerificationKey } from '../services/keys.js';
 import type { Scope } from './scopes.js';
+import type { BatchSigner } from './signer.js';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 /** Longer strings are not tokens we issued; refuse before parsing. */
@@ -32,30 +30,18 @@ export interface AccessTokenClaims {
   iat: number;
 }
 
-/** node:crypto's digest and signature options for a JWS algorithm (RFC 7518 §3, RFC 8037). */
-function signParameters(alg: TokenAlg, key: crypto.KeyObject): { digest: string | null; key: crypto.SignKeyObjectInput } {
-  if (alg === 'ES256') return { digest: 'sha256', key: { key, dsaEncoding: 'ieee-p1363' } };
-  if (alg === 'EdDSA') return { digest: null, key: { key } };
-  return { digest: 'sha256', key: { key } };
-}
-
 /** `header.payload.signature`; the header is the same for every token of a key, so it is encoded once. */
 const encodedHeaders = new WeakMap<SigningKey, string>();
 
-export function signAccessToken(key: SigningKey, claims: AccessTokenClaims): Promise<string> {
+/** A signed access token; the signature is made off the event loop by `signer` (oauth/signer.ts). */
+export async function signAccessToken(signer: BatchSigner, key: SigningKey, claims: AccessTokenClaims): Promise<string> {
   let header = encodedHeaders.get(key);
   if (header === undefined) {
     header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })).toString('base64url');
     encodedHeaders.set(key, header);
   }
   const signingInput = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-  const { digest, key: signKey } = signParameters(key.alg, key.privateKey);
-  return new Promise((resolve, reject) => {
-    crypto.sign(digest, Buffer.from(signingInput), signKey, (error, signature) => {
-      if (error) reject(error);
-      else resolve(`${signingInput}.${signature.toString('base64url')}`);
-    });
-  });
+  return `${signingInput}.${await signer.sign(key, signingInput)}`;
 }
 
 /** The `kid` of a compact JWS, or undefined when the string is not one. */

@@ -9,6 +9,9 @@ import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { testServices } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
 import { type AccessTokenClaims, signAccessToken } from '../oauth/jwt.js';
+import { sharedSigner } from '../oauth/signer.js';
+
+const testSigner = sharedSigner(1);
 import { CLI_ACTOR } from './context.js';
 import type { Services } from './index.js';
 import type { User } from './users.js';
@@ -57,7 +60,7 @@ for (const dialect of dialects()) {
       const key = await services.keys.signingKey();
       const claims = (await services.tokens.verify(token))!.claims;
       const foreign = await generateKeyPair('RS256');
-      const resign = (patch: Partial<AccessTokenClaims>) => signAccessToken(key, { ...claims, ...patch });
+      const resign = (patch: Partial<AccessTokenClaims>) => signAccessToken(testSigner, key, { ...claims, ...patch });
       const rejected = [
         'garbage',
         '',

@@ -7,7 +7,9 @@
  * valid for them until `exp`.
  */
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { type AccessTokenClaims, signAccessToken, tokenKid, verifyAccessTokenJwt } from '../oauth/jwt.js';
+import { type BatchSigner, sharedSigner } from '../oauth/signer.js';
 import type { Scope } from '../oauth/scopes.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import type { AuditService } from './audit.js';
@@ -41,6 +43,7 @@ export class TokenService {
    * presented again is not verified again; `exp` and the key's standing are checked
    * on every use, and the whole map is dropped when the key set changes.
    */
+  #signer: BatchSigner | undefined;
   private readonly verified = new Map<string, { kid: string; claims: AccessTokenClaims }>();
 
   constructor(
@@ -52,6 +55,12 @@ export class TokenService {
     this.epochs = epochsOf(ctx.store);
     this.revoked = new EpochCache(this.epochs, ['revoked_tokens'], 1);
     this.epochs.subscribe(['keys'], () => this.verified.clear());
+  }
+
+  /** The process's signer threads: the machine's cores shared among the serving processes. */
+  private get signer(): BatchSigner {
+    this.#signer ??= sharedSigner(Math.max(1, Math.floor(os.availableParallelism() / this.ctx.config.workers)));
+    return this.#signer;
   }
 
   /** Signs a token for an authenticated client; writes nothing but the batched last-use time. */
@@ -73,7 +82,7 @@ export class TokenService {
       aud: config.audience,
       iat,
     };
-    const accessToken = await signAccessToken(key, claims);
+    const accessToken = await signAccessToken(this.signer, key, claims);
     this.clients.touch(client.id);
     return { accessToken, claims, expiresIn: client.tokenTtlSeconds - 1 };
   }
