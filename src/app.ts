@@ -3,7 +3,6 @@
  * Tests call `app.inject()` or listen on port 0; `main.ts` listens.
  */
 import compress from '@fastify/compress';
-import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
@@ -60,18 +59,17 @@ export async function buildApp(options: AppOptions): Promise<App> {
     }
     done();
   });
-  const logRequests = logger.isLevelEnabled('info');
-  app.addHook('onResponse', (request, reply, done) => {
-    if (logRequests) {
+  // One access-log line per request at `info`; below that level the hook is not there at all.
+  if (logger.isLevelEnabled('info')) {
+    app.addHook('onResponse', (request, reply, done) => {
       request.log.info(
         { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
         'request',
       );
-    }
-    done();
-  });
+      done();
+    });
+  }
 
-  await app.register(cookie);
   // Compress JSON bodies for clients that accept it (Domo's token response is gzip-encoded).
   await app.register(compress, { global: true, threshold: 0, encodings: ['gzip', 'deflate'] });
 

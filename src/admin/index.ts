@@ -2,6 +2,7 @@
  * The admin REST API under /api/admin/v1. The admin UI and the CLI's remote
  * use go through it; it has no private back door into the services.
  */
+import cookie from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { Services } from '../services/index.js';
@@ -29,6 +30,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     // Developer access tokens are an admin credential too (automation); explicit headers win over the cookie.
     credentialResolvers: [...(options.credentialResolvers ?? []), developerTokenResolver],
   };
+  // Only the admin API has a session cookie; the token endpoints and the bearer APIs skip the plugin's hooks.
+  await app.register(cookie);
   app.addHook('onRequest', authenticateUser(shared));
   // Each admin module is one plugin; they all inherit the hook above.
   await app.register(sessionRoutes, shared);
