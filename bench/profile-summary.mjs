@@ -7,8 +7,9 @@
  *
  * Self time is attributed to a part: Gatehouse's own files by folder (oauth, services, store …),
  * npm packages by name, Node's internals by module, and V8's (idle), (garbage collector),
- * (program). Work that runs off the event loop (WebCrypto signing on libuv's thread pool)
- * shows up as (idle) here, which is the point of doing it there.
+ * (program). Only the event loops (thread 0 of each process) are broken down; worker threads
+ * (the token signer threads, oauth/signer.ts) are listed with how busy they were, since
+ * their time is exactly the work kept off the event loop.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -53,7 +54,7 @@ function partOf({ functionName, url }) {
 /** Buckets that answer the questions issue 6 asks. */
 function bucketOf(part, frame) {
   const where = `${frame.url} ${frame.functionName}`;
-  if (part === '(idle)') return 'idle (waiting; includes off-loop signing)';
+  if (part === '(idle)') return 'idle (waiting for I/O or for signatures)';
   if (part === '(garbage collector)') return 'garbage collection';
   if (/better-sqlite3|kysely|^pg|pg-protocol|gatehouse store/.test(part))
     return 'database (driver, query builder, store)';
@@ -85,11 +86,16 @@ function bucketOf(part, frame) {
   return 'other';
 }
 
+/** `CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`: thread 0 is the event loop, others are worker threads. */
+const threadOf = (file) => Number(path.basename(file).split('.')[4] ?? 0);
+const loopFiles = files.filter((file) => threadOf(file) === 0);
+const threadFiles = files.filter((file) => threadOf(file) !== 0);
+
 const byBucket = new Map();
 const byFunction = new Map();
 let total = 0;
 const perFile = [];
-for (const file of files) {
+for (const file of loopFiles) {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map();
@@ -116,12 +122,28 @@ for (const file of files) {
   perFile.push({ file: path.basename(file), seconds: fileTotal / 1e6, busy: fileBusy / fileTotal });
 }
 
+// Worker threads (the token signer threads) are reported apart: their time is not the event loop's.
+const threadTimes = threadFiles.map((file) => {
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  let sampled = 0;
+  let idleMicros = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    sampled += dt;
+    if (idleIds.has(id)) idleMicros += dt;
+  });
+  return { file: path.basename(file), seconds: sampled / 1e6, busy: sampled ? 1 - idleMicros / sampled : 0 };
+});
+
 const pct = (micros, of) => `${((micros / of) * 100).toFixed(1)} %`;
-const idle = byBucket.get('idle (waiting; includes off-loop signing)') ?? 0;
+const idle = byBucket.get('idle (waiting for I/O or for signatures)') ?? 0;
 const busy = total - idle;
 console.log('profiles:');
 for (const f of perFile)
   console.log(`  ${f.file}: ${f.seconds.toFixed(1)} s sampled, ${(f.busy * 100).toFixed(0)} % busy`);
+for (const f of threadTimes)
+  console.log(`  ${f.file}: ${f.seconds.toFixed(1)} s sampled, ${(f.busy * 100).toFixed(0)} % busy (worker thread: signing)`);
 console.log(`\nwhere the event-loop time goes (share of all sampled time / of busy time):`);
 for (const [bucket, micros] of [...byBucket].sort((a, b) => b[1] - a[1])) {
   const ofBusy = micros === idle ? '' : pct(micros, busy);
