@@ -38,12 +38,12 @@ const MAX_VERIFIED_TOKENS = 10_000;
 export class TokenService {
   private readonly epochs: CacheEpochs;
   private readonly revoked: EpochCache<'set', ReadonlySet<string>>;
+  #signer: BatchSigner | undefined;
   /**
    * Tokens whose signature, typ, iss and aud this process has verified, so a token
    * presented again is not verified again; `exp` and the key's standing are checked
    * on every use, and the whole map is dropped when the key set changes.
    */
-  #signer: BatchSigner | undefined;
   private readonly verified = new Map<string, { kid: string; claims: AccessTokenClaims }>();
 
   constructor(
