@@ -119,20 +119,27 @@ export class BatchSigner {
         for (const { reject } of batch.settle) reject(new Error('the signer is closed'));
         continue;
       }
-      const thread = this.leastBusyThread();
-      const { kid } = batch.key;
-      if (!thread.kids.has(kid)) {
-        if (thread.kids.size >= MAX_KEYS_PER_THREAD) {
-          thread.worker.postMessage({ type: 'forget' });
-          thread.kids.clear();
+      // Runs from setImmediate: anything thrown here must fail the batch, never the process.
+      try {
+        const thread = this.leastBusyThread();
+        const { kid } = batch.key;
+        if (!thread.kids.has(kid)) {
+          if (thread.kids.size >= MAX_KEYS_PER_THREAD) {
+            thread.worker.postMessage({ type: 'forget' });
+            thread.kids.clear();
+          }
+          thread.worker.postMessage({ type: 'key', kid, alg: batch.key.alg, key: batch.key.privateKey });
+          thread.kids.add(kid);
         }
-        thread.worker.postMessage({ type: 'key', kid, alg: batch.key.alg, key: batch.key.privateKey });
-        thread.kids.add(kid);
+        const id = this.nextBatchId++;
+        thread.worker.postMessage({ type: 'sign', id, kid, inputs: batch.inputs });
+        // The answer arrives on a later turn, so recording the batch after posting it is safe.
+        thread.inFlight.set(id, batch);
+        if (thread.inFlight.size === 1) thread.worker.ref();
+      } catch (error) {
+        const failure = new Error(`signing failed: ${(error as Error).message}`);
+        for (const { reject } of batch.settle) reject(failure);
       }
-      const id = this.nextBatchId++;
-      thread.inFlight.set(id, batch);
-      if (thread.inFlight.size === 1) thread.worker.ref();
-      thread.worker.postMessage({ type: 'sign', id, kid, inputs: batch.inputs });
     }
   }
 
