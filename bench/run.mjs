@@ -302,10 +302,15 @@ try {
     let gh;
     let peer;
     try {
-      [gh, peer] = await Promise.all([
+      // Both start at once; if one fails, the other is still stopped below.
+      const [ghStart, peerStart] = await Promise.allSettled([
         startGatehouse({ alg, ttl: opts.ttl, workers: opts.workers, pgUrl: opts.pgUrl, logDir }),
         startPeer(alg, secret),
       ]);
+      gh = ghStart.status === 'fulfilled' ? ghStart.value : undefined;
+      peer = peerStart.status === 'fulfilled' ? peerStart.value : undefined;
+      if (ghStart.status === 'rejected') throw ghStart.reason;
+      if (peerStart.status === 'rejected') throw peerStart.reason;
     } catch (error) {
       console.log(`   FAILED to start: ${error.message}`);
       rows.push({
