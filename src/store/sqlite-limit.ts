@@ -9,8 +9,9 @@
  * 100 µs of its 140 µs there. `limit cast(? as integer)` is not a bare variable, so the
  * statement stays prepared; the value is the same integer.
  *
- * The plugin rewrites LIMIT clauses of SELECT queries (nested ones included) for SQLite
- * only; PostgreSQL plans `$n` generically and needs none of it.
+ * The plugin rewrites the LIMIT of a SELECT that has one, and the LIMITs of the selects
+ * nested in it, for SQLite only (a LIMIT nested in a query without one is left as it is:
+ * still correct, just re-planned). PostgreSQL plans `$n` generically and needs none of it.
  */
 import {
   type KyselyPlugin,
