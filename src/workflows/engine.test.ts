@@ -318,6 +318,9 @@ for (const dialect of dialects()) {
       await upstream.waitForHeld('/hang/lease');
       const row = await ts.store.db.selectFrom('workflow_instances').select('lease_owner').where('id', '=', held.id).executeTakeFirstOrThrow();
       expect([left.nodeId, right.nodeId]).toContain(row.lease_owner);
+      // A background poll may still be finishing the tick that claimed it (tick() then returns
+      // that tick's count); let it settle, so the ticks below are fresh claims that find nothing.
+      await Promise.all([left.tick(), right.tick()]);
       expect(await left.tick()).toBe(0);
       expect(await right.tick()).toBe(0);
       upstream.release('/hang/lease');
