@@ -127,7 +127,7 @@ sh('npm', ['run', '--silent', 'build'], ROOT);
 
 const { default: autocannon } = await import('autocannon');
 const { startGatehouse, SCOPES } = await import('./lib/gatehouse.mjs');
-const { measure, measureInterleaved } = await import('./lib/load.mjs');
+const { measureInterleaved } = await import('./lib/load.mjs');
 const { freePort, runToEnd, startProcess, waitForOk } = await import('./lib/processes.mjs');
 const report = await import('./lib/report.mjs');
 
@@ -137,14 +137,6 @@ fs.mkdirSync(logDir, { recursive: true });
 const profileDir = opts.profile ? path.join(RESULTS, `profiles-${stamp}`) : undefined;
 
 const rows = [];
-const load = (request, rss) =>
-  measure(autocannon, {
-    connections: opts.connections,
-    warmup: opts.warmup,
-    duration: opts.duration,
-    rss,
-    ...request,
-  });
 
 const basic = (id, secret) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -538,13 +530,17 @@ if (profileDir) {
     profileDir,
   });
   try {
-    const result = await load(
-      {
-        url: `${gh.url}/oauth/token?grant_type=client_credentials&scope=${encodeURIComponent(tokenScope)}`,
-        headers: { authorization: basic(gh.clientId, gh.clientSecret) },
-      },
-      gh.rss,
-    );
+    const request = {
+      url: `${gh.url}/oauth/token?grant_type=client_credentials&scope=${encodeURIComponent(tokenScope)}`,
+      headers: { authorization: basic(gh.clientId, gh.clientSecret) },
+    };
+    const results = await measureInterleaved(autocannon, [{ key: 'profiled', request, rss: gh.rss }], {
+      connections: opts.connections,
+      warmup: opts.warmup,
+      duration: opts.duration,
+      rounds: 1,
+    });
+    const result = results.get('profiled');
     console.log(`   ${Math.round(result.requestsPerSecond)} req/s while profiled`);
   } finally {
     await gh.stop();

@@ -1,39 +1,8 @@
-/** One load run with autocannon: a warm-up that is thrown away, then the measured run. */
-export async function measure(
-  autocannon,
-  { url, method = 'GET', headers = {}, body, connections, warmup, duration, rss },
-) {
-  const request = { url, method, headers, body, connections, pipelining: 1, timeout: 10 };
-  if (warmup > 0) await autocannon({ ...request, duration: warmup });
-  let peakRss = 0;
-  const sample = () => {
-    peakRss = Math.max(peakRss, rss?.() ?? 0);
-  };
-  const sampler = setInterval(sample, 1000);
-  let result;
-  try {
-    result = await autocannon({ ...request, duration });
-  } finally {
-    clearInterval(sampler);
-  }
-  sample();
-  const seconds = result.duration || duration;
-  return {
-    requestsPerSecond: result.requests.total / seconds,
-    total: result.requests.total,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    rssBytes: peakRss,
-  };
-}
-
 /**
- * Several targets measured in alternating slices, so that each ratio between them compares
- * numbers taken under the same conditions (a shared or throttled machine drifts by tens of
- * per cent within a minute; measured one after the other, that drift lands in the ratio).
+ * Load with autocannon: targets measured in alternating slices, so that each ratio between
+ * them compares numbers taken under the same conditions (a shared or throttled machine
+ * drifts by tens of per cent within a minute; measured one after the other, that drift
+ * lands in the ratio). A single target with `rounds: 1` is a warm-up, then one measured run.
  * Each target is warmed up once, then the measured time is cut into `rounds` slices and
  * the targets take turns, the order rotating every round. Latency percentiles come from the
  * merged histograms of all slices; requests/s is all requests over all measured seconds.

@@ -79,10 +79,6 @@ export class BatchSigner {
     this.threads = Array.from({ length: Math.max(1, Math.floor(threadCount)) }, () => undefined);
   }
 
-  get threadCount(): number {
-    return this.threads.length;
-  }
-
   /** The base64url JWS signature of `signingInput` (`header.payload`) with `key`. */
   sign(key: SignerKey, signingInput: string): Promise<string> {
     if (this.closed) return Promise.reject(new Error('the signer is closed'));
