@@ -254,31 +254,29 @@ const helloTarget = {
   rss: hello.rss,
 };
 
-function startPeer(alg, secret) {
-  const a = alg.toLowerCase();
-  return freePort().then((port) => {
-    const peer = startProcess(`peer ${alg}`, process.execPath, [path.join(BENCH, 'targets/peer.mjs')], {
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        PORT: String(port),
-        PEER_ALG: alg,
-        PEER_TTL: String(opts.ttl),
-        PEER_WORKERS: String(opts.workers),
-        PEER_CLIENT_ID: 'bench',
-        PEER_CLIENT_SECRET: secret,
-      },
-      cwd: BENCH,
-      logFile: path.join(logDir, `peer-${a}.log`),
-    });
-    return waitForOk(`http://127.0.0.1:${port}/.well-known/openid-configuration`, peer.child).then(
-      () => ({ ...peer, url: `http://127.0.0.1:${port}` }),
-      async (error) => {
-        await peer.stop();
-        throw error;
-      },
-    );
+async function startPeer(alg, secret) {
+  const port = await freePort();
+  const peer = startProcess(`peer ${alg}`, process.execPath, [path.join(BENCH, 'targets/peer.mjs')], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      PEER_ALG: alg,
+      PEER_TTL: String(opts.ttl),
+      PEER_WORKERS: String(opts.workers),
+      PEER_CLIENT_ID: 'bench',
+      PEER_CLIENT_SECRET: secret,
+    },
+    cwd: BENCH,
+    logFile: path.join(logDir, `peer-${alg.toLowerCase()}.log`),
   });
+  try {
+    await waitForOk(`http://127.0.0.1:${port}/.well-known/openid-configuration`, peer.child);
+  } catch (error) {
+    await peer.stop();
+    throw error;
+  }
+  return { ...peer, url: `http://127.0.0.1:${port}` };
 }
 
 try {

@@ -28,9 +28,9 @@ import {
 
 class LimitAsExpression extends OperationNodeTransformer {
   protected override transformLimit(node: LimitNode): LimitNode {
-    const { limit } = super.transformLimit(node);
-    if (!ValueNode.is(limit)) return LimitNode.create(limit);
-    return LimitNode.create(sql`cast(${limit.value} as integer)`.toOperationNode());
+    const transformed = super.transformLimit(node);
+    if (!ValueNode.is(transformed.limit)) return transformed;
+    return LimitNode.create(sql`cast(${transformed.limit.value} as integer)`.toOperationNode());
   }
 }
 
