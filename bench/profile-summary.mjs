@@ -8,7 +8,7 @@
  * Self time is attributed to a part: Gatehouse's own files by folder (oauth, services, store …),
  * npm packages by name, Node's internals by module, and V8's (idle), (garbage collector),
  * (program). Only the event loops (thread 0 of each process) are broken down; worker threads
- * (the token signer threads, oauth/signer.ts) are listed with how busy they were, since
+ * (the token signer threads, tokens/signer.ts) are listed with how busy they were, since
  * their time is exactly the work kept off the event loop.
  */
 import fs from 'node:fs';

@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { serializeError, UnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
 import { adminRoutes } from './admin/index.js';
+import { flushLastUse } from './background.js';
 import { oauthRoutes } from './oauth/index.js';
 import { workflowApiRoutes } from './api/workflows/index.js';
 import { createGuard } from './guard/index.js';
@@ -89,12 +90,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config });
   await app.register(oauthRoutes, { services, config });
   await app.register(workflowApiRoutes, { services, guard: createGuard(services) });
-  // Developer tokens' last use is written in batches; write what is pending before the store closes.
-  app.addHook('onClose', async () => {
-    await services.accessTokens.flushLastUsed().catch((error: unknown) => {
-      services.ctx.log.warn({ err: error }, 'could not record last use of developer access tokens');
-    });
-  });
+  // Last use of clients and developer tokens is written in batches; write what is pending before the store closes.
+  app.addHook('onClose', () => flushLastUse(services));
 
   return app;
 }

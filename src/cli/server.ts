@@ -8,6 +8,7 @@
  * `src/cluster.ts`): the primary prepares once, the workers serve.
  */
 import { type App, buildApp } from '../app.js';
+import { type BackgroundJobs, startBackgroundJobs } from '../background.js';
 import { openRuntime, prepareRuntime, resolveSecretKey, type Runtime } from '../bootstrap.js';
 import {
   isClusterWorker,
@@ -56,6 +57,8 @@ interface ServingProcess {
   runtime: Runtime;
   /** Not started here: runs wait until the migrations are done. */
   engine: WorkflowEngine;
+  /** Starts the engine and the background jobs (once the migrations are done); idempotent. */
+  startWork(): void;
   close(): Promise<void>;
 }
 
@@ -76,8 +79,14 @@ async function openServingProcess(
     logger: log,
     readiness,
   });
+  let jobs: BackgroundJobs | undefined;
+  const startWork = () => {
+    engine.start();
+    jobs ??= startBackgroundJobs(runtime.services);
+  };
   const close = async () => {
     await engine.stop();
+    await jobs?.stop();
     await app.close();
     await runtime.close();
   };
@@ -87,7 +96,7 @@ async function openServingProcess(
     await close();
     throw error;
   }
-  return { app, runtime, engine, close };
+  return { app, runtime, engine, startWork, close };
 }
 
 /** Secret key (generated on first start) and the start-up warnings: once per node, in the primary. */
@@ -117,7 +126,7 @@ export async function startServer(config: Config, io: CliIo, log: Logger): Promi
     await serving.close();
     throw error;
   }
-  serving.engine.start();
+  serving.startWork();
   readiness.ready = true;
   const url = listenUrl(serving.app, config);
   log.info({ url, issuer: config.issuer, store: serving.runtime.store.dialect }, 'Gatehouse is ready');
@@ -161,10 +170,10 @@ async function startWorker(
   const link = joinPrimary(() => {
     readiness.ready = true;
     // Runs wait until the primary has migrated; then every worker runs an engine (leases keep them apart).
-    serving?.engine.start();
+    serving?.startWork();
   });
   serving = await openServingProcess(config, log, readiness);
-  if (readiness.ready) serving.engine.start();
+  if (readiness.ready) serving.startWork();
   link.reportListening();
   const { app, close } = serving;
   return {

@@ -2,8 +2,8 @@
  * The authorization server's routes. Token, introspection and revocation live in
  * one encapsulated scope with the form-body parser, the no-store headers and an
  * error handler that answers RFC 6749 bodies; discovery (JWKS, metadata) is
- * cacheable and lives outside it. Also starts and stops the per-process
- * background work: cache-epoch polling, key retirement/rotation, pruning.
+ * cacheable and lives outside it. Background work (epoch polling, key rotation,
+ * pruning) is started by the serving process (src/background.ts), not here.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
@@ -30,8 +30,6 @@ export interface OAuthDeps {
   throttle: ClientAuthThrottle;
 }
 
-const MAINTENANCE_MS = 60_000;
-
 export async function oauthRoutes(app: FastifyInstance, options: OAuthRouteOptions): Promise<void> {
   const { services, config } = options;
   const deps: OAuthDeps = {
@@ -54,27 +52,4 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRouteOptio
     scope.post('/oauth/introspect', introspectHandler(deps));
     scope.post('/oauth/revoke', revokeHandler(deps));
   });
-
-  let maintenance: NodeJS.Timeout | undefined;
-  app.addHook('onReady', async () => {
-    services.epochs.start();
-    maintenance = setInterval(() => {
-      runMaintenance(services).catch((error: unknown) => services.ctx.log.warn({ err: error }, 'token maintenance failed'));
-    }, MAINTENANCE_MS);
-    maintenance.unref();
-  });
-  app.addHook('onClose', async () => {
-    services.epochs.stop();
-    if (maintenance) clearInterval(maintenance);
-    await services.clients.flushLastUsed().catch((error: unknown) => {
-      services.ctx.log.warn({ err: error }, 'could not record last use of API clients');
-    });
-  });
-}
-
-/** Retires keys whose tokens have expired, rotates when due, prunes expired revocations. */
-export async function runMaintenance(services: Services): Promise<void> {
-  await services.keys.retireExpired();
-  await services.keys.rotateIfDue();
-  await services.tokens.pruneRevoked();
 }

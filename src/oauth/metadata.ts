@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { sendJson } from './http.js';
 import type { OAuthDeps } from './index.js';
 import { JWKS_PATH } from './jwks.js';
-import { SCOPES } from './scopes.js';
+import { SCOPES } from '../tokens/scopes.js';
 
 export const METADATA_PATH = '/.well-known/oauth-authorization-server';
 

@@ -11,7 +11,7 @@ import type { IssuedAccessToken } from '../services/tokens.js';
 import { authenticateClient, readCredentials } from './client-auth.js';
 import { noStore, type OAuthParameters, readParameters, requireParameter, sendJson } from './http.js';
 import type { OAuthDeps } from './index.js';
-import { grantScopes } from './scopes.js';
+import { grantScopes } from '../tokens/scopes.js';
 
 export const TOKEN_PARAMETERS = ['grant_type', 'scope', 'client_id', 'client_secret'] as const;
 

@@ -14,7 +14,7 @@ import type { Selectable } from 'kysely';
 import { addSeconds } from '../clock.js';
 import { constantTimeEqual, randomHex } from '../crypto.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import { inCatalogOrder, type Scope, SCOPES, validateClientScopes } from '../oauth/scopes.js';
+import { inCatalogOrder, type Scope, SCOPES, validateClientScopes } from '../tokens/scopes.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
 import type { ApiClientsTable } from '../store/schema/index.js';

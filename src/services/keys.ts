@@ -10,15 +10,16 @@
  * the `keys` cache epoch.
  */
 import crypto from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, type importPKCS8, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, type JWK } from 'jose';
 import { addSeconds } from '../clock.js';
 import type { TokenAlg } from '../config.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import type { SigningKeysTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import { type Actor, type ServiceContext, SYSTEM_ACTOR } from './context.js';
+import type { KeyObjectLike, SigningKey, VerificationKey } from '../tokens/keys.js';
 
-export type KeyObjectLike = Awaited<ReturnType<typeof importPKCS8>>;
+export type { KeyObjectLike, SigningKey, VerificationKey } from '../tokens/keys.js';
 
 /** Seconds added to the longest TTL before an old key is retired, for clock skew between verifiers. */
 export const RETIRE_LEEWAY_SECONDS = 60;
@@ -29,22 +30,6 @@ export interface SigningKeyInfo {
   status: SigningKeysTable['status'];
   createdAt: string;
   retireAfter: string | null;
-}
-
-export interface SigningKey {
-  kid: string;
-  alg: TokenAlg;
-  /** A node:crypto key: signing calls `crypto.sign` directly (see oauth/jwt.ts). */
-  privateKey: crypto.KeyObject;
-}
-
-export interface VerificationKey {
-  kid: string;
-  alg: TokenAlg;
-  publicKey: KeyObjectLike;
-  /** null while the key is active; after that the key verifies only until this time. */
-  retireAfter: string | null;
-  jwk: JWK;
 }
 
 interface KeySet {

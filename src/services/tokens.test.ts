@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { testServices } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
-import { type AccessTokenClaims, signAccessToken } from '../oauth/jwt.js';
-import { sharedSigner } from '../oauth/signer.js';
+import { type AccessTokenClaims, signAccessToken } from '../tokens/jwt.js';
+import { sharedSigner } from '../tokens/signer.js';
 
 const testSigner = sharedSigner(1);
 import { CLI_ACTOR } from './context.js';

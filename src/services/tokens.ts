@@ -8,9 +8,9 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { type AccessTokenClaims, signAccessToken, tokenKid, verifyAccessTokenJwt } from '../oauth/jwt.js';
-import { type BatchSigner, sharedSigner } from '../oauth/signer.js';
-import type { Scope } from '../oauth/scopes.js';
+import { type AccessTokenClaims, signAccessToken, tokenKid, verifyAccessTokenJwt } from '../tokens/jwt.js';
+import { type BatchSigner, sharedSigner } from '../tokens/signer.js';
+import type { Scope } from '../tokens/scopes.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import type { AuditService } from './audit.js';
 import type { ClientOwner, ClientRecord, ClientsService } from './clients.js';

@@ -6,7 +6,7 @@
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMaintenance } from '../../src/oauth/index.js';
+import { runMaintenance } from '../../src/background.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { User } from '../../src/services/users.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';

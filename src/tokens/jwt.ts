@@ -1,12 +1,12 @@
 /**
  * JWT access tokens (RFC 9068, `typ: at+jwt`) carrying Domo's claims (spec 002).
  * The compact JWS is three base64url strings; the signature is `node:crypto`'s
- * `sign` on a signer thread (oauth/signer.ts), so the event loop is never blocked
+ * `sign` on a signer thread (tokens/signer.ts), so the event loop is never blocked
  * by it. (jose's SignJWT does the same through WebCrypto with more work per
  * token; the benchmark measured the difference.) Verification stays with jose.
  */
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import type { SigningKey, VerificationKey } from '../services/keys.js';
+import type { SigningKey, VerificationKey } from './keys.js';
 import type { Scope } from './scopes.js';
 import type { BatchSigner } from './signer.js';
 
@@ -33,7 +33,7 @@ export interface AccessTokenClaims {
 /** `header.payload.signature`; the header is the same for every token of a key, so it is encoded once. */
 const encodedHeaders = new WeakMap<SigningKey, string>();
 
-/** A signed access token; the signature is made off the event loop by `signer` (oauth/signer.ts). */
+/** A signed access token; the signature is made off the event loop by `signer` (tokens/signer.ts). */
 export async function signAccessToken(signer: BatchSigner, key: SigningKey, claims: AccessTokenClaims): Promise<string> {
   let header = encodedHeaders.get(key);
   if (header === undefined) {

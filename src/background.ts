@@ -1,0 +1,56 @@
+/**
+ * The per-process background work of a serving process, started and stopped in
+ * one place (`cli/server.ts`), never by an HTTP plugin:
+ *   - cache-epoch polling, so writes on other processes and nodes reach this one's caches;
+ *   - token maintenance every minute: retire keys whose tokens have expired, rotate
+ *     when due, prune expired revocations;
+ *
+ * The batched `last_used_at` writes are flushed when the app closes (app.ts), since
+ * they belong to the requests it served.
+ * The workflow engine is started beside it (it waits for the migrations).
+ */
+import type { Services } from './services/index.js';
+
+/** How often token maintenance runs. Key rotation is counted in days, so a minute is precise enough. */
+export const MAINTENANCE_INTERVAL_MS = 60_000;
+
+export interface BackgroundJobs {
+  /** Stops the timers; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export function startBackgroundJobs(services: Services): BackgroundJobs {
+  const log = services.ctx.log;
+  services.epochs.start();
+  const maintenance = setInterval(() => {
+    runMaintenance(services).catch((error: unknown) => log.warn({ err: error }, 'token maintenance failed'));
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
+  let stopped = false;
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      services.epochs.stop();
+      clearInterval(maintenance);
+    },
+  };
+}
+
+/** Retires keys whose tokens have expired, rotates when due, prunes expired revocations. */
+export async function runMaintenance(services: Services): Promise<void> {
+  await services.keys.retireExpired();
+  await services.keys.rotateIfDue();
+  await services.tokens.pruneRevoked();
+}
+
+/** Writes the pending `last_used_at` batches of API clients and developer tokens. */
+export async function flushLastUse(services: Services): Promise<void> {
+  const log = services.ctx.log;
+  await services.clients.flushLastUsed().catch((error: unknown) => {
+    log.warn({ err: error }, 'could not record last use of API clients');
+  });
+  await services.accessTokens.flushLastUsed().catch((error: unknown) => {
+    log.warn({ err: error }, 'could not record last use of developer access tokens');
+  });
+}
