@@ -1,0 +1,78 @@
+/**
+ * Who is calling: one `Principal` for every surface (admin API, `/v1/*`, the gateway and
+ * data APIs that come later, the CLI), and one check, `can(principal, grant, scope?)`.
+ *
+ * The guard (src/guard/) turns a request's credential into a Principal through one
+ * resolver chain (one resolver per credential kind) and one cache of live user facts;
+ * services take the Principal and decide with `can`. A principal always carries the
+ * grants the user's role holds *now* (for a client token: its owner's), so a removed
+ * grant or a disabled user counts from the very next request.
+ *
+ * "Admin" is not a role name: it is holding every grant of the catalog (`isAdmin`).
+ */
+import type { Scope } from '../tokens/scopes.js';
+import { GRANTS, type GrantId } from './grants.js';
+import type { User } from './users.js';
+
+/** How the principal proved who it is. Later resolvers (access profiles, outside IdPs) add theirs. */
+export type AuthMethod = 'session' | 'developer_token' | 'client_jwt' | 'cli';
+
+export interface Principal {
+  /**
+   * `user`: a person (session or developer token) acting with their own grants;
+   * `client`: a program with a client JWT, limited by its scopes and its owner's grants;
+   * `operator`: the local CLI, which has the data directory or database URL and so holds everything.
+   */
+  readonly kind: 'user' | 'client' | 'operator';
+  /** The acting user (for a client: its owner); null for the operator. */
+  readonly user: User | null;
+  /** The grants the user's role holds now (for a client: the owner's); every grant for the operator. */
+  readonly grants: ReadonlySet<GrantId>;
+  /** A client token's scopes; null when the credential is not scope-limited (sessions, developer tokens, CLI). */
+  readonly scopes: ReadonlySet<Scope> | null;
+  readonly via: AuthMethod;
+  /** The API client's id, for `client` principals. */
+  readonly clientId?: string;
+  /** The session id (the HMAC of the cookie), for `via: 'session'`. */
+  readonly sessionId?: string;
+  /** The developer token's id, for `via: 'developer_token'`. */
+  readonly tokenId?: number;
+}
+
+const ALL_GRANTS: ReadonlySet<GrantId> = new Set(GRANTS.map((g) => g.id));
+
+/** The local CLI: whoever can open the store holds every grant. Audited as actor `cli`. */
+export const OPERATOR: Principal = Object.freeze({
+  kind: 'operator',
+  user: null,
+  grants: ALL_GRANTS,
+  scopes: null,
+  via: 'cli',
+});
+
+/**
+ * The one authorization check: the principal holds `grant`, and, when `scope` is given and the
+ * principal is scope-limited (a client token), the token carries `scope` too.
+ */
+export function can(principal: Principal, grant: GrantId, scope?: Scope): boolean {
+  if (!principal.grants.has(grant)) return false;
+  if (scope !== undefined && principal.scopes !== null && !principal.scopes.has(scope)) return false;
+  return true;
+}
+
+/** Holds every grant of the catalog (the system role Admin does, and so may a custom role). */
+export function isAdmin(principal: Principal): boolean {
+  return holdsAll(principal.grants, ALL_GRANTS);
+}
+
+/** True when `held` contains every grant in `wanted`. */
+export function holdsAll(held: ReadonlySet<GrantId>, wanted: Iterable<GrantId>): boolean {
+  for (const grant of wanted) if (!held.has(grant)) return false;
+  return true;
+}
+
+/** The grants in `wanted` that `held` lacks, in catalog order (for "you lack X" messages). */
+export function missingGrants(held: ReadonlySet<GrantId>, wanted: Iterable<GrantId>): GrantId[] {
+  const want = new Set(wanted);
+  return GRANTS.map((g) => g.id).filter((id) => want.has(id) && !held.has(id));
+}
