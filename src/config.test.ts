@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       workflowConcurrency: 8,
       workflowHttpAllow: [],
       trustProxy: false,
+      tokenCacheSize: 10_000,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.workflowHttpAllow)).toBe(true);
@@ -71,6 +72,7 @@ describe('loadConfig', () => {
         GATEHOUSE_WORKFLOW_CONCURRENCY: '2',
         GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'API.example.com, *.partner.example , 127.0.0.1:9000',
         GATEHOUSE_TRUST_PROXY: 'yes',
+        GATEHOUSE_TOKEN_CACHE_SIZE: '50000',
       },
       '/srv/gatehouse',
     );
@@ -95,6 +97,7 @@ describe('loadConfig', () => {
       workflowConcurrency: 2,
       workflowHttpAllow: ['api.example.com', '*.partner.example', '127.0.0.1:9000'],
       trustProxy: true,
+      tokenCacheSize: 50_000,
     });
   });
 
@@ -223,6 +226,11 @@ describe('loadConfig', () => {
       { GATEHOUSE_TRUST_PROXY: 'maybe' },
       'GATEHOUSE_TRUST_PROXY',
       'GATEHOUSE_TRUST_PROXY: must be true or false, got "maybe"',
+    ],
+    [
+      { GATEHOUSE_TOKEN_CACHE_SIZE: '0' },
+      'GATEHOUSE_TOKEN_CACHE_SIZE',
+      'GATEHOUSE_TOKEN_CACHE_SIZE: must be between 1 and 1000000, got 0',
     ],
   ])('rejects %o with one line naming %s', (env, variable, message) => {
     const error = configError(env);

@@ -51,6 +51,8 @@ export interface Config {
   readonly workflowHttpAllow: readonly string[];
   /** Trust X-Forwarded-* headers (behind a reverse proxy). */
   readonly trustProxy: boolean;
+  /** Verified access tokens kept per process (least recently used dropped first). */
+  readonly tokenCacheSize: number;
 }
 
 export class ConfigError extends Error {
@@ -146,6 +148,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_TRUST_PROXY',
     default: 'false',
     meaning: 'trust X-Forwarded-For/-Proto from a reverse proxy',
+  },
+  {
+    variable: 'GATEHOUSE_TOKEN_CACHE_SIZE',
+    default: '10000',
+    meaning:
+      'access tokens whose signature each process remembers (1–1000000, about 2 KB each); past it the least recently used is dropped and costs one signature check when it returns',
   },
 ];
 
@@ -271,6 +279,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     workflowConcurrency: readInt(env, 'GATEHOUSE_WORKFLOW_CONCURRENCY', 8, 1, 1000),
     workflowHttpAllow: Object.freeze(workflowHttpAllow),
     trustProxy: readBool(env, 'GATEHOUSE_TRUST_PROXY', false),
+    tokenCacheSize: readInt(env, 'GATEHOUSE_TOKEN_CACHE_SIZE', 10_000, 1, 1_000_000),
   });
 }
 

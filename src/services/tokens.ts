@@ -11,6 +11,7 @@ import os from 'node:os';
 import { type AccessTokenClaims, signAccessToken, tokenKid, verifyAccessTokenJwt } from '../tokens/jwt.js';
 import { type BatchSigner, sharedSigner } from '../tokens/signer.js';
 import type { Scope } from '../tokens/scopes.js';
+import { Lru } from '../lru.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import type { AuditService } from './audit.js';
 import type { ClientOwner, ClientRecord, ClientsService } from './clients.js';
@@ -32,9 +33,6 @@ export interface VerifiedAccessToken {
   owner: ClientOwner;
 }
 
-/** Verified tokens kept per process; beyond this the map starts afresh. */
-const MAX_VERIFIED_TOKENS = 10_000;
-
 export class TokenService {
   private readonly epochs: CacheEpochs;
   private readonly revoked: EpochCache<'set', ReadonlySet<string>>;
@@ -42,9 +40,10 @@ export class TokenService {
   /**
    * Tokens whose signature, typ, iss and aud this process has verified, so a token
    * presented again is not verified again; `exp` and the key's standing are checked
-   * on every use, and the whole map is dropped when the key set changes.
+   * on every use, and the whole cache is dropped when the key set changes. Bounded by
+   * `tokenCacheSize`: a token pushed out costs one signature check when it returns.
    */
-  private readonly verified = new Map<string, { kid: string; claims: AccessTokenClaims }>();
+  private readonly verified: Lru<string, { kid: string; claims: AccessTokenClaims }>;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -53,6 +52,7 @@ export class TokenService {
     private readonly clients: ClientsService,
   ) {
     this.epochs = epochsOf(ctx.store);
+    this.verified = new Lru(ctx.config.tokenCacheSize);
     this.revoked = new EpochCache(this.epochs, ['revoked_tokens'], 1);
     this.epochs.subscribe(['keys'], () => this.verified.clear());
   }
@@ -126,10 +126,7 @@ export class TokenService {
     if (!key) return undefined;
     const { config } = this.ctx;
     const claims = await verifyAccessTokenJwt(token, key, { issuer: config.issuer, audience: config.audience, now });
-    if (claims) {
-      if (this.verified.size >= MAX_VERIFIED_TOKENS) this.verified.clear();
-      this.verified.set(token, { kid, claims });
-    }
+    if (claims) this.verified.set(token, { kid, claims });
     return claims;
   }
 

@@ -12,6 +12,8 @@
 import { sql } from 'kysely';
 import type { Executor, Store } from './index.js';
 
+export { DEFAULT_EPOCH_CACHE_ENTRIES, EpochCache } from './epoch-cache.js';
+
 export type EpochName = 'clients' | 'keys' | 'users' | 'roles' | 'revoked_tokens' | 'access_tokens';
 
 export const DEFAULT_POLL_MS = 300;
@@ -117,57 +119,4 @@ export function epochsOf(store: Store): CacheEpochs {
 /** For services that only need to announce a change: `await bumpEpoch(this.ctx.store, tx, 'users')`. */
 export function bumpEpoch(store: Store, tx: Executor, ...names: EpochName[]): Promise<void> {
   return epochsOf(store).bump(tx, ...names);
-}
-
-/**
- * A per-process cache of values loaded from the store, dropped when one of its
- * epochs changes. Concurrent misses for one key share a single load, and a load
- * that started before a drop is not kept.
- */
-export class EpochCache<K, V> {
-  private readonly values = new Map<K, V>();
-  private readonly loading = new Map<K, Promise<V>>();
-  private generation = 0;
-
-  /**
-   * `keep` decides which loaded values are cached (default all); e.g. not caching "not found"
-   * keeps a flood of unknown keys from evicting the entries that matter.
-   */
-  constructor(
-    epochs: CacheEpochs,
-    names: readonly EpochName[],
-    private readonly maxEntries = 10_000,
-    private readonly keep: (value: V) => boolean = () => true,
-  ) {
-    epochs.subscribe(names, () => this.clear());
-  }
-
-  get(key: K, load: () => Promise<V>): Promise<V> {
-    if (this.values.has(key)) return Promise.resolve(this.values.get(key) as V);
-    const pending = this.loading.get(key);
-    if (pending) return pending;
-    const generation = this.generation;
-    const promise = load().then(
-      (value) => {
-        if (this.loading.get(key) === promise) this.loading.delete(key);
-        if (generation === this.generation && this.keep(value)) {
-          if (this.values.size >= this.maxEntries) this.values.clear();
-          this.values.set(key, value);
-        }
-        return value;
-      },
-      (error: unknown) => {
-        if (this.loading.get(key) === promise) this.loading.delete(key);
-        throw error;
-      },
-    );
-    this.loading.set(key, promise);
-    return promise;
-  }
-
-  clear(): void {
-    this.generation++;
-    this.values.clear();
-    this.loading.clear();
-  }
 }

@@ -1,0 +1,65 @@
+/**
+ * A per-process cache of values loaded from the store, dropped when one of its
+ * cache epochs changes (see `epochs.ts`). Concurrent misses for one key share a
+ * single load, and a load that started before a drop is not kept.
+ *
+ * Bounded by recency: past `maxEntries` the least recently used entry goes, so a
+ * working set larger than the cache costs one load per miss, never a rebuild of
+ * the whole cache. An epoch change still drops everything.
+ */
+import { Lru } from '../lru.js';
+import type { CacheEpochs, EpochName } from './epochs.js';
+
+/** Entries per cache unless its owner says otherwise. */
+export const DEFAULT_EPOCH_CACHE_ENTRIES = 10_000;
+
+export class EpochCache<K, V> {
+  private readonly values: Lru<K, V>;
+  private readonly loading = new Map<K, Promise<V>>();
+  private generation = 0;
+
+  /**
+   * `keep` decides which loaded values are cached (default all); e.g. not caching "not found"
+   * keeps a flood of unknown keys from evicting the entries that matter.
+   */
+  constructor(
+    epochs: CacheEpochs,
+    names: readonly EpochName[],
+    maxEntries = DEFAULT_EPOCH_CACHE_ENTRIES,
+    private readonly keep: (value: V) => boolean = () => true,
+  ) {
+    this.values = new Lru(maxEntries);
+    epochs.subscribe(names, () => this.clear());
+  }
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  get(key: K, load: () => Promise<V>): Promise<V> {
+    const hit = this.values.get(key);
+    if (hit !== undefined || this.values.has(key)) return Promise.resolve(hit as V);
+    const pending = this.loading.get(key);
+    if (pending) return pending;
+    const generation = this.generation;
+    const promise = load().then(
+      (value) => {
+        if (this.loading.get(key) === promise) this.loading.delete(key);
+        if (generation === this.generation && this.keep(value)) this.values.set(key, value);
+        return value;
+      },
+      (error: unknown) => {
+        if (this.loading.get(key) === promise) this.loading.delete(key);
+        throw error;
+      },
+    );
+    this.loading.set(key, promise);
+    return promise;
+  }
+
+  clear(): void {
+    this.generation++;
+    this.values.clear();
+    this.loading.clear();
+  }
+}
