@@ -4,8 +4,11 @@
  * Details must never contain a secret or password: `record` drops any key
  * that looks like one, as a second line of defence.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Selectable } from 'kysely';
 import { ValidationError } from '../errors.js';
 import type { Executor, Store } from '../store/index.js';
+import type { AuditEventsTable } from '../store/schema/index.js';
 import type { Clock } from '../clock.js';
 import type { Actor } from './context.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
@@ -54,7 +57,11 @@ function scrub(details: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-function actorColumns(actor: Actor): { actor_type: Actor['type']; actor_id: string | null; actor_label: string | null } {
+function actorColumns(actor: Actor): {
+  actor_type: Actor['type'];
+  actor_id: string | null;
+  actor_label: string | null;
+} {
   switch (actor.type) {
     case 'user':
       return { actor_type: 'user', actor_id: String(actor.userId), actor_label: actor.label ?? null };
@@ -67,6 +74,46 @@ function actorColumns(actor: Actor): { actor_type: Actor['type']; actor_id: stri
 
 function isIsoTime(value: string): boolean {
   return !Number.isNaN(Date.parse(value)) && /^\d{4}-\d{2}-\d{2}/.test(value);
+}
+
+/** A `from`/`to` bound as the stored form (ISO-8601 UTC with milliseconds), or a 400. */
+function timeBound(name: string, value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!isIsoTime(value)) {
+    throw new ValidationError(`"${name}" must be an ISO-8601 time such as 2026-01-31T12:00:00Z.`, {
+      field: name,
+    });
+  }
+  return new Date(value).toISOString();
+}
+
+/** The family of an action: its part before the first dot (`user` for `user.created`). */
+export function actionFamily(action: string): string {
+  const dot = action.indexOf('.');
+  return dot === -1 ? action : action.slice(0, dot);
+}
+
+/** Rows deleted per statement when pruning: short write locks, so requests keep flowing between batches. */
+export const PRUNE_BATCH = 1000;
+/** Rows read per statement when exporting. */
+const EXPORT_BATCH = 1000;
+
+type AuditRow = Selectable<AuditEventsTable>;
+type Cursor = [occurredAt: string, id: number];
+
+const isCursor = (v: unknown): v is Cursor =>
+  Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isInteger(v[1]);
+
+function toEvent(row: AuditRow): AuditEvent {
+  return {
+    id: row.id,
+    occurredAt: row.occurred_at,
+    actor: { type: row.actor_type, id: row.actor_id, label: row.actor_label },
+    action: row.action,
+    target: row.target_type === null ? null : { type: row.target_type, id: row.target_id ?? '' },
+    ip: row.ip,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+  };
 }
 
 export class AuditService {
@@ -83,6 +130,7 @@ export class AuditService {
         occurred_at: this.clock.now().toISOString(),
         ...actorColumns(event.actor),
         action: event.action,
+        action_family: actionFamily(event.action),
         target_type: event.target?.type ?? null,
         target_id: event.target === undefined ? null : String(event.target.id),
         ip,
@@ -91,45 +139,121 @@ export class AuditService {
       .execute();
   }
 
-  /** Newest first, cursor-paginated. */
+  /**
+   * Newest first by (occurred_at, id), cursor-paginated.
+   *
+   * Every filter is an equality on the leading column of an index that continues with
+   * (occurred_at, id) (migration 005), and `from`/`to`/the cursor are a range on that same
+   * (occurred_at, id) tail, so the database walks one index backwards from the cursor and
+   * stops after `limit + 1` matching entries: no sort, and no rows read and discarded unless
+   * two filters are combined (then it walks the index of one and checks the other).
+   * Plans at 1M events (bench/scale/audit.mjs seeds them):
+   *   no filter, from/to:  SQLite `SEARCH audit_events USING INDEX audit_time_idx (occurred_at>? AND occurred_at<?)`;
+   *                        PostgreSQL `Index Scan Backward using audit_time_idx`, `Index Cond: occurred_at >= … AND < …`.
+   *   actorType=client:    `SEARCH … USING INDEX audit_actor_type_time_idx (actor_type=? AND …)`;
+   *                        `Index Scan Backward using audit_actor_type_time_idx`.
+   *   action=user.*:       the stored `action_family` (`SEARCH … USING INDEX audit_family_time_idx (action_family=?)`),
+   *                        not `action LIKE 'user.%'`, which no index can give in time order.
+   *   actorId, action, targetType, targetId: their own (column, occurred_at, id) index likewise.
+   * The cursor is a row-value comparison `(occurred_at, id) < (?, ?)`, which both planners
+   * turn into the start of the index range (an `OR` of the two parts would not be).
+   */
   async query(q: AuditQuery): Promise<Page<AuditEvent>> {
     const limit = pageSize(q.limit);
-    for (const [name, value] of [
-      ['from', q.from],
-      ['to', q.to],
-    ] as const) {
-      if (value !== undefined && !isIsoTime(value)) {
-        throw new ValidationError(`"${name}" must be an ISO-8601 time such as 2026-01-31T12:00:00Z.`, { field: name });
-      }
-    }
-    const after = decodeCursor(q.cursor, (v): v is number => Number.isInteger(v));
+    const from = timeBound('from', q.from);
+    const to = timeBound('to', q.to);
+    const after = decodeCursor(q.cursor, isCursor);
     let query = this.store.db.selectFrom('audit_events').selectAll();
-    if (q.from) query = query.where('occurred_at', '>=', new Date(q.from).toISOString());
-    if (q.to) query = query.where('occurred_at', '<', new Date(q.to).toISOString());
+    if (from) query = query.where('occurred_at', '>=', from);
+    if (to) query = query.where('occurred_at', '<', to);
     if (q.actorType) query = query.where('actor_type', '=', q.actorType);
     if (q.actorId) query = query.where('actor_id', '=', q.actorId);
     if (q.action) {
-      // `user.` or `user.*` matches every user action.
-      const prefix = q.action.endsWith('.*') ? q.action.slice(0, -1) : q.action.endsWith('.') ? q.action : undefined;
-      query = prefix ? query.where('action', 'like', `${prefix}%`) : query.where('action', '=', q.action);
+      // `user.` or `user.*` matches every action starting with `user.`.
+      const prefix = q.action.endsWith('.*')
+        ? q.action.slice(0, -1)
+        : q.action.endsWith('.')
+          ? q.action
+          : undefined;
+      if (prefix === undefined) {
+        query = query.where('action', '=', q.action);
+      } else {
+        query = query.where('action_family', '=', actionFamily(prefix));
+        // A deeper prefix (`workflow.run.*`) narrows the family's rows; `substr` compares bytes on
+        // both stores, where a LIKE would treat `_` as a wildcard and a range would follow PostgreSQL's collation.
+        query = query.where((eb) =>
+          eb(eb.fn('substr', ['action', eb.val(1), eb.val(prefix.length)]), '=', prefix),
+        );
+      }
     }
     if (q.targetType) query = query.where('target_type', '=', q.targetType);
     if (q.targetId) query = query.where('target_id', '=', q.targetId);
-    if (after !== undefined) query = query.where('id', '<', after);
-    const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
-    return toPage(
-      rows,
-      limit,
-      (row) => ({
-        id: row.id,
-        occurredAt: row.occurred_at,
-        actor: { type: row.actor_type, id: row.actor_id, label: row.actor_label },
-        action: row.action,
-        target: row.target_type === null ? null : { type: row.target_type, id: row.target_id ?? '' },
-        ip: row.ip,
-        details: JSON.parse(row.details) as Record<string, unknown>,
-      }),
-      (row) => row.id,
-    );
+    if (after !== undefined) {
+      query = query.where((eb) => eb(eb.refTuple('occurred_at', 'id'), '<', eb.tuple(after[0], after[1])));
+    }
+    const rows = await query
+      .orderBy('occurred_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    return toPage(rows, limit, toEvent, (row): Cursor => [row.occurred_at, row.id]);
+  }
+
+  /**
+   * Every event at or after `since` and before `until`, oldest first, read `EXPORT_BATCH`
+   * rows at a time along audit_time_idx (for `gatehouse audit export`, before pruning).
+   */
+  async *export(range: { since?: string; until?: string } = {}): AsyncGenerator<AuditEvent> {
+    const since = timeBound('since', range.since);
+    const until = timeBound('until', range.until);
+    let after: Cursor | undefined;
+    for (;;) {
+      let query = this.store.db.selectFrom('audit_events').selectAll();
+      if (since) query = query.where('occurred_at', '>=', since);
+      if (until) query = query.where('occurred_at', '<', until);
+      if (after) {
+        const [at, id] = after;
+        query = query.where((eb) => eb(eb.refTuple('occurred_at', 'id'), '>', eb.tuple(at, id)));
+      }
+      const rows = await query.orderBy('occurred_at').orderBy('id').limit(EXPORT_BATCH).execute();
+      for (const row of rows) yield toEvent(row);
+      const last = rows[rows.length - 1];
+      if (rows.length < EXPORT_BATCH || last === undefined) return;
+      after = [last.occurred_at, last.id];
+    }
+  }
+
+  /**
+   * Deletes events older than `retentionDays` days (0 keeps everything), `batchSize` rows per
+   * statement, oldest first along audit_time_idx, yielding to the event loop between
+   * statements so neither the process nor other writers wait long. Returns how many went.
+   */
+  async prune(
+    retentionDays: number,
+    options: { batchSize?: number; signal?: AbortSignal } = {},
+  ): Promise<number> {
+    if (retentionDays <= 0) return 0;
+    const batchSize = options.batchSize ?? PRUNE_BATCH;
+    const cutoff = new Date(this.clock.now().getTime() - retentionDays * 86_400_000).toISOString();
+    let deleted = 0;
+    while (!options.signal?.aborted) {
+      const result = await this.store.db
+        .deleteFrom('audit_events')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('audit_events')
+            .select('id')
+            .where('occurred_at', '<', cutoff)
+            .orderBy('occurred_at')
+            .orderBy('id')
+            .limit(batchSize),
+        )
+        .executeTakeFirst();
+      const n = Number(result.numDeletedRows);
+      deleted += n;
+      if (n < batchSize) break;
+      await nextTurn();
+    }
+    return deleted;
   }
 }

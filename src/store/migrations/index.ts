@@ -9,6 +9,7 @@ import { foundation } from './001_foundation.js';
 import { oauth } from './002_oauth.js';
 import { accessTokens } from './003_access_tokens.js';
 import { workflows } from './004_workflows.js';
+import { scaleQueries } from './005_scale_queries.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -17,6 +18,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['002_oauth', oauth],
   ['003_access_tokens', accessTokens],
   ['004_workflows', workflows],
+  ['005_scale_queries', scaleQueries],
 ];
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {

@@ -56,6 +56,8 @@ export interface AuditEventsTable {
   /** e.g. the user's email at the time, for reading the log after the user is gone. */
   actor_label: string | null;
   action: string;
+  /** The action up to its first dot (`user` for `user.created`): what `action=user.*` filters on, by index. */
+  action_family: string;
   target_type: string | null;
   target_id: string | null;
   ip: string | null;
