@@ -7,6 +7,7 @@
  *   npm run bench -- --pg              # PostgreSQL (GATEHOUSE_TEST_DATABASE_URL or local `test`)
  *   npm run bench -- --duration 3 --warmup 1 --only rs256
  *   npm run bench -- --profile         # then profiles Gatehouse under the RS256 token load
+ *   npm run bench -- --scale [--pg]    # small vs large instance, in turns (bench/scale/*.mjs)
  *
  * Writes bench/results/<time>.{json,md} (and latest.*); exits 1 if any request failed.
  */
@@ -42,6 +43,10 @@ Options:
   --pg                PostgreSQL (GATEHOUSE_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test)
   --profile           afterwards, run Gatehouse RS256 under --cpu-prof with the token load
                       alone, and summarise where its CPU time goes
+  --scale             instead: the scale groups (bench/scale/*.mjs), each timing the same work on
+                      a small and a large instance in turns and printing large ÷ small;
+                      --only then names groups (e.g. --only audit,clients); writes
+                      bench/results/scale-<time>.{json,md}
   -h, --help          this text`;
 
 let parsed;
@@ -58,6 +63,7 @@ try {
       only: { type: 'string' },
       pg: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      scale: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -86,13 +92,14 @@ const opts = {
   workers: positive('workers', args.workers),
   ttl: positive('ttl', args.ttl),
   algs: ['RS256', 'ES256', 'EdDSA'].filter(
-    (alg) => !args.only || args.only.toLowerCase().split(',').includes(alg.toLowerCase()),
+    (alg) => args.scale || !args.only || args.only.toLowerCase().split(',').includes(alg.toLowerCase()),
   ),
   pgUrl: args.pg
     ? process.env.GATEHOUSE_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
     : undefined,
   profile: args.profile,
   quick: args.quick,
+  scale: args.scale,
 };
 if (opts.algs.length === 0) {
   console.error(`--only takes rs256, es256 and/or eddsa, got "${args.only}"`);
@@ -135,6 +142,30 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const logDir = path.join(RESULTS, `logs-${stamp}`);
 fs.mkdirSync(logDir, { recursive: true });
 const profileDir = opts.profile ? path.join(RESULTS, `profiles-${stamp}`) : undefined;
+
+// --scale: the small-vs-large groups instead of the load comparison.
+if (opts.scale) {
+  const { runScale } = await import('./lib/scale.mjs');
+  const scaleRows = await runScale({
+    root: ROOT,
+    bench: BENCH,
+    results: RESULTS,
+    stamp,
+    only: args.only,
+    settings: {
+      pgUrl: opts.pgUrl,
+      quick: opts.quick,
+      rounds: opts.rounds,
+      duration: opts.duration,
+      warmup: opts.warmup,
+      connections: opts.connections,
+      workers: opts.workers,
+      logDir,
+    },
+    helpers: { autocannon, measureInterleaved, startGatehouse },
+  });
+  process.exit(scaleRows.some((row) => row.failed) ? 1 : 0);
+}
 
 const rows = [];
 
