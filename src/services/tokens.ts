@@ -12,11 +12,12 @@ import { type AccessTokenClaims, signAccessToken, tokenKid, verifyAccessTokenJwt
 import { type BatchSigner, sharedSigner } from '../tokens/signer.js';
 import type { Scope } from '../tokens/scopes.js';
 import { Lru } from '../lru.js';
-import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
+import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { AuditService } from './audit.js';
 import type { ClientOwner, ClientRecord, ClientsService } from './clients.js';
 import type { Actor, ServiceContext } from './context.js';
 import type { KeysService } from './keys.js';
+import { KEEP_AFTER_EXPIRY_MS, RevokedTokens } from './revoked-tokens.js';
 
 export interface IssuedAccessToken {
   accessToken: string;
@@ -35,7 +36,7 @@ export interface VerifiedAccessToken {
 
 export class TokenService {
   private readonly epochs: CacheEpochs;
-  private readonly revoked: EpochCache<'set', ReadonlySet<string>>;
+  private readonly revoked: RevokedTokens;
   #signer: BatchSigner | undefined;
   /**
    * Tokens whose signature, typ, iss and aud this process has verified, so a token
@@ -53,7 +54,7 @@ export class TokenService {
   ) {
     this.epochs = epochsOf(ctx.store);
     this.verified = new Lru(ctx.config.tokenCacheSize);
-    this.revoked = new EpochCache(this.epochs, ['revoked_tokens'], 1);
+    this.revoked = new RevokedTokens(ctx.store, ctx.clock, this.epochs);
     this.epochs.subscribe(['keys'], () => this.verified.clear());
   }
 
@@ -95,7 +96,7 @@ export class TokenService {
   async verify(token: string, options: { clockToleranceSeconds?: number } = {}): Promise<VerifiedAccessToken | null> {
     const claims = await this.verifySignature(token, options.clockToleranceSeconds);
     if (!claims) return null;
-    if ((await this.revokedJtis()).has(claims.jti)) return null;
+    if (await this.revoked.has(claims.jti)) return null;
     const client = await this.clients.record(claims.client_id);
     if (client?.status !== 'active') return null;
     const owner = await this.clients.owner(client.ownerUserId);
@@ -139,9 +140,10 @@ export class TokenService {
     if (!claims || claims.client_id !== caller.id) return false;
     const expiresAt = new Date(claims.exp * 1000).toISOString();
     const written = await this.ctx.store.transaction(async (tx) => {
+      const seq = await RevokedTokens.nextNumber(tx);
       const result = await tx
         .insertInto('revoked_tokens')
-        .values({ jti: claims.jti, client_id: caller.id, expires_at: expiresAt })
+        .values({ jti: claims.jti, client_id: caller.id, expires_at: expiresAt, seq })
         .onConflict((oc) => oc.column('jti').doNothing())
         .executeTakeFirst();
       if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) return false;
@@ -154,27 +156,20 @@ export class TokenService {
       await this.epochs.bump(tx, 'revoked_tokens');
       return true;
     });
-    if (written) this.epochs.invalidate('revoked_tokens');
+    if (written) {
+      this.revoked.add(claims.jti, expiresAt);
+      this.epochs.invalidate('revoked_tokens');
+    }
     return written;
   }
 
-  /** Deletes revocation entries whose tokens have expired anyway; returns how many. */
+  /**
+   * Deletes revocation entries whose tokens have expired anyway (a minute ago, past any
+   * clock tolerance); returns how many.
+   */
   async pruneRevoked(): Promise<number> {
-    const result = await this.ctx.store.db
-      .deleteFrom('revoked_tokens')
-      .where('expires_at', '<=', this.ctx.clock.now().toISOString())
-      .executeTakeFirst();
+    const before = new Date(this.ctx.clock.now().getTime() - KEEP_AFTER_EXPIRY_MS).toISOString();
+    const result = await this.ctx.store.db.deleteFrom('revoked_tokens').where('expires_at', '<=', before).executeTakeFirst();
     return Number(result.numDeletedRows);
-  }
-
-  private revokedJtis(): Promise<ReadonlySet<string>> {
-    return this.revoked.get('set', async () => {
-      const rows = await this.ctx.store.db
-        .selectFrom('revoked_tokens')
-        .select('jti')
-        .where('expires_at', '>', this.ctx.clock.now().toISOString())
-        .execute();
-      return new Set(rows.map((r) => r.jti));
-    });
   }
 }

@@ -10,6 +10,7 @@ import { oauth } from './002_oauth.js';
 import { accessTokens } from './003_access_tokens.js';
 import { workflows } from './004_workflows.js';
 import { scaleQueries } from './005_scale_queries.js';
+import { revocationFeed } from './006_revocation_feed.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -19,6 +20,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['003_access_tokens', accessTokens],
   ['004_workflows', workflows],
   ['005_scale_queries', scaleQueries],
+  ['006_revocation_feed', revocationFeed],
 ];
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {

@@ -48,8 +48,16 @@ export interface SigningKeysTable {
 export interface RevokedTokensTable {
   jti: string;
   client_id: string;
-  /** The token's `exp`; the row is pruned after it. */
+  /** The token's `exp`; the row is pruned a minute after it. */
   expires_at: string;
+  /** Position in the revocation change feed (from `revocation_sequence`); 0 for rows older than the feed. */
+  seq: Generated<number>;
+}
+
+/** One row (`id` 1): the last number handed to a revoked token. */
+export interface RevocationSequenceTable {
+  id: number;
+  value: number;
 }
 
 export interface CacheEpochsTable {
@@ -63,5 +71,6 @@ export interface OAuthTables {
   client_secrets: ClientSecretsTable;
   signing_keys: SigningKeysTable;
   revoked_tokens: RevokedTokensTable;
+  revocation_sequence: RevocationSequenceTable;
   cache_epochs: CacheEpochsTable;
 }
