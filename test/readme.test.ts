@@ -1,7 +1,8 @@
 /**
- * The README stays true: the Quick start is exactly the two commands, and the grant
- * catalog, the system roles and the CLI overview match the code. (The configuration
- * table is checked against `SETTINGS` in src/config.test.ts.)
+ * The README stays true: the Quick start is exactly the two commands, the grant
+ * catalog, the system roles and the CLI overview match the code, and every JSON
+ * example is accepted by the API. (The configuration table is checked against
+ * `SETTINGS` in src/config.test.ts.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +10,8 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/index.js';
 import { GRANTS, SYSTEM_ROLES } from '../src/services/grants.js';
+import { createUser, signIn, testApp } from './helpers/app.js';
+import { dialects } from './helpers/stores.js';
 
 const README = fs.readFileSync(path.resolve(import.meta.dirname, '../README.md'), 'utf8');
 
@@ -37,6 +40,55 @@ function tableRows(text: string, first: string): string[][] {
     );
   }
   return rows;
+}
+
+/** Every ```json block of the README, with the `## section` it stands in. */
+function jsonExamples(): Array<{ section: string; json: unknown }> {
+  const out: Array<{ section: string; json: unknown }> = [];
+  for (const match of README.matchAll(/```json\n([\s\S]*?)```/g)) {
+    const before = README.slice(0, match.index);
+    const section = /\n## ([^\n]+)\n(?![\s\S]*\n## )/.exec(before)?.[1] ?? '';
+    out.push({ section, json: JSON.parse(match[1]!) as unknown });
+  }
+  return out;
+}
+
+/** Where each section's JSON examples are sent, and the answer expected. */
+const EXAMPLE_CALLS: Record<string, (json: unknown, n: number) => { url: string; payload: unknown; status: number }> = {
+  'Workflows API': (definition, n) => ({ url: '/v1/workflows', payload: { name: `README example ${n}`, definition }, status: 201 }),
+};
+
+for (const dialect of dialects()) {
+  describe.skipIf(dialect.skip)(`README JSON examples work against the API (${dialect.name})`, () => {
+    it('posts every ```json block to the API it documents and gets a success', async () => {
+      const examples = jsonExamples();
+      expect(examples.length).toBeGreaterThan(0);
+      const ts = await dialect.open();
+      const { app, services } = await testApp(ts.store);
+      try {
+        await createUser(services, 'readme@example.com', 'Admin');
+        const session = await signIn(app, 'readme@example.com');
+        const created = await app.inject({
+          method: 'POST',
+          url: '/api/admin/v1/access-tokens',
+          headers: session.headers,
+          payload: { description: 'README examples', expiresInDays: 1 },
+        });
+        expect(created.statusCode, created.body).toBe(201);
+        const authorization = `Bearer ${(created.json() as { token: string }).token}`;
+        for (const [n, example] of examples.entries()) {
+          const call = EXAMPLE_CALLS[example.section];
+          expect(call, `a JSON example in "${example.section}" has a known API to post to`).toBeDefined();
+          const { url, payload, status } = call!(example.json, n);
+          const res = await app.inject({ method: 'POST', url, headers: { authorization }, payload });
+          expect(res.statusCode, `README example ${n} (${example.section}): ${res.body}`).toBe(status);
+        }
+      } finally {
+        await app.close();
+        await ts.dispose();
+      }
+    });
+  });
 }
 
 describe('README', () => {

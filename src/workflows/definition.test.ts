@@ -41,6 +41,27 @@ describe('workflow definitions', () => {
     expect(compile(definition).map((i) => i.op)).toEqual(['step', 'step', 'step', 'if', 'step', 'jump', 'step']);
   });
 
+  it('names unnamed steps by their path, so then/else branches never clash', () => {
+    const definition = validateDefinition({
+      steps: [
+        { type: 'log', message: 'start' },
+        // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
+        {
+          type: 'if',
+          condition: 'true',
+          then: [{ type: 'set', values: { tier: '"gold"' } }],
+          else: [
+            { type: 'set', values: { tier: '"standard"' } },
+            // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
+            { type: 'if', condition: 'false', then: [{ type: 'log', message: 'x' }] },
+          ],
+        },
+      ],
+    });
+    const ids = compile(definition).flatMap((i) => (i.op === 'jump' ? [] : [i.step.id]));
+    expect(ids).toEqual(['log_0', 'if_1', 'set_1_then_0', 'set_1_else_0', 'if_1_else_1', 'log_1_else_1_then_0']);
+  });
+
   it.each([
     [{ steps: [{ type: 'http', url: 'ftp://x' }] }, 'definition.steps[0].url', 'must start with http:// or https://'],
     [{ steps: [{ type: 'http', url: 'https://x', method: 'TRACE' }] }, 'definition.steps[0].method', 'must be one of GET, POST, PUT, PATCH, DELETE, HEAD'],

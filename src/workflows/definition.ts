@@ -22,7 +22,7 @@ export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
 interface StepBase {
-  /** Names the step in logs and in `outputs`; defaults to `<type>_<path>`. */
+  /** Names the step in logs and in `outputs`; defaults to `<type>_<path>` (`log_2`, `set_1_then_0`, `fail_1_else_0`). */
   id: string;
 }
 export interface HttpStep extends StepBase {
@@ -168,6 +168,18 @@ function checkInt(c: Checker, value: unknown, path: string, min: number, max: nu
   return value;
 }
 
+/**
+ * The id of an unnamed step, from its path: `definition.steps[1].then[0]` → `set_1_then_0`.
+ * Paths are unique, so generated ids are too (a step named by hand may still clash).
+ */
+function generatedId(type: string, path: string): string {
+  const where = path
+    .replace(/^definition\.steps/, '')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
+  return `${type}_${where}`;
+}
+
 function checkSteps(c: Checker, raw: unknown, path: string, depth: number): Step[] {
   if (!Array.isArray(raw)) {
     c.fail(path, 'must be a list of steps');
@@ -192,7 +204,7 @@ function checkStep(c: Checker, raw: unknown, path: string, depth: number): Step 
     c.fail(`${path}.type`, `must be one of ${STEP_TYPES.join(', ')}`);
     return { id: '', type: 'log', message: '' };
   }
-  let id = `${type}_${path.replace(/[^0-9]+/g, '_').replace(/^_|_$/g, '')}`;
+  let id = generatedId(type, path);
   if (raw.id !== undefined) {
     if (typeof raw.id !== 'string' || !IDENT.test(raw.id)) {
       c.fail(`${path}.id`, 'must be a name of letters, digits and _ (not starting with a digit)');
