@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { serializeError, UnavailableError } from './errors.js';
+import { addJsonBodyParser } from './json-body.js';
 import type { Logger } from './logger.js';
 import { adminRoutes } from './admin/index.js';
 import { flushLastUse } from './background.js';
@@ -41,6 +42,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Every JSON body (admin, OAuth and workflow routes alike) is depth-checked before it is parsed.
+  addJsonBodyParser(app, config.maxJsonDepth);
 
   app.setErrorHandler((error, request, reply) => {
     const { status, headers, body } = serializeError(error);

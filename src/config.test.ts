@@ -41,6 +41,11 @@ describe('loadConfig', () => {
       workflowHttpAllow: [],
       trustProxy: false,
       tokenCacheSize: 10_000,
+      maxJsonDepth: 64,
+      workflowExpressionTimeoutMs: 1000,
+      workflowExpressionHeapMb: 64,
+      workflowMaxValueBytes: 1024 * 1024,
+      workflowMaxRunBytes: 16 * 1024 * 1024,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.workflowHttpAllow)).toBe(true);
@@ -73,6 +78,11 @@ describe('loadConfig', () => {
         GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'API.example.com, *.partner.example , 127.0.0.1:9000',
         GATEHOUSE_TRUST_PROXY: 'yes',
         GATEHOUSE_TOKEN_CACHE_SIZE: '50000',
+        GATEHOUSE_MAX_JSON_DEPTH: '32',
+        GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS: '250',
+        GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB: '128',
+        GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES: '65536',
+        GATEHOUSE_WORKFLOW_MAX_RUN_BYTES: '1048576',
       },
       '/srv/gatehouse',
     );
@@ -98,6 +108,11 @@ describe('loadConfig', () => {
       workflowHttpAllow: ['api.example.com', '*.partner.example', '127.0.0.1:9000'],
       trustProxy: true,
       tokenCacheSize: 50_000,
+      maxJsonDepth: 32,
+      workflowExpressionTimeoutMs: 250,
+      workflowExpressionHeapMb: 128,
+      workflowMaxValueBytes: 65536,
+      workflowMaxRunBytes: 1048576,
     });
   });
 
@@ -216,6 +231,26 @@ describe('loadConfig', () => {
       { GATEHOUSE_WORKFLOW_CONCURRENCY: '0' },
       'GATEHOUSE_WORKFLOW_CONCURRENCY',
       'GATEHOUSE_WORKFLOW_CONCURRENCY: must be between 1 and 1000, got 0',
+    ],
+    [
+      { GATEHOUSE_MAX_JSON_DEPTH: '7' },
+      'GATEHOUSE_MAX_JSON_DEPTH',
+      'GATEHOUSE_MAX_JSON_DEPTH: must be between 8 and 512, got 7',
+    ],
+    [
+      { GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS: '5' },
+      'GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS',
+      'GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS: must be between 10 and 60000, got 5',
+    ],
+    [
+      { GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB: '8' },
+      'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB',
+      'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB: must be between 16 and 4096, got 8',
+    ],
+    [
+      { GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES: '2048', GATEHOUSE_WORKFLOW_MAX_RUN_BYTES: '1024' },
+      'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES',
+      'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES: must be at least GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES (2048), got 1024',
     ],
     [
       { GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'api.example.com,https://evil.example' },

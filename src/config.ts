@@ -53,6 +53,16 @@ export interface Config {
   readonly trustProxy: boolean;
   /** Verified access tokens kept per process (least recently used dropped first). */
   readonly tokenCacheSize: number;
+  /** Deepest nesting of arrays and objects a JSON request body may have. */
+  readonly maxJsonDepth: number;
+  /** Wall-clock limit of one batch of workflow expression evaluations; the thread is killed past it. */
+  readonly workflowExpressionTimeoutMs: number;
+  /** Heap cap (MB) of each workflow expression thread. */
+  readonly workflowExpressionHeapMb: number;
+  /** Largest JSON size (bytes) of one workflow variable, step output or log line. */
+  readonly workflowMaxValueBytes: number;
+  /** Largest JSON size (bytes) of a run's whole state: variables, outputs and log lines. */
+  readonly workflowMaxRunBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -154,6 +164,33 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     default: '10000',
     meaning:
       'access tokens whose signature each process remembers (1–1000000, about 2 KB each); past it the least recently used is dropped and costs one signature check when it returns',
+  },
+  {
+    variable: 'GATEHOUSE_MAX_JSON_DEPTH',
+    default: '64',
+    meaning:
+      'deepest nesting of arrays/objects in a JSON request body (deeper → 400), and in a workflow value (8–512)',
+  },
+  {
+    variable: 'GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS',
+    default: '1000',
+    meaning:
+      "wall-clock limit of one step's expression evaluation; past it the expression thread is killed and the run fails (10–60000)",
+  },
+  {
+    variable: 'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB',
+    default: '64',
+    meaning: 'heap cap of each workflow expression thread, in MB (16–4096)',
+  },
+  {
+    variable: 'GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES',
+    default: '1048576 (1 MiB)',
+    meaning: 'largest JSON size of one workflow variable, step output (http response included) or log line',
+  },
+  {
+    variable: 'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES',
+    default: '16777216 (16 MiB)',
+    meaning: "largest JSON size of a run's whole state: variables, outputs and log lines together",
   },
 ];
 
@@ -258,6 +295,15 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       throw new ConfigError('GATEHOUSE_WORKFLOW_HTTP_ALLOW', `"${host}" is not a host name`);
     }
   }
+  const MiB = 1024 * 1024;
+  const workflowMaxValueBytes = readInt(env, 'GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES', MiB, 1024, 256 * MiB);
+  const workflowMaxRunBytes = readInt(env, 'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES', 16 * MiB, 1024, 4096 * MiB);
+  if (workflowMaxRunBytes < workflowMaxValueBytes) {
+    throw new ConfigError(
+      'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES',
+      `must be at least GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES (${workflowMaxValueBytes}), got ${workflowMaxRunBytes}`,
+    );
+  }
   return Object.freeze({
     port,
     host,
@@ -280,6 +326,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     workflowHttpAllow: Object.freeze(workflowHttpAllow),
     trustProxy: readBool(env, 'GATEHOUSE_TRUST_PROXY', false),
     tokenCacheSize: readInt(env, 'GATEHOUSE_TOKEN_CACHE_SIZE', 10_000, 1, 1_000_000),
+    maxJsonDepth: readInt(env, 'GATEHOUSE_MAX_JSON_DEPTH', 64, 8, 512),
+    workflowExpressionTimeoutMs: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS', 1000, 10, 60_000),
+    workflowExpressionHeapMb: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB', 64, 16, 4096),
+    workflowMaxValueBytes,
+    workflowMaxRunBytes,
   });
 }
 

@@ -43,6 +43,13 @@ export class ValidationError extends AppError {
   }
 }
 
+/** 400: the request itself is malformed (a body that cannot be read as sent), before any field is looked at. */
+export class InvalidRequestError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super(400, 'invalid_request', message, { details });
+  }
+}
+
 /** 401: no or bad credentials. */
 export class UnauthenticatedError extends AppError {
   constructor(message = 'Authentication required.', headers?: Record<string, string>) {

@@ -54,8 +54,15 @@ function jsonExamples(): Array<{ section: string; json: unknown }> {
 }
 
 /** Where each section's JSON examples are sent, and the answer expected. */
-const EXAMPLE_CALLS: Record<string, (json: unknown, n: number) => { url: string; payload: unknown; status: number }> = {
-  'Workflows API': (definition, n) => ({ url: '/v1/workflows', payload: { name: `README example ${n}`, definition }, status: 201 }),
+const EXAMPLE_CALLS: Record<
+  string,
+  (json: unknown, n: number) => { url: string; payload: Record<string, unknown>; status: number }
+> = {
+  'Workflows API': (definition, n) => ({
+    url: '/v1/workflows',
+    payload: { name: `README example ${n}`, definition },
+    status: 201,
+  }),
 };
 
 for (const dialect of dialects()) {

@@ -88,6 +88,12 @@ export interface EngineHooks {
 
 const TERMINAL: ReadonlySet<WorkflowInstanceStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELED']);
 const MAX_LIMIT = 500;
+/** Offsets, ids and version numbers stay within a 32-bit signed integer (every column and bind on both dialects). */
+export const MAX_OFFSET = 2_147_483_647;
+const MAX_INT = 2_147_483_647;
+const MAX_SHARES = 1000;
+
+const isId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= MAX_INT;
 
 function offsetPage(query: OffsetQuery, fallback = 50): { limit: number; offset: number } {
   const limit = query.limit ?? fallback;
@@ -95,7 +101,9 @@ function offsetPage(query: OffsetQuery, fallback = 50): { limit: number; offset:
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
     throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_LIMIT}.`, { field: 'limit' });
   }
-  if (!Number.isInteger(offset) || offset < 0) throw new ValidationError('"offset" must be a whole number ≥ 0.', { field: 'offset' });
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > MAX_OFFSET) {
+    throw new ValidationError(`"offset" must be a whole number from 0 to ${MAX_OFFSET}.`, { field: 'offset' });
+  }
   return { limit, offset };
 }
 
@@ -118,7 +126,7 @@ export function parseVersion(value: unknown): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const text = String(value).trim();
   const match = /^(\d+)(?:\.0(?:\.0)?)?$/.exec(text);
-  if (!match || Number(match[1]) < 1) {
+  if (!match || Number(match[1]) < 1 || Number(match[1]) > MAX_INT) {
     throw new ValidationError(`"version" must be a version number such as 1 or "1.0.0", got ${JSON.stringify(value)}.`, {
       field: 'version',
     });
@@ -383,8 +391,8 @@ export class WorkflowsService {
 
   /** Replaces the list of users the workflow is shared with. */
   async setSharing(id: string, userIds: unknown, viewer: WorkflowViewer, actor: Actor): Promise<Workflow> {
-    if (!Array.isArray(userIds) || userIds.some((u) => !Number.isInteger(u))) {
-      throw new ValidationError('"userIds" must be a list of user ids.', { field: 'userIds' });
+    if (!Array.isArray(userIds) || userIds.length > MAX_SHARES || userIds.some((u) => !isId(u))) {
+      throw new ValidationError(`"userIds" must be a list of at most ${MAX_SHARES} user ids.`, { field: 'userIds' });
     }
     const ids = [...new Set(userIds as number[])];
     await this.ctx.store.transaction(async (tx) => {
@@ -392,8 +400,10 @@ export class WorkflowsService {
       this.assertOwnerOrAdmin(row, viewer, 'change its sharing');
       if (ids.length > 0) {
         const found = await tx.selectFrom('users').select('id').where('id', 'in', ids).execute();
-        const missing = ids.filter((u) => !found.some((f) => f.id === u));
-        if (missing.length > 0) throw new ValidationError(`Unknown user: ${missing.join(', ')}.`, { field: 'userIds', unknown: missing });
+        // Which ids are unknown is not said: the answer must not tell who has an account.
+        if (found.length !== ids.length) {
+          throw new ValidationError('One or more of the user ids do not name a Gatehouse user.', { field: 'userIds' });
+        }
       }
       await tx.deleteFrom('workflow_shares').where('workflow_id', '=', id).execute();
       const shared = ids.filter((u) => u !== row.owner_id);

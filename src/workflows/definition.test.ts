@@ -45,10 +45,10 @@ describe('workflow definitions', () => {
     const definition = validateDefinition({
       steps: [
         { type: 'log', message: 'start' },
-        // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
         {
           type: 'if',
           condition: 'true',
+          // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
           then: [{ type: 'set', values: { tier: '"gold"' } }],
           else: [
             { type: 'set', values: { tier: '"standard"' } },

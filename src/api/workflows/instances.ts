@@ -4,15 +4,19 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { MAX_OFFSET } from '../../services/workflows.js';
 import { apiActorOf, viewerOf, type WorkflowApiOptions } from './context.js';
 
 const IdParams = Type.Object({ id: Type.String() });
 const InstanceParams = Type.Object({ instanceId: Type.String() });
 const PageQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),
 });
-const ExecuteBody = Type.Union([Type.Object({ input: Type.Optional(Type.Unknown()), version: Type.Optional(Type.Unknown()) }), Type.Null()]);
+const ExecuteBody = Type.Union([
+  Type.Object({ input: Type.Optional(Type.Unknown()), version: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
+  Type.Null(),
+]);
 
 export async function instanceRoutes(app: FastifyInstance, { services }: WorkflowApiOptions): Promise<void> {
   app.post('/v1/workflows/:id/execute', { schema: { params: IdParams, body: ExecuteBody } }, async (request, reply) => {

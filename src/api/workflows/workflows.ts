@@ -4,25 +4,33 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { MAX_OFFSET } from '../../services/workflows.js';
 import { apiActorOf, principalOf, viewerOf, type WorkflowApiOptions } from './context.js';
 
 const IdParams = Type.Object({ id: Type.String() });
 const ListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),
   nameLike: Type.Optional(Type.String({ maxLength: 200 })),
 });
-const CreateBody = Type.Object({
-  name: Type.Unknown(),
-  description: Type.Optional(Type.Unknown()),
-  definition: Type.Unknown(),
-});
-const UpdateBody = Type.Object({
-  name: Type.Optional(Type.Unknown()),
-  description: Type.Optional(Type.Unknown()),
-  definition: Type.Optional(Type.Unknown()),
-});
-const SharingBody = Type.Object({ userIds: Type.Unknown() });
+// Unknown fields are refused (400 naming the field), as on the admin API.
+const CreateBody = Type.Object(
+  {
+    name: Type.Unknown(),
+    description: Type.Optional(Type.Unknown()),
+    definition: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
+const UpdateBody = Type.Object(
+  {
+    name: Type.Optional(Type.Unknown()),
+    description: Type.Optional(Type.Unknown()),
+    definition: Type.Optional(Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+const SharingBody = Type.Object({ userIds: Type.Unknown() }, { additionalProperties: false });
 
 export async function workflowRoutes(app: FastifyInstance, { services }: WorkflowApiOptions): Promise<void> {
   app.get('/v1/workflows', { schema: { querystring: ListQuery } }, async (request) => {
