@@ -1,7 +1,8 @@
 /**
  * The per-process background work of a serving process, started and stopped in
  * one place (`cli/server.ts`), never by an HTTP plugin:
- *   - cache-epoch polling, so writes on other processes and nodes reach this one's caches;
+ *   - cache-epoch polling and (PostgreSQL) LISTEN for other nodes' changes, so writes on other
+ *     processes and nodes reach this one's caches;
  *   - token maintenance every minute: retire keys whose tokens have expired, rotate
  *     when due, prune expired revocations;
  *
@@ -21,7 +22,7 @@ export interface BackgroundJobs {
 
 export function startBackgroundJobs(services: Services): BackgroundJobs {
   const log = services.ctx.log;
-  services.epochs.start();
+  services.epochs.start({ intervalMs: services.ctx.config.cachePollMs, log });
   const maintenance = setInterval(() => {
     runMaintenance(services).catch((error: unknown) => log.warn({ err: error }, 'token maintenance failed'));
   }, MAINTENANCE_INTERVAL_MS);
@@ -31,7 +32,7 @@ export function startBackgroundJobs(services: Services): BackgroundJobs {
     async stop() {
       if (stopped) return;
       stopped = true;
-      services.epochs.stop();
+      await services.epochs.stop();
       clearInterval(maintenance);
     },
   };

@@ -47,6 +47,8 @@ export interface Config {
   readonly workers: number;
   /** Maximum workflow instances running at once per node. */
   readonly workflowConcurrency: number;
+  /** How often each process polls the cache epochs (the safety net behind the cluster relay and NOTIFY). */
+  readonly cachePollMs: number;
   /** Hosts a workflow `http` step may call (exact host names, or `*.example.com`). */
   readonly workflowHttpAllow: readonly string[];
   /** Trust X-Forwarded-* headers (behind a reverse proxy). */
@@ -142,6 +144,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_WORKERS',
     default: 'number of cores',
     meaning: 'HTTP worker processes (1 = single process)',
+  },
+  {
+    variable: 'GATEHOUSE_CACHE_POLL_MS',
+    default: '300',
+    meaning:
+      'how often each process re-reads the cache epochs (10–3600000 ms); the safety net behind the cluster relay and PostgreSQL NOTIFY',
   },
   {
     variable: 'GATEHOUSE_WORKFLOW_CONCURRENCY',
@@ -323,6 +331,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     keyRotationDays: readInt(env, 'GATEHOUSE_KEY_ROTATION_DAYS', 0, 0, 3650),
     workers: readInt(env, 'GATEHOUSE_WORKERS', cores, 1, 256),
     workflowConcurrency: readInt(env, 'GATEHOUSE_WORKFLOW_CONCURRENCY', 8, 1, 1000),
+    cachePollMs: readInt(env, 'GATEHOUSE_CACHE_POLL_MS', 300, 10, 3_600_000),
     workflowHttpAllow: Object.freeze(workflowHttpAllow),
     trustProxy: readBool(env, 'GATEHOUSE_TRUST_PROXY', false),
     tokenCacheSize: readInt(env, 'GATEHOUSE_TOKEN_CACHE_SIZE', 10_000, 1, 1_000_000),

@@ -269,7 +269,6 @@ export class AccessTokensService {
       });
       await this.epochs.bump(tx, 'access_tokens');
     });
-    this.epochs.invalidate('access_tokens');
     return this.get(id, CLI_TOKEN_CALLER);
   }
 

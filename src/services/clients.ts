@@ -218,7 +218,6 @@ export class ClientsService {
       await this.epochs.bump(tx, 'clients');
       return id;
     });
-    this.epochs.invalidate('clients');
     return { client: await this.get(clientId, 'all'), clientId, clientSecret };
   }
 
@@ -284,7 +283,6 @@ export class ClientsService {
       await this.epochs.bump(tx, 'clients');
       return row.id;
     });
-    this.epochs.invalidate('clients');
     return this.get(id, 'all');
   }
 
@@ -331,7 +329,6 @@ export class ClientsService {
       await this.epochs.bump(tx, 'clients');
       return { id: row.id, previousExpiresAt };
     });
-    this.epochs.invalidate('clients');
     return {
       client: await this.get(result.id, 'all'),
       clientId: result.id,

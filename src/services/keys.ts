@@ -137,7 +137,6 @@ export class KeysService {
       await this.epochs.bump(tx, 'keys');
       return true;
     });
-    this.epochs.invalidate('keys');
     if (!rotated) return undefined;
     return { kid, alg, status: 'active', createdAt: now.toISOString(), retireAfter: null };
   }
@@ -168,7 +167,6 @@ export class KeysService {
       });
       await this.epochs.bump(tx, 'keys');
     });
-    this.epochs.invalidate('keys');
     return kids;
   }
 

@@ -39,7 +39,7 @@ for (const dialect of dialects()) {
       owner = await services.users.create({ email: 'tok@example.com', role: 'Privileged' }, CLI_ACTOR);
     });
     afterAll(async () => {
-      services.epochs.stop();
+      await services.epochs.stop();
       await ts?.dispose();
     });
 
@@ -155,12 +155,12 @@ for (const dialect of dialects()) {
       const c = await newClient();
       const token = await tokenFor(c);
       expect(await peer.services.tokens.verify(token)).not.toBeNull();
-      peer.services.epochs.start(50);
+      peer.services.epochs.start({ intervalMs: 50 });
       try {
         await services.clients.revoke(c.id, CLI_ACTOR, 'all');
         await vi.waitFor(async () => expect(await peer.services.tokens.verify(token)).toBeNull(), { timeout: 10_000, interval: 25 });
       } finally {
-        peer.services.epochs.stop();
+        await peer.services.epochs.stop();
       }
     });
   });

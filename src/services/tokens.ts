@@ -156,10 +156,7 @@ export class TokenService {
       await this.epochs.bump(tx, 'revoked_tokens');
       return true;
     });
-    if (written) {
-      this.revoked.add(claims.jti, expiresAt);
-      this.epochs.invalidate('revoked_tokens');
-    }
+    if (written) this.revoked.add(claims.jti, expiresAt);
     return written;
   }
 

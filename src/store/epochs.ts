@@ -2,14 +2,22 @@
  * Cross-process cache invalidation.
  *
  * Every write that changes something a process caches (clients and their secrets,
- * signing keys, users, roles, revoked tokens) bumps the matching `cache_epochs`
- * row in the same transaction. Each process polls the table (one small query
- * every few hundred milliseconds) and drops the caches whose version moved, so a
- * revoke on one node is seen by every node within the poll interval. A write in
- * this process drops the local caches at once, and again when the poll sees it,
- * which also covers a reader that loaded the old row while the write committed.
+ * signing keys, users, roles, revoked tokens, developer tokens) calls `bump` in its
+ * transaction. The bump
+ *   - moves the matching `cache_epochs` rows, which every process polls (the safety net);
+ *   - on PostgreSQL, sends a NOTIFY that reaches every node's listener when the
+ *     transaction commits (`epoch-listener.ts`);
+ *   - registers the after-commit step on the transaction itself (`after-commit.ts`), so no
+ *     service can forget it: drop this process's caches, then hand the change to the
+ *     invalidation bus (in a cluster worker: every other worker of this node drops its
+ *     caches and acknowledges) and wait for it. `store.transaction()` awaits that step, so
+ *     the service call, and the HTTP answer, come after it.
  */
+import crypto from 'node:crypto';
 import { sql } from 'kysely';
+import type { Logger } from '../logger.js';
+import { afterCommit } from './after-commit.js';
+import { EpochListener, type ListenLog, NOTIFY_CHANNEL, notifyPayloadTail } from './epoch-listener.js';
 import type { Executor, Store } from './index.js';
 
 export { DEFAULT_EPOCH_CACHE_ENTRIES, EpochCache } from './epoch-cache.js';
@@ -18,9 +26,39 @@ export type EpochName = 'clients' | 'keys' | 'users' | 'roles' | 'revoked_tokens
 
 export const DEFAULT_POLL_MS = 300;
 
+/**
+ * Carries a committed change to the other processes of this node (the cluster relay).
+ * Set on the `CacheEpochs` of a serving process; without one, only this process drops at once.
+ */
+export interface InvalidationBus {
+  /**
+   * Makes the other processes drop `names`; resolves once they have, or once the bus gave up
+   * (it logs that; they then catch up with their poll). Never rejects.
+   */
+  publish(names: readonly EpochName[]): Promise<void>;
+}
+
+export interface EpochsStartOptions {
+  /** Poll interval in ms (default 300). */
+  intervalMs?: number;
+  /** Where a lost listen connection and a failed relay are reported. */
+  log?: Logger | ListenLog;
+  /** PostgreSQL: also LISTEN for other nodes' changes (default true). */
+  listen?: boolean;
+}
+
+const quiet: ListenLog = { warn() {}, info() {}, debug() {} };
+
 export class CacheEpochs {
+  /** Names this process in NOTIFY payloads, so it skips its own (it dropped its caches already). */
+  readonly origin = crypto.randomBytes(8).toString('hex');
   private readonly known = new Map<string, number>();
   private readonly listeners = new Map<EpochName, Set<() => void>>();
+  /** Per open transaction: the names bumped in it so far (one after-commit step per transaction). */
+  private readonly pending = new WeakMap<Executor, Set<EpochName>>();
+  private bus: InvalidationBus | undefined;
+  private listener: EpochListener | undefined;
+  private log: ListenLog = quiet;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
 
@@ -38,8 +76,18 @@ export class CacheEpochs {
     }
   }
 
-  /** Inside a write transaction: records the change for other nodes and drops this process's caches. */
+  /** The serving process's relay to the other processes of this node (cluster workers). */
+  setBus(bus: InvalidationBus | undefined): void {
+    this.bus = bus;
+  }
+
+  /**
+   * Inside a write transaction (of `store.transaction()`): records the change for every process
+   * and node, and registers the after-commit step (drop this process's caches, relay to this
+   * node's other processes and wait for them). A rolled-back transaction does none of it.
+   */
   async bump(tx: Executor, ...names: EpochName[]): Promise<void> {
+    if (names.length === 0) return;
     for (const name of names) {
       await tx
         .insertInto('cache_epochs')
@@ -47,10 +95,41 @@ export class CacheEpochs {
         .onConflict((oc) => oc.column('name').doUpdateSet({ version: sql<number>`cache_epochs.version + 1` }))
         .execute();
     }
-    this.invalidate(...names);
+    if (this.store.dialect === 'postgres') {
+      // Delivered to every listener at commit, never on rollback; the schema keeps instances apart.
+      const tail = notifyPayloadTail(this.origin, names);
+      await sql`select pg_notify(${NOTIFY_CHANNEL}, current_schema() || ${tail})`.execute(tx);
+    }
+    if (!tx.isTransaction) {
+      // Each statement committed on its own: the change is visible already.
+      await this.committed(names);
+      return;
+    }
+    const already = this.pending.get(tx);
+    if (already) {
+      for (const name of names) already.add(name);
+      return;
+    }
+    const changed = new Set(names);
+    this.pending.set(tx, changed);
+    await afterCommit(tx, () => this.committed([...changed]));
   }
 
-  /** Drops this process's caches for `names` (call again after the commit for an immediate local effect). */
+  /** After a commit: drops this process's caches, then waits for this node's other processes. */
+  private async committed(names: EpochName[]): Promise<void> {
+    this.invalidate(...names);
+    if (!this.bus) return;
+    try {
+      await this.bus.publish(names);
+    } catch (error) {
+      this.log.warn(
+        { err: error, names },
+        'could not relay a cache invalidation; the other processes will poll',
+      );
+    }
+  }
+
+  /** Drops this process's caches for `names`. */
   invalidate(...names: EpochName[]): void {
     const called = new Set<() => void>();
     for (const name of names) {
@@ -84,23 +163,56 @@ export class CacheEpochs {
     if (changed.length > 0) this.invalidate(...changed);
   }
 
-  /** Starts polling; idempotent. The timer does not keep the process alive. */
-  start(intervalMs = DEFAULT_POLL_MS): void {
+  /**
+   * Starts polling and (PostgreSQL) listening for other nodes' changes; idempotent. Neither
+   * keeps the process alive.
+   */
+  start(options: EpochsStartOptions = {}): void {
     if (this.timer) return;
+    if (options.log) this.log = options.log;
     this.timer = setInterval(() => {
       // A failed poll (database briefly away, store closing) is retried on the next tick.
       this.poll().catch(() => {});
-    }, intervalMs);
+    }, options.intervalMs ?? DEFAULT_POLL_MS);
     this.timer.unref();
+    const connect = this.store.dedicatedConnection?.bind(this.store);
+    if (connect && options.listen !== false) {
+      this.listener = new EpochListener(
+        connect,
+        {
+          changed: (origin, names) => {
+            if (origin !== this.origin) this.invalidate(...(names as EpochName[]));
+          },
+          listening: () => {
+            this.poll().catch(() => {});
+          },
+        },
+        this.log,
+      );
+      this.listener.start();
+    }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.stop();
   }
 
   get running(): boolean {
     return this.timer !== undefined;
+  }
+
+  /** True while this process listens for other nodes' changes (PostgreSQL). */
+  get listening(): boolean {
+    return this.listener?.listening ?? false;
+  }
+
+  /** The backend pid of the listening connection, while it is up (tests end it). */
+  get listenBackendPid(): number | undefined {
+    return this.listener?.backendPid;
   }
 }
 

@@ -19,6 +19,7 @@ import {
   sql,
   type Transaction,
 } from 'kysely';
+import { transactionWithHooks } from './after-commit.js';
 import { buildMigrations } from './migrations/index.js';
 import { SqliteLimitPlugin } from './sqlite-limit.js';
 import type { Database } from './schema/index.js';
@@ -50,8 +51,17 @@ export interface Store {
   pendingMigrations(): Promise<string[]>;
   /** A cheap round trip, for /healthz. */
   ping(): Promise<void>;
-  /** Runs `work` in one transaction; everything it writes commits or nothing does. */
+  /**
+   * Runs `work` in one transaction; everything it writes commits or nothing does. After the
+   * commit it awaits the hooks registered on the transaction (`afterCommit`, e.g. by a cache-epoch
+   * bump), so the caller's answer follows them.
+   */
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: a new connection outside the pool (same server, same search path), for
+   * `LISTEN`. The caller ends it.
+   */
+  dedicatedConnection?(): Promise<import('pg').Client>;
   close(): Promise<void>;
 }
 
@@ -168,7 +178,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   // A dropped connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return makeStore(
+  const store = makeStore(
     db,
     'postgres',
     async () => {
@@ -176,6 +186,26 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
     },
     schema,
   );
+  return {
+    ...store,
+    async dedicatedConnection() {
+      const client = new pg.Client({
+        connectionString: url,
+        types: pgTypes(pg),
+        // A silently dropped connection (a network partition) is noticed and reported as an error.
+        keepAlive: true,
+        application_name: 'gatehouse-listen',
+        ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      });
+      try {
+        await client.connect();
+      } catch (error) {
+        await client.end().catch(() => {});
+        throw error;
+      }
+      return client;
+    },
+  };
 }
 
 function makeStore(db: Db, dialect: Dialect, close: () => Promise<void>, schema?: string): Store {
@@ -212,7 +242,7 @@ function makeStore(db: Db, dialect: Dialect, close: () => Promise<void>, schema?
       await sql`select 1`.execute(db);
     },
     transaction(work) {
-      return db.transaction().execute(work);
+      return transactionWithHooks(db, work);
     },
     close,
   };

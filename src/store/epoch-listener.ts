@@ -1,0 +1,146 @@
+/**
+ * PostgreSQL `LISTEN` for cache-epoch changes made by other nodes.
+ *
+ * A bump issues `pg_notify('gatehouse_cache_epochs', '<schema>|<origin>|<names>')` inside its
+ * transaction; PostgreSQL delivers it to every listener when (and only if) that transaction
+ * commits. Each serving process keeps one dedicated connection (outside the pool) listening on
+ * the channel and drops the named caches when a notification for its own schema arrives, so
+ * instances sharing a database in different schemas (GATEHOUSE_DATABASE_SCHEMA) leave each other
+ * alone. The poll stays the safety net: a lost connection is logged, the poll carries on alone,
+ * and the listener reconnects with a doubling delay; once back it asks for a poll at once, since
+ * notifications sent while it was away are lost.
+ */
+import type pg from 'pg';
+import type { Logger } from '../logger.js';
+
+export const NOTIFY_CHANNEL = 'gatehouse_cache_epochs';
+
+const FIRST_RETRY_MS = 200;
+const MAX_RETRY_MS = 10_000;
+
+export type ListenLog = Pick<Logger, 'warn' | 'info' | 'debug'>;
+
+/** The payload a bump sends (the schema is prepended in SQL, as `current_schema()`). */
+export function notifyPayloadTail(origin: string, names: readonly string[]): string {
+  return `|${origin}|${names.join(',')}`;
+}
+
+/** `<schema>|<origin>|<names>` → its parts; undefined for anything else. */
+export function parseNotifyPayload(
+  payload: string,
+): { schema: string; origin: string; names: string[] } | undefined {
+  const last = payload.lastIndexOf('|');
+  const middle = last > 0 ? payload.lastIndexOf('|', last - 1) : -1;
+  if (middle < 0) return undefined;
+  const names = payload.slice(last + 1);
+  return {
+    schema: payload.slice(0, middle),
+    origin: payload.slice(middle + 1, last),
+    names: names === '' ? [] : names.split(','),
+  };
+}
+
+export interface ListenerHandlers {
+  /** A change committed by another process (`origin`) in this schema. */
+  changed(origin: string, names: string[]): void;
+  /** Listening (again): changes sent while the connection was away were missed. */
+  listening(): void;
+}
+
+export class EpochListener {
+  private current: pg.Client | undefined;
+  private schema: string | undefined;
+  private pid: number | undefined;
+  private state: 'connecting' | 'listening' | 'lost' | 'stopped' = 'connecting';
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly connect: () => Promise<pg.Client>,
+    private readonly handlers: ListenerHandlers,
+    private readonly log: ListenLog,
+  ) {}
+
+  start(): void {
+    void this.open();
+  }
+
+  /** True while the listening connection is up. */
+  get listening(): boolean {
+    return this.state === 'listening';
+  }
+
+  /** The PostgreSQL backend pid of the listening connection (tests end it to simulate a loss). */
+  get backendPid(): number | undefined {
+    return this.state === 'listening' ? this.pid : undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    const client = this.current;
+    this.current = undefined;
+    await client?.end().catch(() => {});
+  }
+
+  private async open(): Promise<void> {
+    this.retry = undefined;
+    let client: pg.Client;
+    try {
+      client = await this.connect();
+    } catch (error) {
+      this.lose(undefined, error);
+      return;
+    }
+    if (this.state === 'stopped') {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.current = client;
+    // Listeners stay attached for the client's life: an 'error' without one would crash the process.
+    client.on('error', (error) => this.lose(client, error));
+    client.on('end', () => this.lose(client, new Error('the connection ended')));
+    client.on('notification', (message) => {
+      if (message.channel !== NOTIFY_CHANNEL || message.payload === undefined) return;
+      const parsed = parseNotifyPayload(message.payload);
+      if (!parsed || parsed.schema !== this.schema) return;
+      this.handlers.changed(parsed.origin, parsed.names);
+    });
+    try {
+      const { rows } = await client.query<{ schema: string; pid: number }>(
+        'select current_schema() as schema, pg_backend_pid() as pid',
+      );
+      this.schema = rows[0]?.schema;
+      this.pid = rows[0]?.pid;
+      await client.query(`listen ${NOTIFY_CHANNEL}`);
+    } catch (error) {
+      this.lose(client, error);
+      return;
+    }
+    if (this.current !== client) return;
+    const recovered = this.failures > 0;
+    this.failures = 0;
+    this.state = 'listening';
+    if (recovered) this.log.info({ schema: this.schema }, 'listening for cache changes again');
+    else this.log.debug({ schema: this.schema }, 'listening for cache changes');
+    this.handlers.listening();
+  }
+
+  /** The connection failed (or never came up): poll alone, reconnect after a doubling delay. */
+  private lose(client: pg.Client | undefined, error: unknown): void {
+    if (this.state === 'stopped') return;
+    if (client !== undefined && client !== this.current) return; // that loss was handled already
+    this.current = undefined;
+    client?.end().catch(() => {});
+    this.failures += 1;
+    this.state = 'lost';
+    const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (this.failures - 1));
+    this.log.warn(
+      { err: error, retryInMs: delay },
+      'lost the connection that listens for cache changes from other nodes; relying on the cache-epoch poll until it is back',
+    );
+    this.retry = setTimeout(() => void this.open(), delay);
+    this.retry.unref();
+  }
+}
