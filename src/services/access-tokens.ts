@@ -15,6 +15,7 @@ import { likePattern } from '../store/index.js';
 import type { AccessTokensTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
+import { LastUseRecorder } from './last-use.js';
 import { MissingGrantError } from '../errors.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
 import type { UsersService } from './users.js';
@@ -92,8 +93,7 @@ export function isDeveloperToken(value: string): boolean {
 type CachedToken = Pick<Selectable<AccessTokensTable>, 'id' | 'user_id' | 'expires_at' | 'revoked_at'>;
 
 export class AccessTokensService {
-  private readonly lastUsed = new Map<number, string>();
-  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly lastUse: LastUseRecorder<number>;
   private readonly epochs: CacheEpochs;
   /**
    * Known tokens by hash, per process, dropped on every revoke here or on another node
@@ -108,6 +108,9 @@ export class AccessTokensService {
   ) {
     this.epochs = epochsOf(ctx.store);
     this.byHash = new EpochCache(this.epochs, ['access_tokens'], 10_000, (row) => row !== null);
+    this.lastUse = new LastUseRecorder(ctx.store, 'access_tokens', LAST_USED_FLUSH_MS, (error) =>
+      ctx.log.warn({ err: error }, 'could not record token use'),
+    );
   }
 
   private get db() {
@@ -124,7 +127,7 @@ export class AccessTokensService {
       createdBy: row.created_by,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
-      lastUsedAt: this.lastUsed.get(row.id) ?? row.last_used_at,
+      lastUsedAt: this.lastUse.lastUsed(row.id) ?? row.last_used_at,
       revokedAt: row.revoked_at,
       status: row.revoked_at !== null ? 'revoked' : row.expires_at !== null && row.expires_at <= now ? 'expired' : 'active',
     };
@@ -289,34 +292,12 @@ export class AccessTokensService {
     });
     const now = this.ctx.clock.now().toISOString();
     if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return undefined;
-    this.touch(row.id, now);
+    this.lastUse.touch(row.id, now);
     return { tokenId: row.id, userId: row.user_id };
   }
 
-  private touch(id: number, at: string): void {
-    this.lastUsed.set(id, at);
-    if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = undefined;
-        this.flushLastUsed().catch((error: unknown) => this.ctx.log.warn({ err: error }, 'could not record token use'));
-      }, LAST_USED_FLUSH_MS);
-      this.flushTimer.unref();
-    }
-  }
-
   /** Writes the batched last-use times now (also on shutdown and in tests). */
-  async flushLastUsed(): Promise<void> {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    const pending = [...this.lastUsed.entries()];
-    this.lastUsed.clear();
-    for (const [id, at] of pending) {
-      await this.db
-        .updateTable('access_tokens')
-        .set({ last_used_at: at })
-        .where('id', '=', id)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
-        .execute();
-    }
+  flushLastUsed(): Promise<void> {
+    return this.lastUse.flush();
   }
 }

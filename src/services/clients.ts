@@ -21,6 +21,7 @@ import type { ApiClientsTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
 import type { GrantId } from './grants.js';
+import { LastUseRecorder } from './last-use.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
 
 export const SECRET_PURPOSE = 'client_secret';
@@ -157,8 +158,7 @@ export class ClientsService {
   private readonly epochs: CacheEpochs;
   private readonly records: EpochCache<string, ClientRecord | null>;
   private readonly owners: EpochCache<number, ClientOwner | null>;
-  private readonly pendingLastUsed = new Map<string, string>();
-  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly lastUse: LastUseRecorder<string>;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -167,6 +167,9 @@ export class ClientsService {
     this.epochs = epochsOf(ctx.store);
     this.records = new EpochCache(this.epochs, ['clients']);
     this.owners = new EpochCache(this.epochs, ['users', 'roles']);
+    this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
+      ctx.log.warn({ err: error }, 'could not record last use of API clients'),
+    );
   }
 
   private get db() {
@@ -372,32 +375,12 @@ export class ClientsService {
 
   /** Notes a successful use; written to the database in a batch a few seconds later. */
   touch(clientId: string): void {
-    this.pendingLastUsed.set(clientId, this.ctx.clock.now().toISOString());
-    if (this.flushTimer) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushLastUsed().catch((error: unknown) => this.ctx.log.warn({ err: error }, 'could not record last use of API clients'));
-    }, LAST_USED_FLUSH_MS);
-    this.flushTimer.unref();
+    this.lastUse.touch(clientId, this.ctx.clock.now().toISOString());
   }
 
   /** Writes pending `last_used_at` values (bookkeeping: no audit event, no cache epoch). */
-  async flushLastUsed(): Promise<void> {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.pendingLastUsed.size === 0) return;
-    const batch = [...this.pendingLastUsed];
-    this.pendingLastUsed.clear();
-    await this.ctx.store.transaction(async (tx) => {
-      for (const [id, at] of batch) {
-        await tx
-          .updateTable('api_clients')
-          .set({ last_used_at: at })
-          .where('id', '=', id)
-          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
-          .execute();
-      }
-    });
+  flushLastUsed(): Promise<void> {
+    return this.lastUse.flush();
   }
 
   private async loadRecord(clientId: string): Promise<ClientRecord | null> {
@@ -485,7 +468,7 @@ export class ClientsService {
       owner: { id: row.owner_user_id, email: row.owner_email, displayName: row.owner_display_name },
       status: row.status,
       createdAt: row.created_at,
-      lastUsedAt: this.pendingLastUsed.get(row.id) ?? row.last_used_at,
+      lastUsedAt: this.lastUse.lastUsed(row.id) ?? row.last_used_at,
       revokedAt: row.revoked_at,
     };
   }

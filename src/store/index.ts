@@ -19,6 +19,7 @@ import {
   sql,
   type Transaction,
 } from 'kysely';
+import { Lru } from '../lru.js';
 import { transactionWithHooks } from './after-commit.js';
 import { buildMigrations } from './migrations/index.js';
 import { SqliteLimitPlugin } from './sqlite-limit.js';
@@ -127,7 +128,7 @@ function openSqlite(file: string): Store {
   });
 }
 
-/** Prepared statements kept per SQL text; beyond this the cache starts afresh. */
+/** Prepared statements kept per SQL text; beyond this the least recently used one is dropped. */
 const MAX_CACHED_STATEMENTS = 500;
 
 /**
@@ -137,13 +138,12 @@ const MAX_CACHED_STATEMENTS = 500;
  * one prepared statement per text can be reused safely.
  */
 function withStatementCache(database: SqliteDatabase.Database) {
-  const statements = new Map<string, SqliteDatabase.Statement>();
+  const statements = new Lru<string, SqliteDatabase.Statement>(MAX_CACHED_STATEMENTS);
   return {
     prepare(text: string): SqliteDatabase.Statement {
       let statement = statements.get(text);
       if (statement === undefined) {
         statement = database.prepare(text);
-        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
         statements.set(text, statement);
       }
       return statement;
