@@ -13,7 +13,7 @@ export function registerInit(program: Command, io: CliIo): void {
       const { generatedFile } = resolveSecretKey(config);
       if (generatedFile)
         io.stdout.write(`Generated secret key in ${generatedFile} (mode 0600). Back it up.\n`);
-      const runtime = await openCliRuntime(config);
+      const runtime = await openCliRuntime(config, { create: true });
       try {
         const result = await prepareRuntime(runtime, { bootstrapAdmin: true });
         io.stdout.write(

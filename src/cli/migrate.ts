@@ -10,7 +10,7 @@ export function registerMigrate(program: Command, io: CliIo): void {
     )
     .option('--status', 'list pending migrations without applying them')
     .action(async (opts: { status?: boolean }, command: Command) => {
-      const runtime = await openCliRuntime(commandConfig(io, command));
+      const runtime = await openCliRuntime(commandConfig(io, command), { create: true });
       try {
         if (opts.status) {
           const pending = await runtime.store.pendingMigrations();

@@ -19,7 +19,7 @@ function subcommands(help: string): string[] {
 describe('gatehouse --help', { timeout: CLI_TEST_TIMEOUT }, () => {
   let cli: CliTarget;
   beforeAll(() => {
-    cli = cliTarget('sqlite');
+    cli = cliTarget('sqlite', { initialise: false });
   });
   afterAll(async () => {
     await cli?.dispose();

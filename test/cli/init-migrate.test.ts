@@ -9,6 +9,7 @@ import { openRuntime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
+import { dialects } from '../helpers/stores.js';
 
 const MIGRATIONS = fs
   .readdirSync(new URL('../../src/store/migrations/', import.meta.url))
@@ -99,5 +100,46 @@ describe('gatehouse init and migrate', { timeout: CLI_TEST_TIMEOUT }, () => {
     expect(users.items.map((u) => [u.email, u.role.name, u.mustChangePassword])).toEqual([
       ['admin@localhost', 'Admin', true],
     ]);
+  });
+
+  it('other commands refuse a data directory with no instance, and create nothing there', async () => {
+    const empty = cliTarget('sqlite', { initialise: false });
+    try {
+      const typo = `${empty.dataDir}/typo`;
+      const result = await empty.run(['--data-dir', typo, 'users', 'list']);
+      expect(result).toEqual({
+        code: 1,
+        stdout: '',
+        stderr:
+          `gatehouse: no Gatehouse data in ${typo} (gatehouse.db does not exist). ` +
+          'Check --data-dir / GATEHOUSE_DATA_DIR, or create an instance there with `gatehouse init`.\n',
+      });
+      expect(fs.existsSync(typo)).toBe(false);
+      expect(fs.readdirSync(empty.dataDir)).toEqual([]);
+    } finally {
+      await empty.dispose();
+    }
+  });
+});
+
+const postgres = dialects().find((d) => d.name === 'postgres')!;
+
+describe.skipIf(postgres.skip)('gatehouse on an uninitialised PostgreSQL schema', { timeout: CLI_TEST_TIMEOUT }, () => {
+  it('says the database is not initialised and how to fix it, then works after migrate', async () => {
+    const target = cliTarget('postgres', { initialise: false });
+    try {
+      const schema = target.env.GATEHOUSE_DATABASE_SCHEMA;
+      expect(await target.run(['clients', 'list'])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr:
+          `gatehouse: the PostgreSQL database (schema "${schema}") is not initialised: run \`gatehouse init\` ` +
+          '(or `gatehouse migrate`) with the same GATEHOUSE_DATABASE_URL first.\n',
+      });
+      expect((await target.run(['migrate'])).code).toBe(0);
+      expect((await target.run(['clients', 'list'])).code).toBe(0);
+    } finally {
+      await target.dispose();
+    }
   });
 });

@@ -54,7 +54,11 @@ for (const dialect of dialects()) {
           ? { GATEHOUSE_DATABASE_URL: PG_URL!, GATEHOUSE_DATABASE_SCHEMA: schema }
           : {}),
       };
-      // The CLI creates and migrates the database, as an operator's first command would.
+      // Only serve, init and migrate create an instance: any other command first refuses.
+      const refused = await cli(['tokens', 'list']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^gatehouse: (no Gatehouse data in |the PostgreSQL database \(schema ")/);
+      expect((await cli(['migrate'])).code).toBe(0);
       expect((await cli(['tokens', 'list'])).code).toBe(0);
       store = await openStore(
         schema !== undefined

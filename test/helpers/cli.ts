@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { openStore } from '../../src/store/index.js';
 import { freshSchemaName, PG_URL } from './stores.js';
 
 /**
@@ -76,7 +77,14 @@ export interface AuditEventJson {
   details: Record<string, unknown>;
 }
 
-/** A place for the CLI to keep its data: a fresh SQLite data dir, or a fresh PostgreSQL schema. */
+/** The commands that create an instance where there is none; every other one needs one that exists. */
+const CREATING_COMMANDS = new Set(['init', 'migrate', 'serve']);
+
+/**
+ * A place for the CLI to keep its data: a fresh SQLite data dir, or a fresh PostgreSQL schema.
+ * Unless the first command run there creates the instance itself (init, migrate, serve), the
+ * database is migrated first, as `gatehouse init` would, so other commands find an instance.
+ */
 export interface CliTarget {
   readonly dialect: 'sqlite' | 'postgres';
   readonly dataDir: string;
@@ -89,7 +97,10 @@ export interface CliTarget {
 
 export const CLI_TEST_SECRET_KEY = Buffer.alloc(32, 9).toString('base64');
 
-export function cliTarget(dialect: 'sqlite' | 'postgres'): CliTarget {
+export function cliTarget(
+  dialect: 'sqlite' | 'postgres',
+  options: { initialise?: boolean } = {},
+): CliTarget {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cli-'));
   const schema = dialect === 'postgres' ? freshSchemaName() : undefined;
   if (dialect === 'postgres' && PG_URL === undefined)
@@ -105,11 +116,32 @@ export function cliTarget(dialect: 'sqlite' | 'postgres'): CliTarget {
         }
       : {}),
   };
+  let prepared: Promise<void> | undefined;
+  const prepare = (args: readonly string[]): Promise<void> => {
+    const creates = options.initialise === false || CREATING_COMMANDS.has(args[0] ?? '');
+    prepared ??= creates ? Promise.resolve() : migrateInProcess();
+    return prepared;
+  };
+  const migrateInProcess = async () => {
+    const store = await openStore(
+      schema !== undefined && PG_URL !== undefined
+        ? { databaseUrl: PG_URL, databaseSchema: schema }
+        : { sqliteFile: path.join(dataDir, 'gatehouse.db') },
+    );
+    try {
+      await store.migrate();
+    } finally {
+      await store.close();
+    }
+  };
   const target: CliTarget = {
     dialect,
     dataDir,
     env,
-    run: (args, options = {}) => runBuiltCli(args, { ...env, ...options.env }, options.stdin),
+    async run(args, options = {}) {
+      await prepare(args);
+      return runBuiltCli(args, { ...env, ...options.env }, options.stdin);
+    },
     async json<T>(args: readonly string[], options?: CliRunOptions): Promise<T> {
       const result = await target.run([...args, '--json'], options);
       if (result.code !== 0)
