@@ -8,12 +8,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { serializeError, UnavailableError } from './errors.js';
 import { addJsonBodyParser } from './json-body.js';
+import { healthSchema, readySchema } from './schemas.js';
 import type { Logger } from './logger.js';
 import { adminRoutes } from './admin/index.js';
 import { flushLastUse } from './background.js';
 import { oauthRoutes } from './oauth/index.js';
 import { workflowApiRoutes } from './api/workflows/index.js';
 import { createGuard } from './guard/index.js';
+import { registerOpenApi } from './openapi/index.js';
 import type { Services } from './services/index.js';
 import type { Store } from './store/index.js';
 
@@ -24,6 +26,11 @@ export interface AppOptions {
   logger: Logger;
   /** When given, requests other than health checks get 503 until `readiness.ready` is true. */
   readiness?: { ready: boolean };
+  /**
+   * Called with the new instance before any hook or route is added (tests collect the routes
+   * with an onRoute hook and check every response against its schema here).
+   */
+  instrument?: (app: App) => void;
 }
 
 export type App = FastifyInstance;
@@ -42,6 +49,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  options.instrument?.(app);
 
   // Every JSON body (admin, OAuth and workflow routes alike) is depth-checked before it is parsed.
   addJsonBodyParser(app, config.maxJsonDepth);
@@ -77,18 +85,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   // Compress JSON bodies for clients that accept it (Domo's token response is gzip-encoded).
   await app.register(compress, { global: true, threshold: 0, encodings: ['gzip', 'deflate'] });
+  // Before every route: it documents the routes registered after it (GET /openapi.json, GET /docs).
+  await registerOpenApi(app, config);
 
-  app.get('/healthz', async (_request, reply) => {
+  app.get('/healthz', { schema: healthSchema }, async (_request, reply) => {
     try {
       await store.ping();
-      return { status: 'ok' };
+      return { status: 'ok' as const };
     } catch {
       return reply.code(503).send({ status: 'unavailable', message: 'The database does not answer.' });
     }
   });
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { schema: readySchema }, async (_request, reply) => {
     if (!readiness.ready) return reply.code(503).send({ status: 'starting' });
-    return { status: 'ready' };
+    return { status: 'ready' as const };
   });
 
   await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config });

@@ -13,6 +13,15 @@ import { introspectHandler } from './introspect.js';
 import { JWKS_PATH, jwksHandler } from './jwks.js';
 import { METADATA_PATH, metadataHandler } from './metadata.js';
 import { revokeHandler } from './revoke.js';
+import {
+  introspectSchema,
+  jwksSchema,
+  metadataSchema,
+  oauth2TokenSchema,
+  revokeSchema,
+  tokenGetSchema,
+  tokenPostSchema,
+} from './schemas.js';
 import { ClientAuthThrottle, DEFAULT_THROTTLE, type ThrottleOptions } from './throttle.js';
 import { tokenHandler } from './token.js';
 
@@ -39,17 +48,19 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRouteOptio
     throttle: new ClientAuthThrottle(services.ctx.clock, { ...DEFAULT_THROTTLE, ...options.throttle }),
   };
 
-  app.get(JWKS_PATH, jwksHandler(deps));
-  app.get(METADATA_PATH, metadataHandler(deps));
+  app.get(JWKS_PATH, { schema: jwksSchema }, jwksHandler(deps));
+  app.get(METADATA_PATH, { schema: metadataSchema }, metadataHandler(deps));
 
   await app.register(async (scope) => {
     addFormParser(scope);
     scope.setErrorHandler(oauthErrorHandler);
+    // The request schemas document the parameters; the endpoints check them (RFC 6749 error bodies).
+    scope.setValidatorCompiler(() => () => true);
     const token = tokenHandler(deps, 'domo');
-    scope.get('/oauth/token', token);
-    scope.post('/oauth/token', token);
-    scope.post('/oauth2/token', tokenHandler(deps, 'oauth2'));
-    scope.post('/oauth/introspect', introspectHandler(deps));
-    scope.post('/oauth/revoke', revokeHandler(deps));
+    scope.get('/oauth/token', { schema: tokenGetSchema }, token);
+    scope.post('/oauth/token', { schema: tokenPostSchema }, token);
+    scope.post('/oauth2/token', { schema: oauth2TokenSchema }, tokenHandler(deps, 'oauth2'));
+    scope.post('/oauth/introspect', { schema: introspectSchema }, introspectHandler(deps));
+    scope.post('/oauth/revoke', { schema: revokeSchema }, revokeHandler(deps));
   });
 }

@@ -7,6 +7,7 @@ import { type Logger, silentLogger } from '../../src/logger.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import type { Store } from '../../src/store/index.js';
+import { checkResponses } from './response-check.js';
 import { testServices } from './services.js';
 
 export interface TestApp {
@@ -18,10 +19,20 @@ export interface TestApp {
 
 export async function testApp(
   store: Store,
-  options: { config?: Partial<Config>; clock?: ManualClock; logger?: Logger } = {},
+  options: { config?: Partial<Config>; clock?: ManualClock; logger?: Logger; instrument?: (app: App) => void } = {},
 ): Promise<TestApp> {
   const { services, clock, config } = await testServices(store, options);
-  const app = await buildApp({ config, store, services, logger: options.logger ?? silentLogger() });
+  const app = await buildApp({
+    config,
+    store,
+    services,
+    logger: options.logger ?? silentLogger(),
+    // Every response of every HTTP test is checked against its route's response schema.
+    instrument: (instance) => {
+      checkResponses(instance);
+      options.instrument?.(instance);
+    },
+  });
   await app.ready();
   return { app, services, clock, config };
 }

@@ -7,6 +7,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import type { User } from '../../src/services/users.js';
 import type { Store } from '../../src/store/index.js';
+import { checkResponses } from './response-check.js';
 import { testServices } from './services.js';
 
 export interface OAuthFixture {
@@ -41,7 +42,7 @@ export async function oauthFixture(
     },
     CLI_ACTOR,
   );
-  const app = await buildApp({ config, store, services, logger: silentLogger() });
+  const app = await buildApp({ config, store, services, logger: silentLogger(), instrument: checkResponses });
   await app.ready();
   return {
     app: app,

@@ -10,6 +10,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { WorkflowEngine } from '../../src/workflows/engine.js';
+import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 
@@ -48,7 +49,13 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
-      app = await buildApp({ config: services.ctx.config, store: ts.store, services, logger: silentLogger() });
+      app = await buildApp({
+        config: services.ctx.config,
+        store: ts.store,
+        services,
+        logger: silentLogger(),
+        instrument: checkResponses,
+      });
       engine = new WorkflowEngine(services.ctx, { pollMs: 5 });
       services.workflows.attachEngine(engine);
       engine.start();

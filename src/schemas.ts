@@ -1,0 +1,122 @@
+/**
+ * Schema pieces every HTTP area shares: the two error bodies of src/errors.ts,
+ * a cursor page, nullable values, and the numeric ranges of paging parameters.
+ *
+ * Route schemas do two jobs: fastify validates requests with them (TypeBox type
+ * provider) and serializes responses through them (fast-json-stringify, which
+ * writes the properties in schema order and drops any property a schema does not
+ * name), and @fastify/swagger turns them into /openapi.json. So a response schema
+ * lists every property, in the order the service builds the object, and is
+ * closed (`additionalProperties: false`): the tests validate every response
+ * against it (test/helpers/app.ts), so a property missing from a schema fails a
+ * test instead of silently vanishing from the wire.
+ */
+import { type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+
+/** A response object: every property listed, nothing else sent. */
+export function Obj<T extends TProperties>(properties: T, options: Record<string, unknown> = {}): TObject<T> {
+  return Type.Object(properties, { additionalProperties: false, ...options });
+}
+
+export function Nullable<T extends TSchema>(schema: T, options: Record<string, unknown> = {}) {
+  return Type.Union([schema, Type.Null()], options);
+}
+
+/** An ISO-8601 timestamp as the services write them (`2026-01-31T12:00:00.000Z`). */
+export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-01-31T12:00:00.000Z'] });
+
+/** Any JSON object (details, variables, outputs …). */
+export const JsonObject = Type.Record(Type.String(), Type.Unknown());
+
+/** `{error, message, details?}`: every non-OAuth error (src/errors.ts `serializeError`). */
+export const ErrorBody = Obj(
+  {
+    error: Type.String({
+      description: 'Stable error code, e.g. `validation_error`, `not_found`, `forbidden`.',
+    }),
+    message: Type.String({ description: 'A sentence for people; may change between versions.' }),
+    details: Type.Optional(
+      Type.Unknown({
+        description: 'Machine-readable particulars, e.g. `{"field": "name"}` or `{"grant": "users.manage"}`.',
+      }),
+    ),
+  },
+  {
+    title: 'Error',
+    examples: [
+      { error: 'validation_error', message: 'Client name must not be empty.', details: { field: 'name' } },
+    ],
+  },
+);
+
+/** RFC 6749 §5.2: the token, introspection and revocation endpoints' errors. */
+export const OAuthErrorBody = Obj(
+  {
+    error: Type.Union(
+      [
+        'invalid_request',
+        'invalid_client',
+        'invalid_grant',
+        'unauthorized_client',
+        'unsupported_grant_type',
+        'invalid_scope',
+        'unsupported_token_type',
+        'server_error',
+        'temporarily_unavailable',
+        'slow_down',
+      ].map((code) => Type.Literal(code)),
+    ),
+    error_description: Type.String(),
+  },
+  {
+    title: 'OAuth error (RFC 6749 §5.2)',
+    examples: [{ error: 'invalid_client', error_description: 'Client authentication failed.' }],
+  },
+);
+
+/** A cursor page (`src/services/pagination.ts`): `nextCursor` is null on the last page. */
+export function Page<T extends TSchema>(item: T, options: Record<string, unknown> = {}) {
+  return Obj(
+    {
+      items: Type.Array(item),
+      nextCursor: Nullable(Type.String(), {
+        description: 'Pass as `cursor` for the next page; null on the last page.',
+      }),
+    },
+    options,
+  );
+}
+
+/** Largest `offset` accepted anywhere: a 32-bit signed integer, so SQL never sees an out-of-range number. */
+export const MAX_OFFSET = 2_147_483_647;
+
+/** `limit` of a cursor-paged admin list (`pagination.ts` MAX_PAGE_SIZE). */
+export const CursorLimit = Type.Integer({ minimum: 1, maximum: 200, description: 'Page size (default 50).' });
+export const Cursor = Type.String({ maxLength: 200, description: 'The `nextCursor` of the previous page.' });
+
+/** `offset` of an offset-paged list. */
+export const Offset = Type.Integer({
+  minimum: 0,
+  maximum: MAX_OFFSET,
+  description: 'Items to skip (default 0).',
+});
+
+/** `GET /healthz` and `GET /readyz` (src/app.ts). */
+export const healthSchema = {
+  summary: 'Liveness: the database answers',
+  response: {
+    200: Obj({ status: Type.Literal('ok') }, { description: 'Serving, and the database answers.' }),
+    503: Obj(
+      { status: Type.Literal('unavailable'), message: Type.String() },
+      { description: 'The database does not answer.' },
+    ),
+  },
+};
+
+export const readySchema = {
+  summary: 'Readiness: migrations done, requests accepted',
+  response: {
+    200: Obj({ status: Type.Literal('ready') }, { description: 'Ready for requests.' }),
+    503: Obj({ status: Type.Literal('starting') }, { description: 'Still starting (running migrations).' }),
+  },
+};
