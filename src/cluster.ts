@@ -8,6 +8,12 @@
  * with a busy timeout is safe across processes; PostgreSQL gets a pool per
  * process) and listens on the shared port.
  *
+ * A write in one worker reaches the others before its answer goes out: the worker's
+ * after-commit step (see `store/epochs.ts`) sends the changed cache names to the
+ * primary, which relays them to every other worker; each drops those caches and
+ * acknowledges, and the primary answers the origin once all have (or after
+ * RELAY_TIMEOUT_MS, naming the ones that did not; they catch up with their poll).
+ *
  * A worker that dies unexpectedly is replaced after a delay that doubles with
  * each quick death (so a crash at start-up does not spin the CPU). On SIGINT or
  * SIGTERM the primary asks every worker to finish its in-flight requests and
@@ -15,10 +21,27 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from './logger.js';
+import type { EpochName, InvalidationBus } from './store/epochs.js';
 
 /** Messages between the primary and its workers (over the cluster IPC channel). */
-type PrimaryMessage = { gatehouse: 'ready' } | { gatehouse: 'shutdown' };
-type WorkerMessage = { gatehouse: 'listening' };
+type PrimaryMessage =
+  | { gatehouse: 'ready' }
+  | { gatehouse: 'shutdown' }
+  /** Relayed to every other worker: drop these caches, then acknowledge `relay`. */
+  | { gatehouse: 'invalidate'; relay: number; names: EpochName[] }
+  /** To the origin: every other worker has dropped the caches of its request `id` (except `missing`). */
+  | { gatehouse: 'invalidated'; id: number; missing: number[] };
+type WorkerMessage =
+  | { gatehouse: 'listening' }
+  /** From the worker that committed a change. */
+  | { gatehouse: 'invalidate'; id: number; names: EpochName[] }
+  /** A worker has dropped the caches of relay `relay`. */
+  | { gatehouse: 'invalidated'; relay: number };
+
+/** How long the primary waits for the workers' acknowledgements of one relay. */
+export const RELAY_TIMEOUT_MS = 200;
+/** How long the committing worker waits for the primary's answer before leaving it to the poll. */
+export const INVALIDATION_TIMEOUT_MS = 250;
 
 /** A worker that lived shorter than this counts as a quick death for the restart backoff. */
 const STABLE_AFTER_MS = 10_000;
@@ -31,9 +54,12 @@ export function isClusterWorker(): boolean {
   return cluster.isWorker;
 }
 
-function isMessage<T extends { gatehouse: string }>(value: unknown, kind: T['gatehouse']): value is T {
-  return typeof value === 'object' && value !== null && (value as { gatehouse?: unknown }).gatehouse === kind;
+function messageCheck<M extends { gatehouse: string }>() {
+  return <K extends M['gatehouse']>(value: unknown, kind: K): value is Extract<M, { gatehouse: K }> =>
+    typeof value === 'object' && value !== null && (value as { gatehouse?: unknown }).gatehouse === kind;
 }
+const isWorkerMessage = messageCheck<WorkerMessage>();
+const isPrimaryMessage = messageCheck<PrimaryMessage>();
 
 /** Delay before the next restart after `quickDeaths` consecutive short-lived workers. */
 export function restartDelay(quickDeaths: number): number {
@@ -83,11 +109,22 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     if (prepared && listening.size >= count) startup?.resolve();
   };
 
+  // Every live worker (listening or still starting: one that is starting may be loading already).
+  const relay = new InvalidationRelay(() => [...startedAt.keys()], send, log);
+
   const fork = () => {
     const worker = cluster.fork(workerEnv);
     startedAt.set(worker, Date.now());
     worker.on('message', (message: unknown) => {
-      if (!isMessage<WorkerMessage>(message, 'listening')) return;
+      if (isWorkerMessage(message, 'invalidate')) {
+        relay.request(worker, message.id, message.names);
+        return;
+      }
+      if (isWorkerMessage(message, 'invalidated')) {
+        relay.acknowledged(worker, message.relay);
+        return;
+      }
+      if (!isWorkerMessage(message, 'listening')) return;
       log.debug({ worker: worker.process.pid }, 'worker listening');
       listening.add(worker);
       if (prepared) send(worker, { gatehouse: 'ready' });
@@ -97,6 +134,8 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
       const lived = Date.now() - (startedAt.get(worker) ?? Date.now());
       startedAt.delete(worker);
       listening.delete(worker);
+      // A dead worker caches nothing: stop waiting for it.
+      relay.gone(worker);
       if (stopping) return;
       if (!started) {
         startup?.reject(
@@ -120,6 +159,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
 
   const stop = async () => {
     stopping = true;
+    relay.close();
     for (const timer of restartTimers) clearTimeout(timer);
     restartTimers.clear();
     await Promise.all(
@@ -156,6 +196,66 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   return { stop };
 }
 
+/**
+ * In the primary: relays one worker's committed change to every other worker and answers the
+ * origin when all have acknowledged (or after RELAY_TIMEOUT_MS, naming those that did not).
+ */
+class InvalidationRelay {
+  private next = 0;
+  private readonly pending = new Map<
+    number,
+    { origin: Worker; id: number; waiting: Set<Worker>; timer: NodeJS.Timeout }
+  >();
+
+  constructor(
+    private readonly workers: () => Worker[],
+    private readonly send: (worker: Worker, message: PrimaryMessage) => void,
+    private readonly log: Logger,
+  ) {}
+
+  request(origin: Worker, id: number, names: EpochName[]): void {
+    const relay = ++this.next;
+    const waiting = new Set(this.workers().filter((w) => w !== origin && w.isConnected()));
+    const timer = setTimeout(() => this.finish(relay), RELAY_TIMEOUT_MS);
+    timer.unref();
+    this.pending.set(relay, { origin, id, waiting, timer });
+    for (const worker of waiting) this.send(worker, { gatehouse: 'invalidate', relay, names });
+    if (waiting.size === 0) this.finish(relay);
+  }
+
+  acknowledged(worker: Worker, relay: number): void {
+    const entry = this.pending.get(relay);
+    if (!entry) return;
+    entry.waiting.delete(worker);
+    if (entry.waiting.size === 0) this.finish(relay);
+  }
+
+  gone(worker: Worker): void {
+    for (const [relay, entry] of this.pending) {
+      if (entry.origin === worker) {
+        clearTimeout(entry.timer);
+        this.pending.delete(relay);
+      } else if (entry.waiting.delete(worker) && entry.waiting.size === 0) this.finish(relay);
+    }
+  }
+
+  close(): void {
+    for (const entry of this.pending.values()) clearTimeout(entry.timer);
+    this.pending.clear();
+  }
+
+  private finish(relay: number): void {
+    const entry = this.pending.get(relay);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.pending.delete(relay);
+    const missing = [...entry.waiting].map((w) => w.process.pid ?? 0);
+    if (missing.length > 0)
+      this.log.warn({ workers: missing }, 'workers did not acknowledge a cache invalidation in time');
+    this.send(entry.origin, { gatehouse: 'invalidated', id: entry.id, missing });
+  }
+}
+
 export interface WorkerLink {
   /** Resolves when the primary asks this worker to stop (finish in-flight requests, close, exit). */
   readonly stopRequested: Promise<void>;
@@ -163,25 +263,77 @@ export interface WorkerLink {
   reportListening(): void;
   /** After everything is closed: drop the IPC channel so the process can exit. */
   leave(): void;
+  /** Carries this worker's committed changes to the other workers (through the primary). */
+  readonly bus: InvalidationBus;
+  /**
+   * What this worker does with another worker's change (drop the caches). Until it is set,
+   * relays are acknowledged at once: nothing has been cached yet.
+   */
+  onInvalidate(drop: (names: EpochName[]) => void): void;
 }
 
 /**
  * In a worker, before anything slow: starts listening to the primary, so that neither 'ready'
  * nor 'shutdown' is missed while the store opens and the app is built.
  */
-export function joinPrimary(onReady: () => void): WorkerLink {
+export function joinPrimary(onReady: () => void, log: Logger): WorkerLink {
   let requestStop = () => {};
   const stopRequested = new Promise<void>((resolve) => {
     requestStop = resolve;
   });
+  let drop: (names: EpochName[]) => void = () => {};
+  let nextId = 0;
+  const answers = new Map<number, (missing: number[]) => void>();
+  const tell = (message: WorkerMessage) => {
+    if (process.connected) process.send?.(message);
+  };
   process.on('message', (message: unknown) => {
-    if (isMessage<PrimaryMessage>(message, 'ready')) onReady();
-    else if (isMessage<PrimaryMessage>(message, 'shutdown')) requestStop();
+    if (isPrimaryMessage(message, 'invalidate')) {
+      try {
+        drop(message.names);
+      } finally {
+        tell({ gatehouse: 'invalidated', relay: message.relay });
+      }
+    } else if (isPrimaryMessage(message, 'invalidated')) {
+      answers.get(message.id)?.(message.missing);
+    } else if (isPrimaryMessage(message, 'ready')) onReady();
+    else if (isPrimaryMessage(message, 'shutdown')) requestStop();
   });
+  const bus: InvalidationBus = {
+    publish(names) {
+      if (!process.connected) return Promise.resolve();
+      const id = ++nextId;
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          answers.delete(id);
+          log.warn(
+            { names, timeoutMs: INVALIDATION_TIMEOUT_MS },
+            'the other workers did not confirm a cache invalidation in time; they will catch up with the cache-epoch poll',
+          );
+          resolve();
+        }, INVALIDATION_TIMEOUT_MS);
+        answers.set(id, (missing) => {
+          clearTimeout(timer);
+          answers.delete(id);
+          if (missing.length > 0)
+            log.warn(
+              { names, workers: missing },
+              'some workers did not confirm a cache invalidation in time; they will catch up with the cache-epoch poll',
+            );
+          resolve();
+        });
+        tell({ gatehouse: 'invalidate', id, names: [...names] });
+      });
+    },
+  };
   return {
     stopRequested,
+    bus,
+    onInvalidate(handler) {
+      drop = handler;
+    },
     reportListening() {
-      process.send?.({ gatehouse: 'listening' } satisfies WorkerMessage);
+      tell({ gatehouse: 'listening' });
     },
     leave() {
       if (process.connected) process.disconnect();

@@ -15,6 +15,7 @@ import {
   joinPrimary,
   type RunningPrimary,
   startPrimary as startClusterPrimary,
+  type WorkerLink,
 } from '../cluster.js';
 import { type Config, type Env, isLoopback, loadConfig } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -67,8 +68,16 @@ async function openServingProcess(
   config: Config,
   log: Logger,
   readiness: { ready: boolean },
+  link?: WorkerLink,
 ): Promise<ServingProcess> {
   const runtime = await openRuntime(config, log);
+  if (link) {
+    // Before anything is cached: this worker's changes reach the other workers before its
+    // answer goes out, and theirs drop this worker's caches.
+    const { epochs } = runtime.services;
+    epochs.setBus(link.bus);
+    link.onInvalidate((names) => epochs.invalidate(...names));
+  }
   // Every serving process runs a workflow engine; leases keep them from running one step twice.
   const engine = new WorkflowEngine(runtime.services.ctx);
   runtime.services.workflows.attachEngine(engine);
@@ -171,8 +180,8 @@ async function startWorker(
     readiness.ready = true;
     // Runs wait until the primary has migrated; then every worker runs an engine (leases keep them apart).
     serving?.startWork();
-  });
-  serving = await openServingProcess(config, log, readiness);
+  }, log);
+  serving = await openServingProcess(config, log, readiness, link);
   if (readiness.ready) serving.startWork();
   link.reportListening();
   const { app, close } = serving;
