@@ -203,7 +203,10 @@ export class AuditService {
    * Every event at or after `since` and before `until`, oldest first, read `EXPORT_BATCH`
    * rows at a time along audit_time_idx (for `gatehouse audit export`, before pruning).
    */
-  async *export(range: { since?: string; until?: string } = {}): AsyncGenerator<AuditEvent> {
+  async *export(
+    range: { since?: string; until?: string } = {},
+    batchSize = EXPORT_BATCH,
+  ): AsyncGenerator<AuditEvent> {
     const since = timeBound('since', range.since);
     const until = timeBound('until', range.until);
     let after: Cursor | undefined;
@@ -215,10 +218,10 @@ export class AuditService {
         const [at, id] = after;
         query = query.where((eb) => eb(eb.refTuple('occurred_at', 'id'), '>', eb.tuple(at, id)));
       }
-      const rows = await query.orderBy('occurred_at').orderBy('id').limit(EXPORT_BATCH).execute();
+      const rows = await query.orderBy('occurred_at').orderBy('id').limit(batchSize).execute();
       for (const row of rows) yield toEvent(row);
       const last = rows[rows.length - 1];
-      if (rows.length < EXPORT_BATCH || last === undefined) return;
+      if (rows.length < batchSize || last === undefined) return;
       after = [last.occurred_at, last.id];
     }
   }
