@@ -5,6 +5,10 @@
  *     processes and nodes reach this one's caches;
  *   - token maintenance every minute: retire keys whose tokens have expired, rotate
  *     when due, prune expired revocations;
+ *   - audit retention every hour: delete events older than GATEHOUSE_AUDIT_RETENTION_DAYS,
+ *     1,000 per statement with a turn of the event loop between statements. Every serving
+ *     process runs it; when two pick the same oldest batch, one deletes it and the other finds
+ *     nothing left and stops, so they do not pile up;
  *
  * The batched `last_used_at` writes are flushed when the app closes (app.ts), since
  * they belong to the requests it served.
@@ -14,6 +18,9 @@ import type { Services } from './services/index.js';
 
 /** How often token maintenance runs. Key rotation is counted in days, so a minute is precise enough. */
 export const MAINTENANCE_INTERVAL_MS = 60_000;
+/** How often old audit events are pruned; the first run is a minute after start, not during it. */
+export const AUDIT_PRUNE_INTERVAL_MS = 3_600_000;
+const AUDIT_PRUNE_FIRST_MS = 60_000;
 
 export interface BackgroundJobs {
   /** Stops the timers; safe to call twice. */
@@ -27,6 +34,20 @@ export function startBackgroundJobs(services: Services): BackgroundJobs {
     runMaintenance(services).catch((error: unknown) => log.warn({ err: error }, 'token maintenance failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
+  const pruning = new AbortController();
+  let pruneRun: Promise<void> = Promise.resolve();
+  const prune = () => {
+    pruneRun = pruneAudit(services, pruning.signal).then(
+      () => undefined,
+      (error: unknown) => log.warn({ err: error }, 'audit retention: pruning failed'),
+    );
+  };
+  let pruneTimer: NodeJS.Timeout = setTimeout(() => {
+    prune();
+    pruneTimer = setInterval(prune, AUDIT_PRUNE_INTERVAL_MS);
+    pruneTimer.unref();
+  }, AUDIT_PRUNE_FIRST_MS);
+  pruneTimer.unref();
   let stopped = false;
   return {
     async stop() {
@@ -34,8 +55,21 @@ export function startBackgroundJobs(services: Services): BackgroundJobs {
       stopped = true;
       await services.epochs.stop();
       clearInterval(maintenance);
+      clearTimeout(pruneTimer);
+      clearInterval(pruneTimer);
+      pruning.abort();
+      await pruneRun;
     },
   };
+}
+
+/** Deletes audit events older than the configured retention (none when it is 0). */
+export async function pruneAudit(services: Services, signal?: AbortSignal): Promise<number> {
+  const days = services.ctx.config.auditRetentionDays;
+  const deleted = await services.audit.prune(days, { signal });
+  if (deleted > 0)
+    services.ctx.log.info({ deleted, retentionDays: days }, 'audit retention: pruned old events');
+  return deleted;
 }
 
 /** Retires keys whose tokens have expired, rotates when due, prunes expired revocations. */

@@ -43,6 +43,8 @@ export interface Config {
   readonly tokenAlg: TokenAlg;
   /** Rotate the signing key automatically every N days; 0 = never. */
   readonly keyRotationDays: number;
+  /** Delete audit events older than N days (in small batches, by the serving process); 0 = keep all. */
+  readonly auditRetentionDays: number;
   /** Number of HTTP worker processes; 1 = a single process. */
   readonly workers: number;
   /** Maximum workflow instances running at once per node. */
@@ -139,6 +141,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_KEY_ROTATION_DAYS',
     default: '0',
     meaning: 'rotate the signing key every N days (0 = only by hand)',
+  },
+  {
+    variable: 'GATEHOUSE_AUDIT_RETENTION_DAYS',
+    default: '400',
+    meaning:
+      'delete audit events older than N days (0–36500; 0 = keep everything), 1,000 per statement, hourly; archive first with `gatehouse audit export`',
   },
   {
     variable: 'GATEHOUSE_WORKERS',
@@ -329,6 +337,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     tokenTtlSeconds: readInt(env, 'GATEHOUSE_TOKEN_TTL', 3600, 60, 86400),
     tokenAlg,
     keyRotationDays: readInt(env, 'GATEHOUSE_KEY_ROTATION_DAYS', 0, 0, 3650),
+    auditRetentionDays: readInt(env, 'GATEHOUSE_AUDIT_RETENTION_DAYS', 400, 0, 36_500),
     workers: readInt(env, 'GATEHOUSE_WORKERS', cores, 1, 256),
     workflowConcurrency: readInt(env, 'GATEHOUSE_WORKFLOW_CONCURRENCY', 8, 1, 1000),
     cachePollMs: readInt(env, 'GATEHOUSE_CACHE_POLL_MS', 300, 10, 3_600_000),

@@ -1,7 +1,13 @@
 /**
  * `gatehouse audit list`: the audit log, newest first, with the filters of the
  * admin API's GET /audit and its cursor pagination.
+ * `gatehouse audit export`: every event of a time range, oldest first, as JSON lines, so the
+ * log can be archived before GATEHOUSE_AUDIT_RETENTION_DAYS prunes it.
  */
+import fs from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ValidationError } from '../errors.js';
 import type { AuditEvent, AuditQuery } from '../services/audit.js';
@@ -10,6 +16,60 @@ import type { CliIo } from './io.js';
 import { parseLimit, timeParser, usageError } from './options.js';
 import { emit, writeNextPage, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
+
+interface AuditExportOptions {
+  since?: string;
+  until?: string;
+  out?: string;
+}
+
+/** How often a long export reports progress on stderr. */
+const PROGRESS_MS = 2000;
+
+async function writeLine(stream: Writable, line: string): Promise<void> {
+  if (!stream.write(line)) await once(stream, 'drain');
+}
+
+/**
+ * Streams the events to `out` (stdout when undefined): one JSON object per line, the shape of
+ * `audit list --json` items. A file is written as `<out>.partial` and renamed when complete, so
+ * an interrupted export never looks like a finished archive.
+ */
+async function exportEvents(services: Services, io: CliIo, opts: AuditExportOptions): Promise<void> {
+  const target = opts.out === undefined ? undefined : path.resolve(io.cwd, opts.out);
+  const partial = target === undefined ? undefined : `${target}.partial`;
+  const stream: Writable = partial === undefined ? io.stdout : fs.createWriteStream(partial, { mode: 0o600 });
+  let count = 0;
+  let last: string | undefined;
+  const started = Date.now();
+  let reported = started;
+  try {
+    for await (const event of services.audit.export({ since: opts.since, until: opts.until })) {
+      await writeLine(stream, `${JSON.stringify(event)}\n`);
+      count += 1;
+      last = event.occurredAt;
+      const now = Date.now();
+      if (now - reported >= PROGRESS_MS) {
+        reported = now;
+        io.stderr.write(`exported ${count.toLocaleString('en-US')} events (up to ${last})\n`);
+      }
+    }
+    if (partial !== undefined && target !== undefined) {
+      stream.end();
+      await once(stream, 'finish');
+      fs.renameSync(partial, target);
+      io.stdout.write(`Exported ${count} events to ${target}.\n`);
+    } else if (Date.now() - started >= PROGRESS_MS) {
+      io.stderr.write(`exported ${count.toLocaleString('en-US')} events\n`);
+    }
+  } catch (error) {
+    if (partial !== undefined) {
+      stream.destroy();
+      fs.rmSync(partial, { force: true });
+    }
+    throw error;
+  }
+}
 
 interface AuditListOptions {
   since?: string;
@@ -114,5 +174,20 @@ export function registerAudit(program: Command, io: CliIo): void {
           writeNextPage(io.stdout, page.nextCursor);
         });
       });
+    });
+  audit
+    .command('export')
+    .description(
+      'write audit events as JSON lines, oldest first (to archive them before retention prunes them)',
+    )
+    .option(
+      '--since <time>',
+      'only events at or after this time (ISO-8601, or a duration ago such as 30d)',
+      timeParser(),
+    )
+    .option('--until <time>', 'only events before this time (same forms as --since)', timeParser())
+    .option('--out <file>', 'write to this file (created with mode 600) instead of standard output')
+    .action(async (opts: AuditExportOptions, command: Command) => {
+      await withRuntime(io, command, async ({ services }) => exportEvents(services, io, opts));
     });
 }

@@ -3,6 +3,8 @@
  * ISO or a duration ago, actor in each form, action family, target), cursor paging, the
  * table, and exit codes for mistakes.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
@@ -95,6 +97,47 @@ describe('gatehouse audit list', { timeout: CLI_TEST_TIMEOUT }, () => {
     expect(table.stdout.trimEnd().split('\n').at(-1)).toBe(
       `(more: repeat with --cursor ${first.nextCursor})`,
     );
+  });
+
+  it('exports a time range oldest first as JSON lines, to stdout or to a file', async () => {
+    const newestFirst = (await cli.json<Page>(['audit', 'list'])).items;
+    const all = await cli.run(['audit', 'export']);
+    expect(all.code).toBe(0);
+    expect(all.stderr).toBe('');
+    const lines = all.stdout.split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.map((line) => JSON.parse(line) as AuditEventJson)).toEqual([...newestFirst].reverse());
+
+    // [since, until): the second event's time up to (not including) the newest one's.
+    const [newest, , second] = newestFirst;
+    const out = path.join(cli.dataDir, 'archive.jsonl');
+    const range = await cli.run([
+      'audit',
+      'export',
+      '--since',
+      second!.occurredAt,
+      '--until',
+      newest!.occurredAt,
+      '--out',
+      out,
+    ]);
+    const expected = newestFirst.filter(
+      (e) => e.occurredAt >= second!.occurredAt && e.occurredAt < newest!.occurredAt,
+    );
+    expect(range).toEqual({ code: 0, stdout: `Exported ${expected.length} events to ${out}.\n`, stderr: '' });
+    expect(fs.readFileSync(out, 'utf8')).toBe(
+      [...expected]
+        .reverse()
+        .map((e) => `${JSON.stringify(e)}\n`)
+        .join(''),
+    );
+    expect(fs.statSync(out).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(`${out}.partial`)).toBe(false);
+
+    const empty = await cli.run(['audit', 'export', '--since', '2999-01-01']);
+    expect(empty).toEqual({ code: 0, stdout: '', stderr: '' });
+    const bad = await cli.run(['audit', 'export', '--until', 'soon']);
+    expect(bad.code).toBe(2);
   });
 
   it('exits 2 on malformed options and 1 on an unknown user', async () => {
