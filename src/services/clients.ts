@@ -383,11 +383,32 @@ export class ClientsService {
     return this.lastUse.flush();
   }
 
+  /** One statement: the client with its live secrets, newest first (a miss costs one round trip). */
   private async loadRecord(clientId: string): Promise<ClientRecord | null> {
-    const row = await this.db.selectFrom('api_clients').selectAll().where('id', '=', clientId).executeTakeFirst();
-    if (!row) return null;
     const now = this.ctx.clock.now().toISOString();
-    const secrets = await this.liveSecrets(this.db, clientId, now);
+    const rows = await this.db
+      .selectFrom('api_clients')
+      .leftJoin('client_secrets', (join) =>
+        join
+          .onRef('client_secrets.client_id', '=', 'api_clients.id')
+          .on((eb) => eb.or([eb('client_secrets.expires_at', 'is', null), eb('client_secrets.expires_at', '>', now)])),
+      )
+      .select([
+        'api_clients.id',
+        'api_clients.name',
+        'api_clients.scopes',
+        'api_clients.token_ttl_seconds',
+        'api_clients.owner_user_id',
+        'api_clients.status',
+        'client_secrets.secret_hash',
+        'client_secrets.expires_at as secret_expires_at',
+      ])
+      .where('api_clients.id', '=', clientId)
+      .orderBy('client_secrets.created_at', 'desc')
+      .orderBy('client_secrets.id', 'desc')
+      .execute();
+    const row = rows[0];
+    if (!row) return null;
     return {
       id: row.id,
       name: row.name,
@@ -395,7 +416,7 @@ export class ClientsService {
       tokenTtlSeconds: row.token_ttl_seconds,
       ownerUserId: row.owner_user_id,
       status: row.status,
-      secrets: secrets.map((s) => ({ hash: s.secret_hash, expiresAt: s.expires_at })),
+      secrets: rows.flatMap((r) => (r.secret_hash === null ? [] : [{ hash: r.secret_hash, expiresAt: r.secret_expires_at }])),
     };
   }
 
