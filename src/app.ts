@@ -2,6 +2,8 @@
  * buildApp(runtime) → a fastify instance with every route, not listening.
  * Tests call `app.inject()` or listen on port 0; `main.ts` listens.
  */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import compress from '@fastify/compress';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -37,6 +39,15 @@ export type App = FastifyInstance;
 
 const HEALTH_PATHS = new Set(['/healthz', '/readyz']);
 
+/** An incoming X-Request-Id is honoured when it is 1–128 visible characters of the usual id alphabets. */
+const ACCEPTED_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** The request's id: the caller's `X-Request-Id` when acceptable, else a random UUID. */
+export function requestId(request: IncomingMessage): string {
+  const incoming = request.headers['x-request-id'];
+  return typeof incoming === 'string' && ACCEPTED_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 export async function buildApp(options: AppOptions): Promise<App> {
   const { config, store, services, logger } = options;
   const readiness = options.readiness ?? { ready: true };
@@ -47,6 +58,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     logController: new Fastify.LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Unique across workers and nodes (fastify's default counts from 1 in every process);
+    // a caller's or proxy's own X-Request-Id is kept when it looks like an id.
+    requestIdHeader: false,
+    genReqId: requestId,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   options.instrument?.(app);
@@ -65,7 +80,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   // Callback-style hooks: they run on every request, and a promise per hook is measurable there.
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
     if (!readiness.ready && !HEALTH_PATHS.has(request.url.split('?')[0] ?? '')) {
       done(new UnavailableError('Gatehouse is starting (running migrations); try again shortly.'));
       return;

@@ -5,6 +5,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { ADMIN_API_HEADERS } from '../security-headers.js';
 import type { Services } from '../services/index.js';
 import { accessTokenRoutes, developerTokenResolver } from './access-tokens.js';
 import { auditRoutes } from './audit.js';
@@ -32,6 +33,11 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   };
   // Only the admin API has a session cookie; the token endpoints and the bearer APIs skip the plugin's hooks.
   await app.register(cookie);
+  // Set before anything can fail, so error answers carry them too.
+  app.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(ADMIN_API_HEADERS);
+    done();
+  });
   app.addHook('onRequest', authenticateUser(shared));
   // Each admin module is one plugin; they all inherit the hook above.
   await app.register(sessionRoutes, shared);

@@ -6,18 +6,11 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, OAuthError, serializeError } from '../errors.js';
+import { NO_STORE_HEADERS } from '../security-headers.js';
+
+export { NO_STORE_HEADERS } from '../security-headers.js';
 
 export const JSON_CONTENT_TYPE = 'application/json;charset=utf-8';
-
-/** Spec 001's response headers; `Content-Type` is set with the body. */
-export const NO_STORE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'cache-control': 'no-store',
-  pragma: 'no-cache',
-  'strict-transport-security': 'max-age=31536000; includeSubDomains',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'x-xss-protection': '1; mode=block',
-});
 
 /** Step: every answer of a token-bearing endpoint is uncacheable. */
 export function noStore(reply: FastifyReply): void {
