@@ -14,6 +14,7 @@ import type { Logger } from './logger.js';
 import { SYSTEM_ACTOR } from './services/context.js';
 import { createServices, type Services } from './services/index.js';
 import { openStore, type Store } from './store/index.js';
+import { OPERATOR } from './services/principal.js';
 
 export const SECRET_KEY_FILE = 'secret.key';
 
@@ -99,6 +100,7 @@ export async function prepareRuntime(
         password: config.adminPassword ?? generatedPassword,
         mustChangePassword: generatedPassword !== undefined,
       },
+      OPERATOR,
       SYSTEM_ACTOR,
     );
   } catch (error) {

@@ -4,12 +4,14 @@ import {
   BearerError,
   ConflictError,
   CsrfError,
+  EscalationDeniedError,
   ForbiddenError,
   InvalidCredentialsError,
   MethodNotAllowedError,
   MissingGrantError,
   NotFoundError,
   OAuthError,
+  OwnRoleError,
   PasswordChangeRequiredError,
   PayloadTooLargeError,
   serializeError,
@@ -60,6 +62,28 @@ describe('serializeError', () => {
           message: 'This action needs the grant "users.manage".',
           details: { grant: 'users.manage' },
         },
+      },
+    ],
+    [
+      'EscalationDeniedError',
+      new EscalationDeniedError('You cannot assign the role "Helpers": …', ['roles.manage', 'audit.view']),
+      {
+        status: 403,
+        headers: {},
+        body: {
+          error: 'escalation_denied',
+          message: 'You cannot assign the role "Helpers": …',
+          details: { grant: 'roles.manage', missingGrants: ['roles.manage', 'audit.view'] },
+        },
+      },
+    ],
+    [
+      'OwnRoleError',
+      new OwnRoleError('You cannot change your own role; …', 'Ops'),
+      {
+        status: 403,
+        headers: {},
+        body: { error: 'own_role', message: 'You cannot change your own role; …', details: { role: 'Ops' } },
       },
     ],
     [

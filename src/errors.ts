@@ -71,6 +71,27 @@ export class MissingGrantError extends ForbiddenError {
   }
 }
 
+/**
+ * 403: the change would give someone (the caller included) a grant the caller does not hold:
+ * assigning a role, creating, copying or editing a role, acting on a user whose role holds more,
+ * or a developer token for such a user. `details` names the first missing grant and lists all.
+ */
+export class EscalationDeniedError extends AppError {
+  constructor(
+    message: string,
+    readonly missingGrants: readonly string[],
+  ) {
+    super(403, 'escalation_denied', message, { details: { grant: missingGrants[0], missingGrants } });
+  }
+}
+
+/** 403: a change of the caller's own role (assigning themselves another one, or editing the one they hold). */
+export class OwnRoleError extends AppError {
+  constructor(message: string, role: string) {
+    super(403, 'own_role', message, { details: { role } });
+  }
+}
+
 /** 401 from sign-in: the same body whether the email, the password or the account status was wrong. */
 export class InvalidCredentialsError extends AppError {
   constructor() {

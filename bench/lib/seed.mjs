@@ -18,6 +18,7 @@ const { loadConfig } = await load('config.js');
 const { openRuntime, prepareRuntime } = await load('bootstrap.js');
 const { silentLogger } = await load('logger.js');
 const { CLI_ACTOR } = await load('services/context.js');
+const { OPERATOR } = await load('services/principal.js');
 const { CLI_TOKEN_CALLER } = await load('services/access-tokens.js');
 
 const scopes = process.argv.slice(2);
@@ -28,6 +29,7 @@ try {
   const { services } = runtime;
   const user = await services.users.create(
     { email: 'bench-user@localhost', displayName: 'Bench user', role: 'Privileged' },
+    OPERATOR,
     CLI_ACTOR,
   );
   const client = await services.clients.create(

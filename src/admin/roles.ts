@@ -10,6 +10,10 @@
  *   POST   /roles/:id/grants           {grants} adds
  *   DELETE /roles/:id/grants/:grantId  removes one
  *   DELETE /roles/:id                  204; 409 while users hold it
+ *
+ * Nobody grants what they do not hold (src/services/escalation.ts): creating, copying or adding
+ * grants needs every grant given; a role changed must not hold a grant the caller lacks; nobody
+ * changes the role they hold.
  */
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -18,6 +22,7 @@ import { ValidationError } from '../errors.js';
 import type { AdminRouteOptions } from './index.js';
 import { actorOf } from './principal.js';
 import { needsGrant } from './session.js';
+import { actingPrincipal } from './users.js';
 
 const RoleParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 const RoleGrantParams = Type.Object({
@@ -61,7 +66,9 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/roles',
     { schema: { body: CreateBody }, onRequest: needsGrant('roles.manage') },
     async (request, reply) => {
-      return reply.code(201).send(await services.roles.create(request.body, actorOf(request)));
+      return reply
+        .code(201)
+        .send(await services.roles.create(request.body, actingPrincipal(request), actorOf(request)));
     },
   );
 
@@ -75,7 +82,12 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
       }
       // Renaming is the one way to change a role's own fields; keep the name when only the description changes.
       const current = name === undefined ? (await services.roles.get(request.params.id)).name : name;
-      return services.roles.rename(request.params.id, { name: current, description }, actorOf(request));
+      return services.roles.rename(
+        request.params.id,
+        { name: current, description },
+        actingPrincipal(request),
+        actorOf(request),
+      );
     },
   );
 
@@ -85,7 +97,14 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
     async (request, reply) => {
       return reply
         .code(201)
-        .send(await services.roles.copy(request.params.id, request.body, actorOf(request)));
+        .send(
+          await services.roles.copy(
+            request.params.id,
+            request.body,
+            actingPrincipal(request),
+            actorOf(request),
+          ),
+        );
     },
   );
 
@@ -93,7 +112,12 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/roles/:id/grants',
     { schema: { params: RoleParams, body: GrantsBody }, onRequest: needsGrant('roles.manage') },
     async (request) => {
-      return services.roles.addGrants(request.params.id, request.body.grants, actorOf(request));
+      return services.roles.addGrants(
+        request.params.id,
+        request.body.grants,
+        actingPrincipal(request),
+        actorOf(request),
+      );
     },
   );
 
@@ -101,7 +125,12 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/roles/:id/grants/:grantId',
     { schema: { params: RoleGrantParams }, onRequest: needsGrant('roles.manage') },
     async (request) => {
-      return services.roles.removeGrants(request.params.id, [request.params.grantId], actorOf(request));
+      return services.roles.removeGrants(
+        request.params.id,
+        [request.params.grantId],
+        actingPrincipal(request),
+        actorOf(request),
+      );
     },
   );
 
@@ -109,7 +138,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/roles/:id',
     { schema: { params: RoleParams }, onRequest: needsGrant('roles.manage') },
     async (request, reply) => {
-      await services.roles.delete(request.params.id, actorOf(request));
+      await services.roles.delete(request.params.id, actingPrincipal(request), actorOf(request));
       return reply.code(204).send();
     },
   );

@@ -8,14 +8,18 @@
  *   POST  /users/:id/disable     ends their sessions; not yourself, not the last active Admin
  *   POST  /users/:id/enable
  *   POST  /users/:id/password    {password?} admin reset (generated when absent, shown once); must change at sign-in
+ *
+ * Nobody grants what they do not hold (src/services/escalation.ts): a role assigned needs every
+ * grant it holds, a user changed must not hold a grant the caller lacks, and nobody changes their own role.
  */
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { generatePassword } from '../crypto.js';
 import { ValidationError } from '../errors.js';
+import type { Principal } from '../services/principal.js';
 import type { AdminRouteOptions } from './index.js';
-import { actorOf } from './principal.js';
+import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
 
 const UserParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 320 }) });
@@ -57,6 +61,22 @@ const PasswordBody = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * The caller as the services' `Principal`. A bridge until the guard sets `request.principal` to a
+ * `Principal` itself (src/admin/principal.ts is being converted).
+ */
+export function actingPrincipal(request: FastifyRequest): Principal {
+  const p = requirePrincipal(request);
+  return {
+    kind: 'user',
+    user: p.user,
+    grants: p.grants,
+    scopes: null,
+    via: p.via === 'access_token' ? 'developer_token' : 'session',
+    ...(p.sessionId === undefined ? {} : { sessionId: p.sessionId }),
+  };
+}
+
 export async function userRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -83,6 +103,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
           ...body,
           mustChangePassword: body.password === undefined ? false : (body.mustChangePassword ?? true),
         },
+        actingPrincipal(request),
         actorOf(request),
       );
       return reply.code(201).send(user);
@@ -101,7 +122,12 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/users/:id',
     { schema: { params: UserParams, body: UpdateBody }, onRequest: needsGrant('users.manage') },
     async (request) => {
-      return services.users.update(request.params.id, request.body, actorOf(request));
+      return services.users.update(
+        request.params.id,
+        request.body,
+        actingPrincipal(request),
+        actorOf(request),
+      );
     },
   );
 
@@ -109,7 +135,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/users/:id/disable',
     { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
     async (request) => {
-      return services.users.disable(request.params.id, actorOf(request));
+      return services.users.disable(request.params.id, actingPrincipal(request), actorOf(request));
     },
   );
 
@@ -117,7 +143,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/users/:id/enable',
     { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
     async (request) => {
-      return services.users.enable(request.params.id, actorOf(request));
+      return services.users.enable(request.params.id, actingPrincipal(request), actorOf(request));
     },
   );
 
@@ -126,10 +152,10 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
     { schema: { params: UserParams, body: PasswordBody }, onRequest: needsGrant('users.manage') },
     async (request) => {
       const generated = request.body?.password === undefined ? generatePassword() : undefined;
-      await services.users.setPassword(
+      await services.users.resetPassword(
         request.params.id,
         request.body?.password ?? generated,
-        { mustChange: true },
+        actingPrincipal(request),
         actorOf(request),
       );
       const user = await services.users.get(request.params.id);

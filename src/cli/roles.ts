@@ -10,6 +10,7 @@ import type { CliIo } from './io.js';
 import { collectList } from './options.js';
 import { emit, writeRecord, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
+import { OPERATOR } from '../services/principal.js';
 
 function roleRecord(role: Role): Record<string, unknown> {
   return {
@@ -83,6 +84,7 @@ export function registerRoles(program: Command, io: CliIo): void {
         await withRuntime(io, command, async ({ services }) => {
           const role = await services.roles.create(
             { name, description: opts.description, grants: opts.grant ?? [] },
+            OPERATOR,
             CLI_ACTOR,
           );
           emit(io.stdout, opts.json, role, () => {
@@ -107,7 +109,12 @@ export function registerRoles(program: Command, io: CliIo): void {
         command: Command,
       ) => {
         await withRuntime(io, command, async ({ services }) => {
-          const role = await services.roles.copy(source, { name, description: opts.description }, CLI_ACTOR);
+          const role = await services.roles.copy(
+            source,
+            { name, description: opts.description },
+            OPERATOR,
+            CLI_ACTOR,
+          );
           emit(io.stdout, opts.json, role, () => {
             io.stdout.write(
               `Created role ${role.id} "${role.name}" as a copy of "${source}" with ${grantCount(role)}.\n`,
@@ -127,7 +134,12 @@ export function registerRoles(program: Command, io: CliIo): void {
     .action(
       async (ref: string, name: string, opts: { description?: string; json?: boolean }, command: Command) => {
         await withRuntime(io, command, async ({ services }) => {
-          const role = await services.roles.rename(ref, { name, description: opts.description }, CLI_ACTOR);
+          const role = await services.roles.rename(
+            ref,
+            { name, description: opts.description },
+            OPERATOR,
+            CLI_ACTOR,
+          );
           emit(io.stdout, opts.json, role, () =>
             io.stdout.write(`Renamed role ${role.id} to "${role.name}".\n`),
           );
@@ -152,8 +164,8 @@ export function registerRoles(program: Command, io: CliIo): void {
           const ids = grants.flatMap((g) => collectList(g, []));
           const role =
             verb === 'add'
-              ? await services.roles.addGrants(ref, ids, CLI_ACTOR)
-              : await services.roles.removeGrants(ref, ids, CLI_ACTOR);
+              ? await services.roles.addGrants(ref, ids, OPERATOR, CLI_ACTOR)
+              : await services.roles.removeGrants(ref, ids, OPERATOR, CLI_ACTOR);
           emit(io.stdout, opts.json, role, () => {
             io.stdout.write(
               `Role "${role.name}" now holds ${grantCount(role)}${role.grants.length ? `: ${role.grants.join(', ')}` : ''}.\n`,
@@ -170,7 +182,7 @@ export function registerRoles(program: Command, io: CliIo): void {
     .action(async (ref: string, _opts: unknown, command: Command) => {
       await withRuntime(io, command, async ({ services }) => {
         const role = await services.roles.get(ref);
-        await services.roles.delete(role.id, CLI_ACTOR);
+        await services.roles.delete(role.id, OPERATOR, CLI_ACTOR);
         io.stdout.write(`Deleted role ${role.id} "${role.name}".\n`);
       });
     });

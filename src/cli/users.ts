@@ -13,6 +13,7 @@ import { type CliIo, readStdin } from './io.js';
 import { parseLimit, usageError } from './options.js';
 import { emit, writeNextPage, writeRecord, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
+import { OPERATOR } from '../services/principal.js';
 
 interface PasswordOptions {
   generate?: boolean;
@@ -99,6 +100,7 @@ export function registerUsers(program: Command, io: CliIo): void {
               password,
               mustChangePassword: password !== undefined && opts.mustChange,
             },
+            OPERATOR,
             CLI_ACTOR,
           );
           emit(
@@ -195,6 +197,7 @@ export function registerUsers(program: Command, io: CliIo): void {
           const user = await services.users.update(
             ref,
             { email: opts.email, displayName: opts.name, role: opts.role },
+            OPERATOR,
             CLI_ACTOR,
           );
           emit(io.stdout, opts.json, user, () => {
@@ -235,7 +238,7 @@ export function registerUsers(program: Command, io: CliIo): void {
       .option('--json', 'print the user as JSON')
       .action(async (ref: string, opts: { json?: boolean }, command: Command) => {
         await withRuntime(io, command, async ({ services }) => {
-          const user = await services.users.setStatus(ref, status, CLI_ACTOR);
+          const user = await services.users.setStatus(ref, status, OPERATOR, CLI_ACTOR);
           emit(io.stdout, opts.json, user, () => {
             io.stdout.write(`User ${user.id} ${user.email} is ${user.status}.\n`);
           });

@@ -6,6 +6,7 @@ import type { ManualClock } from '../clock.js';
 import { CLI_ACTOR, type Actor } from './context.js';
 import type { Services } from './index.js';
 import type { User } from './users.js';
+import { OPERATOR } from './principal.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`API clients (${dialect.name})`, () => {
@@ -20,9 +21,17 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
-      alice = await services.users.create({ email: 'alice@example.com', role: 'Privileged' }, CLI_ACTOR);
-      bob = await services.users.create({ email: 'bob@example.com', role: 'Privileged' }, CLI_ACTOR);
-      admin = await services.users.create({ email: 'root@example.com', role: 'Admin' }, CLI_ACTOR);
+      alice = await services.users.create(
+        { email: 'alice@example.com', role: 'Privileged' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      bob = await services.users.create(
+        { email: 'bob@example.com', role: 'Privileged' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      admin = await services.users.create({ email: 'root@example.com', role: 'Admin' }, OPERATOR, CLI_ACTOR);
     });
     afterAll(async () => {
       await ts?.dispose();
@@ -123,6 +132,7 @@ for (const dialect of dialects()) {
     it('refuses an owner without api.clients.create', async () => {
       const participant = await services.users.create(
         { email: 'part@example.com', role: 'Participant' },
+        OPERATOR,
         CLI_ACTOR,
       );
       await expect(

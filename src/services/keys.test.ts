@@ -7,6 +7,7 @@ import type { ManualClock } from '../clock.js';
 import type { TokenAlg } from '../config.js';
 import { CLI_ACTOR } from './context.js';
 import type { Services } from './index.js';
+import { OPERATOR } from './principal.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`signing keys (${dialect.name})`, () => {
@@ -24,7 +25,7 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
-      const owner = await services.users.create({ email: 'keys@example.com', role: 'Privileged' }, CLI_ACTOR);
+      const owner = await services.users.create({ email: 'keys@example.com', role: 'Privileged' }, OPERATOR, CLI_ACTOR);
       const issued = await services.clients.create({ name: 'k', scopes: ['data'], owner: owner.email, tokenTtlSeconds: 7200 }, CLI_ACTOR);
       clientId = issued.clientId;
       clientSecret = issued.clientSecret;

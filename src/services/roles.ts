@@ -8,7 +8,9 @@ import { bumpEpoch } from '../store/epochs.js';
 import { isUniqueViolation, type Executor } from '../store/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
+import { assertMayConfer, assertNotOwnRole } from './escalation.js';
 import { GRANTS, type GrantId, isGrantId, SYSTEM_ROLES } from './grants.js';
+import type { Principal } from './principal.js';
 
 export interface Role {
   id: number;
@@ -191,8 +193,8 @@ export class RolesService {
   }
 
   /** The grants a role holds now. */
-  async grantsOf(roleId: number): Promise<GrantId[]> {
-    const rows = await this.db
+  async grantsOf(roleId: number, executor: Executor = this.db): Promise<GrantId[]> {
+    const rows = await executor
       .selectFrom('role_grants')
       .select('grant_id')
       .where('role_id', '=', roleId)
@@ -200,13 +202,35 @@ export class RolesService {
     return rows.map((r) => r.grant_id as GrantId).sort(byCatalogOrder);
   }
 
+  /**
+   * The roles whose grants include every grant of the catalog: Admin, and any custom role with
+   * every grant. Their active holders are the instance's Admins.
+   */
+  async idsHoldingEveryGrant(executor: Executor = this.db): Promise<number[]> {
+    const rows = await executor
+      .selectFrom('role_grants')
+      .select('role_id')
+      .where(
+        'grant_id',
+        'in',
+        GRANTS.map((g) => g.id),
+      )
+      .groupBy('role_id')
+      .having((eb) => eb.fn.countAll(), '=', GRANTS.length)
+      .execute();
+    return rows.map((r) => r.role_id);
+  }
+
+  /** Creates a custom role; the principal must hold every grant it is given. */
   async create(
     input: { name: unknown; description?: unknown; grants?: unknown },
+    principal: Principal,
     actor: Actor,
   ): Promise<Role> {
     const name = validateRoleName(input.name);
     const description = validateDescription(input.description);
     const grants = validateGrantIds(input.grants ?? []);
+    assertMayConfer(principal, grants, { kind: 'create_role', role: name });
     const id = await this.ctx.store.transaction(async (tx) => {
       const now = this.ctx.clock.now().toISOString();
       const row = await this.insertRole(tx, name, description, now);
@@ -227,15 +251,20 @@ export class RolesService {
     return this.get(id);
   }
 
-  /** Copies any role (system roles included) into a new custom role with the same grants. */
+  /**
+   * Copies any role (system roles included) into a new custom role with the same grants; the
+   * principal must hold every one of them.
+   */
   async copy(
     sourceRef: number | string,
     input: { name: unknown; description?: unknown },
+    principal: Principal,
     actor: Actor,
   ): Promise<Role> {
     const name = validateRoleName(input.name);
     const id = await this.ctx.store.transaction(async (tx) => {
       const source = await this.get(sourceRef, tx);
+      assertMayConfer(principal, source.grants, { kind: 'copy_role', role: source.name });
       const description =
         input.description === undefined ? source.description : validateDescription(input.description);
       const now = this.ctx.clock.now().toISOString();
@@ -257,14 +286,16 @@ export class RolesService {
     return this.get(id);
   }
 
+  /** Renames (and re-describes) a custom role the principal outranks and does not hold. */
   async rename(
     ref: number | string,
     input: { name: unknown; description?: unknown },
+    principal: Principal,
     actor: Actor,
   ): Promise<Role> {
     const name = validateRoleName(input.name);
     const id = await this.ctx.store.transaction(async (tx) => {
-      const role = await this.getEditable(ref, tx);
+      const role = await this.getEditable(ref, tx, principal);
       const description =
         input.description === undefined ? role.description : validateDescription(input.description);
       try {
@@ -295,18 +326,34 @@ export class RolesService {
     return this.get(id);
   }
 
-  async addGrants(ref: number | string, grantIds: unknown, actor: Actor): Promise<Role> {
-    return this.changeGrants(ref, grantIds, actor, 'add');
+  /** Adds grants the principal holds to a custom role it outranks and does not hold. */
+  async addGrants(
+    ref: number | string,
+    grantIds: unknown,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<Role> {
+    return this.changeGrants(ref, grantIds, principal, actor, 'add');
   }
 
-  async removeGrants(ref: number | string, grantIds: unknown, actor: Actor): Promise<Role> {
-    return this.changeGrants(ref, grantIds, actor, 'remove');
+  /**
+   * Removes grants from a custom role the principal outranks and does not hold; not the last
+   * grant that makes the last active Admin one.
+   */
+  async removeGrants(
+    ref: number | string,
+    grantIds: unknown,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<Role> {
+    return this.changeGrants(ref, grantIds, principal, actor, 'remove');
   }
 
   /** Adds or removes grants in one transaction; a change that changes nothing writes nothing. */
   private async changeGrants(
     ref: number | string,
     grantIds: unknown,
+    principal: Principal,
     actor: Actor,
     change: 'add' | 'remove',
   ): Promise<Role> {
@@ -314,8 +361,10 @@ export class RolesService {
     if (grants.length === 0)
       throw new ValidationError(`Name at least one grant to ${change}.`, { field: 'grants' });
     const id = await this.ctx.store.transaction(async (tx) => {
-      const role = await this.getEditable(ref, tx);
+      const role = await this.getEditable(ref, tx, principal);
+      if (change === 'add') assertMayConfer(principal, grants, { kind: 'add_grants', role: role.name });
       const changed = grants.filter((g) => role.grants.includes(g) === (change === 'remove'));
+      if (change === 'remove' && changed.length > 0) await this.ensureAdminRemains(role, tx);
       if (changed.length > 0) {
         if (change === 'add') {
           await tx
@@ -347,9 +396,10 @@ export class RolesService {
     return this.get(id);
   }
 
-  async delete(ref: number | string, actor: Actor): Promise<void> {
+  /** Deletes a custom role the principal outranks and does not hold, once no user holds it. */
+  async delete(ref: number | string, principal: Principal, actor: Actor): Promise<void> {
     await this.ctx.store.transaction(async (tx) => {
-      const role = await this.getEditable(ref, tx);
+      const role = await this.getEditable(ref, tx, principal);
       if (role.userCount > 0) {
         throw new ConflictError(
           `Role "${role.name}" is assigned to ${role.userCount} user${role.userCount === 1 ? '' : 's'}; move them to another role first.`,
@@ -368,11 +418,12 @@ export class RolesService {
   }
 
   /**
-   * The role, for a change inside `tx`. On PostgreSQL its row is locked first and then read, so
-   * changes to one role from several nodes take turns, and a user being moved into the role
-   * elsewhere (whose foreign-key check holds a key-share lock until it commits) is counted.
+   * The role, for a change inside `tx` by `principal`. On PostgreSQL its row is locked first and
+   * then read, so changes to one role from several nodes take turns, and a user being moved into
+   * the role elsewhere (whose foreign-key check holds a key-share lock until it commits) is counted.
+   * System roles cannot change; nobody changes the role they hold, nor one holding a grant they lack.
    */
-  private async getEditable(ref: number | string, tx: Executor): Promise<Role> {
+  private async getEditable(ref: number | string, tx: Executor, principal: Principal): Promise<Role> {
     let role = await this.get(ref, tx);
     if (this.ctx.store.dialect === 'postgres') {
       const locked = await tx
@@ -392,7 +443,32 @@ export class RolesService {
         { details: { role: role.name } },
       );
     }
+    assertNotOwnRole(principal, role);
+    assertMayConfer(principal, role.grants, { kind: 'change_role', role: role.name });
     return role;
+  }
+
+  /**
+   * Refuses to remove a grant from a role holding every grant when that would leave no active
+   * user holding every grant (the last active Admin). The operator is bound by it too.
+   */
+  private async ensureAdminRemains(role: Role, tx: Executor): Promise<void> {
+    const adminRoles = await this.idsHoldingEveryGrant(tx);
+    if (!adminRoles.includes(role.id)) return;
+    let query = tx
+      .selectFrom('users')
+      .select(['id', 'role_id'])
+      .where('role_id', 'in', adminRoles)
+      .where('status', '=', 'active')
+      .orderBy('id');
+    if (this.ctx.store.dialect === 'postgres') query = query.forUpdate();
+    const active = await query.execute();
+    if (active.length > 0 && active.every((row) => row.role_id === role.id)) {
+      throw new ConflictError(
+        `Every active Admin holds the role "${role.name}"; removing a grant from it would leave nobody to administer Gatehouse.`,
+        { field: 'grants' },
+      );
+    }
   }
 
   private async insertRole(

@@ -4,6 +4,7 @@ import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import type { ManualClock } from '../clock.js';
 import { CLI_ACTOR } from './context.js';
 import type { Services } from './index.js';
+import { OPERATOR } from './principal.js';
 
 const PASSWORD = 'a long enough password';
 
@@ -17,6 +18,7 @@ for (const dialect of dialects()) {
       ({ services, clock } = await testServices(ts.store));
       await services.users.create(
         { email: 'sam@example.com', role: 'Editor', password: PASSWORD },
+        OPERATOR,
         CLI_ACTOR,
       );
     });

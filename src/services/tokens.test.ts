@@ -10,6 +10,7 @@ import { testServices } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
 import { type AccessTokenClaims, signAccessToken } from '../tokens/jwt.js';
 import { sharedSigner } from '../tokens/signer.js';
+import { OPERATOR } from './principal.js';
 
 const testSigner = sharedSigner(1);
 import { CLI_ACTOR } from './context.js';
@@ -36,7 +37,7 @@ for (const dialect of dialects()) {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
       await services.keys.prepare();
-      owner = await services.users.create({ email: 'tok@example.com', role: 'Privileged' }, CLI_ACTOR);
+      owner = await services.users.create({ email: 'tok@example.com', role: 'Privileged' }, OPERATOR, CLI_ACTOR);
     });
     afterAll(async () => {
       await services.epochs.stop();
@@ -84,17 +85,17 @@ for (const dialect of dialects()) {
       await services.clients.revoke(c.id, CLI_ACTOR, 'all');
       expect(await services.tokens.verify(token)).toBeNull();
 
-      const user = await services.users.create({ email: `u${Date.now()}@example.com`, role: 'Privileged' }, CLI_ACTOR);
+      const user = await services.users.create({ email: `u${Date.now()}@example.com`, role: 'Privileged' }, OPERATOR, CLI_ACTOR);
       const d = await newClient(user.email);
       const t2 = await tokenFor(d);
       expect((await services.tokens.verify(t2))!.owner.roleName).toBe('Privileged');
-      await services.users.update(user.id, { role: 'Admin' }, CLI_ACTOR);
+      await services.users.update(user.id, { role: 'Admin' }, OPERATOR, CLI_ACTOR);
       expect((await services.tokens.verify(t2))!.owner.grants.has('api.clients.manage_all')).toBe(true);
       // Another active Admin exists, so disabling this one is allowed.
-      await services.users.create({ email: `other-admin${Date.now()}@example.com`, role: 'Admin' }, CLI_ACTOR);
-      await services.users.disable(user.id, CLI_ACTOR);
+      await services.users.create({ email: `other-admin${Date.now()}@example.com`, role: 'Admin' }, OPERATOR, CLI_ACTOR);
+      await services.users.disable(user.id, OPERATOR, CLI_ACTOR);
       expect(await services.tokens.verify(t2)).toBeNull();
-      await services.users.enable(user.id, CLI_ACTOR);
+      await services.users.enable(user.id, OPERATOR, CLI_ACTOR);
       expect(await services.tokens.verify(t2)).not.toBeNull();
     });
 
@@ -134,14 +135,14 @@ for (const dialect of dialects()) {
       const c = await newClient();
       const token = await tokenFor(c);
       const revocable = await tokenFor(c);
-      const user = await services.users.create({ email: `peer${Date.now()}@example.com`, role: 'Privileged' }, CLI_ACTOR);
+      const user = await services.users.create({ email: `peer${Date.now()}@example.com`, role: 'Privileged' }, OPERATOR, CLI_ACTOR);
       const d = await newClient(user.email);
       const t2 = await tokenFor(d);
       await peer.services.epochs.poll();
       for (const t of [token, revocable, t2]) expect(await peer.services.tokens.verify(t)).not.toBeNull();
 
       await services.tokens.revoke(revocable, (await services.clients.record(c.id))!, CLI_ACTOR);
-      await services.users.disable(user.id, CLI_ACTOR);
+      await services.users.disable(user.id, OPERATOR, CLI_ACTOR);
       await services.clients.revoke(c.id, CLI_ACTOR, 'all');
       // This node sees it at once; the peer still answers from its cache until it polls.
       expect(await services.tokens.verify(t2)).toBeNull();

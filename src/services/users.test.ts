@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices } from '../../test/helpers/services.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { CLI_ACTOR } from './context.js';
+import { GRANTS } from './grants.js';
 import type { Services } from './index.js';
+import { OPERATOR, type Principal } from './principal.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`users: keeping an Admin (${dialect.name})`, () => {
@@ -17,9 +19,18 @@ for (const dialect of dialects()) {
     });
 
     it('refuses to disable yourself', async () => {
-      const me = await services.users.create({ email: 'me@example.com', role: 'Admin' }, CLI_ACTOR);
-      await services.users.create({ email: 'spare@example.com', role: 'Admin' }, CLI_ACTOR);
-      await expect(services.users.disable(me.id, { type: 'user', userId: me.id })).rejects.toMatchObject({
+      const me = await services.users.create({ email: 'me@example.com', role: 'Admin' }, OPERATOR, CLI_ACTOR);
+      await services.users.create({ email: 'spare@example.com', role: 'Admin' }, OPERATOR, CLI_ACTOR);
+      const asMe: Principal = {
+        kind: 'user',
+        user: me,
+        grants: new Set(await services.roles.grantsOf(me.role.id)),
+        scopes: null,
+        via: 'session',
+      };
+      await expect(
+        services.users.disable(me.id, asMe, { type: 'user', userId: me.id }),
+      ).rejects.toMatchObject({
         status: 409,
         message: 'You cannot disable your own account.',
       });
@@ -30,8 +41,8 @@ for (const dialect of dialects()) {
       const peer =
         dialect.name === 'postgres' ? (await testServices(await ts.openPeer())).services : services;
       const results = await Promise.allSettled([
-        services.users.disable('me@example.com', CLI_ACTOR),
-        peer.users.disable('spare@example.com', CLI_ACTOR),
+        services.users.disable('me@example.com', OPERATOR, CLI_ACTOR),
+        peer.users.disable('spare@example.com', OPERATOR, CLI_ACTOR),
       ]);
       expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
       const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
@@ -41,6 +52,94 @@ for (const dialect of dialects()) {
       );
       const admins = await services.users.list({ role: 'Admin', status: 'active' });
       expect(admins.items).toHaveLength(1);
+    });
+  });
+}
+
+for (const dialect of dialects()) {
+  describe.skipIf(dialect.skip)(`users: Admin is every grant, not a role name (${dialect.name})`, () => {
+    let ts: TestStore;
+    let services: Services;
+    const ALL = GRANTS.map((g) => g.id);
+    const lastAdmin = (email: string, verb: string, field: string) => ({
+      status: 409,
+      code: 'conflict',
+      message: `"${email}" is the last active Admin; ${verb} them would leave nobody to administer Gatehouse.`,
+      details: { field },
+    });
+    beforeAll(async () => {
+      ts = await dialect.open();
+      ({ services } = await testServices(ts.store));
+      await services.roles.create({ name: 'Ops', grants: ALL }, OPERATOR, CLI_ACTOR);
+      await services.roles.create({ name: 'Almost', grants: ALL.slice(1) }, OPERATOR, CLI_ACTOR);
+      // Nobody holds the system role Admin: the custom all-grants role carries the last Admin.
+      await services.users.create({ email: 'ops@example.com', role: 'Ops' }, OPERATOR, CLI_ACTOR);
+      await services.users.create({ email: 'almost@example.com', role: 'Almost' }, OPERATOR, CLI_ACTOR);
+    });
+    afterAll(async () => {
+      await ts?.dispose();
+    });
+
+    it('the last active holder of every grant cannot be disabled or moved to a role lacking one', async () => {
+      await expect(services.users.disable('ops@example.com', OPERATOR, CLI_ACTOR)).rejects.toMatchObject(
+        lastAdmin('ops@example.com', 'disabling', 'status'),
+      );
+      await expect(
+        services.users.update('ops@example.com', { role: 'Almost' }, OPERATOR, CLI_ACTOR),
+      ).rejects.toMatchObject(lastAdmin('ops@example.com', 'moving', 'role'));
+      // Moving them to another role with every grant keeps an Admin.
+      await services.users.update('ops@example.com', { role: 'Admin' }, OPERATOR, CLI_ACTOR);
+      await services.users.update('ops@example.com', { role: 'Ops' }, OPERATOR, CLI_ACTOR);
+      // A user whose role lacks one grant is no Admin: disabling them is fine.
+      await services.users.disable('almost@example.com', OPERATOR, CLI_ACTOR);
+      await services.users.enable('almost@example.com', OPERATOR, CLI_ACTOR);
+    });
+
+    it('no grant can be removed from the role every active Admin holds; with another Admin it can', async () => {
+      const before = await services.audit.query({});
+      await expect(
+        services.roles.removeGrants('Ops', ['gateway.manage'], OPERATOR, CLI_ACTOR),
+      ).rejects.toMatchObject({
+        status: 409,
+        code: 'conflict',
+        message:
+          'Every active Admin holds the role "Ops"; removing a grant from it would leave nobody to administer Gatehouse.',
+        details: { field: 'grants' },
+      });
+      expect((await services.roles.get('Ops')).grants).toEqual(ALL);
+      expect((await services.audit.query({})).items).toEqual(before.items);
+      const root = await services.users.create(
+        { email: 'root@example.com', role: 'Admin' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      await services.roles.removeGrants('Ops', ['gateway.manage'], OPERATOR, CLI_ACTOR);
+      // Now root is the last Admin, and ops is not one.
+      await services.users.disable('ops@example.com', OPERATOR, CLI_ACTOR);
+      await expect(services.users.disable(root.id, OPERATOR, CLI_ACTOR)).rejects.toMatchObject(
+        lastAdmin('root@example.com', 'disabling', 'status'),
+      );
+      await services.users.enable('ops@example.com', OPERATOR, CLI_ACTOR);
+      await services.roles.addGrants('Ops', ['gateway.manage'], OPERATOR, CLI_ACTOR);
+    });
+
+    it('two Admins in different all-grants roles disabled at the same moment: exactly one goes', async () => {
+      const peer =
+        dialect.name === 'postgres' ? (await testServices(await ts.openPeer())).services : services;
+      const results = await Promise.allSettled([
+        services.users.disable('ops@example.com', OPERATOR, CLI_ACTOR),
+        peer.users.disable('root@example.com', OPERATOR, CLI_ACTOR),
+      ]);
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(rejected.reason).toMatchObject({ status: 409, code: 'conflict' });
+      const active = await ts.store.db
+        .selectFrom('users')
+        .select('email')
+        .where('status', '=', 'active')
+        .where('email', 'in', ['ops@example.com', 'root@example.com'])
+        .execute();
+      expect(active).toHaveLength(1);
     });
   });
 }

@@ -10,8 +10,10 @@ import { type Executor, isForeignKeyViolation, isUniqueViolation, likePattern } 
 import type { UsersTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
+import { assertMayConfer, assertNotOwnUserRole } from './escalation.js';
 import type { GrantId } from './grants.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
+import type { Principal } from './principal.js';
 import type { RolesService } from './roles.js';
 import type { Selectable } from 'kysely';
 
@@ -163,7 +165,8 @@ export class UsersService {
     return toPage(rows, limit, toUser, (row) => row.id);
   }
 
-  async create(input: CreateUserInput, actor: Actor): Promise<User> {
+  /** Creates a user; the principal must hold every grant of the role given (default Participant). */
+  async create(input: CreateUserInput, principal: Principal, actor: Actor): Promise<User> {
     const email = validateEmail(input.email);
     const displayName =
       input.displayName === undefined || input.displayName === null
@@ -174,6 +177,7 @@ export class UsersService {
     const passwordHash = password === undefined ? null : await hashPassword(password);
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.resolveRole(input.role ?? 'Participant', tx);
+      assertMayConfer(principal, role.grants, { kind: 'assign_role', role: role.name });
       const now = this.ctx.clock.now().toISOString();
       let row: { id: number };
       try {
@@ -211,7 +215,16 @@ export class UsersService {
     return this.get(id);
   }
 
-  async update(ref: number | string, input: UpdateUserInput, actor: Actor): Promise<User> {
+  /**
+   * Changes a user's email, display name or role. The principal must outrank the user (hold every
+   * grant of their current role) and hold every grant of a new role; nobody changes their own role.
+   */
+  async update(
+    ref: number | string,
+    input: UpdateUserInput,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<User> {
     const changes: { email?: string; email_key?: string; display_name?: string; role_id?: number } = {};
     const details: Record<string, unknown> = {};
     if (input.email !== undefined) {
@@ -226,10 +239,14 @@ export class UsersService {
     }
     const id = await this.ctx.store.transaction(async (tx) => {
       const user = await this.get(ref, tx);
+      await this.ensureMayChange(principal, user, tx);
       if (input.role !== undefined) {
         const role = await this.resolveRole(input.role, tx);
-        if (role.id !== user.role.id && user.status === 'active')
-          await this.ensureNotLastAdmin(user, tx, 'move');
+        if (role.id !== user.role.id) {
+          assertNotOwnUserRole(principal, user, role.id);
+          assertMayConfer(principal, role.grants, { kind: 'assign_role', role: role.name });
+          if (user.status === 'active') await this.ensureAdminRemains(user, tx, 'move', role.id);
+        }
         changes.role_id = role.id;
         details.role = { from: user.role.name, to: role.name };
       }
@@ -262,14 +279,21 @@ export class UsersService {
     return this.get(id);
   }
 
-  async setStatus(ref: number | string, status: 'active' | 'disabled', actor: Actor): Promise<User> {
+  /** Disables (ending their sessions) or enables a user the principal outranks; not oneself, not the last active Admin. */
+  async setStatus(
+    ref: number | string,
+    status: 'active' | 'disabled',
+    principal: Principal,
+    actor: Actor,
+  ): Promise<User> {
     const id = await this.ctx.store.transaction(async (tx) => {
       const user = await this.get(ref, tx);
-      if (status === 'disabled' && actor.type === 'user' && actor.userId === user.id) {
+      if (status === 'disabled' && principal.user?.id === user.id) {
         throw new ConflictError('You cannot disable your own account.');
       }
+      await this.ensureMayChange(principal, user, tx);
       if (status === 'disabled' && user.status === 'active')
-        await this.ensureNotLastAdmin(user, tx, 'disable');
+        await this.ensureAdminRemains(user, tx, 'disable');
       if (user.status !== status) {
         await tx
           .updateTable('users')
@@ -290,44 +314,73 @@ export class UsersService {
     return this.get(id);
   }
 
-  disable(ref: number | string, actor: Actor): Promise<User> {
-    return this.setStatus(ref, 'disabled', actor);
+  disable(ref: number | string, principal: Principal, actor: Actor): Promise<User> {
+    return this.setStatus(ref, 'disabled', principal, actor);
   }
 
-  enable(ref: number | string, actor: Actor): Promise<User> {
-    return this.setStatus(ref, 'active', actor);
+  enable(ref: number | string, principal: Principal, actor: Actor): Promise<User> {
+    return this.setStatus(ref, 'active', principal, actor);
   }
 
-  /** Sets a password; `mustChange` marks it as one to replace at next sign-in (generated or reset by an admin). */
+  /**
+   * Sets a password; `mustChange` marks it as one to replace at next sign-in. For the user's own
+   * change (sessions.changeOwnPassword) and the operator; an admin's reset goes through `resetPassword`.
+   */
   async setPassword(
     ref: number | string,
     password: unknown,
     options: { mustChange: boolean; keepSessionId?: string },
     actor: Actor,
   ): Promise<void> {
-    const valid = validatePassword(password);
-    const hash = await hashPassword(valid);
+    const hash = await hashPassword(validatePassword(password));
+    await this.ctx.store.transaction(async (tx) => {
+      await this.writePassword(tx, await this.get(ref, tx), hash, options, actor);
+    });
+  }
+
+  /**
+   * Another user's reset of a password, to be changed at the next sign-in. The principal must
+   * outrank the user: whoever knows the new password can act as them.
+   */
+  async resetPassword(
+    ref: number | string,
+    password: unknown,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<void> {
+    const hash = await hashPassword(validatePassword(password));
     await this.ctx.store.transaction(async (tx) => {
       const user = await this.get(ref, tx);
-      await tx
-        .updateTable('users')
-        .set({
-          password_hash: hash,
-          must_change_password: options.mustChange ? 1 : 0,
-          updated_at: this.ctx.clock.now().toISOString(),
-        })
-        .where('id', '=', user.id)
-        .execute();
-      // A new password ends every other session of the account (a stolen cookie dies with the old password).
-      let sessions = tx.deleteFrom('sessions').where('user_id', '=', user.id);
-      if (options.keepSessionId !== undefined) sessions = sessions.where('id', '!=', options.keepSessionId);
-      await sessions.execute();
-      await this.audit.record(tx, {
-        actor,
-        action: 'user.password_changed',
-        target: { type: 'user', id: user.id },
-        details: { mustChange: options.mustChange },
-      });
+      await this.ensureMayChange(principal, user, tx);
+      await this.writePassword(tx, user, hash, { mustChange: true }, actor);
+    });
+  }
+
+  private async writePassword(
+    tx: Executor,
+    user: User,
+    hash: string,
+    options: { mustChange: boolean; keepSessionId?: string },
+    actor: Actor,
+  ): Promise<void> {
+    await tx
+      .updateTable('users')
+      .set({
+        password_hash: hash,
+        must_change_password: options.mustChange ? 1 : 0,
+        updated_at: this.ctx.clock.now().toISOString(),
+      })
+      .where('id', '=', user.id)
+      .execute();
+    // A new password ends every other session of the account (a stolen cookie dies with the old password).
+    let sessions = tx.deleteFrom('sessions').where('user_id', '=', user.id);
+    if (options.keepSessionId !== undefined) sessions = sessions.where('id', '!=', options.keepSessionId);
+    await sessions.execute();
+    await this.audit.record(tx, {
+      actor,
+      action: 'user.password_changed',
+      target: { type: 'user', id: user.id },
+      details: { mustChange: options.mustChange },
     });
   }
 
@@ -353,27 +406,37 @@ export class UsersService {
     return Number(row.n);
   }
 
+  /** 403 unless the principal outranks `user` (holds every grant of their role) or is that user. */
+  private async ensureMayChange(principal: Principal, user: User, tx: Executor): Promise<void> {
+    if (principal.user?.id === user.id) return;
+    const grants = await this.roles.grantsOf(user.role.id, tx);
+    assertMayConfer(principal, grants, { kind: 'change_user', user: user.email, role: user.role.name });
+  }
+
   /**
-   * Refuses to disable (or move out of the Admin role) the last active Admin, so
-   * the instance never loses its last administrator. On PostgreSQL the Admin rows
-   * are locked, so two such changes racing each other cannot both pass.
+   * Refuses to disable, or move to a role without every grant, the last active Admin (a user
+   * whose role holds every grant: the system role Admin or a custom copy of it), so the instance
+   * never loses its last administrator. On PostgreSQL the Admins' rows are locked, so two such
+   * changes racing each other cannot both pass.
    */
-  private async ensureNotLastAdmin(user: User, tx: Executor, change: 'disable' | 'move'): Promise<void> {
-    const admin = await tx
-      .selectFrom('roles')
-      .select('id')
-      .where('name_key', '=', 'admin')
-      .where('is_system', '=', 1)
-      .executeTakeFirst();
-    if (!admin || user.role.id !== admin.id) return;
+  private async ensureAdminRemains(
+    user: User,
+    tx: Executor,
+    change: 'disable' | 'move',
+    newRoleId?: number,
+  ): Promise<void> {
+    const adminRoles = await this.roles.idsHoldingEveryGrant(tx);
+    if (!adminRoles.includes(user.role.id)) return;
+    if (newRoleId !== undefined && adminRoles.includes(newRoleId)) return;
     let query = tx
       .selectFrom('users')
       .select('id')
-      .where('role_id', '=', admin.id)
-      .where('status', '=', 'active');
+      .where('role_id', 'in', adminRoles)
+      .where('status', '=', 'active')
+      .orderBy('id');
     if (this.ctx.store.dialect === 'postgres') query = query.forUpdate();
     const active = await query.execute();
-    if (active.length <= 1) {
+    if (active.every((row) => row.id === user.id)) {
       const verb = change === 'disable' ? 'disabling' : 'moving';
       throw new ConflictError(
         `"${user.email}" is the last active Admin; ${verb} them would leave nobody to administer Gatehouse.`,

@@ -14,6 +14,7 @@ import { TEST_SECRET_KEY, testServices } from '../../test/helpers/services.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { startUpstream, type Upstream } from '../../test/helpers/upstream.js';
 import { type EngineOptions, WorkflowEngine } from './engine.js';
+import { OPERATOR } from '../services/principal.js';
 
 const LEASE_MS = 60_000;
 const noSleep = async () => {};
@@ -32,7 +33,7 @@ for (const dialect of dialects()) {
       upstream = await startUpstream();
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store, { config: { workflowHttpAllow: [upstream.host] } }));
-      ownerId = (await services.users.create({ email: 'owner@example.com', role: 'Editor' }, CLI_ACTOR)).id;
+      ownerId = (await services.users.create({ email: 'owner@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR)).id;
     });
     afterEach(async () => {
       for (const engine of engines.splice(0)) await engine.stop();

@@ -10,6 +10,7 @@ import { openRuntime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { type AuditEventJson, CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 interface Page {
   items: AuditEventJson[];
@@ -27,10 +28,12 @@ describe('gatehouse audit list', { timeout: CLI_TEST_TIMEOUT }, () => {
     const runtime = await openRuntime(loadConfig(cli.env), silentLogger());
     try {
       roleId = (
-        await runtime.services.roles.create(
-          { name: 'Readers', grants: ['data.view'] },
-          { type: 'user', userId: 1, label: 'ann@example.com', ip: '198.51.100.4' },
-        )
+        await runtime.services.roles.create({ name: 'Readers', grants: ['data.view'] }, OPERATOR, {
+          type: 'user',
+          userId: 1,
+          label: 'ann@example.com',
+          ip: '198.51.100.4',
+        })
       ).id;
     } finally {
       await runtime.close();

@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/logger.js';
 import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
 
@@ -114,6 +115,7 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     const { services } = runtime;
     const owner = await services.users.create(
       { email: `${name}@example.com`, role: 'Privileged' },
+      OPERATOR,
       CLI_ACTOR,
     );
     const issued = await services.clients.create(
@@ -169,7 +171,7 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     const [listed] = (await runtime.services.accessTokens.list({ user: seeded.owner.id }, CLI_TOKEN_CALLER))
       .items;
     await runtime.services.accessTokens.revoke(listed!.id, CLI_TOKEN_CALLER, CLI_ACTOR);
-    await runtime.services.users.setStatus(other.owner.id, 'disabled', CLI_ACTOR);
+    await runtime.services.users.setStatus(other.owner.id, 'disabled', OPERATOR, CLI_ACTOR);
 
     await untilBothWorkers('/v1/workflows', 401, listWorkflows(seeded.developerToken));
     await untilBothWorkers('/v1/workflows', 401, listWorkflows(other.developerToken));

@@ -19,6 +19,7 @@ import { WorkflowEngine } from '../../src/workflows/engine.js';
 import { CLI_TEST_TIMEOUT, type CliResult, runBuiltCli } from '../helpers/cli.js';
 import { testConfig } from '../helpers/services.js';
 import { dialects, freshSchemaName, PG_URL } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const SECRET = Buffer.alloc(32, 5);
 
@@ -73,9 +74,10 @@ for (const dialect of dialects()) {
         keyring: new SecretKeyring(SECRET),
         log: silentLogger(),
       });
-      robotId = (await services.users.create({ email: 'robot@example.com', role: 'Editor' }, CLI_ACTOR)).id;
+      robotId = (await services.users.create({ email: 'robot@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR)).id;
       await services.users.create(
         { email: 'ann@example.com', displayName: 'Ann', role: 'Editor' },
+        OPERATOR,
         CLI_ACTOR,
       );
     });
@@ -227,7 +229,7 @@ for (const dialect of dialects()) {
 
       beforeAll(async () => {
         const ownerId = (
-          await services.users.create({ email: 'wf-owner@example.com', role: 'Editor' }, CLI_ACTOR)
+          await services.users.create({ email: 'wf-owner@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR)
         ).id;
         const create = (name: string, steps: unknown[], input?: unknown) =>
           services.workflows.create(

@@ -9,6 +9,7 @@ import type { Services } from '../../src/services/index.js';
 import type { Store } from '../../src/store/index.js';
 import { checkResponses } from './response-check.js';
 import { testServices } from './services.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 export interface TestApp {
   app: App;
@@ -46,7 +47,11 @@ export async function createUser(
   role = 'Participant',
   password = TEST_PASSWORD,
 ) {
-  return services.users.create({ email, displayName: email.split('@')[0], role, password }, CLI_ACTOR);
+  return services.users.create(
+    { email, displayName: email.split('@')[0], role, password },
+    OPERATOR,
+    CLI_ACTOR,
+  );
 }
 
 export interface SignedIn {

@@ -9,6 +9,7 @@ import type { User } from '../../src/services/users.js';
 import type { Store } from '../../src/store/index.js';
 import { checkResponses } from './response-check.js';
 import { testServices } from './services.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 export interface OAuthFixture {
   app: App;
@@ -40,6 +41,7 @@ export async function oauthFixture(
       displayName: 'Owner',
       role: options.ownerRole ?? 'Privileged',
     },
+    OPERATOR,
     CLI_ACTOR,
   );
   const app = await buildApp({ config, store, services, logger: silentLogger(), instrument: checkResponses });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { createUser, type SignedIn, signIn, type TestApp, testApp } from '../helpers/app.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const API = '/api/admin/v1';
 const DAY = 86_400_000;
@@ -28,7 +29,7 @@ for (const dialect of dialects()) {
       ids.admin2 = (await createUser(t.services, 'second@example.com', 'Admin')).id;
       ids.editor = (await createUser(t.services, 'ed@example.com', 'Editor')).id;
       ids.reader = (await createUser(t.services, 'reader@example.com', 'Participant')).id;
-      ids.robot = (await t.services.users.create({ email: 'robot@example.com', role: 'Editor' }, CLI_ACTOR)).id;
+      ids.robot = (await t.services.users.create({ email: 'robot@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR)).id;
       admin = await signIn(t.app, 'root@example.com');
       editor = await signIn(t.app, 'ed@example.com');
       reader = await signIn(t.app, 'reader@example.com');
@@ -242,20 +243,20 @@ for (const dialect of dialects()) {
       });
 
       it('uses the user’s live grants: a grant removed → 403 next call; user disabled → 401; expired → 401', async () => {
-        await t.services.roles.create({ name: 'Auditors', grants: ['audit.view'] }, CLI_ACTOR);
-        const auditor = await t.services.users.create({ email: 'auditor@example.com', role: 'Auditors' }, CLI_ACTOR);
+        await t.services.roles.create({ name: 'Auditors', grants: ['audit.view'] }, OPERATOR, CLI_ACTOR);
+        const auditor = await t.services.users.create({ email: 'auditor@example.com', role: 'Auditors' }, OPERATOR, CLI_ACTOR);
         const { token } = await create(admin, { description: 'auditor bot', user: auditor.id, expiresInDays: 2 });
         const bearer = { authorization: `Bearer ${token}` };
         expect((await call(bearer, 'GET', '/audit')).statusCode).toBe(200);
-        await t.services.roles.removeGrants('Auditors', ['audit.view'], CLI_ACTOR);
+        await t.services.roles.removeGrants('Auditors', ['audit.view'], OPERATOR, CLI_ACTOR);
         const denied = await call(bearer, 'GET', '/audit');
         expect(denied.statusCode).toBe(403);
         expect(denied.json().details).toEqual({ grant: 'audit.view' });
-        await t.services.roles.addGrants('Auditors', ['audit.view'], CLI_ACTOR);
+        await t.services.roles.addGrants('Auditors', ['audit.view'], OPERATOR, CLI_ACTOR);
         expect((await call(bearer, 'GET', '/audit')).statusCode).toBe(200);
-        await t.services.users.disable(auditor.id, CLI_ACTOR);
+        await t.services.users.disable(auditor.id, OPERATOR, CLI_ACTOR);
         expect((await call(bearer, 'GET', '/audit')).statusCode).toBe(401);
-        await t.services.users.enable(auditor.id, CLI_ACTOR);
+        await t.services.users.enable(auditor.id, OPERATOR, CLI_ACTOR);
         expect((await call(bearer, 'GET', '/audit')).statusCode).toBe(200);
         t.clock.advance(2 * DAY);
         expect((await call(bearer, 'GET', '/audit')).statusCode).toBe(401);

@@ -5,6 +5,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import { GRANTS } from '../../src/services/grants.js';
 import { createUser, type SignedIn, signIn, TEST_PASSWORD, type TestApp, testApp } from '../helpers/app.js';
 import { sqliteCase, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const API = '/api/admin/v1';
 
@@ -74,7 +75,7 @@ describe('admin API', () => {
     });
 
     it('lets users.manage read roles but not change them', async () => {
-      await t.services.roles.create({ name: 'User Admins', grants: ['users.manage'] }, CLI_ACTOR);
+      await t.services.roles.create({ name: 'User Admins', grants: ['users.manage'] }, OPERATOR, CLI_ACTOR);
       await createUser(t.services, 'ua@example.com', 'User Admins');
       const ua = await signIn(t.app, 'ua@example.com');
       expect((await call(ua, 'GET', '/roles')).statusCode).toBe(200);
@@ -292,19 +293,37 @@ describe('admin API', () => {
       expect((await call(other2, 'PATCH', `/users/${adminId}`, { role: 'Editor' })).statusCode).toBe(200);
       const res = await call(admin, 'PATCH', `/users/${other.id}`, { role: 'Editor' });
       expect(res.statusCode).toBe(403); // root is no Admin any more: no users.manage
-      await t.services.users.update(adminId, { role: 'User Admins' }, CLI_ACTOR);
-      const last = await call(admin, 'POST', `/users/${other.id}/disable`);
-      expect(last.statusCode).toBe(409);
-      expect(last.json()).toEqual({
-        error: 'conflict',
+      await t.services.users.update(adminId, { role: 'User Admins' }, OPERATOR, CLI_ACTOR);
+      // Holding users.manage is not enough to touch a user who holds more (src/services/escalation.ts) …
+      const outranked = {
+        error: 'escalation_denied',
+        message:
+          'You cannot change the user "admin2@example.com": their role "Admin" holds the grant "api.clients.create" (Create API OAuth Clients), which you do not hold (and 8 more grants you do not hold).',
+        details: {
+          grant: 'api.clients.create',
+          missingGrants: GRANTS.map((g) => g.id).filter((id) => id !== 'users.manage'),
+        },
+      };
+      expect((await call(admin, 'POST', `/users/${other.id}/disable`)).json()).toEqual(outranked);
+      expect((await call(admin, 'PATCH', `/users/${other.id}`, { role: 'Editor' })).json()).toEqual(
+        outranked,
+      );
+      // … so only the operator (or the Admin themselves) could try, and the last active Admin stays.
+      await expect(t.services.users.disable(other.id, OPERATOR, CLI_ACTOR)).rejects.toMatchObject({
+        status: 409,
+        code: 'conflict',
         message:
           '"admin2@example.com" is the last active Admin; disabling them would leave nobody to administer Gatehouse.',
         details: { field: 'status' },
       });
-      expect((await call(admin, 'PATCH', `/users/${other.id}`, { role: 'Editor' })).json().message).toBe(
-        '"admin2@example.com" is the last active Admin; moving them would leave nobody to administer Gatehouse.',
-      );
-      await t.services.users.update(adminId, { role: 'Admin' }, CLI_ACTOR);
+      await expect(
+        t.services.users.update(other.id, { role: 'Editor' }, OPERATOR, CLI_ACTOR),
+      ).rejects.toMatchObject({
+        status: 409,
+        message:
+          '"admin2@example.com" is the last active Admin; moving them would leave nobody to administer Gatehouse.',
+      });
+      await t.services.users.update(adminId, { role: 'Admin' }, OPERATOR, CLI_ACTOR);
     });
 
     it('resets a password (generated, shown once) and forces a change at sign-in', async () => {

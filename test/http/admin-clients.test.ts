@@ -10,6 +10,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import { createUser, type SignedIn, signIn, type TestApp, testApp } from '../helpers/app.js';
 import { basic } from '../helpers/oauth.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const API = '/api/admin/v1';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -36,6 +37,7 @@ for (const dialect of dialects()) {
       await createUser(t.services, 'ed@example.com', 'Editor');
       await t.services.roles.create(
         { name: 'Client Auditors', grants: ['api.clients.manage_all'] },
+        OPERATOR,
         CLI_ACTOR,
       );
       await createUser(t.services, 'auditor@example.com', 'Client Auditors');

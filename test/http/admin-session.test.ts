@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { createUser, signIn, TEST_PASSWORD, type TestApp, testApp } from '../helpers/app.js';
 import { sqliteCase, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const INVALID = { error: 'invalid_credentials', message: 'Email or password is incorrect.' };
 const UNAUTHENTICATED = {
@@ -22,7 +23,7 @@ describe('admin sign-in', () => {
     t = await testApp(ts.store, { config: { trustProxy: true } });
     await createUser(t.services, 'alice@example.com', 'Admin');
     const bob = await createUser(t.services, 'bob@example.com', 'Editor');
-    await t.services.users.disable(bob.id, CLI_ACTOR);
+    await t.services.users.disable(bob.id, OPERATOR, CLI_ACTOR);
   });
   afterAll(async () => {
     await t?.app.close();
@@ -189,10 +190,10 @@ describe('admin sign-in', () => {
   it('ends the sessions of a user who is disabled, and follows a role change at once', async () => {
     const carol = await createUser(t.services, 'carol@example.com', 'Admin');
     const s = await signIn(t.app, 'carol@example.com');
-    await t.services.users.update(carol.id, { role: 'Social' }, CLI_ACTOR);
+    await t.services.users.update(carol.id, { role: 'Social' }, OPERATOR, CLI_ACTOR);
     const me = await t.app.inject({ method: 'GET', url: '/api/admin/v1/me', headers: { cookie: s.cookie } });
     expect(me.json().grants).toEqual([]);
-    await t.services.users.disable(carol.id, CLI_ACTOR);
+    await t.services.users.disable(carol.id, OPERATOR, CLI_ACTOR);
     const after = await t.app.inject({
       method: 'GET',
       url: '/api/admin/v1/me',
@@ -282,6 +283,7 @@ describe('forced password change', () => {
     t = await testApp(ts.store);
     await t.services.users.create(
       { email: 'admin@localhost', role: 'Admin', password: generated, mustChangePassword: true },
+      OPERATOR,
       CLI_ACTOR,
     );
   });

@@ -12,6 +12,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
 import { testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const INVALID = 'The access token is invalid, expired or revoked.';
 const INVALID_HEADER = `Bearer realm="gatehouse", error="invalid_token", error_description="${INVALID}"`;
@@ -36,8 +37,8 @@ for (const dialect of dialects()) {
       ts = await dialect.open();
       // A role of our own, so tests can take its grant away.
       const { services } = await testServices(ts.store);
-      await services.roles.create({ name: 'Automation', grants: ['workflow.api', 'access_tokens.create', 'api.clients.create'] }, CLI_ACTOR);
-      await services.roles.create({ name: 'Integrator', grants: ['access_tokens.create', 'api.clients.create'] }, CLI_ACTOR);
+      await services.roles.create({ name: 'Automation', grants: ['workflow.api', 'access_tokens.create', 'api.clients.create'] }, OPERATOR, CLI_ACTOR);
+      await services.roles.create({ name: 'Integrator', grants: ['access_tokens.create', 'api.clients.create'] }, OPERATOR, CLI_ACTOR);
       fx = await oauthFixture(ts.store, { ownerRole: 'Automation' });
     });
     afterAll(async () => {
@@ -48,7 +49,7 @@ for (const dialect of dialects()) {
     /** A fresh user in `role` and a credential of `kind` acting as them. */
     async function credential(kind: Kind, role = 'Automation', scopes = ['workflow', 'data']) {
       counter++;
-      const user = await fx.services.users.create({ email: `u${counter}@example.com`, role }, CLI_ACTOR);
+      const user = await fx.services.users.create({ email: `u${counter}@example.com`, role }, OPERATOR, CLI_ACTOR);
       if (kind === 'developer token') {
         const created = await fx.services.accessTokens.create(
           { description: `t${counter}`, user: user.id, expiresInDays: 1 },
@@ -127,9 +128,9 @@ for (const dialect of dialects()) {
         it('401 on the next request after the user (owner) is disabled; 200 again when enabled', async () => {
           const { token, user } = await credential(kind);
           expect((await get(token)).statusCode).toBe(200);
-          await fx.services.users.disable(user.id, CLI_ACTOR);
+          await fx.services.users.disable(user.id, OPERATOR, CLI_ACTOR);
           expectInvalid(await get(token));
-          await fx.services.users.enable(user.id, CLI_ACTOR);
+          await fx.services.users.enable(user.id, OPERATOR, CLI_ACTOR);
           expect((await get(token)).statusCode).toBe(200);
         });
 
@@ -142,20 +143,20 @@ for (const dialect of dialects()) {
 
           const { token } = await credential(kind);
           expect((await get(token)).statusCode).toBe(200);
-          await fx.services.roles.removeGrants('Automation', ['workflow.api'], CLI_ACTOR);
+          await fx.services.roles.removeGrants('Automation', ['workflow.api'], OPERATOR, CLI_ACTOR);
           try {
             const next = await get(token);
             expect(next.statusCode).toBe(403);
             expect(next.headers['www-authenticate']).toBe(FORBIDDEN_HEADER);
             expect(next.json()).toEqual(MISSING_GRANT_BODY);
           } finally {
-            await fx.services.roles.addGrants('Automation', ['workflow.api'], CLI_ACTOR);
+            await fx.services.roles.addGrants('Automation', ['workflow.api'], OPERATOR, CLI_ACTOR);
           }
           expect((await get(token)).statusCode).toBe(200);
         });
 
         it('404 with the same body for a workflow that does not exist and one the principal may not see', async () => {
-          const owner = await fx.services.users.create({ email: `wf${++counter}@example.com`, role: 'Editor' }, CLI_ACTOR);
+          const owner = await fx.services.users.create({ email: `wf${++counter}@example.com`, role: 'Editor' }, OPERATOR, CLI_ACTOR);
           const hidden = await fx.services.workflows.create(
             { name: `Hidden ${counter}`, definition: { steps: [{ type: 'log', message: 'x' }] } },
             { userId: owner.id },

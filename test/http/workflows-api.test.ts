@@ -13,6 +13,7 @@ import { WorkflowEngine } from '../../src/workflows/engine.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const DEFINITION = {
   input: { type: 'object', properties: { n: { type: 'integer' } } },
@@ -34,7 +35,7 @@ for (const dialect of dialects()) {
     const userId: Record<string, number> = {};
 
     async function tokenFor(name: string, role: string, days: number | null = 30): Promise<void> {
-      const user = await services.users.create({ email: `${name}@example.com`, role }, CLI_ACTOR);
+      const user = await services.users.create({ email: `${name}@example.com`, role }, OPERATOR, CLI_ACTOR);
       userId[name] = user.id;
       const created = await services.accessTokens.create(
         { description: `${name}'s token`, user: user.id, ...(days === null ? { neverExpires: true } : { expiresInDays: days }) },
@@ -59,7 +60,7 @@ for (const dialect of dialects()) {
       engine = new WorkflowEngine(services.ctx, { pollMs: 5 });
       services.workflows.attachEngine(engine);
       engine.start();
-      await services.roles.create({ name: 'Automation', grants: ['workflow.api'] }, CLI_ACTOR);
+      await services.roles.create({ name: 'Automation', grants: ['workflow.api'] }, OPERATOR, CLI_ACTOR);
       await tokenFor('owner', 'Editor');
       await tokenFor('friend', 'Editor');
       await tokenFor('stranger', 'Editor');
@@ -125,9 +126,9 @@ for (const dialect of dialects()) {
 
       it('a disabled user’s token is refused on the next request, and works again once enabled', async () => {
         await tokenFor('leaver', 'Editor');
-        await services.users.disable(userId.leaver!, CLI_ACTOR);
+        await services.users.disable(userId.leaver!, OPERATOR, CLI_ACTOR);
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('leaver') })).statusCode).toBe(401);
-        await services.users.enable(userId.leaver!, CLI_ACTOR);
+        await services.users.enable(userId.leaver!, OPERATOR, CLI_ACTOR);
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('leaver') })).statusCode).toBe(200);
       });
 
@@ -159,16 +160,16 @@ for (const dialect of dialects()) {
 
       it('a grant removed from the role is honoured on the next request, and so is adding it back', async () => {
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('robot') })).statusCode).toBe(200);
-        await services.roles.removeGrants('Automation', ['workflow.api'], CLI_ACTOR);
+        await services.roles.removeGrants('Automation', ['workflow.api'], OPERATOR, CLI_ACTOR);
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('robot') })).statusCode).toBe(403);
-        await services.roles.addGrants('Automation', ['workflow.api'], CLI_ACTOR);
+        await services.roles.addGrants('Automation', ['workflow.api'], OPERATOR, CLI_ACTOR);
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('robot') })).statusCode).toBe(200);
       });
 
       it('moving the user to a role without the grant is honoured on the next request', async () => {
         await tokenFor('mover', 'Editor');
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('mover') })).statusCode).toBe(200);
-        await services.users.update(userId.mover!, { role: 'Participant' }, CLI_ACTOR);
+        await services.users.update(userId.mover!, { role: 'Participant' }, OPERATOR, CLI_ACTOR);
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('mover') })).statusCode).toBe(403);
       });
     });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -295,10 +296,11 @@ for (const dialect of dialects()) {
         await f.services.clients.revoke(revoked.id, CLI_ACTOR, 'all');
         const other = await f.services.users.create(
           { email: 'soon-disabled@example.com', role: 'Privileged' },
+          OPERATOR,
           CLI_ACTOR,
         );
         const orphan = await f.createClient({ owner: other.email });
-        await f.services.users.disable(other.id, CLI_ACTOR);
+        await f.services.users.disable(other.id, OPERATOR, CLI_ACTOR);
         const attempts: Array<[string, string]> = [
           ['00000000-0000-4000-8000-000000000000', client.secret],
           [client.id, 'f'.repeat(64)],

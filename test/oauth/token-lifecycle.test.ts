@@ -11,6 +11,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import type { User } from '../../src/services/users.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const NO_STORE = {
@@ -33,9 +34,13 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       ts = await dialect.open();
       f = await oauthFixture(ts.store);
-      admin = await f.services.users.create({ email: 'root@example.com', role: 'Admin' }, CLI_ACTOR);
+      admin = await f.services.users.create(
+        { email: 'root@example.com', role: 'Admin' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       // A second Admin, so disabling users in these tests never meets the last-admin rule.
-      await f.services.users.create({ email: 'root2@example.com', role: 'Admin' }, CLI_ACTOR);
+      await f.services.users.create({ email: 'root2@example.com', role: 'Admin' }, OPERATOR, CLI_ACTOR);
       auditor = await f.createClient({ name: 'Auditor', owner: admin.email, scopes: ['audit'] });
     });
     afterAll(async () => {
@@ -222,11 +227,12 @@ for (const dialect of dialects()) {
     it('disabled owner: invalid_client and inactive tokens at once; enabled again, the client works again', async () => {
       const owner = await f.services.users.create(
         { email: `owner-${dialect.name}@example.com`, role: 'Privileged' },
+        OPERATOR,
         CLI_ACTOR,
       );
       const client = await f.createClient({ owner: owner.email });
       const token = await accessToken(client);
-      await f.services.users.disable(owner.id, CLI_ACTOR);
+      await f.services.users.disable(owner.id, OPERATOR, CLI_ACTOR);
 
       const refused = await getToken(client);
       expect(refused.statusCode).toBe(401);
@@ -234,7 +240,7 @@ for (const dialect of dialects()) {
       expect(refused.json()).toEqual(INVALID_CLIENT);
       expect(await active(auditor, token)).toBe(false);
 
-      await f.services.users.enable(owner.id, CLI_ACTOR);
+      await f.services.users.enable(owner.id, OPERATOR, CLI_ACTOR);
       expect(await active(auditor, token)).toBe(true);
       expect((await getToken(client)).statusCode).toBe(200);
     });

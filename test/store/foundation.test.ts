@@ -8,6 +8,7 @@ import { GRANTS } from '../../src/services/grants.js';
 import type { Services } from '../../src/services/index.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 import { testServices } from '../helpers/services.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`store contract (${dialect.name}): users and roles`, () => {
@@ -36,6 +37,7 @@ for (const dialect of dialects()) {
     it('creates a user with a case-insensitive unique email and refuses a duplicate', async () => {
       const user = await services.users.create(
         { email: 'Alice@Example.com', displayName: 'Alice', role: 'Editor' },
+        OPERATOR,
         CLI_ACTOR,
       );
       expect(user).toMatchObject({
@@ -45,7 +47,9 @@ for (const dialect of dialects()) {
         status: 'active',
       });
       expect(typeof user.id).toBe('number');
-      await expect(services.users.create({ email: 'alice@example.COM' }, CLI_ACTOR)).rejects.toMatchObject({
+      await expect(
+        services.users.create({ email: 'alice@example.COM' }, OPERATOR, CLI_ACTOR),
+      ).rejects.toMatchObject({
         status: 409,
         code: 'conflict',
         message: 'A user with email "alice@example.COM" already exists.',
@@ -55,8 +59,8 @@ for (const dialect of dialects()) {
 
     it('writes nothing when a concurrent pair of creates races on one email', async () => {
       const results = await Promise.allSettled([
-        services.users.create({ email: 'race@example.com' }, CLI_ACTOR),
-        services.users.create({ email: 'RACE@example.com' }, CLI_ACTOR),
+        services.users.create({ email: 'race@example.com' }, OPERATOR, CLI_ACTOR),
+        services.users.create({ email: 'RACE@example.com' }, OPERATOR, CLI_ACTOR),
       ]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const audit = await services.audit.query({ action: 'user.created' });
@@ -96,31 +100,41 @@ for (const dialect of dialects()) {
     });
 
     it('changes nothing when a role change fails validation (unknown grant, system role, role in use)', async () => {
-      const role = await services.roles.create({ name: 'Atomic', grants: ['data.view'] }, CLI_ACTOR);
-      const holder = await services.users.create({ email: 'holder@example.com', role: 'Atomic' }, CLI_ACTOR);
+      const role = await services.roles.create(
+        { name: 'Atomic', grants: ['data.view'] },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      const holder = await services.users.create(
+        { email: 'holder@example.com', role: 'Atomic' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       const snapshot = async () => ({
         roles: await services.roles.list(),
         events: (await services.audit.query({ limit: 1 })).items[0]?.id,
       });
       const before = await snapshot();
       await expect(
-        services.roles.addGrants(role.id, ['data.manage', 'nope'], CLI_ACTOR),
+        services.roles.addGrants(role.id, ['data.manage', 'nope'], OPERATOR, CLI_ACTOR),
       ).rejects.toMatchObject({ status: 400 });
       await expect(
-        services.roles.create({ name: 'Other', grants: ['audit.view', 'bogus'] }, CLI_ACTOR),
+        services.roles.create({ name: 'Other', grants: ['audit.view', 'bogus'] }, OPERATOR, CLI_ACTOR),
       ).rejects.toMatchObject({
         status: 400,
       });
-      await expect(services.roles.addGrants('Admin', ['data.view'], CLI_ACTOR)).rejects.toMatchObject({
+      await expect(
+        services.roles.addGrants('Admin', ['data.view'], OPERATOR, CLI_ACTOR),
+      ).rejects.toMatchObject({
         status: 403,
         code: 'system_role',
       });
-      await expect(services.roles.delete(role.id, CLI_ACTOR)).rejects.toMatchObject({
+      await expect(services.roles.delete(role.id, OPERATOR, CLI_ACTOR)).rejects.toMatchObject({
         status: 409,
         details: { users: 1 },
       });
       await expect(
-        services.users.update(holder.id, { email: 'not an email', role: 'Editor' }, CLI_ACTOR),
+        services.users.update(holder.id, { email: 'not an email', role: 'Editor' }, OPERATOR, CLI_ACTOR),
       ).rejects.toMatchObject({
         status: 400,
       });
@@ -134,13 +148,18 @@ for (const dialect of dialects()) {
       const peer = dialect.name === 'postgres' ? await testServices(await ts.openPeer()) : { services };
       const user = await services.users.create(
         { email: 'mover@example.com', role: 'Participant' },
+        OPERATOR,
         CLI_ACTOR,
       );
       for (let round = 0; round < 8; round += 1) {
-        const role = await services.roles.create({ name: `Race ${round}`, grants: ['data.view'] }, CLI_ACTOR);
+        const role = await services.roles.create(
+          { name: `Race ${round}`, grants: ['data.view'] },
+          OPERATOR,
+          CLI_ACTOR,
+        );
         const [deleted, assigned] = await Promise.allSettled([
-          services.roles.delete(role.id, CLI_ACTOR),
-          peer.services.users.update(user.id, { role: role.id }, CLI_ACTOR),
+          services.roles.delete(role.id, OPERATOR, CLI_ACTOR),
+          peer.services.users.update(user.id, { role: role.id }, OPERATOR, CLI_ACTOR),
         ]);
         const outcome = { round, deleted: deleted.status, assigned: assigned.status };
         expect([outcome, [deleted, assigned].filter((r) => r.status === 'fulfilled').length]).toEqual([
@@ -161,8 +180,8 @@ for (const dialect of dialects()) {
           expect(current.role.id).not.toBe(role.id);
         } else {
           expect(current.role.id).toBe(role.id);
-          await services.users.update(user.id, { role: 'Participant' }, CLI_ACTOR);
-          await services.roles.delete(role.id, CLI_ACTOR);
+          await services.users.update(user.id, { role: 'Participant' }, OPERATOR, CLI_ACTOR);
+          await services.roles.delete(role.id, OPERATOR, CLI_ACTOR);
         }
       }
     });

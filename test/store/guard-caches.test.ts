@@ -13,6 +13,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import { testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const requestWith = (token: string) => ({ headers: { authorization: `Bearer ${token}` } }) as unknown as FastifyRequest;
 
@@ -44,7 +45,7 @@ for (const dialect of dialects()) {
     });
 
     async function developerToken(email: string, role = 'Editor') {
-      const user = await services.users.create({ email, role }, CLI_ACTOR);
+      const user = await services.users.create({ email, role }, OPERATOR, CLI_ACTOR);
       const created = await services.accessTokens.create({ description: email, user: user.id, expiresInDays: 1 }, CLI_TOKEN_CALLER, CLI_ACTOR);
       return { user, token: created.token, id: created.accessToken.id };
     }
@@ -77,7 +78,7 @@ for (const dialect of dialects()) {
     });
 
     it('a disabled user, and a grant taken from a role, count on the other node after its poll', async () => {
-      const role = await services.roles.create({ name: `Automation ${dialect.name}`, grants: ['workflow.api'] }, CLI_ACTOR);
+      const role = await services.roles.create({ name: `Automation ${dialect.name}`, grants: ['workflow.api'] }, OPERATOR, CLI_ACTOR);
       const { user, token } = await developerToken(`leaver-${dialect.name}@example.com`, role.name);
       const here = new Guard(services);
       const there = new Guard(peer);
@@ -85,13 +86,13 @@ for (const dialect of dialects()) {
       const grantsThere = async () => [...(await there.authenticate(requestWith(token))).grants];
       expect(await grantsThere()).toEqual(['workflow.api']);
 
-      await services.roles.removeGrants(role.id, ['workflow.api'], CLI_ACTOR);
+      await services.roles.removeGrants(role.id, ['workflow.api'], OPERATOR, CLI_ACTOR);
       expect([...(await here.authenticate(requestWith(token))).grants]).toEqual([]);
       expect(await grantsThere()).toEqual(['workflow.api']);
       await peer.epochs.poll();
       expect(await grantsThere()).toEqual([]);
 
-      await services.users.disable(user.id, CLI_ACTOR);
+      await services.users.disable(user.id, OPERATOR, CLI_ACTOR);
       expect(await outcome(here, token)).toBe('invalid_token');
       expect(await outcome(there, token)).toBe(user.id);
       await peer.epochs.poll();
