@@ -22,6 +22,7 @@ import type { Store } from '../store/index.js';
 import { epochsOf } from '../store/epochs.js';
 import { CLI_ACTOR } from './context.js';
 import type { Services } from './index.js';
+import { OPERATOR } from './principal.js';
 import { KEEP_AFTER_EXPIRY_MS, RevokedTokens } from './revoked-tokens.js';
 
 /** Counts the statements reading `revoked_tokens` and the rows they return. */
@@ -57,8 +58,9 @@ for (const dialect of dialects()) {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
       await services.keys.prepare();
-      ownerEmail = (await services.users.create({ email: 'feed@example.com', role: 'Privileged' }, CLI_ACTOR))
-        .email;
+      ownerEmail = (
+        await services.users.create({ email: 'feed@example.com', role: 'Privileged' }, OPERATOR, CLI_ACTOR)
+      ).email;
     });
     afterAll(async () => {
       await ts?.dispose();
