@@ -20,6 +20,7 @@ import { CLI_TOKEN_CALLER } from './access-tokens.js';
 import { CLI_ACTOR } from './context.js';
 import type { Services } from './index.js';
 import { LAST_USE_BATCH, LastUseRecorder } from './last-use.js';
+import { OPERATOR } from './principal.js';
 
 /** Counts every statement and the rows they changed. */
 class Writes implements KyselyPlugin {
@@ -49,8 +50,9 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       ts = await dialect.open();
       ({ services } = await testServices(ts.store));
-      ownerId = (await services.users.create({ email: 'lastuse@example.com', role: 'Privileged' }, CLI_ACTOR))
-        .id;
+      ownerId = (
+        await services.users.create({ email: 'lastuse@example.com', role: 'Privileged' }, OPERATOR, CLI_ACTOR)
+      ).id;
     });
     afterAll(async () => {
       await ts?.dispose();
@@ -103,7 +105,9 @@ for (const dialect of dialects()) {
       const ids = await clientIds(2 * LAST_USE_BATCH + 276);
       const { store, writes } = counted();
       const recorder = new LastUseRecorder<string>(store, 'api_clients', 60_000, never);
-      ids.forEach((id, i) => recorder.touch(id, at(i % 50)));
+      ids.forEach((id, i) => {
+        recorder.touch(id, at(i % 50));
+      });
       // Used again: the later time wins, and it is still one write.
       for (const id of ids.slice(0, 100)) recorder.touch(id, at(59));
       expect(recorder.lastUsed(ids[0]!)).toBe(at(59));
@@ -111,7 +115,9 @@ for (const dialect of dialects()) {
       expect(writes.statements).toBe(3);
       expect(writes.rowsChanged).toBe(ids.length);
       const stored = await lastUsed(ids);
-      ids.forEach((id, i) => expect(stored.get(id)).toBe(i < 100 ? at(59) : at(i % 50)));
+      ids.forEach((id, i) => {
+        expect(stored.get(id)).toBe(i < 100 ? at(59) : at(i % 50));
+      });
       expect(recorder.lastUsed(ids[0]!)).toBeUndefined();
       await recorder.flush();
       expect(writes.statements).toBe(3);
