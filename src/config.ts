@@ -179,7 +179,7 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_TOKEN_CACHE_SIZE',
     default: '10000',
     meaning:
-      'access tokens whose signature each process remembers (1–1000000, about 2 KB each); past it the least recently used is dropped and costs one signature check when it returns',
+      'access tokens whose verified signature each process remembers (1–1000000, about 1.1 KB each); past it the least recently used is dropped and costs one signature check when it returns',
   },
   {
     variable: 'GATEHOUSE_MAX_JSON_DEPTH',
