@@ -151,6 +151,17 @@ for (const dialect of dialects()) {
       for (const t of [token, revocable, t2]) expect(await peer.services.tokens.verify(t)).toBeNull();
     });
 
+    it('with more tokens in turn than GATEHOUSE_TOKEN_CACHE_SIZE, each is verified again, not refused', async () => {
+      const small = await testServices(ts.store, { clock, config: { tokenCacheSize: 2 } });
+      const c = await newClient();
+      const tokens = [await tokenFor(c), await tokenFor(c), await tokenFor(c)];
+      for (let round = 0; round < 3; round++) {
+        for (const t of tokens) expect((await small.services.tokens.verify(t))?.claims.client_id).toBe(c.id);
+      }
+      // A token pushed out of the cache is still checked in full: tampered, it is refused.
+      expect(await small.services.tokens.verify(`${tokens[0]!.slice(0, -4)}AAAA`)).toBeNull();
+    });
+
     it('the poll timer picks up another node’s revoke by itself', async () => {
       const peer = await testServices(await ts.openPeer(), { clock });
       const c = await newClient();
