@@ -17,6 +17,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
+import { OPERATOR } from '../../src/services/principal.js';
 import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
@@ -90,6 +91,7 @@ describe('revocation on a 2-worker node is complete before the admin answer (clu
     runtime = await openRuntime(loadConfig(env, dataDir), silentLogger());
     const admin = await runtime.services.users.create(
       { email: 'relay-admin@example.com', role: 'Admin' },
+      OPERATOR,
       CLI_ACTOR,
     );
     adminToken = (
@@ -113,6 +115,7 @@ describe('revocation on a 2-worker node is complete before the admin answer (clu
   async function seedClient(name: string) {
     const owner = await runtime.services.users.create(
       { email: `${name}@example.com`, role: 'Privileged' },
+      OPERATOR,
       CLI_ACTOR,
     );
     const issued = await runtime.services.clients.create(

@@ -12,6 +12,7 @@ import type { App } from '../../src/app.js';
 import type { ListenLog } from '../../src/store/epoch-listener.js';
 import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
+import { OPERATOR } from '../../src/services/principal.js';
 import type { EpochName } from '../../src/store/epochs.js';
 import { type TestApp, testApp } from '../helpers/app.js';
 import { testServices } from '../helpers/services.js';
@@ -57,6 +58,7 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
     await vi.waitFor(() => expect(b.services.epochs.listening).toBe(true), { timeout: 10_000 });
     const admin = await a.services.users.create(
       { email: 'notify-admin@example.com', role: 'Admin' },
+      OPERATOR,
       CLI_ACTOR,
     );
     adminToken = (
@@ -77,6 +79,7 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
   async function newClient(name: string) {
     const owner = await a.services.users.create(
       { email: `${name}@example.com`, role: 'Privileged' },
+      OPERATOR,
       CLI_ACTOR,
     );
     const issued = await a.services.clients.create({ name, scopes: ['data'], owner: owner.email }, CLI_ACTOR);
@@ -152,7 +155,11 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
       CLI_TOKEN_CALLER,
       CLI_ACTOR,
     );
-    const role = await a.services.roles.create({ name: 'Notify role', grants: ['workflow.api'] }, CLI_ACTOR);
+    const role = await a.services.roles.create(
+      { name: 'Notify role', grants: ['workflow.api'] },
+      OPERATOR,
+      CLI_ACTOR,
+    );
     const changes: Array<[EpochName, () => Promise<unknown>]> = [
       [
         'revoked_tokens',
@@ -175,8 +182,8 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
         'access_tokens',
         () => a.services.accessTokens.revoke(developer.accessToken.id, CLI_TOKEN_CALLER, CLI_ACTOR),
       ],
-      ['users', () => a.services.users.setStatus(client.owner.id, 'disabled', CLI_ACTOR)],
-      ['roles', () => a.services.roles.removeGrants(role.id, ['workflow.api'], CLI_ACTOR)],
+      ['users', () => a.services.users.setStatus(client.owner.id, 'disabled', OPERATOR, CLI_ACTOR)],
+      ['roles', () => a.services.roles.removeGrants(role.id, ['workflow.api'], OPERATOR, CLI_ACTOR)],
       ['keys', () => a.services.keys.rotate(CLI_ACTOR)],
       [
         'keys',
@@ -209,7 +216,11 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
           throw new Error('rolled back');
         }),
       ).rejects.toThrow('rolled back');
-      await otherServices.users.create({ email: 'elsewhere@example.com', role: 'Participant' }, CLI_ACTOR);
+      await otherServices.users.create(
+        { email: 'elsewhere@example.com', role: 'Participant' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       // Notifications reach a listener in commit order: once B has this change, it had any earlier one.
       const marker = droppedAt.get('clients') ?? 0;
       await a.services.clients.create(
