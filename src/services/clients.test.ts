@@ -316,5 +316,68 @@ for (const dialect of dialects()) {
         .executeTakeFirstOrThrow();
       expect(after.last_used_at).toBe(clock.now().toISOString());
     });
+
+    it('finds a client by partial id through the id range, exactly, with neighbours on both sides of the range', async () => {
+      // Prefixes ending in 9 and f (where the next digit is a letter, or past the digits), each
+      // with the last id before the range and the first after it.
+      const ids = [
+        '5ca1ab1e-00a8-4fff-8fff-ffffffffffff',
+        '5ca1ab1e-00a9-4000-8000-000000000000',
+        '5ca1ab1e-00aa-4000-8000-000000000000',
+        '5ca1ab1e-00ae-4fff-8fff-ffffffffffff',
+        '5ca1ab1e-00af-4000-8000-000000000000',
+        '5ca1ab1e-00af-4fff-8fff-ffffffffffff',
+        '5ca1ab1e-00b0-4000-8000-000000000000',
+      ];
+      for (const [i, id] of ids.entries()) {
+        await ts.store.db
+          .insertInto('api_clients')
+          .values({
+            id,
+            name: `Edge ${i}`,
+            name_key: `edge ${i}`,
+            description: '',
+            scopes: '["data"]',
+            token_ttl_seconds: 3600,
+            owner_user_id: alice.id,
+            status: 'active',
+            created_at: '2026-01-01T00:00:00.000Z',
+            revoked_at: null,
+            revoked_by: null,
+            last_used_at: null,
+          })
+          .execute();
+      }
+      expect((await services.clients.get('5ca1ab1e-00a9', 'all')).name).toBe('Edge 1');
+      expect((await services.clients.get('5CA1AB1E-00AA', 'all')).name).toBe('Edge 2');
+      expect((await services.clients.get('5ca1ab1e-00a8', 'all')).name).toBe('Edge 0');
+      expect((await services.clients.get('5ca1ab1e-00b0', 'all')).name).toBe('Edge 6');
+      // Two clients share the prefix 5ca1ab1e-00af: the partial id names neither.
+      await expect(services.clients.get('5ca1ab1e-00af', 'all')).rejects.toMatchObject({ status: 404 });
+      expect((await services.clients.get('5ca1ab1e-00af-4fff-8fff-ffffffffffff', 'all')).name).toBe('Edge 5');
+      await expect(services.clients.get('5ca1ab1e-00ab', 'all')).rejects.toMatchObject({ status: 404 });
+      await expect(services.clients.get('5ca1ab1e-00a', 'all')).rejects.toMatchObject({ status: 404 });
+
+      // All seven share one created_at: pages of 2 by cursor list each once, in (created_at, id) order.
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await services.clients.list({ name: 'edge', limit: 2, cursor }, 'all');
+        seen.push(...page.items.map((c) => c.name));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(seen).toEqual(['Edge 6', 'Edge 5', 'Edge 4', 'Edge 3', 'Edge 2', 'Edge 1', 'Edge 0']);
+    });
+
+    it('matches % and _ in a name filter literally', async () => {
+      await services.clients.create({ name: 'Export 100% done', scopes: ['data'] }, asUser(bob));
+      await services.clients.create({ name: 'Export_raw', scopes: ['data'] }, asUser(bob));
+      const names = async (name: string) =>
+        (await services.clients.list({ name }, 'all')).items.map((c) => c.name);
+      expect(await names('100%')).toEqual(['Export 100% done']);
+      expect(await names('t_r')).toEqual(['Export_raw']);
+      expect(await names('xport%')).toEqual([]);
+      expect(await names('nobody has this name')).toEqual([]);
+    });
   });
 }

@@ -10,19 +10,19 @@
  * `last_used_at` is written in batches, never in the request path.
  */
 import crypto from 'node:crypto';
-import type { Selectable } from 'kysely';
+import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
 import { addSeconds } from '../clock.js';
 import { constantTimeEqual, randomHex } from '../crypto.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { inCatalogOrder, type Scope, SCOPES, validateClientScopes } from '../tokens/scopes.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
-import type { ApiClientsTable } from '../store/schema/index.js';
+import type { ApiClientsTable, Database } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
 import type { GrantId } from './grants.js';
 import { LastUseRecorder } from './last-use.js';
-import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
+import { decodeCursor, encodeCursor, type Page, pageSize } from './pagination.js';
 
 export const SECRET_PURPOSE = 'client_secret';
 export const MIN_TOKEN_TTL = 60;
@@ -141,6 +141,35 @@ function parseClientRef(ref: string): { full: string } | { prefix: string } | un
   return undefined;
 }
 
+/** Hex digits in order, and one past `f`: the successor of a prefix's last character. */
+const HEX_ORDER = '0123456789abcdefg';
+
+/**
+ * `id` starts with `prefix` (lower-case hex and dashes, ending in a hex digit), as a range on the
+ * primary key: `id >= prefix AND id < successor(prefix)`, where the successor raises the last
+ * digit by one (`…b2a9` → `…b2aa`, `…b2af` → `…b2ag`). Both planners search the primary key
+ * with that range (SQLite `SEARCH api_clients USING INDEX sqlite_autoindex_api_clients_1 (id>? AND
+ * id<?)`, PostgreSQL `Index Scan using api_clients_pkey`), where `LIKE 'prefix%'` read every row
+ * on PostgreSQL (a LIKE prefix needs the C collation to use a b-tree) and was a scan on SQLite
+ * too (case-insensitive LIKE). Digits and letters sort in the same order under every collation
+ * and every id has its dashes in the same places, so the range holds under PostgreSQL's
+ * collation as well; the `substr` check keeps the answer exact regardless.
+ */
+function idHasPrefix(
+  eb: ExpressionBuilder<Database, 'api_clients'>,
+  column: 'api_clients.id',
+  prefix: string,
+) {
+  const last = HEX_ORDER.indexOf(prefix.slice(-1));
+  if (last === -1 || last === HEX_ORDER.length - 1) throw new Error(`not a partial client id: ${prefix}`);
+  const upper = prefix.slice(0, -1) + HEX_ORDER[last + 1];
+  return eb.and([
+    eb(column, '>=', prefix),
+    eb(column, '<', upper),
+    eb(eb.fn('substr', [column, eb.val(1), eb.val(prefix.length)]), '=', prefix),
+  ]);
+}
+
 type ClientRow = Selectable<ApiClientsTable> & { owner_email: string; owner_display_name: string };
 
 function actorLabel(actor: Actor): string {
@@ -224,38 +253,75 @@ export class ClientsService {
     return { client: await this.get(clientId, 'all'), clientId, clientSecret };
   }
 
+  /**
+   * Newest first by (created_at, id), cursor-paginated, in two steps: the page's keys from
+   * api_clients alone, then those rows with their owners. Without the join the planner has one
+   * table to plan, and each filter has an index that continues with the list order (migration
+   * 005), so the first step walks one index from the cursor and stops after `limit + 1` entries,
+   * at 100k clients as at 10 (plans at 100k):
+   *   no filter:  SQLite `SCAN api_clients USING COVERING INDEX api_clients_created_idx`;
+   *               PostgreSQL `Index Only Scan Backward using api_clients_created_idx`.
+   *   owner (and every viewer who sees only their own): `api_clients_owner_created_idx (owner_user_id=?)`
+   *               (an owner email is looked up first by users' unique email_key).
+   *   status:     `api_clients_status_created_idx (status=?)`.
+   *   name (a case-insensitive substring): checked on the name_key that api_clients_created_idx
+   *               carries, while walking it in list order; no table row is read but for matches,
+   *               and a name no client has costs one pass over that index, never a sort.
+   *   cursor:     `(created_at, id) < (?, ?)`, a row value both planners use as the range start.
+   * With the join in one statement, SQLite preferred to loop over the 50 owners and sort their
+   * clients (`SCAN users … USE TEMP B-TREE FOR ORDER BY`) once a cursor was given.
+   */
   async list(query: ListClientsQuery, viewer: ClientViewer): Promise<Page<ApiClientView>> {
     const limit = pageSize(query.limit);
     const after = decodeCursor(
       query.cursor,
-      (v): v is [string, string] => Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string'),
+      (v): v is [string, string] =>
+        Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string'),
     );
-    let q = this.selectClients();
-    if (viewer !== 'all' && !viewer.manageAll) q = q.where('api_clients.owner_user_id', '=', viewer.userId);
-    if (query.name) q = q.where('api_clients.name_key', 'like', likePattern(query.name.trim().toLowerCase()));
+    if (query.status !== undefined && query.status !== 'active' && query.status !== 'revoked') {
+      throw new ValidationError('"status" must be active or revoked.', { field: 'status' });
+    }
+    let q = this.db.selectFrom('api_clients').select(['id', 'created_at']);
+    if (viewer !== 'all' && !viewer.manageAll) q = q.where('owner_user_id', '=', viewer.userId);
+    if (query.name) {
+      const pattern = likePattern(query.name.trim().toLowerCase());
+      q = q.where(sql<boolean>`${sql.ref('name_key')} like ${pattern} escape '\\'`);
+    }
     if (query.owner !== undefined && query.owner !== '') {
       const owner = String(query.owner).trim();
-      q = /^\d+$/.test(owner)
-        ? q.where('api_clients.owner_user_id', '=', Number(owner))
-        : q.where('users.email_key', '=', owner.toLowerCase());
+      const ownerId = /^\d+$/.test(owner)
+        ? Number(owner)
+        : (
+            await this.db
+              .selectFrom('users')
+              .select('id')
+              .where('email_key', '=', owner.toLowerCase())
+              .executeTakeFirst()
+          )?.id;
+      if (ownerId === undefined) return { items: [], nextCursor: null };
+      q = q.where('owner_user_id', '=', ownerId);
     }
-    if (query.status) {
-      if (query.status !== 'active' && query.status !== 'revoked') {
-        throw new ValidationError('"status" must be active or revoked.', { field: 'status' });
-      }
-      q = q.where('api_clients.status', '=', query.status);
-    }
+    if (query.status) q = q.where('status', '=', query.status);
     if (after) {
       const [createdAt, id] = after;
-      q = q.where((eb) =>
-        eb.or([
-          eb('api_clients.created_at', '<', createdAt),
-          eb.and([eb('api_clients.created_at', '=', createdAt), eb('api_clients.id', '<', id)]),
-        ]),
-      );
+      q = q.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(createdAt, id)));
     }
-    const rows = await q.orderBy('api_clients.created_at', 'desc').orderBy('api_clients.id', 'desc').limit(limit + 1).execute();
-    return toPage(rows, limit, (row) => this.toView(row), (row) => [row.created_at, row.id]);
+    const keys = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const kept = keys.slice(0, limit).map((k) => k.id);
+    const rows =
+      kept.length === 0 ? [] : await this.selectClients().where('api_clients.id', 'in', kept).execute();
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    // A client is never deleted, so every key has its row.
+    const ordered = kept.flatMap((id) => byId.get(id) ?? []);
+    const last = keys[limit - 1];
+    return {
+      items: ordered.map((row) => this.toView(row)),
+      nextCursor: keys.length > limit && last !== undefined ? encodeCursor([last.created_at, last.id]) : null,
+    };
   }
 
   /** By full client ID or partial ID; 404 when it does not exist or the viewer may not see it. */
@@ -472,7 +538,7 @@ export class ClientsService {
     if (!parsed) throw new NotFoundError('API client', typeof ref === 'string' ? ref.slice(0, 40) : undefined);
     let q = this.selectClients(executor);
     if (lock && this.ctx.store.dialect === 'postgres') q = q.forUpdate('api_clients');
-    q = 'full' in parsed ? q.where('api_clients.id', '=', parsed.full) : q.where('api_clients.id', 'like', `${parsed.prefix}%`);
+    q = 'full' in parsed ? q.where('api_clients.id', '=', parsed.full) : q.where((eb) => idHasPrefix(eb, 'api_clients.id', parsed.prefix));
     if (viewer !== 'all' && !viewer.manageAll) q = q.where('api_clients.owner_user_id', '=', viewer.userId);
     const rows = await q.limit(2).execute();
     if (rows.length !== 1) throw new NotFoundError('API client', ref);
@@ -532,7 +598,7 @@ export class ClientsService {
       const taken = await tx
         .selectFrom('api_clients')
         .select('id')
-        .where('id', 'like', `${id.slice(0, CLIENT_REF_LENGTH)}%`)
+        .where((eb) => idHasPrefix(eb, 'api_clients.id', id.slice(0, CLIENT_REF_LENGTH)))
         .executeTakeFirst();
       if (!taken) return id;
     }
