@@ -7,6 +7,7 @@
  * With GATEHOUSE_WORKERS > 1 the same steps are split across processes (see
  * `src/cluster.ts`): the primary prepares once, the workers serve.
  */
+import fs from 'node:fs';
 import { type App, buildApp } from '../app.js';
 import { type BackgroundJobs, startBackgroundJobs } from '../background.js';
 import { openRuntime, prepareRuntime, resolveSecretKey, type Runtime } from '../bootstrap.js';
@@ -23,7 +24,25 @@ import { WorkflowEngine } from '../workflows/engine.js';
 import type { CliIo } from './io.js';
 import { printBootstrapAdmin } from './output.js';
 
+/** Group or world access to the data directory exposes the secret key and the database. */
+export function warnAboutOpenDataDir(config: Config, log: Logger): void {
+  if (config.databaseUrl !== undefined && config.secretKey !== undefined) return;
+  let mode: number;
+  try {
+    mode = fs.statSync(config.dataDir).mode & 0o777;
+  } catch {
+    return;
+  }
+  if ((mode & 0o077) !== 0) {
+    log.warn(
+      { dataDir: config.dataDir, mode: mode.toString(8).padStart(4, '0') },
+      'the data directory is accessible to other users; restrict it with: chmod 700 <data dir>',
+    );
+  }
+}
+
 function warnAboutUnsafeChoices(config: Config, log: Logger): void {
+  warnAboutOpenDataDir(config, log);
   if (!isLoopback(config.host)) {
     log.warn(
       { host: config.host },

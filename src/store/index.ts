@@ -107,8 +107,28 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/** Owner-only: the database holds password hashes, secret HMACs and sealed signing keys. */
+const DATABASE_FILE_MODE = 0o600;
+
+/**
+ * Creates the database file owner-only before SQLite opens it (SQLite gives its -wal and -shm
+ * files the mode of the database file), and takes group and world access away from an
+ * existing one and its companions.
+ */
+function restrictDatabaseFiles(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.closeSync(fs.openSync(file, 'a', DATABASE_FILE_MODE));
+  for (const each of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((fs.statSync(each).mode & 0o077) !== 0) fs.chmodSync(each, DATABASE_FILE_MODE);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
 function openSqlite(file: string): Store {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') restrictDatabaseFiles(file);
   const database = new SqliteDatabase(file);
   // Several worker processes share the file: wait for a lock rather than failing at once
   // (set first, so that switching to WAL while another process migrates waits too).
