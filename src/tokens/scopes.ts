@@ -48,10 +48,24 @@ export function grantScopes(requested: string | undefined, allowed: readonly Sco
   if (requested === undefined) return [...allowed];
   const names = splitScopes(requested);
   if (names.length === 0) return [...allowed];
+  const unknown = names.filter((name) => !isScope(name));
+  if (unknown.length > 0) {
+    throw new OAuthError(
+      'invalid_scope',
+      `${quoteSome(unknown)} ${unknown.length === 1 ? 'is not a known scope' : 'are not known scopes'}; the scopes are: ${SCOPES.join(', ')}.`,
+    );
+  }
   const outside = names.filter((name) => !allowed.includes(name as Scope));
   if (outside.length > 0) {
-    const shown = outside.slice(0, 5).map((s) => (s.length > 40 ? `${s.slice(0, 40)}…` : s));
-    throw new OAuthError('invalid_scope', `The client may not request scope ${shown.map((s) => JSON.stringify(s)).join(', ')}.`);
+    throw new OAuthError('invalid_scope', `The client may not request scope ${quoteSome(outside)}.`);
   }
   return inCatalogOrder(names as Scope[]);
+}
+
+/** At most five names, each cut to 40 characters, quoted: an error message must not echo a flood. */
+function quoteSome(names: readonly string[]): string {
+  return names
+    .slice(0, 5)
+    .map((s) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s))
+    .join(', ');
 }

@@ -291,6 +291,18 @@ for (const dialect of dialects()) {
         });
       });
 
+      it('a scope that does not exist → 400 invalid_scope naming the known scopes', async () => {
+        const response = await f.app.inject({
+          method: 'GET',
+          url: '/oauth/token?grant_type=client_credentials&scope=data%20foo',
+          headers: auth(),
+        });
+        expectOAuthError(response, 400, {
+          error: 'invalid_scope',
+          error_description: '"foo" is not a known scope; the scopes are: account, audit, buzz, dashboard, data, user, workflow.',
+        });
+      });
+
       it('unknown client, wrong secret, revoked client and disabled owner get identical 401 invalid_client bodies', async () => {
         const revoked = await f.createClient();
         await f.services.clients.revoke(revoked.id, CLI_ACTOR, 'all');
