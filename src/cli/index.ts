@@ -50,10 +50,33 @@ export function buildProgram(io: CliIo): Command {
   // Exit codes are decided in runCli, not by commander calling process.exit.
   const applyExitOverride = (command: Command) => {
     command.exitOverride();
+    checkRequiredOptionsAfterUnknownOnes(command);
     for (const sub of command.commands) applyExitOverride(sub);
   };
   applyExitOverride(program);
   return program;
+}
+
+/**
+ * Commander checks required options before it looks for unknown ones, so a mistyped option
+ * (`--scope data` for `--scopes data`) was reported as the required one missing. Required options
+ * are checked just before the action instead, after commander has reported an unknown option
+ * with its "Did you mean …?" suggestion.
+ */
+function checkRequiredOptionsAfterUnknownOnes(command: Command): void {
+  const required = command.options.filter((option) => option.mandatory);
+  if (required.length === 0) return;
+  for (const option of required) option.makeOptionMandatory(false);
+  command.hook('preAction', (_self, actionCommand) => {
+    for (const option of required) {
+      if (actionCommand.getOptionValue(option.attributeName()) === undefined) {
+        actionCommand.error(`error: required option '${option.flags}' not specified`, {
+          exitCode: 2,
+          code: 'commander.missingMandatoryOptionValue',
+        });
+      }
+    }
+  });
 }
 
 /** Runs the CLI and returns the process exit code. */

@@ -105,4 +105,19 @@ describe('gatehouse --help', { timeout: CLI_TEST_TIMEOUT }, () => {
     });
     expect(await cli.run(['--version'])).toEqual({ code: 0, stdout: '0.1.0\n', stderr: '' });
   });
+
+  it('suggests the right option for a mistyped one, even when a required option is then missing', async () => {
+    expect(
+      await cli.run(['clients', 'create', 'Export', '--scope', 'data', '--owner', 'a@example.com']),
+    ).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "error: unknown option '--scope'\n(Did you mean --scopes?)\n(run with --help for usage)\n",
+    });
+    expect(await cli.run(['clients', 'create', 'Export', '--owner', 'a@example.com'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "error: required option '--scopes <list>' not specified\n(run with --help for usage)\n",
+    });
+  });
 });
