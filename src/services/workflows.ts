@@ -9,6 +9,7 @@ import type { Selectable } from 'kysely';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import type { Executor } from '../store/index.js';
 import { likePattern } from '../store/index.js';
+import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 import { PreparedQuery } from '../store/prepared.js';
 import type { WorkflowInstancesTable, WorkflowInstanceStatus, WorkflowsTable } from '../store/schema/index.js';
 import { validateDefinition, validateInput, type WorkflowDefinition } from '../workflows/definition.js';
@@ -75,6 +76,11 @@ export interface InstanceLog {
   error: string | null;
 }
 
+/** A run list page: `cursor` (from the previous page's `nextCursor`) or, for compatibility, `offset`. */
+export interface InstancePageQuery extends OffsetQuery {
+  cursor?: string;
+}
+
 export interface OffsetQuery {
   limit?: number;
   offset?: number;
@@ -90,6 +96,11 @@ const TERMINAL: ReadonlySet<WorkflowInstanceStatus> = new Set(['COMPLETED', 'FAI
 const MAX_LIMIT = 500;
 /** Offsets, ids and version numbers stay within a 32-bit signed integer (every column and bind on both dialects). */
 export const MAX_OFFSET = 2_147_483_647;
+/**
+ * Largest `offset` a run list accepts: skipping rows costs as many as it skips (5 ms at 1k,
+ * 85 ms at 99.9k), so deeper pages go by `cursor`, which costs the same at any depth.
+ */
+export const MAX_INSTANCE_OFFSET = 10_000;
 const MAX_INT = 2_147_483_647;
 const MAX_SHARES = 1000;
 
@@ -511,17 +522,57 @@ export class WorkflowsService {
     return toInstance(row);
   }
 
-  async listInstances(workflowId: string, viewer: WorkflowViewer, query: OffsetQuery = {}): Promise<WorkflowInstance[]> {
+  /** The runs of a workflow, newest first (one page; see `pageInstances` for the cursor). */
+  async listInstances(workflowId: string, viewer: WorkflowViewer, query: InstancePageQuery = {}): Promise<WorkflowInstance[]> {
+    return (await this.pageInstances(workflowId, viewer, query)).items;
+  }
+
+  /**
+   * The runs of a workflow, newest first (created_at desc, then id), by cursor: the page walks
+   * workflow_instances_workflow_idx (workflow_id, created_at desc, id) from the cursor and stops
+   * after `limit + 1` rows (SQLite `SEARCH workflow_instances USING INDEX
+   * workflow_instances_workflow_idx (workflow_id=? AND created_at<?)`, PostgreSQL `Index Scan using
+   * workflow_instances_workflow_idx`, `Index Cond: workflow_id = … AND created_at <= …`), at any depth.
+   * The cursor condition is `created_at <= c AND (created_at < c OR id > i)`: the first part is the
+   * index range, the second skips the rows of the cursor's own instant already shown (the order
+   * mixes desc and asc, so a row-value comparison cannot express it). `offset` still works for
+   * compatibility, up to MAX_INSTANCE_OFFSET.
+   */
+  async pageInstances(workflowId: string, viewer: WorkflowViewer, query: InstancePageQuery = {}): Promise<Page<WorkflowInstance>> {
     const { limit, offset } = offsetPage(query);
+    if (offset > MAX_INSTANCE_OFFSET) {
+      throw new ValidationError(
+        `"offset" must be at most ${MAX_INSTANCE_OFFSET}; page further with "cursor" (the next page's cursor is in the Link header).`,
+        { field: 'offset' },
+      );
+    }
+    const after = decodeCursor(
+      query.cursor,
+      (v): v is [string, string] => Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string'),
+    );
+    if (after !== undefined && offset > 0) {
+      throw new ValidationError('Give "cursor" or "offset", not both.', { field: 'offset' });
+    }
     await this.findRow(workflowId, viewer);
-    const rows = await this.instanceQuery(viewer)
-      .where('workflow_instances.workflow_id', '=', workflowId)
+    let q = this.instanceQuery(viewer).where('workflow_instances.workflow_id', '=', workflowId);
+    if (after !== undefined) {
+      const [createdAt, id] = after;
+      q = q
+        .where('workflow_instances.created_at', '<=', createdAt)
+        .where((eb) => eb.or([eb('workflow_instances.created_at', '<', createdAt), eb('workflow_instances.id', '>', id)]));
+    }
+    const rows = await q
       .orderBy('workflow_instances.created_at', 'desc')
       .orderBy('workflow_instances.id')
-      .limit(limit)
+      .limit(limit + 1)
       .offset(offset)
       .execute();
-    return rows.map(toInstance);
+    const kept = rows.slice(0, limit);
+    const last = kept[kept.length - 1];
+    return {
+      items: kept.map(toInstance),
+      nextCursor: rows.length > limit && last !== undefined ? encodeCursor([last.created_at, last.id]) : null,
+    };
   }
 
   async logs(instanceId: string, viewer: WorkflowViewer, query: OffsetQuery = {}): Promise<InstanceLog[]> {

@@ -13,6 +13,12 @@ const PageQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),
 });
+/** The run list also takes the `cursor` its `Link: <…>; rel="next"` header names. */
+const InstanceListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),
+  cursor: Type.Optional(Type.String({ maxLength: 400 })),
+});
 const ExecuteBody = Type.Union([
   Type.Object({ input: Type.Optional(Type.Unknown()), version: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
   Type.Null(),
@@ -26,9 +32,19 @@ export async function instanceRoutes(app: FastifyInstance, { services }: Workflo
     return reply.code(202).send(instance);
   });
 
-  app.get('/v1/workflows/:id/instances', { schema: { params: IdParams, querystring: PageQuery } }, async (request) => {
+  // The body stays Domo's array of runs; the next page, when there is one, is named by an RFC 8288
+  // `Link: </v1/workflows/{id}/instances?limit=…&cursor=…>; rel="next"` header.
+  app.get('/v1/workflows/:id/instances', { schema: { params: IdParams, querystring: InstanceListQuery } }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    return services.workflows.listInstances(id, viewerOf(request), request.query as { limit?: number; offset?: number });
+    const query = request.query as { limit?: number; offset?: number; cursor?: string };
+    const page = await services.workflows.pageInstances(id, viewerOf(request), query);
+    if (page.nextCursor !== null) {
+      const next = new URL(request.url, 'http://gatehouse.invalid');
+      next.searchParams.delete('offset');
+      next.searchParams.set('cursor', page.nextCursor);
+      reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
+    }
+    return page.items;
   });
 
   app.get('/v1/workflows/instances/:instanceId', { schema: { params: InstanceParams } }, async (request) => {
