@@ -3,8 +3,8 @@
  * one place (`cli/server.ts`), never by an HTTP plugin:
  *   - cache-epoch polling and (PostgreSQL) LISTEN for other nodes' changes, so writes on other
  *     processes and nodes reach this one's caches;
- *   - token maintenance every minute: retire keys whose tokens have expired, rotate
- *     when due, prune expired revocations;
+ *   - maintenance every minute: retire keys whose tokens have expired, rotate
+ *     when due, prune expired revocations and throttle counters whose window has ended;
  *   - audit retention every hour: delete events older than GATEHOUSE_AUDIT_RETENTION_DAYS,
  *     1,000 per statement with a turn of the event loop between statements. Every serving
  *     process runs it; when two pick the same oldest batch, one deletes it and the other finds
@@ -72,11 +72,12 @@ export async function pruneAudit(services: Services, signal?: AbortSignal): Prom
   return deleted;
 }
 
-/** Retires keys whose tokens have expired, rotates when due, prunes expired revocations. */
+/** Retires keys whose tokens have expired, rotates when due, prunes expired revocations and throttle counters. */
 export async function runMaintenance(services: Services): Promise<void> {
   await services.keys.retireExpired();
   await services.keys.rotateIfDue();
   await services.tokens.pruneRevoked();
+  await services.throttle.prune();
 }
 
 /** Writes the pending `last_used_at` batches of API clients and developer tokens. */

@@ -67,7 +67,15 @@ export async function openRuntime(config: Config, log: Logger, clock: Clock = sy
   const { key } = resolveSecretKey(config);
   const store = await openConfiguredStore(config);
   const services = createServices({ store, config, clock, keyring: new SecretKeyring(key), log });
-  return { config, store, services, close: () => store.close() };
+  return {
+    config,
+    store,
+    services,
+    close: async () => {
+      await services.throttle.close();
+      await store.close();
+    },
+  };
 }
 
 export interface PrepareResult {

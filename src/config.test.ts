@@ -48,6 +48,16 @@ describe('loadConfig', () => {
       workflowExpressionHeapMb: 64,
       workflowMaxValueBytes: 1024 * 1024,
       workflowMaxRunBytes: 16 * 1024 * 1024,
+      redisUrl: undefined,
+      redisPrefix: 'gatehouse:',
+      throttle: {
+        signIn: { max: 5, windowSeconds: 900 },
+        signInAccount: { max: 100, windowSeconds: 3600 },
+        signInAddress: { max: 20, windowSeconds: 900 },
+        client: { max: 20, windowSeconds: 60 },
+        clientId: { max: 1000, windowSeconds: 3600 },
+        clientAddress: { max: 100, windowSeconds: 60 },
+      },
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.workflowHttpAllow)).toBe(true);
@@ -87,6 +97,14 @@ describe('loadConfig', () => {
         GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB: '128',
         GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES: '65536',
         GATEHOUSE_WORKFLOW_MAX_RUN_BYTES: '1048576',
+        GATEHOUSE_REDIS_URL: 'redis://cache.internal:6379/2',
+        GATEHOUSE_REDIS_PREFIX: 'gh-prod:',
+        GATEHOUSE_THROTTLE_SIGNIN: '3/10m',
+        GATEHOUSE_THROTTLE_SIGNIN_ACCOUNT: ' 50 / 2h ',
+        GATEHOUSE_THROTTLE_SIGNIN_ADDRESS: '30/30m',
+        GATEHOUSE_THROTTLE_CLIENT: '10/30s',
+        GATEHOUSE_THROTTLE_CLIENT_ID: '500/1h',
+        GATEHOUSE_THROTTLE_CLIENT_ADDRESS: '200/1m',
       },
       '/srv/gatehouse',
     );
@@ -119,6 +137,16 @@ describe('loadConfig', () => {
       workflowExpressionHeapMb: 128,
       workflowMaxValueBytes: 65536,
       workflowMaxRunBytes: 1048576,
+      redisUrl: 'redis://cache.internal:6379/2',
+      redisPrefix: 'gh-prod:',
+      throttle: {
+        signIn: { max: 3, windowSeconds: 600 },
+        signInAccount: { max: 50, windowSeconds: 7200 },
+        signInAddress: { max: 30, windowSeconds: 1800 },
+        client: { max: 10, windowSeconds: 30 },
+        clientId: { max: 500, windowSeconds: 3600 },
+        clientAddress: { max: 200, windowSeconds: 60 },
+      },
     });
   });
 
@@ -262,6 +290,31 @@ describe('loadConfig', () => {
       { GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES: '2048', GATEHOUSE_WORKFLOW_MAX_RUN_BYTES: '1024' },
       'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES',
       'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES: must be at least GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES (2048), got 1024',
+    ],
+    [
+      { GATEHOUSE_REDIS_URL: 'http://cache:6379' },
+      'GATEHOUSE_REDIS_URL',
+      'GATEHOUSE_REDIS_URL: must use redis: or rediss:, got "http:"',
+    ],
+    [
+      { GATEHOUSE_REDIS_PREFIX: 'has space' },
+      'GATEHOUSE_REDIS_PREFIX',
+      'GATEHOUSE_REDIS_PREFIX: must be 1–64 letters, digits or : . _ -',
+    ],
+    [
+      { GATEHOUSE_THROTTLE_SIGNIN: '5 per 15m' },
+      'GATEHOUSE_THROTTLE_SIGNIN',
+      'GATEHOUSE_THROTTLE_SIGNIN: must look like 5/15m (count/window in s, m or h), got "5 per 15m"',
+    ],
+    [
+      { GATEHOUSE_THROTTLE_CLIENT: '0/1m' },
+      'GATEHOUSE_THROTTLE_CLIENT',
+      'GATEHOUSE_THROTTLE_CLIENT: count must be between 1 and 1000000, got 0',
+    ],
+    [
+      { GATEHOUSE_THROTTLE_CLIENT_ID: '10/25h' },
+      'GATEHOUSE_THROTTLE_CLIENT_ID',
+      'GATEHOUSE_THROTTLE_CLIENT_ID: window must be between 1s and 24h, got 90000s',
     ],
     [
       { GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'api.example.com,https://evil.example' },

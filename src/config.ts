@@ -67,7 +67,69 @@ export interface Config {
   readonly workflowMaxValueBytes: number;
   /** Largest JSON size (bytes) of a run's whole state: variables, outputs and log lines. */
   readonly workflowMaxRunBytes: number;
+  /** `redis://…`: keep the throttle counters in Redis instead of the database. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key Gatehouse writes (instances sharing one Redis need different ones). */
+  readonly redisPrefix: string;
+  /** Failed-attempt limits of sign-in and client authentication. */
+  readonly throttle: ThrottleLimits;
 }
+
+/** At most `max` failed attempts per fixed window of `windowSeconds` (counted from the first attempt). */
+export interface RateLimit {
+  readonly max: number;
+  readonly windowSeconds: number;
+}
+
+export interface ThrottleLimits {
+  /** Admin sign-in, per account (email) and source address. */
+  readonly signIn: RateLimit;
+  /** Admin sign-in, per account from all addresses together (the global ceiling). */
+  readonly signInAccount: RateLimit;
+  /** Admin sign-in, per source address over all accounts. */
+  readonly signInAddress: RateLimit;
+  /** Client authentication (token endpoints, introspection, revocation), per client ID and source address. */
+  readonly client: RateLimit;
+  /** Client authentication, per client ID from all addresses together (the global ceiling). */
+  readonly clientId: RateLimit;
+  /** Client authentication, per source address over all client IDs. */
+  readonly clientAddress: RateLimit;
+}
+
+/** The variable, default and meaning of each throttle limit (the README lists them). */
+const THROTTLE_SETTINGS: ReadonlyArray<{ variable: string; default: string; meaning: string }> = [
+  {
+    variable: 'GATEHOUSE_THROTTLE_SIGNIN',
+    default: '5/15m',
+    meaning: 'failed admin sign-ins per account and source address',
+  },
+  {
+    variable: 'GATEHOUSE_THROTTLE_SIGNIN_ACCOUNT',
+    default: '100/1h',
+    meaning: 'failed admin sign-ins per account from all addresses (global ceiling)',
+  },
+  {
+    variable: 'GATEHOUSE_THROTTLE_SIGNIN_ADDRESS',
+    default: '20/15m',
+    meaning: 'failed admin sign-ins per source address over all accounts',
+  },
+  {
+    variable: 'GATEHOUSE_THROTTLE_CLIENT',
+    default: '20/1m',
+    meaning:
+      'failed client authentications (token, introspection, revocation) per client ID and source address',
+  },
+  {
+    variable: 'GATEHOUSE_THROTTLE_CLIENT_ID',
+    default: '1000/1h',
+    meaning: 'failed client authentications per client ID from all addresses (global ceiling)',
+  },
+  {
+    variable: 'GATEHOUSE_THROTTLE_CLIENT_ADDRESS',
+    default: '100/1m',
+    meaning: 'failed client authentications per source address over all client IDs',
+  },
+];
 
 export class ConfigError extends Error {
   constructor(
@@ -208,6 +270,22 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     default: '16777216 (16 MiB)',
     meaning: "largest JSON size of a run's whole state: variables, outputs and log lines together",
   },
+  {
+    variable: 'GATEHOUSE_REDIS_URL',
+    default: 'unset → throttle counters in the database',
+    meaning:
+      '`redis://…` or `rediss://…`: keep the throttle counters in Redis (shared by every worker and node)',
+  },
+  {
+    variable: 'GATEHOUSE_REDIS_PREFIX',
+    default: 'gatehouse:',
+    meaning: 'prefix of every Redis key; give instances that share one Redis different prefixes',
+  },
+  ...THROTTLE_SETTINGS.map(({ variable, default: fallback, meaning }) => ({
+    variable,
+    default: fallback,
+    meaning: `${meaning}; \`<count>/<window>\`, the window in \`s\`, \`m\` or \`h\``,
+  })),
 ];
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -243,6 +321,30 @@ function readBool(env: Env, variable: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw new ConfigError(variable, `must be true or false, got "${env[variable]}"`);
+}
+
+const WINDOW_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600 };
+
+/** `<count>/<window>`, e.g. `5/15m`: at most `count` (1–1,000,000) per window (1 s – 24 h). */
+export function parseRateLimit(raw: string, variable: string): RateLimit {
+  const match = /^\s*(\d{1,7})\s*\/\s*(\d{1,5})\s*([smh])\s*$/.exec(raw);
+  if (!match)
+    throw new ConfigError(variable, `must look like 5/15m (count/window in s, m or h), got "${raw}"`);
+  const max = Number(match[1]);
+  const windowSeconds = Number(match[2]) * WINDOW_UNITS[match[3]!]!;
+  if (max < 1 || max > 1_000_000)
+    throw new ConfigError(variable, `count must be between 1 and 1000000, got ${max}`);
+  if (windowSeconds < 1 || windowSeconds > 86_400) {
+    throw new ConfigError(variable, `window must be between 1s and 24h, got ${windowSeconds}s`);
+  }
+  return Object.freeze({ max, windowSeconds });
+}
+
+/** One throttle limit, its default from THROTTLE_SETTINGS. */
+function readRateLimit(env: Env, variable: string): RateLimit {
+  const raw = env[variable];
+  const fallback = THROTTLE_SETTINGS.find((setting) => setting.variable === variable)!.default;
+  return parseRateLimit(raw === undefined || raw.trim() === '' ? fallback : raw, variable);
 }
 
 /** Decodes GATEHOUSE_SECRET_KEY (base64 or base64url) and insists on 32+ bytes. */
@@ -349,7 +451,27 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     workflowExpressionHeapMb: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB', 64, 16, 4096),
     workflowMaxValueBytes,
     workflowMaxRunBytes,
+    redisUrl: readUrl(env, 'GATEHOUSE_REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix: readRedisPrefix(env),
+    throttle: Object.freeze({
+      signIn: readRateLimit(env, 'GATEHOUSE_THROTTLE_SIGNIN'),
+      signInAccount: readRateLimit(env, 'GATEHOUSE_THROTTLE_SIGNIN_ACCOUNT'),
+      signInAddress: readRateLimit(env, 'GATEHOUSE_THROTTLE_SIGNIN_ADDRESS'),
+      client: readRateLimit(env, 'GATEHOUSE_THROTTLE_CLIENT'),
+      clientId: readRateLimit(env, 'GATEHOUSE_THROTTLE_CLIENT_ID'),
+      clientAddress: readRateLimit(env, 'GATEHOUSE_THROTTLE_CLIENT_ADDRESS'),
+    }),
   });
+}
+
+function readRedisPrefix(env: Env): string {
+  const raw = env.GATEHOUSE_REDIS_PREFIX;
+  if (raw === undefined || raw.trim() === '') return 'gatehouse:';
+  const prefix = raw.trim();
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(prefix)) {
+    throw new ConfigError('GATEHOUSE_REDIS_PREFIX', 'must be 1–64 letters, digits or : . _ -');
+  }
+  return prefix;
 }
 
 /** Same rule the users service applies; kept here so config has no service import. */

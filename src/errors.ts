@@ -145,11 +145,11 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
-/** 429: throttled. */
+/** 429: throttled. `headers` may add the RateLimit-* headers (they win over the default Retry-After). */
 export class TooManyRequestsError extends AppError {
-  constructor(message: string, retryAfterSeconds: number) {
+  constructor(message: string, retryAfterSeconds: number, headers: Record<string, string> = {}) {
     super(429, 'too_many_requests', message, {
-      headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))), ...headers },
       details: { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) },
     });
   }

@@ -47,6 +47,7 @@ export async function meRoutes(app: FastifyInstance, { services }: AdminRouteOpt
           currentPassword: request.body.currentPassword,
           newPassword: request.body.newPassword,
           keepSessionId: principal.sessionId,
+          ip: request.ip,
         },
         actorOf(request),
       );

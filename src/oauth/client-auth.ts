@@ -6,10 +6,17 @@
  * `invalid_client`, with `WWW-Authenticate: Basic` when Basic was used.
  */
 import type { FastifyRequest } from 'fastify';
+import type { ThrottleLimits } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { ClientOwner, ClientRecord, ClientsService } from '../services/clients.js';
+import {
+  isThrottled,
+  rateLimitHeaders,
+  type ThrottleRule,
+  type ThrottleService,
+  throttleKey,
+} from '../services/throttle.js';
 import type { OAuthParameters } from './http.js';
-import type { ClientAuthThrottle } from './throttle.js';
 
 export const BASIC_CHALLENGE = 'Basic realm="gatehouse"';
 
@@ -81,17 +88,43 @@ export function readCredentials(request: FastifyRequest, params: OAuthParameters
   throw invalidClient('none');
 }
 
-/** Step: the client and its owner, both active, with a live secret; throttled per client ID. */
+/**
+ * The client-authentication throttle rules (limits from config): the source
+ * address over all client IDs, the (client ID, address) pair, and the client ID
+ * from everywhere (the global ceiling). A success forgets the pair's failures
+ * and gives back its own reservation under the other two.
+ */
+export function clientAuthRules(limits: ThrottleLimits, clientId: string, ip: string): ThrottleRule[] {
+  return [
+    { key: throttleKey('client:ip', ip), limit: limits.clientAddress, onSuccess: 'release' },
+    { key: throttleKey('client:pair', clientId, ip), limit: limits.client, onSuccess: 'reset' },
+    { key: throttleKey('client:id', clientId), limit: limits.clientId, onSuccess: 'release' },
+  ];
+}
+
+/**
+ * Step: the client and its owner, both active, with a live secret. The attempt
+ * is reserved under the throttle before the secret is looked at; a refused one
+ * is 429 `slow_down` with Retry-After and the RateLimit-* headers.
+ */
 export async function authenticateClient(
   credentials: PresentedCredentials,
-  deps: { clients: ClientsService; throttle: ClientAuthThrottle },
+  ip: string,
+  deps: { clients: ClientsService; throttle: ThrottleService; limits: ThrottleLimits },
 ): Promise<AuthenticatedClient> {
-  deps.throttle.check(credentials.clientId);
-  const result = await deps.clients.authenticate(credentials.clientId, credentials.clientSecret);
-  if (!result) {
-    deps.throttle.recordFailure(credentials.clientId);
-    throw invalidClient(credentials.via);
+  const reservation = await deps.throttle.reserve(clientAuthRules(deps.limits, credentials.clientId, ip));
+  if (isThrottled(reservation)) {
+    const seconds = reservation.retryAfterSeconds;
+    throw new OAuthError(
+      'slow_down',
+      `Too many failed authentication attempts for this client; try again in ${seconds} seconds.`,
+      429,
+      rateLimitHeaders(reservation),
+    );
   }
-  deps.throttle.recordSuccess(credentials.clientId);
+  const result = await deps.clients.authenticate(credentials.clientId, credentials.clientSecret);
+  if (!result) throw invalidClient(credentials.via);
+  // Always the same release, whatever earlier attempts did, so a success costs the same.
+  await reservation.succeeded();
   return { ...result, via: credentials.via };
 }

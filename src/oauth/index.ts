@@ -22,21 +22,19 @@ import {
   tokenGetSchema,
   tokenPostSchema,
 } from './schemas.js';
-import { ClientAuthThrottle, DEFAULT_THROTTLE, type ThrottleOptions } from './throttle.js';
 import { tokenHandler } from './token.js';
 
 export interface OAuthRouteOptions {
   services: Services;
   config: Config;
-  /** Failed-authentication throttle settings (tests lower them). */
-  throttle?: Partial<ThrottleOptions>;
 }
 
 export interface OAuthDeps {
   services: Services;
   config: Config;
   clients: Services['clients'];
-  throttle: ClientAuthThrottle;
+  throttle: Services['throttle'];
+  limits: Config['throttle'];
 }
 
 export async function oauthRoutes(app: FastifyInstance, options: OAuthRouteOptions): Promise<void> {
@@ -45,7 +43,8 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRouteOptio
     services,
     config,
     clients: services.clients,
-    throttle: new ClientAuthThrottle(services.ctx.clock, { ...DEFAULT_THROTTLE, ...options.throttle }),
+    throttle: services.throttle,
+    limits: config.throttle,
   };
 
   app.get(JWKS_PATH, { schema: jwksSchema }, jwksHandler(deps));

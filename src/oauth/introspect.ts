@@ -44,7 +44,7 @@ export function introspectHandler(deps: OAuthDeps) {
     const params = readParameters(request, INTROSPECT_PARAMETERS);
     const credentials = readCredentials(request, params);
     const token = requireParameter(params, 'token');
-    const caller = await authenticateClient(credentials, deps);
+    const caller = await authenticateClient(credentials, request.ip, deps);
     const verified = await deps.services.tokens.verify(token);
     if (!verified || !mayIntrospect(caller, verified)) return sendJson(reply, 200, { active: false });
     return sendJson(reply, 200, activeBody(verified));

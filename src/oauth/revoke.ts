@@ -17,7 +17,7 @@ export function revokeHandler(deps: OAuthDeps) {
     const params = readParameters(request, REVOKE_PARAMETERS);
     const credentials = readCredentials(request, params);
     const token = requireParameter(params, 'token');
-    const { client, owner } = await authenticateClient(credentials, deps);
+    const { client, owner } = await authenticateClient(credentials, request.ip, deps);
     await deps.services.tokens.revoke(token, client, { type: 'client', clientId: client.id, userId: owner.id, ip: request.ip });
     return reply.code(200).send('');
   };

@@ -57,7 +57,7 @@ export function tokenHandler(deps: OAuthDeps, shape: TokenResponseShape) {
     const params = readParameters(request, TOKEN_PARAMETERS);
     const credentials = readCredentials(request, params);
     checkGrantType(params);
-    const { client, owner } = await authenticateClient(credentials, deps);
+    const { client, owner } = await authenticateClient(credentials, request.ip, deps);
     const scopes = grantScopes(params.scope, client.scopes);
     const issued = await deps.services.tokens.issue(client, owner, scopes);
     return sendJson(reply, 200, shape === 'domo' ? domoBody(issued) : oauth2Body(issued));

@@ -188,6 +188,8 @@ export class ClientsService {
   private readonly records: EpochCache<string, ClientRecord | null>;
   private readonly owners: EpochCache<number, ClientOwner | null>;
   private readonly lastUse: LastUseRecorder<string>;
+  /** What an unknown client ID is compared against: one secret hash no presented secret can match. */
+  private readonly unknownClientSecrets: ClientRecord['secrets'];
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -199,6 +201,7 @@ export class ClientsService {
     this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record last use of API clients'),
     );
+    this.unknownClientSecrets = [{ hash: ctx.keyring.hashSecret('unknown-client', randomHex(32)), expiresAt: null }];
   }
 
   private get db() {
@@ -412,17 +415,17 @@ export class ClientsService {
    * owner is active; the caller cannot tell which check failed.
    */
   async authenticate(clientId: string, secret: string): Promise<{ client: ClientRecord; owner: ClientOwner } | null> {
-    // Hash even for unknown clients, so the answer takes the same time.
+    // An unknown client does the same work as a wrong secret: the HMAC, then a
+    // constant-time compare (against a stored-hash-shaped dummy), so the two answers take the same time.
     const presented = this.ctx.keyring.hashSecret(SECRET_PURPOSE, secret.length > 512 ? '' : secret);
     const client = await this.record(clientId);
-    if (!client || secret.length > 512) return null;
     const now = this.ctx.clock.now().toISOString();
     let matched = false;
-    for (const s of client.secrets) {
+    for (const s of client?.secrets ?? this.unknownClientSecrets) {
       const live = s.expiresAt === null || s.expiresAt > now;
       if (constantTimeEqual(presented, s.hash) && live) matched = true;
     }
-    if (!matched || client.status !== 'active') return null;
+    if (!client || secret.length > 512 || !matched || client.status !== 'active') return null;
     const owner = await this.owner(client.ownerUserId);
     if (owner?.status !== 'active') return null;
     return { client, owner };

@@ -10,7 +10,7 @@ import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
 import { RolesService } from './roles.js';
 import { SessionsService } from './sessions.js';
-import { ThrottleService } from './throttle.js';
+import { RedisThrottleCounter, StoreThrottleCounter, ThrottleService } from './throttle.js';
 import { TokenService } from './tokens.js';
 import { UsersService } from './users.js';
 import { WorkflowsService } from './workflows.js';
@@ -20,6 +20,7 @@ export interface Services {
   readonly audit: AuditService;
   readonly roles: RolesService;
   readonly users: UsersService;
+  /** Failed-attempt counters (database or Redis); `throttle.close()` when the process stops. */
   readonly throttle: ThrottleService;
   readonly sessions: SessionsService;
   readonly clients: ClientsService;
@@ -37,7 +38,12 @@ export function createServices(ctx: ServiceContext): Services {
   const audit = new AuditService(ctx.store, ctx.clock);
   const roles = new RolesService(ctx, audit);
   const users = new UsersService(ctx, roles, audit);
-  const throttle = new ThrottleService(ctx.store, ctx.clock);
+  const throttle = new ThrottleService(
+    ctx.config.redisUrl === undefined
+      ? new StoreThrottleCounter(ctx.store)
+      : new RedisThrottleCounter(ctx.config.redisUrl, `${ctx.config.redisPrefix}throttle:`),
+    ctx.clock,
+  );
   const sessions = new SessionsService(ctx, users, throttle, audit);
   const clients = new ClientsService(ctx, audit);
   const keys = new KeysService(ctx, audit);

@@ -8,30 +8,24 @@
  * Lifetime: 12 hours absolute, 2 hours idle (sliding). `last_seen_at` is
  * written at most once a minute per session to keep reads cheap.
  */
+import type { Config } from '../config.js';
 import { randomToken } from '../crypto.js';
 import { InvalidCredentialsError, TooManyRequestsError, ValidationError } from '../errors.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
-import type { ThrottlePolicy, ThrottleService } from './throttle.js';
+import {
+  isThrottled,
+  rateLimitHeaders,
+  type ThrottleRule,
+  type ThrottleService,
+  throttleKey,
+} from './throttle.js';
 import { type User, type UsersService, validatePassword } from './users.js';
 
 export const SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60;
 export const SESSION_IDLE_SECONDS = 2 * 60 * 60;
 /** `last_seen_at` is refreshed only when it is older than this. */
 export const LAST_SEEN_RESOLUTION_SECONDS = 60;
-
-/** 5 failures for one email within 15 minutes lock that email for 15 minutes. */
-export const SIGNIN_EMAIL_POLICY: ThrottlePolicy = {
-  maxFailures: 5,
-  windowSeconds: 15 * 60,
-  lockSeconds: 15 * 60,
-};
-/** 20 failures from one IP address within 15 minutes lock that address for 15 minutes. */
-export const SIGNIN_IP_POLICY: ThrottlePolicy = {
-  maxFailures: 20,
-  windowSeconds: 15 * 60,
-  lockSeconds: 15 * 60,
-};
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -60,12 +54,20 @@ export interface SignInResult {
   expiresAt: string;
 }
 
-function emailKey(email: string): string {
-  return `signin:email:${email.trim().toLowerCase()}`;
-}
-
-function ipKey(ip: string | undefined): string {
-  return `signin:ip:${ip ?? 'unknown'}`;
+/**
+ * The sign-in throttle rules (limits from config): the source address over all
+ * accounts, the (account, address) pair, and the account from everywhere (the
+ * global ceiling). A success forgets the pair's failures and gives back its
+ * own reservation under the other two.
+ */
+function signInRules(limits: Config['throttle'], email: string, ip: string | undefined): ThrottleRule[] {
+  const account = email.trim().toLowerCase();
+  const address = ip ?? 'unknown';
+  return [
+    { key: throttleKey('signin:ip', address), limit: limits.signInAddress, onSuccess: 'release' },
+    { key: throttleKey('signin:pair', account, address), limit: limits.signIn, onSuccess: 'reset' },
+    { key: throttleKey('signin:account', account), limit: limits.signInAccount, onSuccess: 'release' },
+  ];
 }
 
 export class SessionsService {
@@ -82,14 +84,16 @@ export class SessionsService {
   }
 
   /**
-   * Checks email and password under the per-account and per-IP throttles and
-   * opens a session. Every failure looks the same to the caller.
+   * Checks email and password under the sign-in throttle and opens a session.
+   * The attempt is reserved before the password is looked at, so concurrent
+   * guesses cannot all get through. Every failure looks the same to the caller.
    */
   async signIn(input: SignInInput): Promise<SignInResult> {
     const attempted = input.email.trim().slice(0, 320);
-    const keys = [emailKey(attempted), ipKey(input.ip)];
-    const locked = await this.throttle.check(keys);
-    if (locked.retryAfterSeconds > 0) {
+    const reservation = await this.throttle.reserve(
+      signInRules(this.ctx.config.throttle, attempted, input.ip),
+    );
+    if (isThrottled(reservation)) {
       await this.ctx.store.transaction((tx) =>
         this.audit.record(tx, {
           actor: { type: 'system' },
@@ -100,29 +104,29 @@ export class SessionsService {
       );
       throw new TooManyRequestsError(
         'Too many failed sign-in attempts; try again later.',
-        locked.retryAfterSeconds,
+        reservation.retryAfterSeconds,
+        rateLimitHeaders(reservation),
       );
     }
     const user = await this.users.checkPassword(attempted, input.password);
     if (!user) {
-      await this.ctx.store.transaction(async (tx) => {
-        await this.throttle.recordFailure(keys[0]!, SIGNIN_EMAIL_POLICY, tx);
-        await this.throttle.recordFailure(keys[1]!, SIGNIN_IP_POLICY, tx);
-        await this.audit.record(tx, {
+      await this.ctx.store.transaction((tx) =>
+        this.audit.record(tx, {
           actor: { type: 'system' },
           action: 'session.failed',
           details: { email: attempted },
           ip: input.ip,
-        });
-      });
+        }),
+      );
       throw new InvalidCredentialsError();
     }
     const token = randomToken(32);
     const csrfToken = this.csrfTokenFor(token);
     const now = this.ctx.clock.now();
     const expiresAt = new Date(now.getTime() + SESSION_ABSOLUTE_SECONDS * 1000).toISOString();
+    // Always the same release, whatever earlier attempts did, so a success costs the same.
+    await reservation.succeeded();
     await this.ctx.store.transaction(async (tx) => {
-      await this.throttle.reset(keys[0]!, tx);
       await tx
         .insertInto('sessions')
         .values({
@@ -195,25 +199,30 @@ export class SessionsService {
 
   /**
    * A signed-in user replaces their own password. Wrong current passwords count
-   * against the same per-account throttle as sign-in. Other sessions of the
+   * against the same throttle rules as sign-in (account and address). Other sessions of the
    * user end; `keepSessionId` (the caller's) stays.
    */
   async changeOwnPassword(
     user: User,
-    input: { currentPassword: string; newPassword: string; keepSessionId?: string },
+    input: { currentPassword: string; newPassword: string; keepSessionId?: string; ip?: string },
     actor: Actor,
   ): Promise<void> {
     const newPassword = validatePassword(input.newPassword, 'newPassword');
-    const key = emailKey(user.email);
-    const locked = await this.throttle.check([key]);
-    if (locked.retryAfterSeconds > 0) {
-      throw new TooManyRequestsError('Too many failed attempts; try again later.', locked.retryAfterSeconds);
+    const reservation = await this.throttle.reserve(
+      signInRules(this.ctx.config.throttle, user.email, input.ip),
+    );
+    if (isThrottled(reservation)) {
+      throw new TooManyRequestsError(
+        'Too many failed attempts; try again later.',
+        reservation.retryAfterSeconds,
+        rateLimitHeaders(reservation),
+      );
     }
     const checked = await this.users.checkPassword(user.email, input.currentPassword);
     if (!checked || checked.id !== user.id) {
-      await this.throttle.recordFailure(key, SIGNIN_EMAIL_POLICY);
       throw new ValidationError('Current password is incorrect.', { field: 'currentPassword' });
     }
+    await reservation.succeeded();
     if (newPassword === input.currentPassword) {
       throw new ValidationError('New password must differ from the current password.', {
         field: 'newPassword',

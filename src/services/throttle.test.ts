@@ -1,51 +1,281 @@
+/**
+ * The throttle counters on every backend (SQLite, PostgreSQL, Redis): atomic
+ * increments that every "node" sees, fixed windows, release and reset, pruning;
+ * and the reservation rules of ThrottleService on top of them.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
-import { ThrottleService } from './throttle.js';
+import { freshRedisPrefix, redisUrl, skipRedis } from '../../test/helpers/redis.js';
+import {
+  type CounterHit,
+  isThrottled,
+  RedisThrottleCounter,
+  StoreThrottleCounter,
+  type ThrottleCounter,
+  type ThrottleRule,
+  ThrottleService,
+  throttleKey,
+} from './throttle.js';
 
-const POLICY = { maxFailures: 5, windowSeconds: 900, lockSeconds: 600 };
+interface Backend {
+  name: string;
+  skip: boolean;
+  /**
+   * The counter, a second one over the same data (another node), and the one to race against the
+   * first: on SQLite the same one, since two SQLite connections in one process waiting for each
+   * other's write lock block the event loop (another node is another process there).
+   */
+  open(): Promise<{
+    counter: ThrottleCounter;
+    peer: ThrottleCounter;
+    racer: ThrottleCounter;
+    dispose(): Promise<void>;
+  }>;
+}
 
-for (const dialect of dialects()) {
-  describe.skipIf(dialect.skip)(`throttle (${dialect.name})`, () => {
-    let ts: TestStore;
-    const clock = new ManualClock('2026-03-01T12:00:00.000Z');
-    let throttle: ThrottleService;
+const backends: Backend[] = [
+  ...dialects().map((dialect) => ({
+    name: dialect.name,
+    skip: dialect.skip,
+    async open() {
+      const ts: TestStore = await dialect.open();
+      const counter = new StoreThrottleCounter(ts.store);
+      const peer = new StoreThrottleCounter(await ts.openPeer());
+      return {
+        counter,
+        peer,
+        racer: dialect.name === 'sqlite' ? counter : peer,
+        dispose: () => ts.dispose(),
+      };
+    },
+  })),
+  {
+    name: 'redis',
+    skip: skipRedis(),
+    async open() {
+      const prefix = freshRedisPrefix();
+      const counter = new RedisThrottleCounter(redisUrl(), prefix);
+      const peer = new RedisThrottleCounter(redisUrl(), prefix);
+      return {
+        counter,
+        peer,
+        racer: peer,
+        async dispose() {
+          await counter.close();
+          await peer.close();
+        },
+      };
+    },
+  },
+];
+
+const T0 = Date.parse('2026-03-01T12:00:00.000Z');
+
+for (const backend of backends) {
+  describe.skipIf(backend.skip)(`throttle counters (${backend.name})`, () => {
+    let counter: ThrottleCounter;
+    let peer: ThrottleCounter;
+    let racer: ThrottleCounter;
+    let dispose: () => Promise<void>;
     beforeAll(async () => {
-      ts = await dialect.open();
-      throttle = new ThrottleService(ts.store, clock);
+      ({ counter, peer, racer, dispose } = await backend.open());
     });
     afterAll(async () => {
-      await ts?.dispose();
+      await dispose?.();
     });
 
-    it('counts failures in a window and locks on the last allowed one', async () => {
-      expect(await throttle.recordFailure('k1', POLICY)).toBe(1);
-      expect(await throttle.recordFailure('k1', POLICY)).toBe(2);
-      expect(await throttle.check(['k1'])).toEqual({ retryAfterSeconds: 0 });
-      clock.advance(900_000); // the window has passed: counting starts again
-      expect(await throttle.recordFailure('k1', POLICY)).toBe(1);
-      for (let i = 2; i <= 5; i++) expect(await throttle.recordFailure('k1', POLICY)).toBe(i);
-      expect(await throttle.check(['k1', 'other'])).toEqual({ retryAfterSeconds: 600 });
-      clock.advance(599_500);
-      expect(await throttle.check(['k1'])).toEqual({ retryAfterSeconds: 1 });
-      clock.advance(500);
-      expect(await throttle.check(['k1'])).toEqual({ retryAfterSeconds: 0 });
-    });
-
-    it('reset forgets a key', async () => {
-      await throttle.recordFailure('k2', POLICY);
-      await throttle.reset('k2');
-      expect(await throttle.recordFailure('k2', POLICY)).toBe(1);
-    });
-
-    it('counts every one of many failures recorded at once (from two nodes on PostgreSQL)', async () => {
-      // Two SQLite connections in one process would block each other's event loop; one store serializes.
-      const peer = dialect.name === 'postgres' ? new ThrottleService(await ts.openPeer(), clock) : throttle;
-      const big = { maxFailures: 1000, windowSeconds: 900, lockSeconds: 60 };
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? throttle : peer).recordFailure('race', big)),
+    /** Counts one attempt on each key (no limit in the way) and returns the hits. */
+    async function count(
+      on: ThrottleCounter,
+      keys: ReadonlyArray<[key: string, windowSeconds: number]>,
+      now: number,
+    ): Promise<CounterHit[]> {
+      const result = await on.reserve(
+        keys.map(([key, windowSeconds]) => ({ key, windowSeconds, max: 1_000_000 })),
+        now,
       );
-      expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      if (!('counted' in result)) throw new Error('refused');
+      return [...result.counted];
+    }
+
+    it('counts in a fixed window from the first attempt and starts a new one after it', async () => {
+      expect(await count(counter, [['k1', 60]], T0)).toEqual([
+        { key: 'k1', count: 1, windowEndsAt: T0 + 60_000 },
+      ]);
+      expect(await count(peer, [['k1', 60]], T0 + 59_999)).toEqual([
+        { key: 'k1', count: 2, windowEndsAt: T0 + 60_000 },
+      ]);
+      expect(await count(counter, [['k1', 60]], T0 + 60_000)).toEqual([
+        { key: 'k1', count: 1, windowEndsAt: T0 + 120_000 },
+      ]);
+    });
+
+    it('counts several keys in one step, each with its own window', async () => {
+      await count(counter, [['a', 10]], T0);
+      expect(
+        await count(
+          counter,
+          [
+            ['a', 10],
+            ['b', 3600],
+          ],
+          T0 + 1000,
+        ),
+      ).toEqual([
+        { key: 'a', count: 2, windowEndsAt: T0 + 10_000 },
+        { key: 'b', count: 1, windowEndsAt: T0 + 3_601_000 },
+      ]);
+    });
+
+    it('counts every one of 40 concurrent attempts from two nodes exactly once', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => count(i % 2 === 0 ? counter : racer, [['race', 900]], T0)),
+      );
+      expect(results.map(([hit]) => hit!.count).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+    });
+
+    it('of 40 concurrent attempts from two nodes exactly the maximum are counted; a refused one counts nowhere', async () => {
+      const entries = [
+        { key: 'cap:first', windowSeconds: 600, max: 100 },
+        { key: 'cap:tight', windowSeconds: 60, max: 5 },
+        { key: 'cap:last', windowSeconds: 3600, max: 100 },
+      ];
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? counter : racer).reserve(entries, T0)),
+      );
+      const counted = results.filter((r) => 'counted' in r);
+      expect(counted.map((r) => r.counted[1]!.count).sort()).toEqual([1, 2, 3, 4, 5]);
+      expect(results.filter((r) => 'refused' in r)).toEqual(
+        Array.from({ length: 35 }, () => ({ refused: 1, windowEndsAt: T0 + 60_000 })),
+      );
+      expect(
+        await count(
+          counter,
+          [
+            ['cap:first', 600],
+            ['cap:tight', 60],
+            ['cap:last', 3600],
+          ],
+          T0,
+        ),
+      ).toEqual([
+        { key: 'cap:first', count: 6, windowEndsAt: T0 + 600_000 },
+        { key: 'cap:tight', count: 6, windowEndsAt: T0 + 60_000 },
+        { key: 'cap:last', count: 6, windowEndsAt: T0 + 3_600_000 },
+      ]);
+    });
+
+    it('release gives one attempt back (never below zero), reset forgets the count; ended windows are left alone', async () => {
+      const w: Array<[string, number]> = [
+        ['r1', 60],
+        ['r2', 60],
+      ];
+      await count(counter, w, T0);
+      await count(counter, w, T0);
+      await counter.release(
+        [
+          { key: 'r1', mode: 'release' },
+          { key: 'r2', mode: 'reset' },
+          { key: 'never-counted', mode: 'release' },
+        ],
+        T0,
+      );
+      expect((await count(counter, w, T0)).map((h) => h.count)).toEqual([2, 1]);
+      await peer.release([{ key: 'r2', mode: 'release' }], T0);
+      await peer.release([{ key: 'r2', mode: 'release' }], T0);
+      expect((await count(counter, [['r2', 60]], T0)).map((h) => h.count)).toEqual([1]);
+      await counter.release([{ key: 'r1', mode: 'reset' }], T0 + 60_000);
+      expect((await count(counter, [['r1', 60]], T0 + 59_000)).map((h) => h.count)).toEqual([3]);
+    });
+
+    it.skipIf(backend.name === 'redis')('prune deletes the counters whose window has ended', async () => {
+      await count(counter, [['p-short', 10]], T0 + 5_000_000);
+      await count(counter, [['p-long', 100]], T0 + 5_000_000);
+      expect(await counter.prune(T0 + 5_010_000)).toBeGreaterThanOrEqual(1);
+      // p-long still counts in its window; p-short starts again.
+      const hits = await count(
+        counter,
+        [
+          ['p-short', 10],
+          ['p-long', 100],
+        ],
+        T0 + 5_010_000,
+      );
+      expect(hits.map((h) => h.count)).toEqual([1, 2]);
+    });
+
+    describe('ThrottleService.reserve', () => {
+      const clock = new ManualClock('2026-03-01T12:00:00.000Z');
+      const rules = (tag: string): ThrottleRule[] => [
+        { key: `${tag}:ip`, limit: { max: 10, windowSeconds: 600 }, onSuccess: 'release' },
+        { key: `${tag}:pair`, limit: { max: 3, windowSeconds: 60 }, onSuccess: 'reset' },
+        { key: `${tag}:global`, limit: { max: 5, windowSeconds: 3600 }, onSuccess: 'release' },
+      ];
+
+      it('lets exactly the allowed number of concurrent attempts through and refuses the rest', async () => {
+        const service = new ThrottleService(counter, clock);
+        const other = new ThrottleService(racer, clock);
+        const results = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? service : other).reserve(rules('burst'))),
+        );
+        expect(results.filter((r) => !isThrottled(r))).toHaveLength(3);
+        const refused = results.filter(isThrottled);
+        expect(refused).toHaveLength(9);
+        for (const r of refused) {
+          expect(r.rule.key).toBe('burst:pair');
+          expect(r.retryAfterSeconds).toBe(60);
+        }
+        // The refused attempts were not counted under the address or the global ceiling.
+        const [ip, , global] = await count(
+          counter,
+          rules('burst').map((r) => [r.key, r.limit.windowSeconds]),
+          clock.now().getTime(),
+        );
+        expect([ip!.count, global!.count]).toEqual([4, 4]);
+      });
+
+      it('a success resets the pair and gives back its own reservation under the others', async () => {
+        const service = new ThrottleService(counter, clock);
+        for (let i = 0; i < 2; i++) expect(isThrottled(await service.reserve(rules('ok')))).toBe(false);
+        const reservation = await service.reserve(rules('ok'));
+        if (isThrottled(reservation)) throw new Error('refused');
+        await reservation.succeeded();
+        const hits = await count(
+          counter,
+          rules('ok').map((r) => [r.key, r.limit.windowSeconds]),
+          clock.now().getTime(),
+        );
+        expect(hits.map((h) => h.count)).toEqual([3, 1, 3]);
+      });
+
+      it('the global ceiling refuses an attempt from a fresh pair, with the time left in its window', async () => {
+        const service = new ThrottleService(counter, clock);
+        const at = (address: string): ThrottleRule[] => [
+          { key: `g:ip:${address}`, limit: { max: 10, windowSeconds: 600 }, onSuccess: 'release' },
+          { key: `g:pair:${address}`, limit: { max: 3, windowSeconds: 60 }, onSuccess: 'reset' },
+          { key: 'g:global', limit: { max: 5, windowSeconds: 3600 }, onSuccess: 'release' },
+        ];
+        for (const address of ['a', 'a', 'a', 'b', 'b'])
+          expect(isThrottled(await service.reserve(at(address)))).toBe(false);
+        clock.advance(600_000);
+        const refused = await service.reserve(at('c'));
+        expect(isThrottled(refused) && { key: refused.rule.key, retry: refused.retryAfterSeconds }).toEqual({
+          key: 'g:global',
+          retry: 3000,
+        });
+      });
     });
   });
 }
+
+describe('throttleKey', () => {
+  it('joins short subjects and hashes long ones', () => {
+    expect(throttleKey('client:pair', 'abc', '10.0.0.1')).toBe('client:pair:abc|10.0.0.1');
+    const long = throttleKey('client:id', 'x'.repeat(10_000));
+    expect(long).toMatch(/^client:id:#[A-Za-z0-9_-]{43}$/);
+    expect(throttleKey('client:id', 'x'.repeat(10_000))).toBe(long);
+  });
+});

@@ -1,113 +1,394 @@
 /**
- * Failure counters with lock-out, kept in the `throttle` table so every worker
- * process and every node behind the load balancer sees the same count.
+ * Failed-attempt throttling for admin sign-in and OAuth client authentication,
+ * counted where every worker process and every node sees the same numbers: the
+ * `throttle_counters` table (one atomic upsert-increment on SQLite and
+ * PostgreSQL), or Redis when GATEHOUSE_REDIS_URL is set (one Lua script).
  *
- * A key (e.g. `signin:email:alice@example.com`) collects failures inside a
- * fixed window; the failure that reaches `maxFailures` locks the key for
- * `lockSeconds`. The increment is one upsert, so concurrent failures from
- * several processes are all counted.
+ * An attempt is *reserved* before the password or secret is looked at: one
+ * atomic increment per rule that returns the new count, so of N concurrent
+ * guesses exactly the allowed number go on to be checked and the rest get 429.
+ * A failed attempt keeps its reservation (it is the failure count); a
+ * successful one gives its reservations back. All rules of an attempt are
+ * checked and counted in one atomic step, and an attempt refused by one rule
+ * is counted under none: so one address hammering an account or client uses
+ * up only its own (account or client, address) budget, never the global
+ * ceiling that protects the account or client from everyone else.
+ *
+ * Windows are fixed: a key's window starts with its first attempt and lasts
+ * `windowSeconds`; when it is over the next attempt starts a new one.
+ * Expired rows are deleted by the background maintenance (`prune`).
  */
+import crypto from 'node:crypto';
+import { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
+import type { RateLimit } from '../config.js';
+import { UnavailableError } from '../errors.js';
 import type { Executor, Store } from '../store/index.js';
 
-export interface ThrottlePolicy {
-  /** Failures inside one window that lock the key. */
-  readonly maxFailures: number;
-  readonly windowSeconds: number;
-  readonly lockSeconds: number;
+export type { RateLimit } from '../config.js';
+
+/** The counter of one key after an attempt was counted. */
+export interface CounterHit {
+  readonly key: string;
+  /** Attempts in the key's current window, this one included. */
+  readonly count: number;
+  /** When the current window ends, epoch milliseconds. */
+  readonly windowEndsAt: number;
 }
 
-export interface ThrottleState {
-  /** Seconds until the key unlocks; 0 when it is not locked. */
+/** One key of an attempt: its window and the most attempts it allows per window. */
+export interface CounterEntry {
+  readonly key: string;
+  readonly windowSeconds: number;
+  readonly max: number;
+}
+
+/**
+ * The outcome of `reserve`: every key counted, or the first key (by index)
+ * already at its maximum, with the end of its window; then nothing was counted.
+ */
+export type ReserveResult =
+  | { readonly counted: readonly CounterHit[] }
+  | { readonly refused: number; readonly windowEndsAt: number };
+
+/** What to give back when an attempt succeeds. */
+export interface CounterRelease {
+  readonly key: string;
+  /** `reset`: the count starts again from zero; `release`: only this attempt's reservation is taken back. */
+  readonly mode: 'reset' | 'release';
+}
+
+/**
+ * Attempt counters with fixed windows, shared by every process that uses the
+ * same backend. `now` is the caller's clock (epoch ms), so every node counts
+ * windows the same way and tests can move time.
+ */
+export interface ThrottleCounter {
+  /**
+   * Atomically: if every key is below its maximum, adds one to each (a key whose
+   * window has ended starts a new one) and returns the new counts; otherwise
+   * counts nothing and names the first key at its maximum.
+   */
+  reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult>;
+  /** Atomically resets or decrements (never below zero) each key whose window is still running. */
+  release(entries: readonly CounterRelease[], now: number): Promise<void>;
+  /** Deletes the counters whose window has ended; returns how many (Redis expires them itself: 0). */
+  prune(now: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Thrown inside the transaction to roll a refused attempt's increments back. */
+class Refused {
+  constructor(
+    readonly index: number,
+    readonly windowEndsAt: number,
+  ) {}
+}
+
+/**
+ * Counters in the `throttle_counters` table. One transaction per attempt; each
+ * key is an upsert-increment that returns the new count (`INSERT … ON CONFLICT
+ * … DO UPDATE … RETURNING`), which locks the row on PostgreSQL (SQLite's write
+ * lock is taken at BEGIN), so concurrent attempts on one key are counted one
+ * after the other. A key over its maximum rolls the whole attempt back.
+ */
+export class StoreThrottleCounter implements ThrottleCounter {
+  constructor(private readonly store: Store) {}
+
+  async reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
+    if (entries.length === 0) return { counted: [] };
+    try {
+      const counted = await this.store.transaction(async (tx) => {
+        const hits: CounterHit[] = [];
+        for (const [index, entry] of entries.entries()) {
+          const hit = await this.increment(tx, entry, now);
+          if (hit.count > entry.max) throw new Refused(index, hit.windowEndsAt);
+          hits.push(hit);
+        }
+        return hits;
+      });
+      return { counted };
+    } catch (error) {
+      if (error instanceof Refused) return { refused: error.index, windowEndsAt: error.windowEndsAt };
+      throw error;
+    }
+  }
+
+  /** One statement: a key whose window has ended starts a new one at 1, any other goes up by one. */
+  private async increment(executor: Executor, entry: CounterEntry, now: number): Promise<CounterHit> {
+    const row = await executor
+      .insertInto('throttle_counters')
+      .values({ key: entry.key, count: 1, window_ends_at: now + entry.windowSeconds * 1000 })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet((eb) => ({
+          count: eb
+            .case()
+            .when('throttle_counters.window_ends_at', '<=', now)
+            .then(1)
+            .else(eb('throttle_counters.count', '+', 1))
+            .end(),
+          window_ends_at: eb
+            .case()
+            .when('throttle_counters.window_ends_at', '<=', now)
+            .then(eb.ref('excluded.window_ends_at'))
+            .else(eb.ref('throttle_counters.window_ends_at'))
+            .end(),
+        })),
+      )
+      .returning(['count', 'window_ends_at'])
+      .executeTakeFirstOrThrow();
+    return { key: entry.key, count: Number(row.count), windowEndsAt: Number(row.window_ends_at) };
+  }
+
+  async release(entries: readonly CounterRelease[], now: number): Promise<void> {
+    if (entries.length === 0) return;
+    const resets = entries.filter((e) => e.mode === 'reset').map((e) => e.key);
+    await this.store.db
+      .updateTable('throttle_counters')
+      .set((eb) => ({
+        count: eb
+          .case()
+          .when('key', 'in', resets.length > 0 ? resets : [''])
+          .then(0)
+          .when('count', '>', 0)
+          .then(eb('count', '-', 1))
+          .else(0)
+          .end(),
+      }))
+      .where(
+        'key',
+        'in',
+        entries.map((e) => e.key),
+      )
+      .where('window_ends_at', '>', now)
+      .execute();
+  }
+
+  async prune(now: number): Promise<number> {
+    const result = await this.store.db
+      .deleteFrom('throttle_counters')
+      .where('window_ends_at', '<=', now)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * KEYS: counter keys; ARGV[1]: now (ms); ARGV[2i], ARGV[2i + 1]: window (ms) and maximum of KEYS[i].
+ * Each key is a hash {c: count, e: window end}; it expires (Redis time) one window after it starts.
+ * Returns {-1, count1, end1, count2, end2, …} when counted, {i, end_i} when KEYS[i] is at its maximum.
+ */
+const RESERVE_SCRIPT = `
+local now = tonumber(ARGV[1])
+local state = {}
+for i, key in ipairs(KEYS) do
+  local max = tonumber(ARGV[2 * i + 1])
+  local ends = tonumber(redis.call('HGET', key, 'e'))
+  local count = 0
+  if ends ~= nil and ends > now then
+    count = tonumber(redis.call('HGET', key, 'c'))
+  else
+    ends = nil
+  end
+  if count >= max then
+    return {i, ends}
+  end
+  state[i] = ends
+end
+local out = {-1}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i])
+  local ends = state[i]
+  local count
+  if ends == nil then
+    ends = now + window
+    redis.call('HSET', key, 'c', 1, 'e', string.format('%.0f', ends))
+    redis.call('PEXPIRE', key, window)
+    count = 1
+  else
+    count = redis.call('HINCRBY', key, 'c', 1)
+  end
+  out[#out + 1] = count
+  out[#out + 1] = ends
+end
+return out
+`;
+
+/** KEYS: counter keys; ARGV[1]: now (ms); ARGV[1 + i]: 'reset' or 'release' for KEYS[i]. */
+const RELEASE_SCRIPT = `
+local now = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local ends = tonumber(redis.call('HGET', key, 'e'))
+  if ends ~= nil and ends > now then
+    if ARGV[i + 1] == 'reset' then
+      redis.call('HSET', key, 'c', 0)
+    elseif tonumber(redis.call('HGET', key, 'c')) > 0 then
+      redis.call('HINCRBY', key, 'c', -1)
+    end
+  end
+end
+return 0
+`;
+
+/** Counters in Redis: one Lua script per reservation or release, so each is atomic. */
+export class RedisThrottleCounter implements ThrottleCounter {
+  private readonly redis: Redis;
+  private closed = false;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+  ) {
+    this.redis = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: 2000,
+      commandTimeout: 2000,
+      maxRetriesPerRequest: 1,
+    });
+    // Errors reach the caller through the failed command; without a listener ioredis would log them itself.
+    this.redis.on('error', () => {});
+    this.redis.defineCommand('gatehouseThrottleReserve', { lua: RESERVE_SCRIPT });
+    this.redis.defineCommand('gatehouseThrottleRelease', { lua: RELEASE_SCRIPT });
+  }
+
+  async reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
+    if (entries.length === 0) return { counted: [] };
+    const reply = (await this.call('gatehouseThrottleReserve', [
+      entries.length,
+      ...entries.map((e) => this.prefix + e.key),
+      now,
+      ...entries.flatMap((e) => [e.windowSeconds * 1000, e.max]),
+    ])) as number[];
+    const first = Number(reply[0]);
+    if (first !== -1) return { refused: first - 1, windowEndsAt: Number(reply[1]) };
+    return {
+      counted: entries.map((e, i) => ({
+        key: e.key,
+        count: Number(reply[1 + 2 * i]),
+        windowEndsAt: Number(reply[2 + 2 * i]),
+      })),
+    };
+  }
+
+  async release(entries: readonly CounterRelease[], now: number): Promise<void> {
+    if (entries.length === 0) return;
+    await this.call('gatehouseThrottleRelease', [
+      entries.length,
+      ...entries.map((e) => this.prefix + e.key),
+      now,
+      ...entries.map((e) => e.mode),
+    ]);
+  }
+
+  async prune(): Promise<number> {
+    return 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.redis.status === 'wait') this.redis.disconnect();
+    else await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private async call(command: string, args: Array<string | number>): Promise<unknown> {
+    try {
+      if (this.redis.status === 'wait') await this.redis.connect().catch(() => {});
+      const run = (
+        this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>
+      )[command]!;
+      return await run.apply(this.redis, args);
+    } catch {
+      throw new UnavailableError('The throttle counters (Redis) do not answer; try again shortly.');
+    }
+  }
+}
+
+/** One limit applied to one key. */
+export interface ThrottleRule {
+  readonly key: string;
+  readonly limit: RateLimit;
+  /** What a success does to this key: `reset` forgets its failures, `release` only gives this attempt back. */
+  readonly onSuccess: 'reset' | 'release';
+}
+
+/** Why an attempt was refused: the first rule over its limit, with the numbers the 429 headers carry. */
+export interface Throttled {
+  readonly rule: ThrottleRule;
+  /** Whole seconds until the rule's window ends (at least 1). */
   readonly retryAfterSeconds: number;
+}
+
+/** A reserved attempt: call `succeeded()` when the password or secret was right. */
+export interface Reservation {
+  succeeded(): Promise<void>;
+}
+
+/** Subjects longer than this are hashed, so an attacker-sized client ID cannot make a huge key. */
+const MAX_SUBJECT_LENGTH = 128;
+
+/** `<kind>:<subject>`, the subject hashed when it is long. */
+export function throttleKey(kind: string, ...subject: readonly string[]): string {
+  const joined = subject.join('|');
+  if (joined.length <= MAX_SUBJECT_LENGTH) return `${kind}:${joined}`;
+  return `${kind}:#${crypto.createHash('sha256').update(joined).digest('base64url')}`;
+}
+
+/** The IETF draft RateLimit-* headers plus Retry-After for a refused attempt. */
+export function rateLimitHeaders(throttled: Throttled): Record<string, string> {
+  const seconds = String(throttled.retryAfterSeconds);
+  return {
+    'retry-after': seconds,
+    'ratelimit-limit': String(throttled.rule.limit.max),
+    'ratelimit-remaining': '0',
+    'ratelimit-reset': seconds,
+  };
 }
 
 export class ThrottleService {
   constructor(
-    private readonly store: Store,
+    private readonly counter: ThrottleCounter,
     private readonly clock: Clock,
   ) {}
 
-  /** The longest remaining lock among `keys` (0 if none is locked). */
-  async check(keys: readonly string[], executor: Executor = this.store.db): Promise<ThrottleState> {
-    if (keys.length === 0) return { retryAfterSeconds: 0 };
-    const now = this.clock.now();
-    const rows = await executor
-      .selectFrom('throttle')
-      .select('locked_until')
-      .where('key', 'in', [...keys])
-      .where('locked_until', '>', now.toISOString())
-      .execute();
-    let retryAfterSeconds = 0;
-    for (const row of rows) {
-      const remaining = Math.ceil((Date.parse(row.locked_until!) - now.getTime()) / 1000);
-      retryAfterSeconds = Math.max(retryAfterSeconds, remaining);
-    }
-    return { retryAfterSeconds };
-  }
-
   /**
-   * Counts one failure against `key` and returns the failures in the current
-   * window; locks the key when the count reaches the policy's maximum.
+   * Reserves one attempt under every rule, atomically. Returns the reservation,
+   * or what refused it (the first rule at its limit, in the order given); a
+   * refused attempt is counted nowhere.
    */
-  async recordFailure(key: string, policy: ThrottlePolicy, executor?: Executor): Promise<number> {
-    if (executor === undefined) return this.store.transaction((tx) => this.recordFailure(key, policy, tx));
-    const now = this.clock.now();
-    const nowIso = now.toISOString();
-    const windowStart = new Date(now.getTime() - policy.windowSeconds * 1000).toISOString();
-    // One statement: a new window starts when the old one has passed, else the count goes up by one.
-    const row = await executor
-      .insertInto('throttle')
-      .values({ key, failures: 1, window_started_at: nowIso, locked_until: null })
-      .onConflict((oc) =>
-        oc.column('key').doUpdateSet((eb) => ({
-          failures: eb
-            .case()
-            .when('throttle.window_started_at', '<=', windowStart)
-            .then(1)
-            .else(eb('throttle.failures', '+', 1))
-            .end(),
-          window_started_at: eb
-            .case()
-            .when('throttle.window_started_at', '<=', windowStart)
-            .then(nowIso)
-            .else(eb.ref('throttle.window_started_at'))
-            .end(),
-        })),
-      )
-      .returning(['failures'])
-      .executeTakeFirstOrThrow();
-    const failures = Number(row.failures);
-    if (failures >= policy.maxFailures) {
-      // The lock starts a fresh window, so the count after the lock begins again from zero.
-      await executor
-        .updateTable('throttle')
-        .set({
-          failures: 0,
-          window_started_at: nowIso,
-          locked_until: new Date(now.getTime() + policy.lockSeconds * 1000).toISOString(),
-        })
-        .where('key', '=', key)
-        .execute();
+  async reserve(rules: readonly ThrottleRule[]): Promise<Reservation | Throttled> {
+    const now = this.clock.now().getTime();
+    const result = await this.counter.reserve(
+      rules.map((rule) => ({ key: rule.key, windowSeconds: rule.limit.windowSeconds, max: rule.limit.max })),
+      now,
+    );
+    if ('refused' in result) {
+      return {
+        rule: rules[result.refused]!,
+        retryAfterSeconds: Math.max(1, Math.ceil((result.windowEndsAt - now) / 1000)),
+      };
     }
-    await this.prune(executor, policy, now);
-    return failures;
+    return {
+      succeeded: () =>
+        this.counter.release(
+          rules.map((rule) => ({ key: rule.key, mode: rule.onSuccess })),
+          this.clock.now().getTime(),
+        ),
+    };
   }
 
-  /** Forgets the failures of `key` (after a success). */
-  async reset(key: string, executor: Executor = this.store.db): Promise<void> {
-    await executor.deleteFrom('throttle').where('key', '=', key).execute();
+  /** Deletes counters whose window has ended (background maintenance). */
+  prune(): Promise<number> {
+    return this.counter.prune(this.clock.now().getTime());
   }
 
-  /** Drops rows whose window and lock have both passed, so the table stays small under attack. */
-  private async prune(executor: Executor, policy: ThrottlePolicy, now: Date): Promise<void> {
-    const stale = new Date(
-      now.getTime() - Math.max(policy.windowSeconds, policy.lockSeconds) * 1000,
-    ).toISOString();
-    await executor
-      .deleteFrom('throttle')
-      .where('window_started_at', '<', stale)
-      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now.toISOString())]))
-      .execute();
+  close(): Promise<void> {
+    return this.counter.close();
   }
+}
+
+export function isThrottled(result: Reservation | Throttled): result is Throttled {
+  return 'rule' in result;
 }

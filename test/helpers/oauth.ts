@@ -31,9 +31,12 @@ let counter = 0;
 
 export async function oauthFixture(
   store: Store,
-  options: { config?: Partial<Config>; ownerRole?: string } = {},
+  options: { config?: Partial<Config>; ownerRole?: string; clock?: ManualClock } = {},
 ): Promise<OAuthFixture> {
-  const { services, clock, config } = await testServices(store, { config: options.config });
+  const { services, clock, config } = await testServices(store, {
+    config: options.config,
+    clock: options.clock,
+  });
   await services.keys.prepare();
   const owner = await services.users.create(
     {

@@ -224,33 +224,40 @@ describe('sign-in throttling', () => {
       payload: { email, password },
     });
 
-  it('locks an email for 15 minutes after 5 failures, for existing and unknown accounts alike', async () => {
+  it('refuses an email from one address for 15 minutes after 5 failures there, for existing and unknown accounts alike; other addresses are not locked out', async () => {
+    // Issue 12: the lock used to be per email from every address (5 failures anywhere locked the account out everywhere).
     for (const email of ['dave@example.com', 'ghost@example.com']) {
       for (let i = 1; i <= 5; i++) {
-        const res = await attempt(email, 'not the password', `198.51.100.${i}`);
+        const res = await attempt(email, 'not the password', '198.51.100.1');
         expect(res.statusCode).toBe(401);
       }
-      // Even the right password is refused while the lock lasts, from any address.
-      const locked = await attempt(email, TEST_PASSWORD, '198.51.100.99');
+      // Even the right password is refused from that address while the window lasts.
+      const locked = await attempt(email, TEST_PASSWORD, '198.51.100.1');
       expect(locked.statusCode).toBe(429);
-      expect(locked.headers['retry-after']).toBe('900');
+      expect(locked.headers).toMatchObject({
+        'retry-after': '900',
+        'ratelimit-limit': '5',
+        'ratelimit-remaining': '0',
+        'ratelimit-reset': '900',
+      });
       expect(locked.json()).toEqual({
         error: 'too_many_requests',
         message: 'Too many failed sign-in attempts; try again later.',
         details: { retryAfterSeconds: 900 },
       });
     }
+    expect((await attempt('dave@example.com', TEST_PASSWORD, '198.51.100.99')).statusCode).toBe(200);
     t.clock.advance(10 * 60_000);
-    expect((await attempt('dave@example.com', TEST_PASSWORD, '198.51.100.99')).headers['retry-after']).toBe(
+    expect((await attempt('dave@example.com', TEST_PASSWORD, '198.51.100.1')).headers['retry-after']).toBe(
       '300',
     );
     t.clock.advance(5 * 60_000);
-    expect((await attempt('dave@example.com', TEST_PASSWORD, '198.51.100.99')).statusCode).toBe(200);
+    expect((await attempt('dave@example.com', TEST_PASSWORD, '198.51.100.1')).statusCode).toBe(200);
     const throttled = await t.services.audit.query({ action: 'session.throttled' });
     expect(throttled.items).toHaveLength(3);
   });
 
-  it('a success resets the email counter', async () => {
+  it('a success resets the counter of the email and address', async () => {
     for (let i = 0; i < 4; i++)
       expect((await attempt('dave@example.com', 'nope nope nope', '203.0.113.7')).statusCode).toBe(401);
     expect((await attempt('dave@example.com', TEST_PASSWORD, '203.0.113.7')).statusCode).toBe(200);
@@ -268,7 +275,11 @@ describe('sign-in throttling', () => {
     }
     const res = await attempt('dave@example.com', TEST_PASSWORD, '192.0.2.200');
     expect(res.statusCode).toBe(429);
-    expect(res.headers['retry-after']).toBe('900');
+    expect(res.headers).toMatchObject({
+      'retry-after': '900',
+      'ratelimit-limit': '20',
+      'ratelimit-reset': '900',
+    });
     // Another address is not affected.
     expect((await attempt('dave@example.com', TEST_PASSWORD, '192.0.2.201')).statusCode).toBe(200);
   });

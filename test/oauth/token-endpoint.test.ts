@@ -474,7 +474,7 @@ for (const dialect of dialects()) {
     });
 
     describe('throttling failed client authentication', () => {
-      it('locks one client ID after 10 failures with 429 and Retry-After, leaves other clients alone, and unlocks', async () => {
+      it('refuses one client ID from one address after 20 failures with 429, Retry-After and RateLimit-*, leaves other clients alone, and unlocks', async () => {
         const victim = await f.createClient();
         const bystander = await f.createClient();
         const attempt = (c: { id: string; secret: string }) =>
@@ -483,7 +483,7 @@ for (const dialect of dialects()) {
             url: '/oauth/token?grant_type=client_credentials',
             headers: { authorization: basic(c.id, c.secret) },
           });
-        for (let i = 0; i < 10; i++)
+        for (let i = 0; i < 20; i++)
           expect((await attempt({ id: victim.id, secret: 'wrong' })).statusCode).toBe(401);
         const locked = await attempt(victim);
         expectOAuthError(
@@ -494,7 +494,12 @@ for (const dialect of dialects()) {
             error_description:
               'Too many failed authentication attempts for this client; try again in 60 seconds.',
           },
-          { 'retry-after': '60' },
+          {
+            'retry-after': '60',
+            'ratelimit-limit': '20',
+            'ratelimit-remaining': '0',
+            'ratelimit-reset': '60',
+          },
         );
         expect((await attempt(bystander)).statusCode).toBe(200);
         f.clock.advance(30_000);

@@ -11,6 +11,7 @@ import { accessTokens } from './003_access_tokens.js';
 import { workflows } from './004_workflows.js';
 import { scaleQueries } from './005_scale_queries.js';
 import { revocationFeed } from './006_revocation_feed.js';
+import { throttleCounters } from './007_throttle_counters.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -21,6 +22,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['004_workflows', workflows],
   ['005_scale_queries', scaleQueries],
   ['006_revocation_feed', revocationFeed],
+  ['007_throttle_counters', throttleCounters],
 ];
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {

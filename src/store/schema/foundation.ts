@@ -65,12 +65,13 @@ export interface AuditEventsTable {
   details: string;
 }
 
-export interface ThrottleTable {
-  /** e.g. `signin:email:alice@example.com` or `signin:ip:10.0.0.1`. */
+/** Migration 007 (replaces 001's `throttle` table): attempts per key in a fixed window. */
+export interface ThrottleCountersTable {
+  /** e.g. `signin:pair:alice@example.com|10.0.0.1` or `client:id:<client id>`. */
   key: string;
-  failures: number;
-  window_started_at: string;
-  locked_until: string | null;
+  count: number;
+  /** End of the current window, epoch milliseconds (int8 on PostgreSQL: read it with Number()). */
+  window_ends_at: number;
 }
 
 export interface FoundationTables {
@@ -79,5 +80,5 @@ export interface FoundationTables {
   role_grants: RoleGrantsTable;
   sessions: SessionsTable;
   audit_events: AuditEventsTable;
-  throttle: ThrottleTable;
+  throttle_counters: ThrottleCountersTable;
 }
