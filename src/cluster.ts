@@ -24,7 +24,7 @@ import type { Logger } from './logger.js';
 import type { EpochName, InvalidationBus } from './store/epochs.js';
 
 /** Messages between the primary and its workers (over the cluster IPC channel). */
-type PrimaryMessage =
+export type PrimaryMessage =
   | { gatehouse: 'ready' }
   | { gatehouse: 'shutdown' }
   /** Relayed to every other worker: drop these caches, then acknowledge `relay`. */
@@ -196,24 +196,30 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   return { stop };
 }
 
+/** What the relay needs of a worker (node's `Worker`; tests pass stand-ins). */
+export interface RelayWorker {
+  isConnected(): boolean;
+  readonly process: { readonly pid?: number };
+}
+
 /**
  * In the primary: relays one worker's committed change to every other worker and answers the
  * origin when all have acknowledged (or after RELAY_TIMEOUT_MS, naming those that did not).
  */
-class InvalidationRelay {
+export class InvalidationRelay<W extends RelayWorker = Worker> {
   private next = 0;
   private readonly pending = new Map<
     number,
-    { origin: Worker; id: number; waiting: Set<Worker>; timer: NodeJS.Timeout }
+    { origin: W; id: number; waiting: Set<W>; timer: NodeJS.Timeout }
   >();
 
   constructor(
-    private readonly workers: () => Worker[],
-    private readonly send: (worker: Worker, message: PrimaryMessage) => void,
-    private readonly log: Logger,
+    private readonly workers: () => W[],
+    private readonly send: (worker: W, message: PrimaryMessage) => void,
+    private readonly log: Pick<Logger, 'warn'>,
   ) {}
 
-  request(origin: Worker, id: number, names: EpochName[]): void {
+  request(origin: W, id: number, names: EpochName[]): void {
     const relay = ++this.next;
     const waiting = new Set(this.workers().filter((w) => w !== origin && w.isConnected()));
     const timer = setTimeout(() => this.finish(relay), RELAY_TIMEOUT_MS);
@@ -223,14 +229,14 @@ class InvalidationRelay {
     if (waiting.size === 0) this.finish(relay);
   }
 
-  acknowledged(worker: Worker, relay: number): void {
+  acknowledged(worker: W, relay: number): void {
     const entry = this.pending.get(relay);
     if (!entry) return;
     entry.waiting.delete(worker);
     if (entry.waiting.size === 0) this.finish(relay);
   }
 
-  gone(worker: Worker): void {
+  gone(worker: W): void {
     for (const [relay, entry] of this.pending) {
       if (entry.origin === worker) {
         clearTimeout(entry.timer);
