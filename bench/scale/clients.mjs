@@ -29,6 +29,15 @@ export async function servicesFor(root, store) {
   return services;
 }
 
+/** Creates a user as the CLI does: users.create(input, principal, actor) since the Principal change, (input, actor) before. */
+export async function createUser(root, services, input) {
+  if (services.users.create.length >= 3) {
+    const { OPERATOR } = await import(path.join(root, 'dist/services/principal.js'));
+    return services.users.create(input, OPERATOR, { type: 'cli' });
+  }
+  return services.users.create(input, { type: 'cli' });
+}
+
 /**
  * The viewer that sees every client: `'all'` while the services take a ClientViewer, the
  * OPERATOR principal once they take a Principal.
@@ -40,12 +49,10 @@ async function everyClientViewer(root, services) {
 }
 
 /** `count` clients in one statement, one second apart, a tenth revoked, owned round-robin by 50 users. */
-async function seed(store, services, count, { sql }) {
+async function seed(store, services, count, { sql }, root) {
   const owners = [];
   for (let i = 0; i < OWNERS; i += 1) {
-    owners.push(
-      await services.users.create({ email: `owner${i}@example.com`, role: 'Privileged' }, { type: 'cli' }),
-    );
+    owners.push(await createUser(root, services, { email: `owner${i}@example.com`, role: 'Privileged' }));
   }
   const first = owners[0].id;
   const uuid =
@@ -85,7 +92,7 @@ export async function run(options) {
   for (const [size, count] of Object.entries(sizes)) {
     const store = await options.openStore(`clients_${size}`);
     const services = await servicesFor(options.root, store);
-    const owners = await seed(store, services, count, options.kysely);
+    const owners = await seed(store, services, count, options.kysely, options.root);
     const viewer = await everyClientViewer(options.root, services);
     const { rows } = await options.kysely
       .sql`select id from api_clients order by created_at desc limit 1 offset ${options.kysely.sql.lit(Math.floor(count / 2))}`.execute(

@@ -14,8 +14,9 @@
  * - A `delay` step stores its due time and releases the lease, so it survives restarts.
  */
 import crypto from 'node:crypto';
+import { type ExpressionBuilder, sql } from 'kysely';
 import type { ServiceContext } from '../services/context.js';
-import type { WorkflowInstanceStatus } from '../store/schema/index.js';
+import type { Database, WorkflowInstanceStatus } from '../store/schema/index.js';
 import { compile, type Instruction, type WorkflowDefinition } from './definition.js';
 import { evaluate, isTruthy, renderTemplate, renderValue, type Scope } from './expressions.js';
 import { type HttpResult, sendOnce, StepError } from './http.js';
@@ -216,19 +217,10 @@ export class WorkflowEngine {
     let claimed = 0;
     while (this.canRun() && this.running.size < this.concurrency) {
       const now = this.now().toISOString();
-      const candidates = await this.db
-        .selectFrom('workflow_instances')
-        .select('id')
-        .where('status', 'in', RUNNABLE)
-        .where((eb) => eb.or([eb('due_at', 'is', null), eb('due_at', '<=', now)]))
-        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
-        .orderBy('created_at')
-        .orderBy('id')
-        .limit(this.concurrency - this.running.size + 4)
-        .execute();
+      const candidates = await this.claimable(now, this.concurrency - this.running.size + 4);
       if (candidates.length === 0) break;
       let got = 0;
-      for (const { id } of candidates) {
+      for (const id of candidates) {
         if (!this.canRun() || this.running.size >= this.concurrency) break;
         if (this.running.has(id)) continue;
         if (await this.claim(id)) {
@@ -240,6 +232,54 @@ export class WorkflowEngine {
       if (got === 0) break;
     }
     return claimed;
+  }
+
+  /**
+   * Up to `limit` runs that can be claimed at `now`, oldest first, read from two partial indexes
+   * (migration 005) so that runs waiting on a delay cost nothing until they are due:
+   *   - ready runs (queued, or in progress with no delay: running elsewhere or left by a stopped
+   *     engine) in FIFO order from workflow_instances_ready_idx (created_at, id); only the few
+   *     held by a live lease are read and skipped;
+   *   - delayed runs whose due time has come, from workflow_instances_due_idx (due_at), a range
+   *     that ends at `now`.
+   * Plans: SQLite `SEARCH workflow_instances USING INDEX workflow_instances_ready_idx` / `SEARCH
+   * … USING INDEX workflow_instances_due_idx (due_at<?)`; PostgreSQL `Index Scan using
+   * workflow_instances_ready_idx` / `Index Scan using workflow_instances_due_idx, Index Cond: due_at <= …`.
+   * The status tests are literal SQL, the same text as the indexes' predicates: SQLite uses a
+   * partial index only when the query repeats its terms (a bound parameter does not count).
+   * The ready query is plain SQL because SQLite must be told the index (`indexed by`), which
+   * Kysely's builder cannot say.
+   * Before, one query took `status in (…)` from the (status, created_at) index and read every
+   * waiting run on every poll (22.6 ms at 100k waiting runs).
+   */
+  private async claimable(now: string, limit: number): Promise<string[]> {
+    const leaseFree = (eb: ExpressionBuilder<Database, 'workflow_instances'>) =>
+      eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]);
+    // SQLite prefers (status, created_at) for the `status in (…)` term and then reads every
+    // waiting run and sorts (it cannot tell that the partial index is small), so it is named.
+    const table =
+      this.ctx.store.dialect === 'sqlite'
+        ? sql`workflow_instances indexed by workflow_instances_ready_idx`
+        : sql`workflow_instances`;
+    const ready = (
+      await sql<{ id: string; created_at: string }>`select id, created_at from ${table}
+        where status in ('QUEUED', 'IN_PROGRESS') and due_at is null
+          and (lease_expires_at is null or lease_expires_at < ${now})
+        order by created_at, id limit ${limit}`.execute(this.db)
+    ).rows;
+    const due = await this.db
+      .selectFrom('workflow_instances')
+      .select(['id', 'created_at'])
+      .where(sql<boolean>`status = 'IN_PROGRESS'`)
+      .where('due_at', '<=', now)
+      .where(leaseFree)
+      .orderBy('due_at')
+      .limit(limit)
+      .execute();
+    return [...ready, ...due]
+      .sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1))
+      .slice(0, limit)
+      .map((row) => row.id);
   }
 
   private async claim(id: string): Promise<boolean> {

@@ -28,8 +28,17 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
-      app = await buildApp({ config: services.ctx.config, store: ts.store, services, logger: silentLogger() });
-      const user = await services.users.create({ email: 'owner@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR);
+      app = await buildApp({
+        config: services.ctx.config,
+        store: ts.store,
+        services,
+        logger: silentLogger(),
+      });
+      const user = await services.users.create(
+        { email: 'owner@example.com', role: 'Editor' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       token = (
         await services.accessTokens.create(
           { description: 'runs', user: user.id, expiresInDays: 30 },
@@ -55,10 +64,14 @@ for (const dialect of dialects()) {
       await ts?.dispose();
     });
 
-    const get = (url: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    const get = (url: string) =>
+      app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
 
     it('follows Link rel="next" through every run once, in the offset order, and stops on the last page', async () => {
-      const all = (await get(`/v1/workflows/${workflowId}/instances?limit=500`)).json() as Array<{ id: string; createdOn: string }>;
+      const all = (await get(`/v1/workflows/${workflowId}/instances?limit=500`)).json() as Array<{
+        id: string;
+        createdOn: string;
+      }>;
       expect(all).toHaveLength(RUNS);
       const createdOn = all.map((r) => r.createdOn);
       expect(createdOn).toEqual([...createdOn].sort().reverse());
@@ -75,7 +88,8 @@ for (const dialect of dialects()) {
         seen.push(...body.map((r) => r.id));
         const link = res.headers.link as string | undefined;
         if (link === undefined) break;
-        const match = /^<(\/v1\/workflows\/[^>]+\/instances\?limit=4&cursor=[A-Za-z0-9_-]+)>; rel="next"$/.exec(link);
+        const match =
+          /^<(\/v1\/workflows\/[^>]+\/instances\?limit=4&cursor=[A-Za-z0-9_-]+)>; rel="next"$/.exec(link);
         expect(match, link).not.toBeNull();
         url = match![1];
         pages++;
@@ -85,10 +99,15 @@ for (const dialect of dialects()) {
 
       // The service gives the same pages with nextCursor.
       const first = await services.workflows.pageInstances(workflowId, CLI_VIEWER, { limit: 10 });
-      const second = await services.workflows.pageInstances(workflowId, CLI_VIEWER, { limit: 10, cursor: first.nextCursor! });
+      const second = await services.workflows.pageInstances(workflowId, CLI_VIEWER, {
+        limit: 10,
+        cursor: first.nextCursor!,
+      });
       expect([...first.items, ...second.items].map((r) => r.id)).toEqual(all.slice(0, 20).map((r) => r.id));
       // offset still works as before.
-      const byOffset = (await get(`/v1/workflows/${workflowId}/instances?limit=3&offset=7`)).json() as Array<{ id: string }>;
+      const byOffset = (await get(`/v1/workflows/${workflowId}/instances?limit=3&offset=7`)).json() as Array<{
+        id: string;
+      }>;
       expect(byOffset.map((r) => r.id)).toEqual(all.slice(7, 10).map((r) => r.id));
     });
 
@@ -99,7 +118,9 @@ for (const dialect of dialects()) {
         error: 'validation_error',
         message: `"offset" must be at most ${MAX_INSTANCE_OFFSET}; page further with "cursor" (the next page's cursor is in the Link header).`,
       });
-      expect((await get(`/v1/workflows/${workflowId}/instances?offset=${MAX_INSTANCE_OFFSET}`)).json()).toEqual([]);
+      expect(
+        (await get(`/v1/workflows/${workflowId}/instances?offset=${MAX_INSTANCE_OFFSET}`)).json(),
+      ).toEqual([]);
       const page = await services.workflows.pageInstances(workflowId, CLI_VIEWER, { limit: 2 });
       const both = await get(`/v1/workflows/${workflowId}/instances?offset=2&cursor=${page.nextCursor}`);
       expect(both.statusCode).toBe(400);
