@@ -4,6 +4,7 @@
  * a killed worker is replaced, and SIGTERM stops everything with exit code 0.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -114,6 +115,42 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
       return pids.size === 2 ? pids : undefined;
     });
     expect(served).toEqual(workers);
+  }, 60_000);
+
+  it('counts failed sign-ins and client authentications across both workers (issue 12: not N workers × the limit)', async () => {
+    const statuses = async (requests: Array<() => Promise<FreshAnswer>>) => {
+      const counts: Record<number, number> = {};
+      for (const answer of await Promise.all(requests.map((r) => r())))
+        counts[answer.status] = (counts[answer.status] ?? 0) + 1;
+      return counts;
+    };
+    const signIn = () =>
+      requestOnFreshConnection(port, {
+        method: 'POST',
+        path: '/api/admin/v1/session',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'admin@localhost', password: 'not the admin password' }),
+      });
+    expect(await statuses(Array.from({ length: 40 }, () => signIn))).toEqual({ 401: 5, 429: 35 });
+    const basic = `Basic ${Buffer.from(`${crypto.randomUUID()}:wrong`).toString('base64')}`;
+    const token = () =>
+      requestOnFreshConnection(port, {
+        method: 'POST',
+        path: '/oauth2/token',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+    expect(await statuses(Array.from({ length: 40 }, () => token))).toEqual({ 401: 20, 429: 20 });
+    // Both workers took part.
+    const served = await waitFor(() => {
+      const pids = new Set(
+        logLines()
+          .filter((l) => l.msg === 'request' && l.url === '/oauth2/token')
+          .map((l) => l.pid),
+      );
+      return pids.size === 2 ? pids : undefined;
+    });
+    expect(served.size).toBe(2);
   }, 60_000);
 
   it('runs workflows in the workers: a run queued over HTTP completes', async () => {

@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMaintenance } from '../../src/background.js';
 import { ManualClock } from '../../src/clock.js';
 import type { Config, ThrottleLimits } from '../../src/config.js';
 import type { Store } from '../../src/store/index.js';
@@ -312,5 +313,69 @@ for (const backend of backends) {
         },
       );
     });
+
+    // Last in this backend's tests: it moves the clock past every window.
+    it.skipIf(backend.name === 'redis')(
+      'the per-minute maintenance deletes the counters whose window has ended',
+      async () => {
+        const rows = () =>
+          node.services.ctx.store.db
+            .selectFrom('throttle_counters')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+            .then((r) => Number(r.n));
+        expect(await rows()).toBeGreaterThan(0);
+        clock.advance(3_600_000);
+        const email = await account();
+        expect((await signIn(node, email, 'nope nope nope', '198.51.100.77')).statusCode).toBe(401);
+        await runMaintenance(node.services);
+        // Only the three counters of the attempt just made are left (their windows still run).
+        expect(await rows()).toBe(3);
+      },
+    );
   });
 }
+
+describe('throttle counters that do not answer', () => {
+  let f: OAuthFixture;
+  let dispose: () => Promise<void>;
+  beforeAll(async () => {
+    const ts = await sqliteCase.open();
+    dispose = () => ts.dispose();
+    // Nothing listens on port 1: every Redis command fails.
+    f = await oauthFixture(ts.store, {
+      config: { redisUrl: 'redis://127.0.0.1:1', redisPrefix: freshRedisPrefix() },
+    });
+    await createUser(f.services, 'ops@example.com', 'Admin');
+  });
+  afterAll(async () => {
+    await f?.close();
+    await f?.services.throttle.close();
+    await dispose?.();
+  });
+
+  it('answers 503 rather than skip the check, in each endpoint’s error shape', async () => {
+    const client = await f.createClient();
+    const token = await f.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      headers: { authorization: basic(client.id, client.secret) },
+      payload: { grant_type: 'client_credentials' },
+    });
+    expect(token.statusCode).toBe(503);
+    expect(token.json()).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'The throttle counters (Redis) do not answer; try again shortly.',
+    });
+    const signIn = await f.app.inject({
+      method: 'POST',
+      url: '/api/admin/v1/session',
+      payload: { email: 'ops@example.com', password: TEST_PASSWORD },
+    });
+    expect(signIn.statusCode).toBe(503);
+    expect(signIn.json()).toEqual({
+      error: 'unavailable',
+      message: 'The throttle counters (Redis) do not answer; try again shortly.',
+    });
+  });
+});
