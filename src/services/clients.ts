@@ -17,6 +17,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '.
 import { inCatalogOrder, type Scope, SCOPES, validateClientScopes } from '../tokens/scopes.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
 import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
+import { PreparedQuery } from '../store/prepared.js';
 import type { ApiClientsTable, Database } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
@@ -452,10 +453,12 @@ export class ClientsService {
     return this.lastUse.flush();
   }
 
-  /** One statement: the client with its live secrets, newest first (a miss costs one round trip). */
-  private async loadRecord(clientId: string): Promise<ClientRecord | null> {
-    const now = this.ctx.clock.now().toISOString();
-    const rows = await this.db
+  /**
+   * One statement, compiled once: the client with its live secrets (a cache miss costs one
+   * round trip and no query building; 100k clients asking in turn miss every time).
+   */
+  private readonly recordQuery = new PreparedQuery(2, (db: Executor, clientId: string, now: string) =>
+    db
       .selectFrom('api_clients')
       .leftJoin('client_secrets', (join) =>
         join
@@ -472,10 +475,11 @@ export class ClientsService {
         'client_secrets.secret_hash',
         'client_secrets.expires_at as secret_expires_at',
       ])
-      .where('api_clients.id', '=', clientId)
-      .orderBy('client_secrets.created_at', 'desc')
-      .orderBy('client_secrets.id', 'desc')
-      .execute();
+      .where('api_clients.id', '=', clientId),
+  );
+
+  private async loadRecord(clientId: string): Promise<ClientRecord | null> {
+    const rows = await this.recordQuery.execute(this.db, clientId, this.ctx.clock.now().toISOString());
     const row = rows[0];
     if (!row) return null;
     return {
@@ -485,6 +489,7 @@ export class ClientsService {
       tokenTtlSeconds: row.token_ttl_seconds,
       ownerUserId: row.owner_user_id,
       status: row.status,
+      // Authentication tries every live secret, so their order does not matter.
       secrets: rows.flatMap((r) => (r.secret_hash === null ? [] : [{ hash: r.secret_hash, expiresAt: r.secret_expires_at }])),
     };
   }

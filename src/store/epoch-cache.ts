@@ -13,7 +13,7 @@ import type { CacheEpochs, EpochName } from './epochs.js';
 /** Entries per cache unless its owner says otherwise. */
 export const DEFAULT_EPOCH_CACHE_ENTRIES = 10_000;
 
-export class EpochCache<K, V> {
+export class EpochCache<K extends {}, V> {
   private readonly values: Lru<K, V>;
   private readonly loading = new Map<K, Promise<V>>();
   private generation = 0;
@@ -37,8 +37,8 @@ export class EpochCache<K, V> {
   }
 
   get(key: K, load: () => Promise<V>): Promise<V> {
-    const hit = this.values.get(key);
-    if (hit !== undefined || this.values.has(key)) return Promise.resolve(hit as V);
+    const hit = this.values.lookup(key);
+    if (hit) return Promise.resolve(hit.value);
     const pending = this.loading.get(key);
     if (pending) return pending;
     const generation = this.generation;
