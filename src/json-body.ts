@@ -6,24 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { InvalidRequestError } from './errors.js';
-
-/** Whether arrays/objects in `text` (JSON) nest deeper than `max`; strings are skipped. Linear, no recursion. */
-export function jsonNestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return false;
-}
+import { jsonNestsDeeperThan } from './json-depth.js';
 
 /** Replaces fastify's `application/json` parser on `app` (and the scopes registered after) with a depth-checked one. */
 export function addJsonBodyParser(app: FastifyInstance, maxDepth: number): void {

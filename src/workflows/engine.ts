@@ -12,14 +12,19 @@
  * - At most `concurrency` instances run at once per engine; the rest stay QUEUED.
  * - Cancel is honoured at the next step boundary, and aborts an in-flight HTTP call.
  * - A `delay` step stores its due time and releases the lease, so it survives restarts.
+ * - Expressions run on the sandbox's threads (time and memory limits), never on this event
+ *   loop. Every variable, output and log line, and the run's whole state, have a size cap:
+ *   a step that exceeds one ends the run FAILED naming the step and the limit, and the
+ *   oversized state is not stored.
  */
 import crypto from 'node:crypto';
 import { type ExpressionBuilder, sql } from 'kysely';
 import type { ServiceContext } from '../services/context.js';
 import type { Database, WorkflowInstanceStatus } from '../store/schema/index.js';
 import { compile, type Instruction, type WorkflowDefinition } from './definition.js';
-import { evaluate, isTruthy, renderTemplate, renderValue, type Scope } from './expressions.js';
+import { isTruthy } from './expressions.js';
 import { type HttpResult, sendOnce, StepError } from './http.js';
+import { ExpressionSandbox, type Scope, type Task } from './sandbox.js';
 
 export interface EngineOptions {
   /** Names this engine in `lease_owner`; random by default. */
@@ -32,6 +37,8 @@ export interface EngineOptions {
   pollMs?: number;
   /** Waits between HTTP retries; injectable so tests need not wait. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Where expressions run; by default a pool of its own, closed when the engine stops. */
+  sandbox?: ExpressionSandbox;
 }
 
 type AbortReason = 'cancel' | 'kill' | 'stop' | 'lease_lost';
@@ -50,6 +57,8 @@ interface InstanceState {
   input: unknown;
   variables: Record<string, unknown>;
   outputs: Record<string, unknown>;
+  /** JSON bytes of the input and of the log lines written so far (the rest of the run's state is measured per step). */
+  fixedBytes: number;
 }
 
 interface StepOutcome {
@@ -62,6 +71,10 @@ interface StepOutcome {
 
 const RUNNABLE: WorkflowInstanceStatus[] = ['QUEUED', 'IN_PROGRESS'];
 const SUMMARY_CHARS = 1000;
+/** Expression threads per engine: a step that runs into the time limit holds one for that long, not the others. */
+const SANDBOX_THREADS = 2;
+
+const jsonBytes = (text: string | null): number => (text === null ? 0 : Buffer.byteLength(text));
 
 export function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -80,6 +93,12 @@ function summarise(value: unknown): string | null {
   if (value === undefined) return null;
   const text = JSON.stringify(value) ?? 'null';
   return text.length > SUMMARY_CHARS ? `${text.slice(0, SUMMARY_CHARS)}…` : text;
+}
+
+/** JSON bytes a step's log line adds to the run. */
+function logLineBytes(outcome: StepOutcome): number {
+  const { message, error, output } = outcome.log;
+  return jsonBytes(message) + jsonBytes(error) + jsonBytes(summarise(output));
 }
 
 function isBusy(error: unknown): boolean {
@@ -104,6 +123,8 @@ export class WorkflowEngine {
   private heartbeat: NodeJS.Timeout | undefined;
   private state: 'idle' | 'started' | 'stopped' | 'killed' = 'idle';
   private ticking: Promise<number> | undefined;
+  private readonly sandbox: ExpressionSandbox;
+  private readonly ownsSandbox: boolean;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -114,6 +135,19 @@ export class WorkflowEngine {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1000;
     this.sleep = options.sleep ?? defaultSleep;
+    const { config } = ctx;
+    this.ownsSandbox = options.sandbox === undefined;
+    this.sandbox =
+      options.sandbox ??
+      new ExpressionSandbox(
+        {
+          timeoutMs: config.workflowExpressionTimeoutMs,
+          heapMb: config.workflowExpressionHeapMb,
+          maxValueBytes: config.workflowMaxValueBytes,
+          maxDepth: config.maxJsonDepth,
+        },
+        Math.min(this.concurrency, SANDBOX_THREADS),
+      );
   }
 
   private get db() {
@@ -132,6 +166,7 @@ export class WorkflowEngine {
   start(): void {
     if (this.state !== 'idle') return;
     this.state = 'started';
+    this.sandbox.warm();
     const loop = () => {
       if (this.state !== 'started') return;
       this.tick()
@@ -160,6 +195,7 @@ export class WorkflowEngine {
     this.clearTimers();
     for (const run of this.running.values()) run.controller.abort('stop' satisfies AbortReason);
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    if (this.ownsSandbox) await this.sandbox.close();
     await this.db
       .updateTable('workflow_instances')
       .set({ lease_owner: null, lease_expires_at: null })
@@ -173,6 +209,7 @@ export class WorkflowEngine {
     this.state = 'killed';
     this.clearTimers();
     for (const run of this.running.values()) run.controller.abort('kill' satisfies AbortReason);
+    if (this.ownsSandbox) void this.sandbox.close();
   }
 
   /** Resolves when no instance is running in this engine (tests). */
@@ -373,6 +410,7 @@ export class WorkflowEngine {
       input: JSON.parse(row.input) as unknown,
       variables: JSON.parse(row.variables) as Record<string, unknown>,
       outputs: JSON.parse(row.outputs) as Record<string, unknown>,
+      fixedBytes: jsonBytes(row.input) + (await this.loggedBytes(id)),
     };
     const program = await this.program(state.workflowId, state.version);
     for (;;) {
@@ -398,9 +436,19 @@ export class WorkflowEngine {
         return;
       }
       const startedAt = this.now();
-      const outcome = await this.execute(instruction, state, signal);
+      const before = { variables: state.variables, outputs: state.outputs };
+      let outcome = await this.execute(instruction, state, signal);
       if (signal.aborted && signal.reason !== 'cancel') return;
-      const committed = await this.commit(state, instruction, outcome, startedAt);
+      const size = this.measure(state, outcome);
+      if (size.failure !== undefined) {
+        // Nothing of the oversized step is stored: the state stays as it was before it.
+        state.variables = before.variables;
+        state.outputs = before.outputs;
+        outcome = this.failed(instruction, state, size.failure);
+        size.variables = JSON.stringify(state.variables);
+        size.outputs = JSON.stringify(state.outputs);
+      }
+      const committed = await this.commit(state, instruction, outcome, startedAt, size);
       if (!committed || outcome.status !== 'IN_PROGRESS' || outcome.dueAt !== null) return;
     }
   }
@@ -414,6 +462,53 @@ export class WorkflowEngine {
     };
   }
 
+  /** JSON bytes of the log lines a run has written (for the run-state cap when a run resumes). */
+  private async loggedBytes(id: string): Promise<number> {
+    const rows = await this.db
+      .selectFrom('workflow_instance_logs')
+      .select(['message', 'error', 'output'])
+      .where('instance_id', '=', id)
+      .execute();
+    let total = 0;
+    for (const row of rows) total += jsonBytes(row.message) + jsonBytes(row.error) + jsonBytes(row.output);
+    return total;
+  }
+
+  /** Evaluates one step's expressions on the sandbox (one message); a cancel or stop aborts them. */
+  private evaluate(state: InstanceState, tasks: Task[], signal: AbortSignal): Promise<unknown[]> {
+    return this.sandbox.run(this.scope(state), tasks, signal);
+  }
+
+  private failed(instruction: Instruction, state: InstanceState, message: string): StepOutcome {
+    const step = instruction.op === 'jump' ? undefined : instruction.step;
+    const failure = `step ${step?.id ?? state.pc}: ${message}`;
+    return { pc: state.pc, status: 'FAILED', error: failure, dueAt: null, log: { status: 'error', output: null, message: null, error: message } };
+  }
+
+  /**
+   * The step's state as JSON, and whether it breaks a size cap: one output or log line over
+   * GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES, or the run's whole state (input, variables, outputs
+   * and every log line) over GATEHOUSE_WORKFLOW_MAX_RUN_BYTES.
+   */
+  private measure(state: InstanceState, outcome: StepOutcome): { variables: string; outputs: string; failure?: string } {
+    const { workflowMaxValueBytes: maxValue, workflowMaxRunBytes: maxRun } = this.ctx.config;
+    const variables = JSON.stringify(state.variables);
+    const outputs = JSON.stringify(state.outputs);
+    const message = outcome.log.message;
+    if (message !== null && jsonBytes(message) > maxValue) {
+      return { variables, outputs, failure: `the log line is larger than ${maxValue} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)` };
+    }
+    const total = state.fixedBytes + jsonBytes(variables) + jsonBytes(outputs) + logLineBytes(outcome);
+    if (total > maxRun) {
+      return {
+        variables,
+        outputs,
+        failure: `the run's state would be ${total} bytes, more than ${maxRun} (GATEHOUSE_WORKFLOW_MAX_RUN_BYTES)`,
+      };
+    }
+    return { variables, outputs };
+  }
+
   private async execute(instruction: Instruction, state: InstanceState, signal: AbortSignal): Promise<StepOutcome> {
     const next = state.pc + 1;
     const ok = (output: unknown, message: string | null = null, pc = next): StepOutcome => ({
@@ -423,10 +518,10 @@ export class WorkflowEngine {
       dueAt: null,
       log: { status: 'ok', output, message, error: null },
     });
-    const step = instruction.op === 'jump' ? undefined : instruction.step;
     try {
       if (instruction.op === 'if') {
-        const value = isTruthy(await evaluate(instruction.step.condition, this.scope(state)));
+        const [condition] = await this.evaluate(state, [{ kind: 'expression', source: instruction.step.condition }], signal);
+        const value = isTruthy(condition);
         return ok({ condition: value }, null, value ? next : instruction.elseAt);
       }
       if (instruction.op !== 'step') return ok(null);
@@ -434,6 +529,10 @@ export class WorkflowEngine {
       switch (s.type) {
         case 'http': {
           const result = await this.runHttp(s, state, signal);
+          const maxValue = this.ctx.config.workflowMaxValueBytes;
+          if (jsonBytes(JSON.stringify(result)) > maxValue) {
+            throw new StepError(`the output is larger than ${maxValue} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)`);
+          }
           state.outputs = { ...state.outputs, [s.id]: result };
           return ok({ status: result.status, body: result.body });
         }
@@ -442,20 +541,26 @@ export class WorkflowEngine {
           return { ...ok({ seconds: s.seconds, dueAt }), dueAt };
         }
         case 'set': {
+          const names = Object.keys(s.values);
+          // One message: the values in order, each seeing the ones set before it.
+          const values = await this.evaluate(
+            state,
+            names.map((name) => ({ kind: 'expression', source: s.values[name]!, assign: name })),
+            signal,
+          );
           const assigned: Record<string, unknown> = {};
-          for (const [name, expression] of Object.entries(s.values)) {
-            const value = await evaluate(expression, this.scope(state));
-            assigned[name] = value;
-            state.variables = { ...state.variables, [name]: value };
-          }
+          names.forEach((name, i) => {
+            assigned[name] = values[i];
+          });
+          state.variables = { ...state.variables, ...assigned };
           return ok(assigned);
         }
         case 'log': {
-          const message = await renderTemplate(s.message, this.scope(state));
+          const [message] = await this.evaluate(state, [{ kind: 'template', source: s.message }], signal);
           return ok(null, typeof message === 'string' ? message : JSON.stringify(message));
         }
         case 'fail': {
-          const rendered = await renderTemplate(s.message, this.scope(state));
+          const [rendered] = await this.evaluate(state, [{ kind: 'template', source: s.message }], signal);
           const message = typeof rendered === 'string' ? rendered : JSON.stringify(rendered);
           return { pc: next, status: 'FAILED', error: message, dueAt: null, log: { status: 'error', output: null, message, error: message } };
         }
@@ -465,8 +570,7 @@ export class WorkflowEngine {
       if (signal.aborted && signal.reason === 'cancel') {
         return { pc: state.pc, status: 'CANCELED', error: null, dueAt: null, log: { status: 'canceled', output: null, message: null, error: 'canceled' } };
       }
-      const failure = `step ${step?.id ?? state.pc}: ${message}`;
-      return { pc: state.pc, status: 'FAILED', error: failure, dueAt: null, log: { status: 'error', output: null, message: null, error: message } };
+      return this.failed(instruction, state, message);
     }
     return ok(null);
   }
@@ -476,20 +580,24 @@ export class WorkflowEngine {
     state: InstanceState,
     signal: AbortSignal,
   ): Promise<HttpResult> {
-    const scope = this.scope(state);
-    const url = await renderTemplate(step.url, scope);
+    const names = Object.keys(step.headers);
+    const tasks: Task[] = [{ kind: 'template', source: step.url }, ...names.map((name): Task => ({ kind: 'template', source: step.headers[name]! }))];
+    if (step.body !== undefined) tasks.push({ kind: 'value', value: step.body });
+    const rendered = await this.evaluate(state, tasks, signal);
+    const url = rendered[0];
     const headers: Record<string, string> = {};
-    for (const [name, template] of Object.entries(step.headers)) {
-      const value = await renderTemplate(template, scope);
+    names.forEach((name, i) => {
+      const value = rendered[i + 1];
       headers[name] = typeof value === 'string' ? value : JSON.stringify(value);
-    }
-    const body = step.body === undefined ? undefined : await renderValue(step.body, scope);
+    });
+    const body = step.body === undefined ? undefined : rendered[names.length + 1];
     const spec = { method: step.method, url: String(url), headers, body, timeoutMs: step.timeoutMs };
+    const limits = { maxBodyBytes: this.ctx.config.workflowMaxValueBytes, maxDepth: this.ctx.config.maxJsonDepth };
     for (let attempt = 0; ; attempt++) {
       const retriesLeft = attempt < step.retries;
       let result: HttpResult;
       try {
-        result = await sendOnce(spec, this.ctx.config.workflowHttpAllow, signal);
+        result = await sendOnce(spec, this.ctx.config.workflowHttpAllow, signal, limits);
       } catch (error) {
         if (!(error instanceof StepError) || !error.retryable || !retriesLeft || signal.aborted) throw error;
         await this.sleep(step.backoffMs * 2 ** attempt, signal);
@@ -508,7 +616,13 @@ export class WorkflowEngine {
   }
 
   /** Writes the step's result and its log line in one transaction, only while this engine holds the lease. */
-  private async commit(state: InstanceState, instruction: Instruction, outcome: StepOutcome, startedAt: Date): Promise<boolean> {
+  private async commit(
+    state: InstanceState,
+    instruction: Instruction,
+    outcome: StepOutcome,
+    startedAt: Date,
+    serialized: { variables: string; outputs: string },
+  ): Promise<boolean> {
     const step = instruction.op === 'jump' ? undefined : instruction.step;
     const endedAt = this.now();
     const seq = state.stepCount + 1;
@@ -522,8 +636,8 @@ export class WorkflowEngine {
               pc: outcome.pc,
               step_count: seq,
               status: outcome.status,
-              variables: JSON.stringify(state.variables),
-              outputs: JSON.stringify(state.outputs),
+              variables: serialized.variables,
+              outputs: serialized.outputs,
               error: outcome.error,
               due_at: outcome.dueAt,
               updated_at: endedAt.toISOString(),
@@ -555,6 +669,7 @@ export class WorkflowEngine {
         if (ok) {
           state.pc = outcome.pc;
           state.stepCount = seq;
+          state.fixedBytes += logLineBytes(outcome);
         }
         return ok;
       } catch (error) {

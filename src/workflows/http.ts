@@ -4,6 +4,7 @@
  * internal services. The allow list is checked on the resolved URL's host[:port]
  * before every attempt and every redirect; redirects to another host are not followed.
  */
+import { jsonNestsDeeperThan } from '../json-depth.js';
 import type { HttpMethod } from './definition.js';
 
 export class StepError extends Error {
@@ -31,9 +32,15 @@ export interface HttpResult {
   body: unknown;
 }
 
+/** What a response may be to become a step output (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES, GATEHOUSE_MAX_JSON_DEPTH). */
+export interface ResponseLimits {
+  maxBodyBytes: number;
+  maxDepth: number;
+}
+
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
 const MAX_REDIRECTS = 5;
-const MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_LIMITS: ResponseLimits = { maxBodyBytes: 1024 * 1024, maxDepth: 64 };
 
 /**
  * `api.example.com` allows that host on the scheme's default port; `api.example.com:8443`
@@ -72,7 +79,7 @@ function checkUrl(raw: string, allow: readonly string[]): URL {
   return url;
 }
 
-async function readBody(response: Response): Promise<unknown> {
+async function readBody(response: Response, limits: ResponseLimits): Promise<unknown> {
   const reader = response.body?.getReader();
   if (!reader) return null;
   const chunks: Uint8Array[] = [];
@@ -81,14 +88,17 @@ async function readBody(response: Response): Promise<unknown> {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
+    if (size > limits.maxBodyBytes) {
       await reader.cancel();
-      throw new StepError(`response body is larger than ${MAX_BODY_BYTES} bytes`);
+      throw new StepError(`the response body is larger than ${limits.maxBodyBytes} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)`);
     }
     chunks.push(value);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if ((response.headers.get('content-type') ?? '').includes('json') && text !== '') {
+    if (jsonNestsDeeperThan(text, limits.maxDepth)) {
+      throw new StepError(`the response body nests deeper than ${limits.maxDepth} levels (GATEHOUSE_MAX_JSON_DEPTH)`);
+    }
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -99,7 +109,12 @@ async function readBody(response: Response): Promise<unknown> {
 }
 
 /** One attempt: the request and any same-host redirects. `signal` aborts it (cancel, engine stop). */
-export async function sendOnce(spec: HttpRequestSpec, allow: readonly string[], signal: AbortSignal): Promise<HttpResult> {
+export async function sendOnce(
+  spec: HttpRequestSpec,
+  allow: readonly string[],
+  signal: AbortSignal,
+  limits: ResponseLimits = DEFAULT_LIMITS,
+): Promise<HttpResult> {
   let url = checkUrl(spec.url, allow);
   let method: string = spec.method;
   const headers: Record<string, string> = { ...spec.headers };
@@ -139,7 +154,7 @@ export async function sendOnce(spec: HttpRequestSpec, allow: readonly string[], 
     }
     let parsed: unknown;
     try {
-      parsed = await readBody(response);
+      parsed = await readBody(response, limits);
     } catch (error) {
       if (error instanceof StepError) throw error;
       if (signal.aborted) throw new StepError('canceled');
