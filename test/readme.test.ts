@@ -53,7 +53,10 @@ function jsonExamples(): Array<{ section: string; json: unknown }> {
   return out;
 }
 
-/** Where each section's JSON examples are sent, and the answer expected. */
+const isErrorAnswer = (json: unknown): json is Record<string, unknown> =>
+  typeof json === 'object' && json !== null && typeof (json as { error?: unknown }).error === 'string';
+
+/** Where each section's JSON examples (other than error answers) are sent, and the answer expected. */
 const EXAMPLE_CALLS: Record<
   string,
   (json: unknown, n: number) => { url: string; payload: Record<string, unknown>; status: number }
@@ -84,6 +87,11 @@ for (const dialect of dialects()) {
         expect(created.statusCode, created.body).toBe(201);
         const authorization = `Bearer ${(created.json() as { token: string }).token}`;
         for (const [n, example] of examples.entries()) {
+          // An error answer shown as an example is not a request: it has the one error shape.
+          if (isErrorAnswer(example.json)) {
+            expect(Object.keys(example.json).every((key) => ['error', 'message', 'details'].includes(key))).toBe(true);
+            continue;
+          }
           const call = EXAMPLE_CALLS[example.section];
           expect(call, `a JSON example in "${example.section}" has a known API to post to`).toBeDefined();
           const { url, payload, status } = call!(example.json, n);
