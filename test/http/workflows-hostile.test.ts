@@ -88,7 +88,9 @@ for (const dialect of dialects()) {
             details: { in: 'querystring', field: 'offset' },
           });
         }
-        expect((await api('GET', `${path}?offset=2147483647`)).statusCode).toBe(200);
+        // The run list keeps offsets small (cursor paging past 10,000); the others take any 32-bit offset.
+        const largest = path.endsWith('/instances') ? 10_000 : 2147483647;
+        expect((await api('GET', `${path}?offset=${largest}`)).statusCode).toBe(200);
         expect((await api('GET', `${path}?limit=501`)).statusCode).toBe(400);
         expect((await api('GET', `${path}?limit=0`)).statusCode).toBe(400);
         expect((await api('GET', `${path}?offset=-1`)).statusCode).toBe(400);
