@@ -117,9 +117,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     return { status: 'ready' as const };
   });
 
-  await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config });
+  // One guard (one resolver chain, one cache of live user facts) for every surface.
+  const guard = createGuard(services);
+  await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config, guard });
   await app.register(oauthRoutes, { services, config });
-  await app.register(workflowApiRoutes, { services, guard: createGuard(services) });
+  await app.register(workflowApiRoutes, { services, guard });
   // Last use of clients and developer tokens is written in batches; write what is pending before the store closes.
   app.addHook('onClose', () => flushLastUse(services));
 

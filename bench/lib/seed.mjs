@@ -19,7 +19,6 @@ const { openRuntime, prepareRuntime } = await load('bootstrap.js');
 const { silentLogger } = await load('logger.js');
 const { CLI_ACTOR } = await load('services/context.js');
 const { OPERATOR } = await load('services/principal.js');
-const { CLI_TOKEN_CALLER } = await load('services/access-tokens.js');
 
 const scopes = process.argv.slice(2);
 const config = loadConfig(process.env, process.cwd());
@@ -38,7 +37,7 @@ try {
   );
   const developer = await services.accessTokens.create(
     { description: 'npm run bench', user: user.email, expiresInDays: 1 },
-    CLI_TOKEN_CALLER,
+    OPERATOR,
     CLI_ACTOR,
   );
   const admin = await services.users.get(config.adminEmail);
@@ -56,7 +55,7 @@ try {
   );
   const adminToken = await services.accessTokens.create(
     { description: 'npm run bench (workflow start)', user: admin.id, expiresInDays: 1 },
-    CLI_TOKEN_CALLER,
+    OPERATOR,
     CLI_ACTOR,
   );
   process.stdout.write(

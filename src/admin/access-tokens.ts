@@ -1,6 +1,6 @@
 /**
- * Developer access tokens (spec 000) in the admin API, and the credential
- * resolver that lets automation call the admin API with one.
+ * Developer access tokens (spec 000) in the admin API. (Authenticating with one is the
+ * guard's developer-token resolver: src/guard/resolvers/developer-token.ts.)
  *
  *   POST /access-tokens              {description, user?, expiresInDays? | never: true}
  *                                    → 201 {token, accessToken}; the token is shown once
@@ -15,13 +15,12 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
-import { invalidToken, readCredential } from '../guard/index.js';
-import { isDeveloperToken, MAX_EXPIRY_DAYS, type TokenCaller } from '../services/access-tokens.js';
+import { MAX_EXPIRY_DAYS } from '../services/access-tokens.js';
 import type { AdminRouteOptions } from './index.js';
 import { actorOf, requirePrincipal } from './principal.js';
-import { type CredentialResolver, needsGrant, principalForUser } from './session.js';
+import { needsGrant } from './session.js';
 
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 const UserRef = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1, maxLength: 320 })]);
@@ -51,11 +50,6 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-function callerOf(request: FastifyRequest): TokenCaller {
-  const principal = requirePrincipal(request);
-  return { userId: principal.user.id, manageAll: principal.grants.has('api.clients.manage_all') };
-}
-
 export async function accessTokenRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -78,7 +72,7 @@ export async function accessTokenRoutes(app: FastifyInstance, { services }: Admi
       }
       const created = await services.accessTokens.create(
         { description, user: user ?? userId, expiresInDays, neverExpires: never === true },
-        callerOf(request),
+        requirePrincipal(request),
         actorOf(request),
       );
       void reply.header('cache-control', 'no-store');
@@ -90,37 +84,15 @@ export async function accessTokenRoutes(app: FastifyInstance, { services }: Admi
     const { q, user, active, limit, cursor } = request.query;
     return services.accessTokens.list(
       { q, user, includeInactive: active !== true, limit, cursor },
-      callerOf(request),
+      requirePrincipal(request),
     );
   });
 
   r.get('/access-tokens/:id', { schema: { params: IdParams } }, async (request) => {
-    return services.accessTokens.get(request.params.id, callerOf(request));
+    return services.accessTokens.get(request.params.id, requirePrincipal(request));
   });
 
   r.post('/access-tokens/:id/revoke', { schema: { params: IdParams } }, async (request) => {
-    return services.accessTokens.revoke(request.params.id, callerOf(request), actorOf(request));
+    return services.accessTokens.revoke(request.params.id, requirePrincipal(request), actorOf(request));
   });
 }
-
-/**
- * `Authorization: Bearer gh_dev_…` or `X-DOMO-Developer-Token: gh_dev_…` on an
- * admin route: the token's user, with the grants their role holds now. A
- * header cannot be forged by a cross-site page, so no CSRF token is needed.
- * Other bearer tokens (client JWTs) are not admin credentials: 401.
- */
-export const developerTokenResolver: CredentialResolver = {
-  name: 'developer-token',
-  async resolve(request, { services }) {
-    const credential = readCredential(request);
-    if (credential === undefined) return undefined;
-    if (!isDeveloperToken(credential)) {
-      throw invalidToken('The admin API takes a developer access token (gh_dev_...) or a signed-in session.');
-    }
-    const found = await services.accessTokens.authenticate(credential);
-    if (!found) throw invalidToken();
-    const principal = await principalForUser(services, found.userId, 'access_token');
-    if (!principal) throw invalidToken();
-    return principal;
-  },
-};

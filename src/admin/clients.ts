@@ -17,9 +17,9 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { MethodNotAllowedError, ValidationError } from '../errors.js';
-import type { ClientViewer, IssuedClientCredentials } from '../services/clients.js';
+import type { IssuedClientCredentials } from '../services/clients.js';
 import type { AdminRouteOptions } from './index.js';
 import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
@@ -67,12 +67,6 @@ function rotateOptions(body: unknown): { graceSeconds?: unknown } {
 
 const CAN_SEE = ['api.clients.create', 'api.clients.manage_all'] as const;
 
-/** Creators see their own clients; managers see all. */
-function viewerOf(request: FastifyRequest): ClientViewer {
-  const principal = requirePrincipal(request);
-  return { userId: principal.user.id, manageAll: principal.grants.has('api.clients.manage_all') };
-}
-
 function credentialsBody(issued: IssuedClientCredentials) {
   return { client_id: issued.clientId, client_secret: issued.clientSecret, client: issued.client };
 }
@@ -84,7 +78,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
     '/clients',
     { schema: { querystring: ListQuery }, onRequest: needsGrant(...CAN_SEE) },
     async (request) => {
-      return services.clients.list(request.query, viewerOf(request));
+      return services.clients.list(request.query, requirePrincipal(request));
     },
   );
 
@@ -110,7 +104,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
     '/clients/:id',
     { schema: { params: ClientParams }, onRequest: needsGrant(...CAN_SEE) },
     async (request) => {
-      return services.clients.get(request.params.id, viewerOf(request));
+      return services.clients.get(request.params.id, requirePrincipal(request));
     },
   );
 
@@ -118,7 +112,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
     '/clients/:id/revoke',
     { schema: { params: ClientParams }, onRequest: needsGrant(...CAN_SEE) },
     async (request) => {
-      return services.clients.revoke(request.params.id, actorOf(request), viewerOf(request));
+      return services.clients.revoke(request.params.id, actorOf(request), requirePrincipal(request));
     },
   );
 
@@ -130,7 +124,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
         request.params.id,
         { graceSeconds: rotateOptions(request.body).graceSeconds },
         actorOf(request),
-        viewerOf(request),
+        requirePrincipal(request),
       );
       return { ...credentialsBody(rotated), previousSecretExpiresAt: rotated.previousSecretExpiresAt };
     },

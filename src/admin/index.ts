@@ -7,20 +7,21 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { ADMIN_API_HEADERS } from '../security-headers.js';
 import type { Services } from '../services/index.js';
-import { accessTokenRoutes, developerTokenResolver } from './access-tokens.js';
+import type { Guard } from '../guard/index.js';
+import { accessTokenRoutes } from './access-tokens.js';
 import { auditRoutes } from './audit.js';
 import { clientRoutes } from './clients.js';
 import { grantRoutes } from './grants.js';
 import { meRoutes } from './me.js';
 import { roleRoutes } from './roles.js';
-import { authenticateUser, type CredentialResolver, sessionRoutes } from './session.js';
+import { authenticateUser, sessionRoutes } from './session.js';
 import { userRoutes } from './users.js';
 
 export interface AdminRouteOptions {
   services: Services;
   config: Config;
-  /** Extra credential resolvers, tried before the session cookie (see `registerCredentialResolver`). */
-  credentialResolvers?: readonly CredentialResolver[];
+  /** The process's guard: its resolver chain authenticates every admin request (see `ADMIN_API`). */
+  guard: Guard;
 }
 
 export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptions): Promise<void> {
@@ -28,8 +29,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   const shared: AdminRouteOptions = {
     services: options.services,
     config: options.config,
-    // Developer access tokens are an admin credential too (automation); explicit headers win over the cookie.
-    credentialResolvers: [...(options.credentialResolvers ?? []), developerTokenResolver],
+    guard: options.guard,
   };
   // Only the admin API has a session cookie; the token endpoints and the bearer APIs skip the plugin's hooks.
   await app.register(cookie);
@@ -38,7 +38,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     void reply.headers(ADMIN_API_HEADERS);
     done();
   });
-  app.addHook('onRequest', authenticateUser(shared));
+  app.addHook('onRequest', authenticateUser(options.guard));
   // Each admin module is one plugin; they all inherit the hook above.
   await app.register(sessionRoutes, shared);
   await app.register(meRoutes, shared);

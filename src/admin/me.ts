@@ -9,7 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { GRANTS } from '../services/grants.js';
 import type { AdminRouteOptions } from './index.js';
-import { actorOf, requirePrincipal } from './principal.js';
+import { actorOf, requirePrincipal, requireUser } from './principal.js';
 import { SESSION_COOKIE } from './session.js';
 
 const ChangePasswordBody = Type.Object(
@@ -25,13 +25,14 @@ export async function meRoutes(app: FastifyInstance, { services }: AdminRouteOpt
 
   r.get('/me', { config: { allowedBeforePasswordChange: true } }, async (request) => {
     const principal = requirePrincipal(request);
+    const user = requireUser(request);
     const token = request.cookies[SESSION_COOKIE];
     return {
-      user: principal.user,
-      role: principal.user.role,
+      user,
+      role: user.role,
       // Catalog order, so the list reads the same everywhere.
       grants: GRANTS.map((g) => g.id).filter((id) => principal.grants.has(id)),
-      mustChangePassword: principal.user.mustChangePassword,
+      mustChangePassword: user.mustChangePassword,
       ...(principal.via === 'session' && token ? { csrfToken: services.sessions.csrfTokenFor(token) } : {}),
     };
   });
@@ -42,7 +43,7 @@ export async function meRoutes(app: FastifyInstance, { services }: AdminRouteOpt
     async (request, reply) => {
       const principal = requirePrincipal(request);
       await services.sessions.changeOwnPassword(
-        principal.user,
+        requireUser(request),
         {
           currentPassword: request.body.currentPassword,
           newPassword: request.body.newPassword,

@@ -1,48 +1,42 @@
 /**
- * Who is calling the admin API. `authenticateUser` (src/admin/session.ts) sets
- * `request.principal` for every admin route; route handlers then call
- * `requireGrant` and pass `actorOf(request)` to the services they call.
+ * Who is calling the admin API: the guard's `request.principal` (a person, signed in or
+ * with a developer token), set by the admin API's onRequest hook (src/admin/session.ts).
+ * Route handlers check grants with `can` (through `needsGrant` / `requireGrant`) and pass
+ * `actorOf(request)` to the services they call.
  */
 import type { FastifyRequest } from 'fastify';
 import { MissingGrantError, UnauthenticatedError } from '../errors.js';
-import type { Actor } from '../services/context.js';
+import { principalOf } from '../guard/index.js';
 import type { GrantId } from '../services/grants.js';
+import { can, type Principal } from '../services/principal.js';
 import type { User } from '../services/users.js';
 
-export interface AdminPrincipal {
-  readonly user: User;
-  /** The grants of the user's role, read live for this request. */
-  readonly grants: ReadonlySet<GrantId>;
-  /** How the caller proved who they are. */
-  readonly via: 'session' | 'access_token';
-  /** Session id (the HMAC of the cookie) when `via` is 'session'. */
-  readonly sessionId?: string;
+export { actorOf } from '../guard/index.js';
+
+export function requirePrincipal(request: FastifyRequest): Principal {
+  return principalOf(request);
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal?: AdminPrincipal;
-  }
+/** The acting user (the admin API's principals are always people). */
+export function requireUser(request: FastifyRequest): User {
+  const user = principalOf(request).user;
+  if (!user) throw new UnauthenticatedError();
+  return user;
 }
 
-export function requirePrincipal(request: FastifyRequest): AdminPrincipal {
-  if (!request.principal) throw new UnauthenticatedError();
-  return request.principal;
-}
-
-/** The principal, if it holds at least one of `anyOf`; otherwise 403 naming the first grant. */
-export function requireGrant(request: FastifyRequest, ...anyOf: GrantId[]): AdminPrincipal {
-  const principal = requirePrincipal(request);
-  if (!anyOf.some((g) => principal.grants.has(g))) throw new MissingGrantError(anyOf[0]!);
+/** The principal, if it may do at least one of `anyOf`; otherwise 403 naming the first grant. */
+export function requireGrant(request: FastifyRequest, ...anyOf: GrantId[]): Principal {
+  const principal = principalOf(request);
+  if (!anyOf.some((grant) => can(principal, grant))) throw new MissingGrantError(anyOf[0]!);
   return principal;
 }
 
-export function hasGrant(request: FastifyRequest, grant: GrantId): boolean {
-  return request.principal?.grants.has(grant) ?? false;
-}
-
-/** The audit actor for this request. */
-export function actorOf(request: FastifyRequest): Actor {
-  const principal = requirePrincipal(request);
-  return { type: 'user', userId: principal.user.id, label: principal.user.email, ip: request.ip };
+/**
+ * A route-level onRequest hook that checks a grant before the body is parsed and
+ * validated, so a caller without the grant learns nothing about the input.
+ */
+export function needsGrant(...anyOf: GrantId[]) {
+  return async function checkGrant(request: FastifyRequest): Promise<void> {
+    requireGrant(request, ...anyOf);
+  };
 }

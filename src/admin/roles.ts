@@ -20,9 +20,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
 import type { AdminRouteOptions } from './index.js';
-import { actorOf } from './principal.js';
+import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
-import { actingPrincipal } from './users.js';
 
 const RoleParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 const RoleGrantParams = Type.Object({
@@ -68,7 +67,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
     async (request, reply) => {
       return reply
         .code(201)
-        .send(await services.roles.create(request.body, actingPrincipal(request), actorOf(request)));
+        .send(await services.roles.create(request.body, requirePrincipal(request), actorOf(request)));
     },
   );
 
@@ -85,7 +84,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
       return services.roles.rename(
         request.params.id,
         { name: current, description },
-        actingPrincipal(request),
+        requirePrincipal(request),
         actorOf(request),
       );
     },
@@ -101,7 +100,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
           await services.roles.copy(
             request.params.id,
             request.body,
-            actingPrincipal(request),
+            requirePrincipal(request),
             actorOf(request),
           ),
         );
@@ -115,7 +114,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
       return services.roles.addGrants(
         request.params.id,
         request.body.grants,
-        actingPrincipal(request),
+        requirePrincipal(request),
         actorOf(request),
       );
     },
@@ -128,7 +127,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
       return services.roles.removeGrants(
         request.params.id,
         [request.params.grantId],
-        actingPrincipal(request),
+        requirePrincipal(request),
         actorOf(request),
       );
     },
@@ -138,7 +137,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/roles/:id',
     { schema: { params: RoleParams }, onRequest: needsGrant('roles.manage') },
     async (request, reply) => {
-      await services.roles.delete(request.params.id, actingPrincipal(request), actorOf(request));
+      await services.roles.delete(request.params.id, requirePrincipal(request), actorOf(request));
       return reply.code(204).send();
     },
   );

@@ -1,30 +1,25 @@
 /**
- * Sign-in and the `authenticateUser` step every admin route goes through.
+ * Sign-in, and the onRequest hook every admin route goes through.
  *
  *   POST   /session   {email, password} → {user, csrfToken} + HttpOnly cookie
  *   DELETE /session   signs out
  *
- * `authenticateUser` tries a list of credential resolvers in order; the first
- * that recognises the request's credential sets `request.principal` with the
- * grants the user's role holds now. Resolvers registered with
- * `registerCredentialResolver` (developer access tokens) run before the session
- * cookie, so an explicit header wins over the ambient cookie. Only the cookie
- * needs a CSRF token: a cross-site page can make the browser send a cookie but
- * cannot set a header.
+ * `authenticateUser` asks the guard for the principal on the admin surface, which takes a
+ * developer access token (`Authorization: Bearer gh_dev_…` or `X-DOMO-Developer-Token`) or
+ * the session cookie (with the CSRF token for unsafe methods); an explicit header wins over
+ * the cookie. A client JWT is not an admin credential (401).
  */
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CsrfError, PasswordChangeRequiredError, UnauthenticatedError } from '../errors.js';
-import type { Services } from '../services/index.js';
+import { PasswordChangeRequiredError, UnauthenticatedError } from '../errors.js';
+import { type Guard, invalidToken, SESSION_COOKIE, type Surface } from '../guard/index.js';
 import { SESSION_ABSOLUTE_SECONDS } from '../services/sessions.js';
 import type { AdminRouteOptions } from './index.js';
-import type { GrantId } from '../services/grants.js';
-import { type AdminPrincipal, actorOf, requireGrant, requirePrincipal } from './principal.js';
+import { actorOf, requirePrincipal } from './principal.js';
 
-export const SESSION_COOKIE = 'gatehouse_session';
-export const CSRF_HEADER = 'x-csrf-token';
-const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+export { CSRF_HEADER, SESSION_COOKIE } from '../guard/index.js';
+export { needsGrant } from './principal.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -35,87 +30,24 @@ declare module 'fastify' {
   }
 }
 
-/**
- * Turns one kind of credential into a principal. Returns undefined when the
- * request does not carry that kind of credential (the next resolver is tried);
- * throws (e.g. `UnauthenticatedError`) when it carries one that is wrong.
- */
-export interface CredentialResolver {
-  readonly name: string;
-  resolve(request: FastifyRequest, options: AdminRouteOptions): Promise<AdminPrincipal | undefined>;
-}
-
-const registeredResolvers: CredentialResolver[] = [];
-
-/** Adds a resolver (by name, once) that runs before the session cookie for every admin route. */
-export function registerCredentialResolver(resolver: CredentialResolver): void {
-  const at = registeredResolvers.findIndex((r) => r.name === resolver.name);
-  if (at >= 0) registeredResolvers[at] = resolver;
-  else registeredResolvers.push(resolver);
-}
-
-/**
- * The principal for an active user, with the grants of their role read now;
- * undefined when the user is gone or disabled.
- */
-export async function principalForUser(
-  services: Services,
-  userId: number,
-  via: AdminPrincipal['via'],
-  sessionId?: string,
-): Promise<AdminPrincipal | undefined> {
-  const user = await services.users.find(userId);
-  if (!user || user.status !== 'active') return undefined;
-  const grants = new Set(await services.roles.grantsOf(user.role.id));
-  return sessionId === undefined ? { user, grants, via } : { user, grants, via, sessionId };
-}
-
-export const sessionCookieResolver: CredentialResolver = {
-  name: 'session-cookie',
-  async resolve(request, { services }) {
-    const token = request.cookies[SESSION_COOKIE];
-    if (!token) return undefined;
-    const session = await services.sessions.authenticate(token);
-    if (!session) return undefined;
-    if (UNSAFE_METHODS.has(request.method)) {
-      const presented = request.headers[CSRF_HEADER];
-      if (typeof presented !== 'string' || !services.sessions.verifyCsrf(session, presented))
-        throw new CsrfError();
-    }
-    return principalForUser(services, session.userId, 'session', session.id);
-  },
+/** The admin API: people only, signed in or with a developer access token. */
+export const ADMIN_API: Surface = {
+  name: 'admin API',
+  accepts: ['developer_token', 'session'],
+  missing: () => new UnauthenticatedError('Sign in first (POST /api/admin/v1/session) or send a developer access token.'),
+  refused: () => invalidToken('The admin API takes a developer access token (gh_dev_...) or a signed-in session.'),
 };
 
 /** The onRequest hook of `adminRoutes`. */
-export function authenticateUser(options: AdminRouteOptions) {
+export function authenticateUser(guard: Guard) {
   return async function authenticateUserHook(request: FastifyRequest): Promise<void> {
     const routeConfig = request.routeOptions.config;
     if (routeConfig.adminPublic) return;
-    const resolvers = [...(options.credentialResolvers ?? []), ...registeredResolvers, sessionCookieResolver];
-    let principal: AdminPrincipal | undefined;
-    for (const resolver of resolvers) {
-      principal = await resolver.resolve(request, options);
-      if (principal) break;
-    }
-    if (!principal) {
-      throw new UnauthenticatedError(
-        'Sign in first (POST /api/admin/v1/session) or send a developer access token.',
-      );
-    }
+    const principal = await guard.authenticate(request, ADMIN_API);
     request.principal = principal;
-    if (principal.user.mustChangePassword && !routeConfig.allowedBeforePasswordChange) {
+    if (principal.user?.mustChangePassword && !routeConfig.allowedBeforePasswordChange) {
       throw new PasswordChangeRequiredError();
     }
-  };
-}
-
-/**
- * A route-level onRequest hook that checks a grant before the body is parsed
- * and validated, so a caller without the grant learns nothing about the input.
- */
-export function needsGrant(...anyOf: GrantId[]) {
-  return async function checkGrant(request: FastifyRequest): Promise<void> {
-    requireGrant(request, ...anyOf);
   };
 }
 
@@ -162,7 +94,7 @@ export async function sessionRoutes(app: FastifyInstance, options: AdminRouteOpt
 
   r.delete('/session', { config: { allowedBeforePasswordChange: true } }, async (request, reply) => {
     const principal = requirePrincipal(request);
-    if (principal.sessionId !== undefined) {
+    if (principal.sessionId !== undefined && principal.user) {
       await services.sessions.signOut(principal.sessionId, principal.user.id, actorOf(request));
     }
     clearSessionCookie(request, reply);

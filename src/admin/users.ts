@@ -14,10 +14,9 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { generatePassword } from '../crypto.js';
 import { ValidationError } from '../errors.js';
-import type { Principal } from '../services/principal.js';
 import type { AdminRouteOptions } from './index.js';
 import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
@@ -61,22 +60,6 @@ const PasswordBody = Type.Object(
   { additionalProperties: false },
 );
 
-/**
- * The caller as the services' `Principal`. A bridge until the guard sets `request.principal` to a
- * `Principal` itself (src/admin/principal.ts is being converted).
- */
-export function actingPrincipal(request: FastifyRequest): Principal {
-  const p = requirePrincipal(request);
-  return {
-    kind: 'user',
-    user: p.user,
-    grants: p.grants,
-    scopes: null,
-    via: p.via === 'access_token' ? 'developer_token' : 'session',
-    ...(p.sessionId === undefined ? {} : { sessionId: p.sessionId }),
-  };
-}
-
 export async function userRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -103,7 +86,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
           ...body,
           mustChangePassword: body.password === undefined ? false : (body.mustChangePassword ?? true),
         },
-        actingPrincipal(request),
+        requirePrincipal(request),
         actorOf(request),
       );
       return reply.code(201).send(user);
@@ -125,7 +108,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
       return services.users.update(
         request.params.id,
         request.body,
-        actingPrincipal(request),
+        requirePrincipal(request),
         actorOf(request),
       );
     },
@@ -135,7 +118,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/users/:id/disable',
     { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
     async (request) => {
-      return services.users.disable(request.params.id, actingPrincipal(request), actorOf(request));
+      return services.users.disable(request.params.id, requirePrincipal(request), actorOf(request));
     },
   );
 
@@ -143,7 +126,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
     '/users/:id/enable',
     { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
     async (request) => {
-      return services.users.enable(request.params.id, actingPrincipal(request), actorOf(request));
+      return services.users.enable(request.params.id, requirePrincipal(request), actorOf(request));
     },
   );
 
@@ -155,7 +138,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
       await services.users.resetPassword(
         request.params.id,
         request.body?.password ?? generated,
-        actingPrincipal(request),
+        requirePrincipal(request),
         actorOf(request),
       );
       const user = await services.users.get(request.params.id);

@@ -8,6 +8,7 @@
 import { type Command, Option } from 'commander';
 import type { ApiClientView, IssuedClientCredentials } from '../services/clients.js';
 import { CLI_ACTOR } from '../services/context.js';
+import { OPERATOR } from '../services/principal.js';
 import { MAX_PAGE_SIZE } from '../services/pagination.js';
 import type { CliIo } from './io.js';
 import { parseDuration, parseLimit } from './options.js';
@@ -136,7 +137,7 @@ export function registerClients(program: Command, io: CliIo): void {
               limit: opts.limit,
               cursor: opts.cursor,
             },
-            'all',
+            OPERATOR,
           );
           emit(io.stdout, opts.json, page, () => {
             if (page.items.length === 0) io.stdout.write('No API clients.\n');
@@ -154,7 +155,7 @@ export function registerClients(program: Command, io: CliIo): void {
     .option('--json', 'print the client as JSON')
     .action(async (ref: string, opts: { json?: boolean }, command: Command) => {
       await withRuntime(io, command, async ({ services }) => {
-        const client = await services.clients.get(ref, 'all');
+        const client = await services.clients.get(ref, OPERATOR);
         emit(io.stdout, opts.json, client, () => writeRecord(io.stdout, clientRecord(client)));
       });
     });
@@ -169,7 +170,7 @@ export function registerClients(program: Command, io: CliIo): void {
     .option('--json', 'print the revoked client as JSON')
     .action(async (ref: string, opts: { json?: boolean }, command: Command) => {
       await withRuntime(io, command, async ({ services }) => {
-        const client = await services.clients.revoke(ref, CLI_ACTOR, 'all');
+        const client = await services.clients.revoke(ref, CLI_ACTOR, OPERATOR);
         emit(io.stdout, opts.json, client, () =>
           io.stdout.write(
             `Revoked API client ${client.id} "${client.name}". Gatehouse rejects its tokens now; offline JWT ` +
@@ -197,7 +198,7 @@ export function registerClients(program: Command, io: CliIo): void {
           ref,
           { graceSeconds: opts.grace },
           CLI_ACTOR,
-          'all',
+          OPERATOR,
         );
         const { clientId, clientSecret, previousSecretExpiresAt, client } = rotated;
         const json = { client_id: clientId, client_secret: clientSecret, previousSecretExpiresAt, client };

@@ -4,8 +4,9 @@
  * the operator, so it may act for any user; it must name the user.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-import type { AccessToken, TokenCaller } from '../services/access-tokens.js';
+import type { AccessToken } from '../services/access-tokens.js';
 import { CLI_ACTOR } from '../services/context.js';
+import { OPERATOR } from '../services/principal.js';
 import { MAX_PAGE_SIZE } from '../services/pagination.js';
 import type { CliIo } from './io.js';
 import { writeJson, writeRecord, writeTable } from './output.js';
@@ -16,11 +17,6 @@ import { withRuntime } from './runtime.js';
  * load the store (the service validates again).
  */
 const MAX_EXPIRY_DAYS = 3650;
-
-/** The operator: may act for any user. Loaded with the services, which the command needs anyway. */
-async function operator(): Promise<TokenCaller> {
-  return (await import('../services/access-tokens.js')).CLI_TOKEN_CALLER;
-}
 
 /** A positive whole number, or a usage error (exit 2) before anything is opened. */
 export function parsePositiveInt(max = Number.MAX_SAFE_INTEGER) {
@@ -66,7 +62,7 @@ export function registerTokens(program: Command, io: CliIo): void {
       const created = await withRuntime(io, command, async ({ services }) =>
         services.accessTokens.create(
           { description: opts.description, user: opts.user, expiresInDays: opts.expiresInDays, neverExpires: opts.never === true },
-          await operator(),
+          OPERATOR,
           CLI_ACTOR,
         ),
       );
@@ -96,7 +92,7 @@ export function registerTokens(program: Command, io: CliIo): void {
         const page = await withRuntime(io, command, async ({ services }) =>
           services.accessTokens.list(
             { q: opts.search, user: opts.user, includeInactive: opts.active !== true, limit: opts.limit, cursor: opts.cursor },
-            await operator(),
+            OPERATOR,
           ),
         );
         if (opts.json) return writeJson(io.stdout, page);
@@ -120,7 +116,7 @@ export function registerTokens(program: Command, io: CliIo): void {
     .argument('<id>', 'token id', parsePositiveInt())
     .option('--json', 'print as JSON')
     .action(async (id: number, opts: { json?: boolean }, command: Command) => {
-      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.get(id, await operator()));
+      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.get(id, OPERATOR));
       if (opts.json) return writeJson(io.stdout, token);
       writeRecord(io.stdout, tokenRecord(token));
     });
@@ -131,7 +127,7 @@ export function registerTokens(program: Command, io: CliIo): void {
     .argument('<id>', 'token id', parsePositiveInt())
     .option('--json', 'print the revoked token as JSON')
     .action(async (id: number, opts: { json?: boolean }, command: Command) => {
-      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.revoke(id, await operator(), CLI_ACTOR));
+      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.revoke(id, OPERATOR, CLI_ACTOR));
       if (opts.json) return writeJson(io.stdout, token);
       io.stdout.write(`Revoked developer access token ${token.id} (${token.prefix}…, ${token.user.email}).\n`);
     });

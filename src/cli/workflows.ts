@@ -9,7 +9,8 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ValidationError } from '../errors.js';
 import { CLI_ACTOR } from '../services/context.js';
-import type { WorkflowInstance, WorkflowViewer } from '../services/workflows.js';
+import { OPERATOR } from '../services/principal.js';
+import type { WorkflowInstance } from '../services/workflows.js';
 import type { CliIo } from './io.js';
 import { writeJson, writeRecord, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
@@ -18,11 +19,6 @@ import { parsePositiveInt } from './tokens.js';
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELED']);
 const WAIT_POLL_MS = 250;
 const MAX_LIMIT = 500;
-
-/** The operator sees every workflow. Imported with the services, so `--help` stays quick. */
-async function operator(): Promise<WorkflowViewer> {
-  return (await import('../services/workflows.js')).CLI_VIEWER;
-}
 
 function parseOffset(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('Must be a whole number ≥ 0.');
@@ -65,7 +61,7 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .option('--json', 'print as JSON')
     .action(async (opts: { nameLike?: string; limit?: number; offset?: number; json?: boolean }, command: Command) => {
       const list = await withRuntime(io, command, async ({ services }) =>
-        services.workflows.list(await operator(), { nameLike: opts.nameLike, limit: opts.limit, offset: opts.offset }),
+        services.workflows.list(OPERATOR, { nameLike: opts.nameLike, limit: opts.limit, offset: opts.offset }),
       );
       if (opts.json) return writeJson(io.stdout, list);
       writeTable(io.stdout, list, {
@@ -101,15 +97,14 @@ export function registerWorkflows(program: Command, io: CliIo): void {
         }
         const input = opts.inputFile !== undefined ? readInputFile(path.resolve(io.cwd, opts.inputFile)) : opts.input;
         const finished = await withRuntime(io, command, async ({ services }) => {
-          const viewer = await operator();
-          const workflow = await services.workflows.resolve(ref, viewer);
-          let run = await services.workflows.start(workflow.id, { input, version: opts.workflowVersion }, viewer, CLI_ACTOR);
+          const workflow = await services.workflows.resolve(ref, OPERATOR);
+          let run = await services.workflows.start(workflow.id, { input, version: opts.workflowVersion }, OPERATOR, CLI_ACTOR);
           if (!opts.wait) return run;
           if (!opts.json) io.stdout.write(`Queued run ${run.id} of ${workflow.name} v${run.version}; waiting…\n`);
           const deadline = opts.timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + opts.timeout * 1000;
           while (!TERMINAL.has(run.status) && Date.now() < deadline) {
             await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
-            run = await services.workflows.getInstance(run.id, viewer);
+            run = await services.workflows.getInstance(run.id, OPERATOR);
           }
           return run;
         });
@@ -133,7 +128,7 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .argument('<instanceId>', 'run id')
     .option('--json', 'print as JSON')
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      const run = await withRuntime(io, command, async ({ services }) => services.workflows.getInstance(id, await operator()));
+      const run = await withRuntime(io, command, async ({ services }) => services.workflows.getInstance(id, OPERATOR));
       if (opts.json) return writeJson(io.stdout, run);
       writeRecord(io.stdout, instanceRecord(run));
     });
@@ -147,7 +142,7 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .option('--json', 'print as JSON')
     .action(async (id: string, opts: { limit?: number; offset?: number; json?: boolean }, command: Command) => {
       const logs = await withRuntime(io, command, async ({ services }) =>
-        services.workflows.logs(id, await operator(), { limit: opts.limit, offset: opts.offset }),
+        services.workflows.logs(id, OPERATOR, { limit: opts.limit, offset: opts.offset }),
       );
       if (opts.json) return writeJson(io.stdout, logs);
       writeTable(io.stdout, logs, {
@@ -167,7 +162,7 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .argument('<instanceId>', 'run id')
     .option('--json', 'print the run as JSON')
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      const run = await withRuntime(io, command, async ({ services }) => services.workflows.cancel(id, await operator(), CLI_ACTOR));
+      const run = await withRuntime(io, command, async ({ services }) => services.workflows.cancel(id, OPERATOR, CLI_ACTOR));
       if (opts.json) return writeJson(io.stdout, run);
       io.stdout.write(
         run.status === 'CANCELED'

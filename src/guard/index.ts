@@ -1,207 +1,134 @@
 /**
- * The bearer guard: the one place that turns a request's credentials into a
- * principal for every protected API, and that answers 401/403/404 the same way
- * for all of them (RFC 6750).
+ * The guard: the one place that turns a request's credential into a `Principal`, for
+ * every surface (the admin API, the bearer APIs under /v1, and the gateway and data APIs
+ * that come later), and that answers 401/403 the same way for all of them.
  *
- * Accepted credentials:
- *   - `Authorization: Bearer <JWT>`: an access token from the token service,
- *     checked by its `verify` (signature against the current key set, typ, exp with
- *     JWT_CLOCK_SKEW_SECONDS of tolerance,
- *     iss, aud, jti not revoked, client not revoked, owner active);
- *   - `Authorization: Bearer gh_dev_…` or `X-DOMO-Developer-Token: gh_dev_…`: a
- *     developer access token, acting as its user.
+ * One resolver chain: one `CredentialResolver` per credential kind (resolvers/), tried in
+ * precedence order; the first that finds its kind of credential on the request decides.
+ * A surface names the kinds it accepts: a credential of another kind is refused (401),
+ * never passed on to the next resolver. Every resolver reads the user through one cache
+ * of live user facts (`services.liveUsers`), so a removed grant, a disabled user, a
+ * revoked token or client is honoured on the very next request on every surface.
  *
- * Grants are always the user's (for a client token: the owner's) as they are now,
- * so removing a grant, disabling the user, revoking the token or the client is
- * honoured on the very next request.
+ *   admin API (/api/admin/v1):  developer token, session cookie (+ CSRF for unsafe methods)
+ *   bearer APIs (/v1/*):        developer token, client JWT
+ *
+ * Authorization is `can(principal, grant, scope?)` (services/principal.ts).
  */
 import type { FastifyRequest } from 'fastify';
-import { BearerError } from '../errors.js';
-import { findGrant, type GrantId } from '../services/grants.js';
+import { UnauthenticatedError } from '../errors.js';
+import type { Actor } from '../services/context.js';
+import type { GrantId } from '../services/grants.js';
 import type { Services } from '../services/index.js';
-import { EpochCache, epochsOf } from '../store/epochs.js';
+import { actorFor, can, type Principal } from '../services/principal.js';
+import type { Scope } from '../tokens/scopes.js';
+import { insufficientScope, invalidToken, missingCredentials } from './errors.js';
+import type { CredentialKind, CredentialResolver, Surface } from './resolver.js';
+import { clientJwtResolver } from './resolvers/client-jwt.js';
+import { developerTokenResolver } from './resolvers/developer-token.js';
+import { sessionResolver } from './resolvers/session.js';
 
-export const REALM = 'gatehouse';
-export const DEVELOPER_TOKEN_HEADER = 'x-domo-developer-token';
-
-export interface Principal {
-  readonly kind: 'user' | 'client';
-  readonly userId: number;
-  /** Set for client (JWT) tokens. */
-  readonly clientId?: string;
-  /** The token's scopes (client tokens only; a developer token is limited by grants alone). */
-  readonly scopes?: readonly string[];
-  /** The grants the user's role holds now. */
-  readonly grants: ReadonlySet<GrantId>;
-  /** Admins see every workflow. */
-  readonly isAdmin: boolean;
-  readonly email: string;
-  /** Developer token id, when that was the credential. */
-  readonly tokenId?: number;
-}
-
-/**
- * What the guard needs from the token service (issue 4's `services.tokens`): a
- * verification that returns null for anything that is not a live token.
- */
-export interface JwtVerifier {
-  verify(token: string): Promise<{ claims: { client_id: string; userId: number; scope: readonly string[] } } | null>;
-}
-
-/** The live facts about a user the guard needs; null when the user is gone or disabled. */
-export interface UserFacts {
-  readonly id: number;
-  readonly email: string;
-  readonly isAdmin: boolean;
-  readonly grants: ReadonlySet<GrantId>;
-}
+export { DEVELOPER_TOKEN_HEADER } from './credentials.js';
+export { insufficientScope, invalidToken, missingCredentials, REALM } from './errors.js';
+export type { CredentialKind, CredentialResolver, Surface } from './resolver.js';
+export { PRECEDENCE } from './resolver.js';
+export { JWT_CLOCK_SKEW_SECONDS } from './resolvers/client-jwt.js';
+export { CSRF_HEADER, SESSION_COOKIE } from './resolvers/session.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by `Guard.authenticate` for the protected APIs (the admin API uses `principal`). */
-    apiPrincipal?: Principal;
+    /** Who is calling; set by the guard (admin API: its onRequest hook; bearer APIs: `Guard.require`). */
+    principal?: Principal;
   }
 }
 
-/** RFC 6750 §3: attribute values may not hold `"`, `\\` or non-ASCII characters. */
-function quote(value: string): string {
-  return value.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '');
-}
-
-/** 401 for missing credentials: no `error` attribute (RFC 6750 §3.1). */
-export function missingCredentials(): BearerError {
-  return new BearerError(401, 'unauthenticated', 'Authentication required: send Authorization: Bearer <access token>.', {
-    'www-authenticate': `Bearer realm="${REALM}"`,
-  });
-}
-
-/** 401 for malformed, expired, revoked or unknown credentials. */
-export function invalidToken(description = 'The access token is invalid, expired or revoked.'): BearerError {
-  return new BearerError(401, 'invalid_token', description, {
-    'www-authenticate': `Bearer realm="${REALM}", error="invalid_token", error_description="${quote(description)}"`,
-  });
-}
-
-/** 403 naming the missing grant or scope. */
-export function insufficientScope(scope: string, missing: { grant: GrantId } | { scope: string }): BearerError {
-  const message =
-    'grant' in missing
-      ? `The token's user lacks the grant "${missing.grant}" (${findGrant(missing.grant)?.name ?? missing.grant}).`
-      : `The access token lacks the scope "${missing.scope}".`;
-  return new BearerError(403, 'insufficient_scope', message, { 'www-authenticate': `Bearer error="insufficient_scope", scope="${quote(scope)}"` }, missing);
-}
-
-export interface GuardOptions {
-  /** The token service's verification; without it JWTs are refused (401). */
-  jwt?: JwtVerifier;
-  /** How to read a user's live facts; defaults to two small queries, cached until users or roles change. */
-  loadUser?: (userId: number) => Promise<UserFacts | null>;
-}
+/** The bearer APIs under /v1 (and, later, the data APIs): client JWTs and developer tokens. */
+export const BEARER_API: Surface = {
+  name: 'bearer API',
+  accepts: ['client_jwt', 'developer_token'],
+  missing: missingCredentials,
+  refused: () => invalidToken(),
+};
 
 export class Guard {
-  private readonly loadUser: (userId: number) => Promise<UserFacts | null>;
+  private resolvers: readonly CredentialResolver[] = [];
 
+  /** With the built-in resolvers (developer token, client JWT, session cookie) unless others are given. */
   constructor(
-    private readonly services: Services,
-    private readonly options: GuardOptions = {},
+    readonly services: Services,
+    resolvers: readonly CredentialResolver[] = [
+      developerTokenResolver(services),
+      clientJwtResolver(services),
+      sessionResolver(services),
+    ],
   ) {
-    if (options.loadUser) {
-      this.loadUser = options.loadUser;
-    } else {
-      // Per process, dropped by any user or role change here or on another node (cache epochs),
-      // so a disabled user or a removed grant still counts from the very next request here.
-      const cache = new EpochCache<number, UserFacts | null>(epochsOf(services.ctx.store), ['users', 'roles']);
-      this.loadUser = (userId) => cache.get(userId, () => liveUserFacts(services, userId));
-    }
+    for (const resolver of resolvers) this.register(resolver);
   }
 
-  /** The principal for the request's credentials, or a 401. */
-  async authenticate(request: FastifyRequest): Promise<Principal> {
-    const token = readCredential(request);
-    if (token === undefined) throw missingCredentials();
-    if (token.startsWith('gh_dev_')) {
-      const found = await this.services.accessTokens.authenticate(token);
-      if (!found) throw invalidToken();
-      const user = await this.loadUser(found.userId);
-      if (!user) throw invalidToken();
-      return { kind: 'user', userId: user.id, grants: user.grants, isAdmin: user.isAdmin, email: user.email, tokenId: found.tokenId };
+  /** Adds a resolver for a credential kind (replacing one of the same kind); surfaces opt in by kind. */
+  register(resolver: CredentialResolver): void {
+    this.resolvers = [...this.resolvers.filter((r) => r.kind !== resolver.kind), resolver].sort(
+      (a, b) => a.precedence - b.precedence,
+    );
+  }
+
+  /** The principal for the request's credential on `surface`, or the surface's 401. */
+  async authenticate(request: FastifyRequest, surface: Surface = BEARER_API): Promise<Principal> {
+    for (const resolver of this.resolvers) {
+      const credential = resolver.find(request);
+      if (credential === undefined) continue;
+      if (!surface.accepts.includes(resolver.kind)) throw surface.refused(resolver.kind);
+      const principal = await resolver.resolve(credential, request);
+      if (!principal) break;
+      return principal;
     }
-    if (!this.options.jwt || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw invalidToken();
-    const verified = await this.options.jwt.verify(token);
-    if (!verified) throw invalidToken();
-    const owner = await this.loadUser(verified.claims.userId);
-    if (!owner) throw invalidToken();
-    return {
-      kind: 'client',
-      userId: owner.id,
-      clientId: verified.claims.client_id,
-      scopes: [...verified.claims.scope],
-      grants: owner.grants,
-      isAdmin: owner.isAdmin,
-      email: owner.email,
-    };
+    throw surface.missing();
   }
 
   /**
-   * 403 unless the principal may use an API: a developer token's user needs `grant`;
-   * a client token needs `scope` and its owner needs `grant`.
+   * 403 (RFC 6750 insufficient_scope) unless the principal may use an API: it holds `grant`
+   * and, when scope-limited (a client token), carries `scope`.
    */
-  authorize(principal: Principal, access: { grant: GrantId; scope: string }): void {
-    if (principal.kind === 'client' && !(principal.scopes ?? []).includes(access.scope)) {
-      throw insufficientScope(access.scope, { scope: access.scope });
-    }
-    if (!principal.grants.has(access.grant)) throw insufficientScope(access.scope, { grant: access.grant });
+  authorize(principal: Principal, access: Access): void {
+    if (can(principal, access.grant, access.scope)) return;
+    const missingScope = principal.scopes !== null && !principal.scopes.has(access.scope);
+    throw insufficientScope(access.scope, missingScope ? { scope: access.scope } : { grant: access.grant });
   }
 
-  /** A fastify preHandler: authenticate, authorize, and set `request.apiPrincipal`. */
-  require(access: { grant: GrantId; scope: string }) {
+  /** A fastify onRequest hook: authenticate on `surface`, authorize, set `request.principal`. */
+  require(access: Access, surface: Surface = BEARER_API) {
     return async (request: FastifyRequest): Promise<void> => {
-      const principal = await this.authenticate(request);
+      const principal = await this.authenticate(request, surface);
       this.authorize(principal, access);
-      request.apiPrincipal = principal;
+      request.principal = principal;
     };
   }
-}
 
-/**
- * The bearer token of the request: `Authorization: Bearer …` first, then
- * `X-DOMO-Developer-Token`. Undefined when neither is sent (or another scheme is
- * used, e.g. Basic: RFC 6750 treats that as no bearer credentials); a malformed
- * Bearer header is a 401 invalid_token.
- */
-export function readCredential(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header === 'string' && header.trim() !== '') {
-    const match = /^Bearer(?:\s+(.*))?$/i.exec(header.trim());
-    if (match) {
-      const token = (match[1] ?? '').trim();
-      if (token === '' || /\s/.test(token)) throw invalidToken('The Authorization header must be: Bearer <token>.');
-      return token;
-    }
-    if (request.headers[DEVELOPER_TOKEN_HEADER] === undefined) return undefined;
+  /** The kinds this guard can resolve, in chain order (for documentation and tests). */
+  get kinds(): CredentialKind[] {
+    return this.resolvers.map((r) => r.kind);
   }
-  const developer = request.headers[DEVELOPER_TOKEN_HEADER];
-  if (developer === undefined) return undefined;
-  const value = Array.isArray(developer) ? developer[0] : developer;
-  if (typeof value !== 'string' || value.trim() === '') throw invalidToken('The X-DOMO-Developer-Token header is empty.');
-  if (!value.trim().startsWith('gh_dev_')) throw invalidToken('X-DOMO-Developer-Token takes a developer access token (gh_dev_...).');
-  return value.trim();
 }
 
-/** A user's live facts: one query for the user and role, one for the role's grants. */
-export async function liveUserFacts(services: Services, userId: number): Promise<UserFacts | null> {
-  const user = await services.users.find(userId);
-  if (user?.status !== 'active') return null;
-  const grants = new Set(await services.roles.grantsOf(user.role.id));
-  return { id: user.id, email: user.email, isAdmin: user.role.name === 'Admin', grants };
+/** What an API needs: a grant of the user (for a client: the owner) and, for client tokens, a scope. */
+export interface Access {
+  readonly grant: GrantId;
+  readonly scope: Scope;
 }
 
-/** Seconds a client JWT stays acceptable to the guard past its `exp`: clock skew between the nodes. */
-export const JWT_CLOCK_SKEW_SECONDS = 30;
+/** The request's principal; 401 when there is none (a route that skips the guard, e.g. sign-in). */
+export function principalOf(request: FastifyRequest): Principal {
+  const principal = request.principal;
+  if (!principal) throw new UnauthenticatedError();
+  return principal;
+}
 
-/** The guard every protected API uses, wired to the services of this process (JWTs via the token service). */
+/** The audit actor of the request: the principal (a client as actor type `client`) and the address. */
+export function actorOf(request: FastifyRequest): Actor {
+  return actorFor(principalOf(request), request.ip);
+}
+
+/** The guard of this process's services, with the built-in resolvers. */
 export function createGuard(services: Services): Guard {
-  return new Guard(services, {
-    jwt: { verify: (token) => services.tokens.verify(token, { clockToleranceSeconds: JWT_CLOCK_SKEW_SECONDS }) },
-  });
+  return new Guard(services);
 }

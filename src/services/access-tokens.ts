@@ -18,6 +18,7 @@ import type { Actor, ServiceContext } from './context.js';
 import { LastUseRecorder } from './last-use.js';
 import { MissingGrantError } from '../errors.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
+import { can, OPERATOR, type Principal } from './principal.js';
 import type { UsersService } from './users.js';
 
 export const DEV_TOKEN_PREFIX = 'gh_dev_';
@@ -27,14 +28,6 @@ const HASH_PURPOSE = 'access_token';
 export const MAX_EXPIRY_DAYS = 3650;
 /** Last-use times are written in batches, at most this often. */
 const LAST_USED_FLUSH_MS = 30_000;
-
-/** Who is asking: a user (with or without `api.clients.manage_all`), or the CLI (`userId: null`, may do everything). */
-export interface TokenCaller {
-  readonly userId: number | null;
-  readonly manageAll: boolean;
-}
-
-export const CLI_TOKEN_CALLER: TokenCaller = Object.freeze({ userId: null, manageAll: true });
 
 export interface AccessToken {
   id: number;
@@ -77,7 +70,7 @@ export interface ListAccessTokensQuery {
   cursor?: string;
 }
 
-/** What a presented token resolves to; the guard then checks the user and reads their grants. */
+/** What a presented token resolves to; the guard's resolver then reads the user's live facts. */
 export interface AuthenticatedToken {
   tokenId: number;
   userId: number;
@@ -141,24 +134,25 @@ export class AccessTokensService {
       .select(['users.email as user_email', 'users.display_name as user_display_name']);
   }
 
-  async create(input: CreateAccessTokenInput, caller: TokenCaller, actor: Actor): Promise<CreatedAccessToken> {
+  async create(input: CreateAccessTokenInput, principal: Principal, actor: Actor): Promise<CreatedAccessToken> {
     if (typeof input.description !== 'string' || input.description.trim() === '') {
       throw new ValidationError('"description" must not be empty.', { field: 'description' });
     }
     const description = input.description.trim();
     if (description.length > 200) throw new ValidationError('"description" must be at most 200 characters.', { field: 'description' });
     const expiresInDays = this.validateExpiry(input);
+    const me = principal.user?.id ?? null;
     let userRef = input.user;
     if (userRef === undefined || userRef === null || userRef === '') {
-      if (caller.userId === null) throw new ValidationError('Name the user the token acts as.', { field: 'user' });
-      userRef = caller.userId;
+      if (me === null) throw new ValidationError('Name the user the token acts as.', { field: 'user' });
+      userRef = me;
     }
     if (typeof userRef !== 'number' && typeof userRef !== 'string') {
       throw new ValidationError('"user" must be a user id or email.', { field: 'user' });
     }
     const user = await this.users.find(userRef);
     // Without manage-all, naming anyone but oneself is refused before saying whether they exist.
-    if (user?.id !== caller.userId && !caller.manageAll) throw new MissingGrantError('api.clients.manage_all');
+    if (user?.id !== me && !can(principal, 'api.clients.manage_all')) throw new MissingGrantError('api.clients.manage_all');
     if (!user) throw new ValidationError(`Unknown user "${userRef}".`, { field: 'user' });
     if (user.status !== 'active') throw new ValidationError(`User ${user.email} is disabled.`, { field: 'user' });
 
@@ -174,7 +168,7 @@ export class AccessTokensService {
           token_hash: this.ctx.keyring.hashSecret(HASH_PURPOSE, token),
           description,
           user_id: user.id,
-          created_by: caller.userId,
+          created_by: me,
           created_at: now.toISOString(),
           expires_at: expiresAt,
           last_used_at: null,
@@ -190,7 +184,7 @@ export class AccessTokensService {
       });
       return row.id;
     });
-    return { token, accessToken: await this.get(id, CLI_TOKEN_CALLER) };
+    return { token, accessToken: await this.get(id, OPERATOR) };
   }
 
   private validateExpiry(input: CreateAccessTokenInput): number | null {
@@ -213,23 +207,25 @@ export class AccessTokensService {
   }
 
   /** A token the caller may see (created by them, acting as them, or any with manage-all); 404 otherwise. */
-  async get(id: number, caller: TokenCaller): Promise<AccessToken> {
+  async get(id: number, principal: Principal): Promise<AccessToken> {
     const row = await this.select().where('access_tokens.id', '=', id).executeTakeFirst();
-    if (!row || !this.maySee(row, caller)) throw new NotFoundError('Access token', id);
+    if (!row || !this.maySee(row, principal)) throw new NotFoundError('Access token', id);
     return this.toToken(row);
   }
 
-  private maySee(row: Selectable<AccessTokensTable>, caller: TokenCaller): boolean {
-    return caller.manageAll || row.user_id === caller.userId || row.created_by === caller.userId;
+  private maySee(row: Selectable<AccessTokensTable>, principal: Principal): boolean {
+    if (can(principal, 'api.clients.manage_all')) return true;
+    const me = principal.user?.id;
+    return me !== undefined && (row.user_id === me || row.created_by === me);
   }
 
   /** Newest first. Without manage-all: only tokens the caller created or that act as the caller. */
-  async list(query: ListAccessTokensQuery, caller: TokenCaller): Promise<Page<AccessToken>> {
+  async list(query: ListAccessTokensQuery, principal: Principal): Promise<Page<AccessToken>> {
     const limit = pageSize(query.limit);
     const after = decodeCursor(query.cursor, (v): v is number => Number.isInteger(v));
     let q = this.select();
-    if (!caller.manageAll) {
-      const me = caller.userId ?? -1;
+    if (!can(principal, 'api.clients.manage_all')) {
+      const me = principal.user?.id ?? -1;
       q = q.where((eb) => eb.or([eb('access_tokens.user_id', '=', me), eb('access_tokens.created_by', '=', me)]));
     }
     if (query.q) {
@@ -258,10 +254,10 @@ export class AccessTokensService {
   }
 
   /** Revokes at once (the next request with it gets 401); no undo. Revoking a revoked token is a no-op. */
-  async revoke(id: number, caller: TokenCaller, actor: Actor): Promise<AccessToken> {
+  async revoke(id: number, principal: Principal, actor: Actor): Promise<AccessToken> {
     await this.ctx.store.transaction(async (tx) => {
       const row = await tx.selectFrom('access_tokens').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!row || !this.maySee(row, caller)) throw new NotFoundError('Access token', id);
+      if (!row || !this.maySee(row, principal)) throw new NotFoundError('Access token', id);
       if (row.revoked_at !== null) return;
       await tx.updateTable('access_tokens').set({ revoked_at: this.ctx.clock.now().toISOString() }).where('id', '=', id).execute();
       await this.audit.record(tx, {
@@ -272,7 +268,7 @@ export class AccessTokensService {
       });
       await this.epochs.bump(tx, 'access_tokens');
     });
-    return this.get(id, CLI_TOKEN_CALLER);
+    return this.get(id, OPERATOR);
   }
 
   /**

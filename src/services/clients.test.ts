@@ -1,7 +1,7 @@
 /** API clients service on both store dialects. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
-import { testServices } from '../../test/helpers/services.js';
+import { testServices, asPrincipal } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
 import { CLI_ACTOR, type Actor } from './context.js';
 import type { Services } from './index.js';
@@ -123,7 +123,7 @@ for (const dialect of dialects()) {
       const winner = (
         results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ clientId: string }>
       ).value;
-      await services.clients.revoke(winner.clientId, CLI_ACTOR, 'all');
+      await services.clients.revoke(winner.clientId, CLI_ACTOR, OPERATOR);
       await expect(
         services.clients.create({ name: 'race', scopes: ['data'] }, asUser(alice)),
       ).resolves.toBeDefined();
@@ -152,23 +152,23 @@ for (const dialect of dialects()) {
     it('lists own clients for creators and all for managers, filtered by name and owner, paginated', async () => {
       await services.clients.create({ name: 'Bob one', scopes: ['data'] }, asUser(bob));
       await services.clients.create({ name: 'Bob two', scopes: ['user'] }, asUser(bob));
-      const bobs = await services.clients.list({}, { userId: bob.id, manageAll: false });
+      const bobs = await services.clients.list({}, await asPrincipal(services, bob.id));
       expect(bobs.items.every((c) => c.owner.id === bob.id)).toBe(true);
-      const all = await services.clients.list({}, { userId: admin.id, manageAll: true });
+      const all = await services.clients.list({}, await asPrincipal(services, admin.id));
       expect(new Set(all.items.map((c) => c.owner.id))).toEqual(new Set([alice.id, bob.id]));
-      expect((await services.clients.list({ name: 'bob t' }, 'all')).items.map((c) => c.name)).toEqual([
+      expect((await services.clients.list({ name: 'bob t' }, OPERATOR)).items.map((c) => c.name)).toEqual([
         'Bob two',
       ]);
       expect(
         // Active only: the race above may have left Bob a revoked "RACE".
-        (await services.clients.list({ owner: 'BOB@example.com', status: 'active' }, 'all')).items
+        (await services.clients.list({ owner: 'BOB@example.com', status: 'active' }, OPERATOR)).items
           .map((c) => c.name)
           .sort(),
       ).toEqual(['Bob one', 'Bob two']);
-      expect((await services.clients.list({ owner: bob.id, status: 'active' }, 'all')).items).toHaveLength(2);
-      const first = await services.clients.list({ limit: 2 }, 'all');
+      expect((await services.clients.list({ owner: bob.id, status: 'active' }, OPERATOR)).items).toHaveLength(2);
+      const first = await services.clients.list({ limit: 2 }, OPERATOR);
       expect(first.items).toHaveLength(2);
-      const rest = await services.clients.list({ limit: 200, cursor: first.nextCursor! }, 'all');
+      const rest = await services.clients.list({ limit: 200, cursor: first.nextCursor! }, OPERATOR);
       expect(rest.items.length + 2).toBe(all.items.length);
       expect(new Set([...first.items, ...rest.items].map((c) => c.id)).size).toBe(all.items.length);
       for (const item of all.items) expect(item.id).toHaveLength(13);
@@ -177,24 +177,21 @@ for (const dialect of dialects()) {
     it('shows and revokes by full or partial id; other creators get 404; revoke is final and idempotent', async () => {
       const issued = await services.clients.create({ name: 'To revoke', scopes: ['data'] }, asUser(alice));
       await expect(
-        services.clients.get(issued.client.id, { userId: bob.id, manageAll: false }),
+        services.clients.get(issued.client.id, await asPrincipal(services, bob.id)),
       ).rejects.toMatchObject({ status: 404 });
       await expect(
-        services.clients.revoke(issued.clientId, asUser(bob), { userId: bob.id, manageAll: false }),
+        services.clients.revoke(issued.clientId, asUser(bob), await asPrincipal(services, bob.id)),
       ).rejects.toMatchObject({
         status: 404,
       });
-      expect((await services.clients.get(issued.clientId, { userId: alice.id, manageAll: false })).name).toBe(
+      expect((await services.clients.get(issued.clientId, await asPrincipal(services, alice.id))).name).toBe(
         'To revoke',
       );
       clock.advance(1000);
-      const revoked = await services.clients.revoke(issued.client.id, asUser(admin), {
-        userId: admin.id,
-        manageAll: true,
-      });
+      const revoked = await services.clients.revoke(issued.client.id, asUser(admin), await asPrincipal(services, admin.id));
       expect(revoked).toMatchObject({ status: 'revoked', revokedAt: clock.now().toISOString() });
       expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).toBeNull();
-      await services.clients.revoke(issued.clientId, asUser(alice), { userId: alice.id, manageAll: false });
+      await services.clients.revoke(issued.clientId, asUser(alice), await asPrincipal(services, alice.id));
       expect(
         (await services.audit.query({ action: 'api_client.revoked', targetId: issued.clientId })).items,
       ).toHaveLength(1);
@@ -204,31 +201,25 @@ for (const dialect of dialects()) {
         .where('id', '=', issued.clientId)
         .executeTakeFirstOrThrow();
       expect(row.revoked_by).toBe(`user:${admin.id}`);
-      await expect(services.clients.get('nonsense', 'all')).rejects.toMatchObject({ status: 404 });
+      await expect(services.clients.get('nonsense', OPERATOR)).rejects.toMatchObject({ status: 404 });
     });
 
     it('rotates a secret with a grace period; at most two live; grace 0 ends the old one now', async () => {
       const issued = await services.clients.create({ name: 'Rotating', scopes: ['data'] }, asUser(alice));
       await expect(
-        services.clients.rotateSecret(issued.clientId, {}, asUser(admin), {
-          userId: admin.id,
-          manageAll: true,
-        }),
+        services.clients.rotateSecret(issued.clientId, {}, asUser(admin), await asPrincipal(services, admin.id)),
       ).rejects.toMatchObject({ status: 403 });
       const second = await services.clients.rotateSecret(
         issued.clientId,
         { graceSeconds: 3600 },
         asUser(alice),
-        {
-          userId: alice.id,
-          manageAll: false,
-        },
+        await asPrincipal(services, alice.id),
       );
       expect(second.clientSecret).toMatch(/^[0-9a-f]{64}$/);
       expect(second.previousSecretExpiresAt).toBe(new Date(clock.now().getTime() + 3_600_000).toISOString());
       expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).not.toBeNull();
       expect(await services.clients.authenticate(issued.clientId, second.clientSecret)).not.toBeNull();
-      const third = await services.clients.rotateSecret(issued.clientId, {}, CLI_ACTOR, 'all');
+      const third = await services.clients.rotateSecret(issued.clientId, {}, CLI_ACTOR, OPERATOR);
       // The first secret ends at once (only two live); the second gets the default 24 h grace.
       expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).toBeNull();
       expect(await services.clients.authenticate(issued.clientId, second.clientSecret)).not.toBeNull();
@@ -240,12 +231,12 @@ for (const dialect of dialects()) {
         issued.clientId,
         { graceSeconds: 0 },
         CLI_ACTOR,
-        'all',
+        OPERATOR,
       );
       expect(await services.clients.authenticate(issued.clientId, third.clientSecret)).toBeNull();
       expect(await services.clients.authenticate(issued.clientId, fourth.clientSecret)).not.toBeNull();
       await expect(
-        services.clients.rotateSecret(issued.clientId, { graceSeconds: -1 }, CLI_ACTOR, 'all'),
+        services.clients.rotateSecret(issued.clientId, { graceSeconds: -1 }, CLI_ACTOR, OPERATOR),
       ).rejects.toMatchObject({
         status: 400,
       });
@@ -267,7 +258,7 @@ for (const dialect of dialects()) {
           : services;
       const nodes = [services, peer, services, peer];
       const rotations = await Promise.allSettled(
-        nodes.map((node) => node.clients.rotateSecret(issued.clientId, {}, CLI_ACTOR, 'all')),
+        nodes.map((node) => node.clients.rotateSecret(issued.clientId, {}, CLI_ACTOR, OPERATOR)),
       );
       const fulfilled = rotations.filter((r) => r.status === 'fulfilled');
       expect(fulfilled.length).toBeGreaterThan(0);
@@ -286,7 +277,7 @@ for (const dialect of dialects()) {
       expect(events.items).toHaveLength(fulfilled.length);
 
       const revokes = await Promise.allSettled(
-        nodes.map((node) => node.clients.revoke(issued.clientId, CLI_ACTOR, 'all')),
+        nodes.map((node) => node.clients.revoke(issued.clientId, CLI_ACTOR, OPERATOR)),
       );
       expect(
         revokes
@@ -307,7 +298,7 @@ for (const dialect of dialects()) {
         .where('id', '=', issued.clientId)
         .executeTakeFirstOrThrow();
       expect(before.last_used_at).toBeNull();
-      expect((await services.clients.get(issued.clientId, 'all')).lastUsedAt).toBe(clock.now().toISOString());
+      expect((await services.clients.get(issued.clientId, OPERATOR)).lastUsedAt).toBe(clock.now().toISOString());
       await services.clients.flushLastUsed();
       const after = await ts.store.db
         .selectFrom('api_clients')
@@ -348,21 +339,21 @@ for (const dialect of dialects()) {
           })
           .execute();
       }
-      expect((await services.clients.get('5ca1ab1e-00a9', 'all')).name).toBe('Edge 1');
-      expect((await services.clients.get('5CA1AB1E-00AA', 'all')).name).toBe('Edge 2');
-      expect((await services.clients.get('5ca1ab1e-00a8', 'all')).name).toBe('Edge 0');
-      expect((await services.clients.get('5ca1ab1e-00b0', 'all')).name).toBe('Edge 6');
+      expect((await services.clients.get('5ca1ab1e-00a9', OPERATOR)).name).toBe('Edge 1');
+      expect((await services.clients.get('5CA1AB1E-00AA', OPERATOR)).name).toBe('Edge 2');
+      expect((await services.clients.get('5ca1ab1e-00a8', OPERATOR)).name).toBe('Edge 0');
+      expect((await services.clients.get('5ca1ab1e-00b0', OPERATOR)).name).toBe('Edge 6');
       // Two clients share the prefix 5ca1ab1e-00af: the partial id names neither.
-      await expect(services.clients.get('5ca1ab1e-00af', 'all')).rejects.toMatchObject({ status: 404 });
-      expect((await services.clients.get('5ca1ab1e-00af-4fff-8fff-ffffffffffff', 'all')).name).toBe('Edge 5');
-      await expect(services.clients.get('5ca1ab1e-00ab', 'all')).rejects.toMatchObject({ status: 404 });
-      await expect(services.clients.get('5ca1ab1e-00a', 'all')).rejects.toMatchObject({ status: 404 });
+      await expect(services.clients.get('5ca1ab1e-00af', OPERATOR)).rejects.toMatchObject({ status: 404 });
+      expect((await services.clients.get('5ca1ab1e-00af-4fff-8fff-ffffffffffff', OPERATOR)).name).toBe('Edge 5');
+      await expect(services.clients.get('5ca1ab1e-00ab', OPERATOR)).rejects.toMatchObject({ status: 404 });
+      await expect(services.clients.get('5ca1ab1e-00a', OPERATOR)).rejects.toMatchObject({ status: 404 });
 
       // All seven share one created_at: pages of 2 by cursor list each once, in (created_at, id) order.
       const seen: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await services.clients.list({ name: 'edge', limit: 2, cursor }, 'all');
+        const page = await services.clients.list({ name: 'edge', limit: 2, cursor }, OPERATOR);
         seen.push(...page.items.map((c) => c.name));
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
@@ -373,7 +364,7 @@ for (const dialect of dialects()) {
       await services.clients.create({ name: 'Export 100% done', scopes: ['data'] }, asUser(bob));
       await services.clients.create({ name: 'Export_raw', scopes: ['data'] }, asUser(bob));
       const names = async (name: string) =>
-        (await services.clients.list({ name }, 'all')).items.map((c) => c.name);
+        (await services.clients.list({ name }, OPERATOR)).items.map((c) => c.name);
       expect(await names('100%')).toEqual(['Export 100% done']);
       expect(await names('t_r')).toEqual(['Export_raw']);
       expect(await names('xport%')).toEqual([]);

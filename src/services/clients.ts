@@ -21,9 +21,10 @@ import { PreparedQuery } from '../store/prepared.js';
 import type { ApiClientsTable, Database } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
-import type { GrantId } from './grants.js';
 import { LastUseRecorder } from './last-use.js';
+import type { LiveUser, LiveUsers } from './live-users.js';
 import { decodeCursor, encodeCursor, type Page, pageSize } from './pagination.js';
+import { can, OPERATOR, type Principal } from './principal.js';
 
 export const SECRET_PURPOSE = 'client_secret';
 export const MIN_TOKEN_TTL = 60;
@@ -67,17 +68,17 @@ export interface ClientRecord {
   secrets: ReadonlyArray<{ hash: string; expiresAt: string | null }>;
 }
 
-/** The owner of a client as the token service needs it, read live (cached per epoch). */
-export interface ClientOwner {
-  id: number;
-  email: string;
-  status: 'active' | 'disabled';
-  roleName: string;
-  grants: ReadonlySet<GrantId>;
-}
+/** The owner of a client as the token service needs it: the user's live facts (one cache, see live-users.ts). */
+export type ClientOwner = LiveUser;
 
-/** Who is looking: `all` (the CLI), or a user who sees their own clients unless they may manage all. */
-export type ClientViewer = 'all' | { readonly userId: number; readonly manageAll: boolean };
+/**
+ * The owner whose clients `principal` may see: null for all of them (`api.clients.manage_all`,
+ * the operator), otherwise the principal's own user.
+ */
+function ownerFilter(principal: Principal): number | null {
+  if (can(principal, 'api.clients.manage_all')) return null;
+  return principal.user?.id ?? -1;
+}
 
 export interface CreateClientInput {
   name: unknown;
@@ -187,7 +188,6 @@ function actorLabel(actor: Actor): string {
 export class ClientsService {
   private readonly epochs: CacheEpochs;
   private readonly records: EpochCache<string, ClientRecord | null>;
-  private readonly owners: EpochCache<number, ClientOwner | null>;
   private readonly lastUse: LastUseRecorder<string>;
   /** What an unknown client ID is compared against: one secret hash no presented secret can match. */
   private readonly unknownClientSecrets: ClientRecord['secrets'];
@@ -195,10 +195,10 @@ export class ClientsService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly audit: AuditService,
+    private readonly liveUsers: LiveUsers,
   ) {
     this.epochs = epochsOf(ctx.store);
     this.records = new EpochCache(this.epochs, ['clients']);
-    this.owners = new EpochCache(this.epochs, ['users', 'roles']);
     this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record last use of API clients'),
     );
@@ -254,7 +254,7 @@ export class ClientsService {
       await this.epochs.bump(tx, 'clients');
       return id;
     });
-    return { client: await this.get(clientId, 'all'), clientId, clientSecret };
+    return { client: await this.get(clientId, OPERATOR), clientId, clientSecret };
   }
 
   /**
@@ -265,7 +265,7 @@ export class ClientsService {
    * at 100k clients as at 10 (plans at 100k):
    *   no filter:  SQLite `SCAN api_clients USING COVERING INDEX api_clients_created_idx`;
    *               PostgreSQL `Index Only Scan Backward using api_clients_created_idx`.
-   *   owner (and every viewer who sees only their own): `api_clients_owner_created_idx (owner_user_id=?)`
+   *   owner (and every principal who sees only their own): `api_clients_owner_created_idx (owner_user_id=?)`
    *               (an owner email is looked up first by users' unique email_key).
    *   status:     `api_clients_status_created_idx (status=?)`.
    *   name (a case-insensitive substring): checked on the name_key that api_clients_created_idx
@@ -275,7 +275,7 @@ export class ClientsService {
    * With the join in one statement, SQLite preferred to loop over the 50 owners and sort their
    * clients (`SCAN users … USE TEMP B-TREE FOR ORDER BY`) once a cursor was given.
    */
-  async list(query: ListClientsQuery, viewer: ClientViewer): Promise<Page<ApiClientView>> {
+  async list(query: ListClientsQuery, principal: Principal): Promise<Page<ApiClientView>> {
     const limit = pageSize(query.limit);
     const after = decodeCursor(
       query.cursor,
@@ -286,7 +286,8 @@ export class ClientsService {
       throw new ValidationError('"status" must be active or revoked.', { field: 'status' });
     }
     let q = this.db.selectFrom('api_clients').select(['id', 'created_at']);
-    if (viewer !== 'all' && !viewer.manageAll) q = q.where('owner_user_id', '=', viewer.userId);
+    const ownedBy = ownerFilter(principal);
+    if (ownedBy !== null) q = q.where('owner_user_id', '=', ownedBy);
     if (query.name) {
       const pattern = likePattern(query.name.trim().toLowerCase());
       q = q.where(sql<boolean>`${sql.ref('name_key')} like ${pattern} escape '\\'`);
@@ -328,15 +329,15 @@ export class ClientsService {
     };
   }
 
-  /** By full client ID or partial ID; 404 when it does not exist or the viewer may not see it. */
-  async get(ref: string, viewer: ClientViewer, executor: Executor = this.db): Promise<ApiClientView> {
-    return this.toView(await this.findRow(ref, viewer, executor));
+  /** By full client ID or partial ID; 404 when it does not exist or the principal may not see it. */
+  async get(ref: string, principal: Principal, executor: Executor = this.db): Promise<ApiClientView> {
+    return this.toView(await this.findRow(ref, principal, executor));
   }
 
   /** Final: the client gets `invalid_client` from now on and its tokens are rejected by Gatehouse at once. */
-  async revoke(ref: string, actor: Actor, viewer: ClientViewer): Promise<ApiClientView> {
+  async revoke(ref: string, actor: Actor, principal: Principal): Promise<ApiClientView> {
     const id = await this.ctx.store.transaction(async (tx) => {
-      const row = await this.findRow(ref, viewer, tx, true);
+      const row = await this.findRow(ref, principal, tx, true);
       if (row.status === 'revoked') return row.id;
       const now = this.ctx.clock.now().toISOString();
       const updated = await tx
@@ -356,7 +357,7 @@ export class ClientsService {
       await this.epochs.bump(tx, 'clients');
       return row.id;
     });
-    return this.get(id, 'all');
+    return this.get(id, OPERATOR);
   }
 
   /**
@@ -368,14 +369,14 @@ export class ClientsService {
     ref: string,
     options: { graceSeconds?: unknown },
     actor: Actor,
-    viewer: ClientViewer,
+    principal: Principal,
   ): Promise<IssuedClientCredentials & { previousSecretExpiresAt: string | null }> {
     const grace = validateGraceSeconds(options.graceSeconds);
     const clientSecret = randomHex(32);
     const secretHash = this.ctx.keyring.hashSecret(SECRET_PURPOSE, clientSecret);
     const result = await this.ctx.store.transaction(async (tx) => {
-      const row = await this.findRow(ref, viewer, tx, true);
-      if (viewer !== 'all' && row.owner_user_id !== viewer.userId) {
+      const row = await this.findRow(ref, principal, tx, true);
+      if (principal.kind !== 'operator' && row.owner_user_id !== principal.user?.id) {
         throw new ForbiddenError('Only the owner of an API client can rotate its secret.');
       }
       if (row.status !== 'active') throw new ConflictError('This API client is revoked; create a new one.');
@@ -403,7 +404,7 @@ export class ClientsService {
       return { id: row.id, previousExpiresAt };
     });
     return {
-      client: await this.get(result.id, 'all'),
+      client: await this.get(result.id, OPERATOR),
       clientId: result.id,
       clientSecret,
       previousSecretExpiresAt: result.previousExpiresAt,
@@ -438,9 +439,9 @@ export class ClientsService {
     return this.records.get(clientId, () => this.loadRecord(clientId));
   }
 
-  /** The cached owner (status, role and grants as of the last users/roles change). */
+  /** The owner's live facts (status, role and grants as of the last users/roles change). */
   owner(userId: number): Promise<ClientOwner | null> {
-    return this.owners.get(userId, () => this.loadOwner(userId));
+    return this.liveUsers.get(userId);
   }
 
   /** Notes a successful use; written to the database in a batch a few seconds later. */
@@ -494,24 +495,6 @@ export class ClientsService {
     };
   }
 
-  private async loadOwner(userId: number): Promise<ClientOwner | null> {
-    const row = await this.db
-      .selectFrom('users')
-      .innerJoin('roles', 'roles.id', 'users.role_id')
-      .select(['users.id', 'users.email', 'users.status', 'users.role_id', 'roles.name as role_name'])
-      .where('users.id', '=', userId)
-      .executeTakeFirst();
-    if (!row) return null;
-    const grants = await this.db.selectFrom('role_grants').select('grant_id').where('role_id', '=', row.role_id).execute();
-    return {
-      id: row.id,
-      email: row.email,
-      status: row.status,
-      roleName: row.role_name,
-      grants: new Set(grants.map((g) => g.grant_id as GrantId)),
-    };
-  }
-
   private liveSecrets(executor: Executor, clientId: string, now: string) {
     return executor
       .selectFrom('client_secrets')
@@ -541,13 +524,14 @@ export class ClientsService {
    * `FOR UPDATE OF api_clients`), so writes to one client from several nodes run one
    * after the other and each sees the other's result. SQLite writers are serial already.
    */
-  private async findRow(ref: string, viewer: ClientViewer, executor: Executor, lock = false): Promise<ClientRow> {
+  private async findRow(ref: string, principal: Principal, executor: Executor, lock = false): Promise<ClientRow> {
     const parsed = typeof ref === 'string' ? parseClientRef(ref) : undefined;
     if (!parsed) throw new NotFoundError('API client', typeof ref === 'string' ? ref.slice(0, 40) : undefined);
     let q = this.selectClients(executor);
     if (lock && this.ctx.store.dialect === 'postgres') q = q.forUpdate('api_clients');
     q = 'full' in parsed ? q.where('api_clients.id', '=', parsed.full) : q.where((eb) => idHasPrefix(eb, 'api_clients.id', parsed.prefix));
-    if (viewer !== 'all' && !viewer.manageAll) q = q.where('api_clients.owner_user_id', '=', viewer.userId);
+    const ownedBy = ownerFilter(principal);
+    if (ownedBy !== null) q = q.where('api_clients.owner_user_id', '=', ownedBy);
     const rows = await q.limit(2).execute();
     if (rows.length !== 1) throw new NotFoundError('API client', ref);
     return rows[0]!;

@@ -8,6 +8,7 @@ import { ClientsService } from './clients.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
+import { LiveUsers } from './live-users.js';
 import { RolesService } from './roles.js';
 import { SessionsService } from './sessions.js';
 import { RedisThrottleCounter, StoreThrottleCounter, ThrottleService } from './throttle.js';
@@ -20,6 +21,8 @@ export interface Services {
   readonly audit: AuditService;
   readonly roles: RolesService;
   readonly users: UsersService;
+  /** The one cache of users' live facts (status, role, grants) every authorization decision reads. */
+  readonly liveUsers: LiveUsers;
   /** Failed-attempt counters (database or Redis); `throttle.close()` when the process stops. */
   readonly throttle: ThrottleService;
   readonly sessions: SessionsService;
@@ -45,7 +48,8 @@ export function createServices(ctx: ServiceContext): Services {
     ctx.clock,
   );
   const sessions = new SessionsService(ctx, users, throttle, audit);
-  const clients = new ClientsService(ctx, audit);
+  const liveUsers = new LiveUsers(ctx, users, roles);
+  const clients = new ClientsService(ctx, audit, liveUsers);
   const keys = new KeysService(ctx, audit);
   const tokens = new TokenService(ctx, audit, keys, clients);
   const workflows = new WorkflowsService(ctx, audit);
@@ -55,6 +59,7 @@ export function createServices(ctx: ServiceContext): Services {
     audit,
     roles,
     users,
+    liveUsers,
     throttle,
     sessions,
     clients,

@@ -16,11 +16,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { testServices } from '../../test/helpers/services.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import type { Store } from '../store/index.js';
-import { CLI_TOKEN_CALLER } from './access-tokens.js';
+import { OPERATOR } from './principal.js';
 import { CLI_ACTOR } from './context.js';
 import type { Services } from './index.js';
 import { LAST_USE_BATCH, LastUseRecorder } from './last-use.js';
-import { OPERATOR } from './principal.js';
 
 /** Counts every statement and the rows they changed. */
 class Writes implements KyselyPlugin {
@@ -161,7 +160,7 @@ for (const dialect of dialects()) {
     it('writes developer tokens (integer ids) through the service', async () => {
       const created = await services.accessTokens.create(
         { description: 'batch', user: ownerId, expiresInDays: 1 },
-        CLI_TOKEN_CALLER,
+        OPERATOR,
         CLI_ACTOR,
       );
       expect(await services.accessTokens.authenticate(created.token)).toMatchObject({

@@ -11,7 +11,9 @@
  * "Admin" is not a role name: it is holding every grant of the catalog (`isAdmin`).
  */
 import type { Scope } from '../tokens/scopes.js';
+import type { Actor } from './context.js';
 import { GRANTS, type GrantId } from './grants.js';
+import type { LiveUser } from './live-users.js';
 import type { User } from './users.js';
 
 /** How the principal proved who it is. Later resolvers (access profiles, outside IdPs) add theirs. */
@@ -49,6 +51,34 @@ export const OPERATOR: Principal = Object.freeze({
   scopes: null,
   via: 'cli',
 });
+
+/** A person acting with their own grants (signed in, or with a developer token). */
+export function userPrincipal(
+  live: LiveUser,
+  via: 'session' | 'developer_token',
+  ids: { sessionId?: string; tokenId?: number } = {},
+): Principal {
+  return { kind: 'user', user: live.user, grants: live.grants, scopes: null, via, ...ids };
+}
+
+/** A program with a client JWT: its owner's grants now, limited by the token's scopes. */
+export function clientPrincipal(owner: LiveUser, clientId: string, scopes: Iterable<Scope>): Principal {
+  return { kind: 'client', user: owner.user, grants: owner.grants, scopes: new Set(scopes), via: 'client_jwt', clientId };
+}
+
+/** The audit actor of a principal: a client as `client`, a person as `user`, the operator as `cli`. */
+export function actorFor(principal: Principal, ip?: string): Actor {
+  if (principal.kind === 'operator' || principal.user === null) return { type: 'cli' };
+  if (principal.kind === 'client') {
+    return { type: 'client', clientId: principal.clientId ?? '', userId: principal.user.id, ...(ip === undefined ? {} : { ip }) };
+  }
+  return { type: 'user', userId: principal.user.id, label: principal.user.email, ...(ip === undefined ? {} : { ip }) };
+}
+
+/** The acting user's id; null for the operator. */
+export function userIdOf(principal: Principal): number | null {
+  return principal.user?.id ?? null;
+}
 
 /**
  * The one authorization check: the principal holds `grant`, and, when `scope` is given and the

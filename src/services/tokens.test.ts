@@ -82,7 +82,7 @@ for (const dialect of dialects()) {
       const c = await newClient();
       const token = await tokenFor(c);
       expect(await services.tokens.verify(token)).not.toBeNull();
-      await services.clients.revoke(c.id, CLI_ACTOR, 'all');
+      await services.clients.revoke(c.id, CLI_ACTOR, OPERATOR);
       expect(await services.tokens.verify(token)).toBeNull();
 
       const user = await services.users.create({ email: `u${Date.now()}@example.com`, role: 'Privileged' }, OPERATOR, CLI_ACTOR);
@@ -143,7 +143,7 @@ for (const dialect of dialects()) {
 
       await services.tokens.revoke(revocable, (await services.clients.record(c.id))!, CLI_ACTOR);
       await services.users.disable(user.id, OPERATOR, CLI_ACTOR);
-      await services.clients.revoke(c.id, CLI_ACTOR, 'all');
+      await services.clients.revoke(c.id, CLI_ACTOR, OPERATOR);
       // This node sees it at once; the peer still answers from its cache until it polls.
       expect(await services.tokens.verify(t2)).toBeNull();
       expect(await peer.services.tokens.verify(t2)).not.toBeNull();
@@ -169,7 +169,7 @@ for (const dialect of dialects()) {
       expect(await peer.services.tokens.verify(token)).not.toBeNull();
       peer.services.epochs.start({ intervalMs: 50 });
       try {
-        await services.clients.revoke(c.id, CLI_ACTOR, 'all');
+        await services.clients.revoke(c.id, CLI_ACTOR, OPERATOR);
         await vi.waitFor(async () => expect(await peer.services.tokens.verify(token)).toBeNull(), { timeout: 10_000, interval: 25 });
       } finally {
         await peer.services.epochs.stop();

@@ -382,6 +382,8 @@ export class UsersService {
       target: { type: 'user', id: user.id },
       details: { mustChange: options.mustChange },
     });
+    // `mustChangePassword` is part of the user's live facts (services/live-users.ts).
+    await bumpEpoch(this.ctx.store, tx, 'users');
   }
 
   /**

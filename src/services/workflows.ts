@@ -1,7 +1,7 @@
 /**
  * Workflows: versioned definitions, sharing, runs (instances) and their logs.
  * Visibility: a workflow is visible to its owner, to the users it is shared
- * with, and to Admins; for anyone else it does not exist (404, same body as a
+ * with, and to admins (a principal holding every grant: `isAdmin`, never a role name); for anyone else it does not exist (404, same body as a
  * missing one). The engine (src/workflows/engine.ts) runs the instances.
  */
 import crypto from 'node:crypto';
@@ -15,14 +15,7 @@ import type { WorkflowInstancesTable, WorkflowInstanceStatus, WorkflowsTable } f
 import { validateDefinition, validateInput, type WorkflowDefinition } from '../workflows/definition.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
-
-/** Who is looking: a user (Admins see everything), or the CLI (`userId: null`, sees everything). */
-export interface WorkflowViewer {
-  readonly userId: number | null;
-  readonly isAdmin: boolean;
-}
-
-export const CLI_VIEWER: WorkflowViewer = Object.freeze({ userId: null, isAdmin: true });
+import { isAdmin, OPERATOR, type Principal } from './principal.js';
 
 export interface Workflow {
   id: string;
@@ -181,6 +174,11 @@ function userIdOf(actor: Actor): number | null {
   return actor.type === 'user' || actor.type === 'client' ? actor.userId : null;
 }
 
+/** The user whose own and shared workflows `principal` sees; null when it sees every one (an admin, the operator). */
+function restrictedTo(principal: Principal): number | null {
+  return isAdmin(principal) ? null : (principal.user?.id ?? -1);
+}
+
 export class WorkflowsService {
   private engine: EngineHooks | undefined;
 
@@ -198,11 +196,15 @@ export class WorkflowsService {
     this.engine = engine;
   }
 
-  /** Workflows the viewer may see (not deleted). */
-  private visible(viewer: WorkflowViewer, executor: Executor = this.db) {
+  /** Workflows the principal may see (not deleted): admins (and the operator) see every one. */
+  private visible(principal: Principal, executor: Executor = this.db) {
+    return this.visibleTo(restrictedTo(principal), executor);
+  }
+
+  /** Workflows owned by or shared with `userId` (not deleted); every one for null. */
+  private visibleTo(userId: number | null, executor: Executor = this.db) {
     let query = executor.selectFrom('workflows').where('workflows.deleted_at', 'is', null);
-    if (!viewer.isAdmin && viewer.userId !== null) {
-      const userId = viewer.userId;
+    if (userId !== null) {
       // `id in (…)` rather than a correlated `exists`, so both sides of the OR use an index
       // (owner, and shares by user): the cost follows the user's workflows, not all of them.
       query = query.where((eb) =>
@@ -215,8 +217,8 @@ export class WorkflowsService {
     return query;
   }
 
-  private async findRow(id: string, viewer: WorkflowViewer, executor: Executor = this.db): Promise<Selectable<WorkflowsTable>> {
-    const row = await this.visible(viewer, executor).selectAll('workflows').where('workflows.id', '=', id).executeTakeFirst();
+  private async findRow(id: string, principal: Principal, executor: Executor = this.db): Promise<Selectable<WorkflowsTable>> {
+    const row = await this.visible(principal, executor).selectAll('workflows').where('workflows.id', '=', id).executeTakeFirst();
     if (!row) throw new NotFoundError('Workflow', id);
     return row;
   }
@@ -251,7 +253,7 @@ export class WorkflowsService {
 
   /** GET /v1/workflows without a name filter, a user's own and shared workflows: compiled once (hot path). */
   private readonly listVisibleToUser = new PreparedQuery(3, (db: Executor, userId: number, limit: number, offset: number) =>
-    this.visible({ userId, isAdmin: false }, db)
+    this.visibleTo(userId, db)
       .selectAll('workflows')
       .orderBy('workflows.name_key')
       .orderBy('workflows.id')
@@ -259,27 +261,28 @@ export class WorkflowsService {
       .offset(offset),
   );
 
-  async list(viewer: WorkflowViewer, query: OffsetQuery & { nameLike?: string } = {}): Promise<Workflow[]> {
+  async list(principal: Principal, query: OffsetQuery & { nameLike?: string } = {}): Promise<Workflow[]> {
     const { limit, offset } = offsetPage(query);
     let rows: Array<Selectable<WorkflowsTable>>;
-    if (!query.nameLike && !viewer.isAdmin && viewer.userId !== null) {
-      rows = await this.listVisibleToUser.execute(this.db, viewer.userId, limit, offset);
+    const userId = restrictedTo(principal);
+    if (!query.nameLike && userId !== null) {
+      rows = await this.listVisibleToUser.execute(this.db, userId, limit, offset);
     } else {
-      let q = this.visible(viewer).selectAll('workflows');
+      let q = this.visible(principal).selectAll('workflows');
       if (query.nameLike) q = q.where('workflows.name_key', 'like', likePattern(query.nameLike.toLowerCase()));
       rows = await q.orderBy('workflows.name_key').orderBy('workflows.id').limit(limit).offset(offset).execute();
     }
     return Promise.all(rows.map((row) => this.toWorkflow(row)));
   }
 
-  async get(id: string, viewer: WorkflowViewer): Promise<Workflow> {
-    return this.toWorkflow(await this.findRow(id, viewer));
+  async get(id: string, principal: Principal): Promise<Workflow> {
+    return this.toWorkflow(await this.findRow(id, principal));
   }
 
   /** A workflow by id, or by exact name (case-insensitive) when no id matches; for the CLI. */
-  async resolve(ref: string, viewer: WorkflowViewer): Promise<Workflow> {
-    const byId = await this.visible(viewer).selectAll('workflows').where('workflows.id', '=', ref).executeTakeFirst();
-    const row = byId ?? (await this.visible(viewer).selectAll('workflows').where('workflows.name_key', '=', ref.trim().toLowerCase()).executeTakeFirst());
+  async resolve(ref: string, principal: Principal): Promise<Workflow> {
+    const byId = await this.visible(principal).selectAll('workflows').where('workflows.id', '=', ref).executeTakeFirst();
+    const row = byId ?? (await this.visible(principal).selectAll('workflows').where('workflows.name_key', '=', ref.trim().toLowerCase()).executeTakeFirst());
     if (!row) throw new NotFoundError('Workflow', ref);
     return this.toWorkflow(row);
   }
@@ -292,9 +295,11 @@ export class WorkflowsService {
 
   async create(
     input: { name: unknown; description?: unknown; definition: unknown },
-    owner: { userId: number },
+    principal: Principal,
     actor: Actor,
   ): Promise<Workflow> {
+    const ownerId = principal.user?.id;
+    if (ownerId === undefined) throw new ValidationError('A workflow is owned by a user; the operator cannot own one.');
     const name = validateName(input.name);
     const description = validateDescription(input.description);
     const definition = validateDefinition(input.definition);
@@ -310,7 +315,7 @@ export class WorkflowsService {
           name,
           name_key: name.toLowerCase(),
           description,
-          owner_id: owner.userId,
+          owner_id: ownerId,
           current_version: 1,
           deleted_at: null,
           created_by: by,
@@ -325,14 +330,14 @@ export class WorkflowsService {
         .execute();
       await this.audit.record(tx, { actor, action: 'workflow.created', target: { type: 'workflow', id }, details: { name, version: 1 } });
     });
-    return this.get(id, CLI_VIEWER);
+    return this.get(id, OPERATOR);
   }
 
   /** Changes name/description; a new definition stores a new version (running instances keep theirs). */
   async update(
     id: string,
     input: { name?: unknown; description?: unknown; definition?: unknown },
-    viewer: WorkflowViewer,
+    principal: Principal,
     actor: Actor,
   ): Promise<Workflow> {
     const name = input.name === undefined ? undefined : validateName(input.name);
@@ -356,7 +361,7 @@ export class WorkflowsService {
         .where('deleted_at', 'is', null)
         .executeTakeFirst();
       if (Number(bumped.numUpdatedRows) !== 1) throw new NotFoundError('Workflow', id);
-      const row = await this.findRow(id, viewer, tx);
+      const row = await this.findRow(id, principal, tx);
       if (name !== undefined) {
         await this.assertNameFree(tx, name, id);
         await tx.updateTable('workflows').set({ name, name_key: name.toLowerCase() }).where('id', '=', id).execute();
@@ -375,18 +380,18 @@ export class WorkflowsService {
         details: { ...(name !== undefined ? { name } : {}), ...(definition ? { version: row.current_version } : {}) },
       });
     });
-    return this.get(id, CLI_VIEWER);
+    return this.get(id, OPERATOR);
   }
 
-  private assertOwnerOrAdmin(row: Selectable<WorkflowsTable>, viewer: WorkflowViewer, what: string): void {
-    if (viewer.isAdmin || viewer.userId === row.owner_id) return;
+  private assertOwnerOrAdmin(row: Selectable<WorkflowsTable>, principal: Principal, what: string): void {
+    if (isAdmin(principal) || principal.user?.id === row.owner_id) return;
     throw new ForbiddenError(`Only the workflow's owner or an Admin may ${what}.`, { workflow: row.id });
   }
 
-  async delete(id: string, viewer: WorkflowViewer, actor: Actor): Promise<void> {
+  async delete(id: string, principal: Principal, actor: Actor): Promise<void> {
     await this.ctx.store.transaction(async (tx) => {
-      const row = await this.findRow(id, viewer, tx);
-      this.assertOwnerOrAdmin(row, viewer, 'delete it');
+      const row = await this.findRow(id, principal, tx);
+      this.assertOwnerOrAdmin(row, principal, 'delete it');
       const now = this.ctx.clock.now().toISOString();
       await tx.updateTable('workflows').set({ deleted_at: now, updated_at: now, updated_by: userIdOf(actor) }).where('id', '=', id).execute();
       // Queued runs of a deleted workflow will not start.
@@ -401,14 +406,14 @@ export class WorkflowsService {
   }
 
   /** Replaces the list of users the workflow is shared with. */
-  async setSharing(id: string, userIds: unknown, viewer: WorkflowViewer, actor: Actor): Promise<Workflow> {
+  async setSharing(id: string, userIds: unknown, principal: Principal, actor: Actor): Promise<Workflow> {
     if (!Array.isArray(userIds) || userIds.length > MAX_SHARES || userIds.some((u) => !isId(u))) {
       throw new ValidationError(`"userIds" must be a list of at most ${MAX_SHARES} user ids.`, { field: 'userIds' });
     }
     const ids = [...new Set(userIds as number[])];
     await this.ctx.store.transaction(async (tx) => {
-      const row = await this.findRow(id, viewer, tx);
-      this.assertOwnerOrAdmin(row, viewer, 'change its sharing');
+      const row = await this.findRow(id, principal, tx);
+      this.assertOwnerOrAdmin(row, principal, 'change its sharing');
       if (ids.length > 0) {
         const found = await tx.selectFrom('users').select('id').where('id', 'in', ids).execute();
         // Which ids are unknown is not said: the answer must not tell who has an account.
@@ -428,12 +433,12 @@ export class WorkflowsService {
         .execute();
       await this.audit.record(tx, { actor, action: 'workflow.shared', target: { type: 'workflow', id }, details: { userIds: shared } });
     });
-    return this.get(id, CLI_VIEWER);
+    return this.get(id, OPERATOR);
   }
 
   /** Queues a run of the current version (or `version`); the engine picks it up. */
-  async start(id: string, input: { input?: unknown; version?: unknown }, viewer: WorkflowViewer, actor: Actor): Promise<WorkflowInstance> {
-    const row = await this.findRow(id, viewer);
+  async start(id: string, input: { input?: unknown; version?: unknown }, principal: Principal, actor: Actor): Promise<WorkflowInstance> {
+    const row = await this.findRow(id, principal);
     const version = parseVersion(input.version) ?? row.current_version;
     const stored = await this.db
       .selectFrom('workflow_versions')
@@ -481,7 +486,7 @@ export class WorkflowsService {
       });
     });
     this.engine?.poke();
-    return this.getInstance(instanceId, viewer);
+    return this.getInstance(instanceId, principal);
   }
 
   /**
@@ -490,41 +495,41 @@ export class WorkflowsService {
    */
   async startByMessage(
     message: { messageName?: unknown; version?: unknown; modelId?: unknown; data?: unknown },
-    viewer: WorkflowViewer,
+    principal: Principal,
     actor: Actor,
   ): Promise<DomoInstance> {
     let id: string;
     if (typeof message.modelId === 'string' && message.modelId !== '') {
-      id = (await this.findRow(message.modelId, viewer)).id;
+      id = (await this.findRow(message.modelId, principal)).id;
     } else {
       if (typeof message.messageName !== 'string' || !/^Start\s+\S/.test(message.messageName)) {
         throw new ValidationError('"messageName" must be "Start <workflow name>" (or give "modelId").', { field: 'messageName' });
       }
       const name = message.messageName.replace(/^Start\s+/, '').trim();
-      const row = await this.visible(viewer).select('workflows.id').where('workflows.name_key', '=', name.toLowerCase()).executeTakeFirst();
+      const row = await this.visible(principal).select('workflows.id').where('workflows.name_key', '=', name.toLowerCase()).executeTakeFirst();
       if (!row) throw new NotFoundError('Workflow', name);
       id = row.id;
     }
-    const instance = await this.start(id, { input: message.data ?? {}, version: message.version }, viewer, actor);
+    const instance = await this.start(id, { input: message.data ?? {}, version: message.version }, principal, actor);
     return pickDomo(instance);
   }
 
-  private instanceQuery(viewer: WorkflowViewer, executor: Executor = this.db) {
-    return this.visible(viewer, executor)
+  private instanceQuery(principal: Principal, executor: Executor = this.db) {
+    return this.visible(principal, executor)
       .innerJoin('workflow_instances', 'workflow_instances.workflow_id', 'workflows.id')
       .selectAll('workflow_instances')
       .select('workflows.name as workflow_name');
   }
 
-  async getInstance(instanceId: string, viewer: WorkflowViewer): Promise<WorkflowInstance> {
-    const row = await this.instanceQuery(viewer).where('workflow_instances.id', '=', instanceId).executeTakeFirst();
+  async getInstance(instanceId: string, principal: Principal): Promise<WorkflowInstance> {
+    const row = await this.instanceQuery(principal).where('workflow_instances.id', '=', instanceId).executeTakeFirst();
     if (!row) throw new NotFoundError('Workflow instance', instanceId);
     return toInstance(row);
   }
 
   /** The runs of a workflow, newest first (one page; see `pageInstances` for the cursor). */
-  async listInstances(workflowId: string, viewer: WorkflowViewer, query: InstancePageQuery = {}): Promise<WorkflowInstance[]> {
-    return (await this.pageInstances(workflowId, viewer, query)).items;
+  async listInstances(workflowId: string, principal: Principal, query: InstancePageQuery = {}): Promise<WorkflowInstance[]> {
+    return (await this.pageInstances(workflowId, principal, query)).items;
   }
 
   /**
@@ -538,7 +543,7 @@ export class WorkflowsService {
    * mixes desc and asc, so a row-value comparison cannot express it). `offset` still works for
    * compatibility, up to MAX_INSTANCE_OFFSET.
    */
-  async pageInstances(workflowId: string, viewer: WorkflowViewer, query: InstancePageQuery = {}): Promise<Page<WorkflowInstance>> {
+  async pageInstances(workflowId: string, principal: Principal, query: InstancePageQuery = {}): Promise<Page<WorkflowInstance>> {
     const { limit, offset } = offsetPage(query);
     if (offset > MAX_INSTANCE_OFFSET) {
       throw new ValidationError(
@@ -553,8 +558,8 @@ export class WorkflowsService {
     if (after !== undefined && offset > 0) {
       throw new ValidationError('Give "cursor" or "offset", not both.', { field: 'offset' });
     }
-    await this.findRow(workflowId, viewer);
-    let q = this.instanceQuery(viewer).where('workflow_instances.workflow_id', '=', workflowId);
+    await this.findRow(workflowId, principal);
+    let q = this.instanceQuery(principal).where('workflow_instances.workflow_id', '=', workflowId);
     if (after !== undefined) {
       const [createdAt, id] = after;
       q = q
@@ -575,9 +580,9 @@ export class WorkflowsService {
     };
   }
 
-  async logs(instanceId: string, viewer: WorkflowViewer, query: OffsetQuery = {}): Promise<InstanceLog[]> {
+  async logs(instanceId: string, principal: Principal, query: OffsetQuery = {}): Promise<InstanceLog[]> {
     const { limit, offset } = offsetPage(query, 100);
-    await this.getInstance(instanceId, viewer);
+    await this.getInstance(instanceId, principal);
     const rows = await this.db
       .selectFrom('workflow_instance_logs')
       .selectAll()
@@ -604,8 +609,8 @@ export class WorkflowsService {
    * Cancels a run: a queued run that no engine holds ends at once; a running one at its
    * next step boundary (an in-flight HTTP call is aborted). Canceling a canceled run is a no-op.
    */
-  async cancel(instanceId: string, viewer: WorkflowViewer, actor: Actor): Promise<WorkflowInstance> {
-    const current = await this.getInstance(instanceId, viewer);
+  async cancel(instanceId: string, principal: Principal, actor: Actor): Promise<WorkflowInstance> {
+    const current = await this.getInstance(instanceId, principal);
     if (current.status === 'CANCELED') return current;
     if (TERMINAL.has(current.status)) {
       throw new ConflictError(`The run has already ended (${current.status}).`, { status: current.status });
@@ -634,7 +639,7 @@ export class WorkflowsService {
       await this.audit.record(tx, { actor, action: 'workflow.run_canceled', target: { type: 'workflow_instance', id: instanceId } });
     });
     this.engine?.cancelLocal(instanceId);
-    return this.getInstance(instanceId, viewer);
+    return this.getInstance(instanceId, principal);
   }
 }
 

@@ -8,8 +8,7 @@ import type { ManualClock } from '../clock.js';
 import { CLI_ACTOR } from '../services/context.js';
 import type { Services } from '../services/index.js';
 import { OPERATOR } from '../services/principal.js';
-import { CLI_VIEWER } from '../services/workflows.js';
-import { testServices } from '../../test/helpers/services.js';
+import { asPrincipal, testServices } from '../../test/helpers/services.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { WorkflowEngine } from './engine.js';
 
@@ -33,10 +32,10 @@ for (const dialect of dialects()) {
 
     async function workflow(name: string, steps: unknown[]): Promise<string> {
       return (
-        await services.workflows.create({ name, definition: { steps } }, { userId: ownerId }, CLI_ACTOR)
+        await services.workflows.create({ name, definition: { steps } }, await asPrincipal(services, ownerId), CLI_ACTOR)
       ).id;
     }
-    const status = async (id: string) => (await services.workflows.getInstance(id, CLI_VIEWER)).status;
+    const status = async (id: string) => (await services.workflows.getInstance(id, OPERATOR)).status;
 
     it('claims due runs when their time comes, never before, and queued runs first-in first-out meanwhile', async () => {
       // Ticked by hand: no timer, so every claim below is one this test asked for.
@@ -52,7 +51,7 @@ for (const dialect of dialects()) {
           { id: 'wait', type: 'delay', seconds },
           { id: 'after', type: 'log', message: 'woke' },
         ]);
-        waits.push((await services.workflows.start(id, { input: {} }, CLI_VIEWER, CLI_ACTOR)).id);
+        waits.push((await services.workflows.start(id, { input: {} }, OPERATOR, CLI_ACTOR)).id);
         clock.advance(1);
       }
       // Each runs its delay step and lets go until its due time.
@@ -64,7 +63,7 @@ for (const dialect of dialects()) {
       const quick = await workflow('quick', [{ id: 'hi', type: 'log', message: 'hi' }]);
       const queued: string[] = [];
       for (let i = 0; i < 3; i++) {
-        queued.push((await services.workflows.start(quick, { input: {} }, CLI_VIEWER, CLI_ACTOR)).id);
+        queued.push((await services.workflows.start(quick, { input: {} }, OPERATOR, CLI_ACTOR)).id);
         clock.advance(1);
       }
       // Two slots: the two oldest queued runs, none of the waiting ones.

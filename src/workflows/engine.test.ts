@@ -8,9 +8,9 @@ import { SecretKeyring } from '../crypto.js';
 import { silentLogger } from '../logger.js';
 import { CLI_ACTOR } from '../services/context.js';
 import { createServices, type Services } from '../services/index.js';
-import { CLI_VIEWER, type WorkflowInstance } from '../services/workflows.js';
+import type { WorkflowInstance } from '../services/workflows.js';
 import type { Store } from '../store/index.js';
-import { TEST_SECRET_KEY, testServices } from '../../test/helpers/services.js';
+import { asPrincipal, TEST_SECRET_KEY, testServices } from '../../test/helpers/services.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { startUpstream, type Upstream } from '../../test/helpers/upstream.js';
 import { type EngineOptions, WorkflowEngine } from './engine.js';
@@ -59,25 +59,25 @@ for (const dialect of dialects()) {
       counter++;
       const wf = await services.workflows.create(
         { name: `wf ${counter}`, definition: { steps, ...(input ? { input } : {}) } },
-        { userId: ownerId },
+        await asPrincipal(services, ownerId),
         CLI_ACTOR,
       );
       return wf.id;
     }
 
     async function run(workflowId: string, input: unknown = {}): Promise<WorkflowInstance> {
-      return services.workflows.start(workflowId, { input }, CLI_VIEWER, CLI_ACTOR);
+      return services.workflows.start(workflowId, { input }, OPERATOR, CLI_ACTOR);
     }
 
     async function until(instanceId: string, statuses: string[], on: Services = services): Promise<WorkflowInstance> {
       for (;;) {
-        const instance = await on.workflows.getInstance(instanceId, CLI_VIEWER);
+        const instance = await on.workflows.getInstance(instanceId, OPERATOR);
         if (statuses.includes(instance.status)) return instance;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     }
 
-    const logsOf = (id: string) => services.workflows.logs(id, CLI_VIEWER);
+    const logsOf = (id: string) => services.workflows.logs(id, OPERATOR);
 
     it('runs set, if (both branches), log and http with templates; outputs and logs are stored', async () => {
       const id = await workflow([
@@ -264,7 +264,7 @@ for (const dialect of dialects()) {
       ]);
       const instance = await run(id);
       const held = await upstream.waitForHeld('/hang/cancel');
-      await services.workflows.cancel(instance.id, CLI_VIEWER, CLI_ACTOR);
+      await services.workflows.cancel(instance.id, OPERATOR, CLI_ACTOR);
       await held.closed;
       const canceled = await until(instance.id, ['CANCELED', 'COMPLETED', 'FAILED']);
       expect(canceled.status).toBe('CANCELED');
@@ -272,9 +272,9 @@ for (const dialect of dialects()) {
       await e.stop();
 
       const queued = await run(id);
-      const result = await services.workflows.cancel(queued.id, CLI_VIEWER, CLI_ACTOR);
+      const result = await services.workflows.cancel(queued.id, OPERATOR, CLI_ACTOR);
       expect(result.status).toBe('CANCELED');
-      await expect(services.workflows.cancel(queued.id, CLI_VIEWER, CLI_ACTOR)).resolves.toMatchObject({ status: 'CANCELED' });
+      await expect(services.workflows.cancel(queued.id, OPERATOR, CLI_ACTOR)).resolves.toMatchObject({ status: 'CANCELED' });
     });
 
     it('runs at most `concurrency` instances; the others stay QUEUED', async () => {
@@ -286,7 +286,7 @@ for (const dialect of dialects()) {
       await upstream.waitForHeld('/hang/limit');
       await e.tick();
       expect(e.active).toBe(1);
-      const states = [await services.workflows.getInstance(one.id, CLI_VIEWER), await services.workflows.getInstance(two.id, CLI_VIEWER)];
+      const states = [await services.workflows.getInstance(one.id, OPERATOR), await services.workflows.getInstance(two.id, OPERATOR)];
       expect(states.map((s) => s.status).sort()).toEqual(['IN_PROGRESS', 'QUEUED']);
       upstream.release('/hang/limit');
       await upstream.waitForHeld('/hang/limit');

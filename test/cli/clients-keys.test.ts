@@ -17,6 +17,7 @@ import { CLI_TEST_TIMEOUT, type CliResult, runBuiltCli } from '../helpers/cli.js
 import { basic } from '../helpers/oauth.js';
 import { TEST_SECRET_KEY } from '../helpers/services.js';
 import { freshSchemaName, PG_URL, postgresCase } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -182,7 +183,7 @@ for (const target of targets) {
     sqliteOnly(
       'usage errors exit 2, bad values and unknown clients exit 1 with the message on stderr, and nothing is created',
       async () => {
-        const count = async () => (await t.services.clients.list({ limit: 200 }, 'all')).items.length;
+        const count = async () => (await t.services.clients.list({ limit: 200 }, OPERATOR)).items.length;
         const before = await count();
         const usage = [
           ['clients', 'create', 'x', '--scopes', 'data'],

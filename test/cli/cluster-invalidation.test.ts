@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
 import { OPERATOR } from '../../src/services/principal.js';
@@ -125,7 +124,7 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     const auth = `Basic ${Buffer.from(`${issued.clientId}:${issued.clientSecret}`).toString('base64')}`;
     const developer = await services.accessTokens.create(
       { description: name, user: owner.email, expiresInDays: 1 },
-      CLI_TOKEN_CALLER,
+      OPERATOR,
       CLI_ACTOR,
     );
     return { owner, clientId: issued.clientId, auth, developerToken: developer.token };
@@ -148,7 +147,7 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     const token = (await tokenRequest(seeded.auth)()).body.access_token as string;
     await untilBothWorkers('/v1/workflows', 200, listWorkflows(token));
 
-    await runtime.services.clients.revoke(seeded.clientId, CLI_ACTOR, 'all');
+    await runtime.services.clients.revoke(seeded.clientId, CLI_ACTOR, OPERATOR);
 
     const tokenStatuses = await untilBothWorkers('/oauth2/token', 401, tokenRequest(seeded.auth));
     expect(tokenStatuses.at(-1)).toBe(401);
@@ -168,9 +167,9 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     await untilBothWorkers('/v1/workflows', 200, listWorkflows(seeded.developerToken));
     await untilBothWorkers('/v1/workflows', 200, listWorkflows(other.developerToken));
 
-    const [listed] = (await runtime.services.accessTokens.list({ user: seeded.owner.id }, CLI_TOKEN_CALLER))
+    const [listed] = (await runtime.services.accessTokens.list({ user: seeded.owner.id }, OPERATOR))
       .items;
-    await runtime.services.accessTokens.revoke(listed!.id, CLI_TOKEN_CALLER, CLI_ACTOR);
+    await runtime.services.accessTokens.revoke(listed!.id, OPERATOR, CLI_ACTOR);
     await runtime.services.users.setStatus(other.owner.id, 'disabled', OPERATOR, CLI_ACTOR);
 
     await untilBothWorkers('/v1/workflows', 401, listWorkflows(seeded.developerToken));

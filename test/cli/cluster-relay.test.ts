@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { OPERATOR } from '../../src/services/principal.js';
 import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
@@ -97,7 +96,7 @@ describe('revocation on a 2-worker node is complete before the admin answer (clu
     adminToken = (
       await runtime.services.accessTokens.create(
         { description: 'relay test', user: admin.email, expiresInDays: 1 },
-        CLI_TOKEN_CALLER,
+        OPERATOR,
         CLI_ACTOR,
       )
     ).token;

@@ -17,7 +17,7 @@ import { createServices, type Services } from '../../src/services/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { WorkflowEngine } from '../../src/workflows/engine.js';
 import { CLI_TEST_TIMEOUT, type CliResult, runBuiltCli } from '../helpers/cli.js';
-import { testConfig } from '../helpers/services.js';
+import { testConfig, asPrincipal } from '../helpers/services.js';
 import { dialects, freshSchemaName, PG_URL } from '../helpers/stores.js';
 import { OPERATOR } from '../../src/services/principal.js';
 
@@ -166,7 +166,7 @@ for (const dialect of dialects()) {
       });
 
       it.runIf(full)('list (table and --json, search, user, pagination), show, revoke', async () => {
-        const operator = { userId: null, manageAll: true };
+        const operator = OPERATOR;
         await services.accessTokens.create(
           { description: 'Ann laptop', user: 'ann@example.com', expiresInDays: 5 },
           operator,
@@ -231,10 +231,11 @@ for (const dialect of dialects()) {
         const ownerId = (
           await services.users.create({ email: 'wf-owner@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR)
         ).id;
+        const owner = await asPrincipal(services, ownerId);
         const create = (name: string, steps: unknown[], input?: unknown) =>
           services.workflows.create(
             { name, definition: { steps, ...(input ? { input } : {}) } },
-            { userId: ownerId },
+            owner,
             CLI_ACTOR,
           );
         workflowId = (
@@ -329,7 +330,7 @@ for (const dialect of dialects()) {
           expect(match).not.toBeNull();
           const id = match![1]!;
           for (;;) {
-            const current = await services.workflows.getInstance(id, { userId: null, isAdmin: true });
+            const current = await services.workflows.getInstance(id, OPERATOR);
             if (current.stepsCompleted === 1) break;
             await new Promise((resolve) => setTimeout(resolve, 10));
           }

@@ -4,6 +4,7 @@ import { loadConfig, withOverrides, type Config } from '../../src/config.js';
 import { SecretKeyring } from '../../src/crypto.js';
 import { silentLogger } from '../../src/logger.js';
 import { createServices, type Services } from '../../src/services/index.js';
+import { type Principal, userPrincipal } from '../../src/services/principal.js';
 import type { Store } from '../../src/store/index.js';
 
 export const TEST_SECRET_KEY = Buffer.alloc(32, 7);
@@ -30,4 +31,12 @@ export async function testServices(
   });
   await services.roles.syncSystemRoles();
   return { services, clock, config };
+}
+
+/** The principal of a user as the guard would produce it (their live grants), for calling services directly. */
+export async function asPrincipal(services: Services, user: number | { id: number }, via: 'session' | 'developer_token' = 'session'): Promise<Principal> {
+  const id = typeof user === 'number' ? user : user.id;
+  const live = await services.liveUsers.get(id);
+  if (!live) throw new Error(`no user ${id}`);
+  return userPrincipal(live, via);
 }

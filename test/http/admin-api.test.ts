@@ -1,11 +1,10 @@
 /** The admin REST API: grants checks, users, roles, grants, audit, and every bad-input case. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { principalForUser, registerCredentialResolver } from '../../src/admin/session.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { GRANTS } from '../../src/services/grants.js';
+import { OPERATOR } from '../../src/services/principal.js';
 import { createUser, type SignedIn, signIn, TEST_PASSWORD, type TestApp, testApp } from '../helpers/app.js';
 import { sqliteCase, type TestStore } from '../helpers/stores.js';
-import { OPERATOR } from '../../src/services/principal.js';
 
 const API = '/api/admin/v1';
 
@@ -555,19 +554,16 @@ describe('admin API', () => {
   });
 
   describe('credential resolvers', () => {
-    it('a registered header resolver authenticates without a CSRF token and wins over the cookie', async () => {
-      registerCredentialResolver({
-        name: 'test-header',
-        async resolve(request, { services }) {
-          const id = request.headers['x-test-user'];
-          if (typeof id !== 'string') return undefined;
-          return principalForUser(services, Number(id), 'access_token');
-        },
-      });
+    it('an explicit developer-token header authenticates without a CSRF token and wins over the cookie', async () => {
+      const { token } = await t.services.accessTokens.create(
+        { description: 'automation', user: adminId, expiresInDays: 1 },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       const res = await t.app.inject({
         method: 'POST',
         url: `${API}/roles`,
-        headers: { 'x-test-user': String(adminId), cookie: editor.cookie },
+        headers: { 'x-domo-developer-token': token, cookie: editor.cookie },
         payload: { name: 'Via Header' },
       });
       expect(res.statusCode).toBe(201);
@@ -576,7 +572,7 @@ describe('admin API', () => {
       const me = await t.app.inject({
         method: 'GET',
         url: `${API}/me`,
-        headers: { 'x-test-user': String(adminId) },
+        headers: { authorization: `Bearer ${token}` },
       });
       expect(me.json()).not.toHaveProperty('csrfToken');
       expect(TEST_PASSWORD).toBeTruthy();

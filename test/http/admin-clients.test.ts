@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_EDIT_MESSAGE } from '../../src/admin/clients.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { createUser, type SignedIn, signIn, type TestApp, testApp } from '../helpers/app.js';
 import { basic } from '../helpers/oauth.js';
@@ -349,7 +348,7 @@ for (const dialect of dialects()) {
     it('a developer access token acts as its user: creates and lists that user’s clients without a CSRF token', async () => {
       const { token } = await t.services.accessTokens.create(
         { description: 'client automation', user: 'bob@example.com', expiresInDays: 1 },
-        CLI_TOKEN_CALLER,
+        OPERATOR,
         CLI_ACTOR,
       );
       const bearer = { authorization: `Bearer ${token}` };

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`Bearer JWT through the guard (${dialect.name})`, () => {
@@ -56,7 +57,7 @@ for (const dialect of dialects()) {
       const client = await fx.createClient({ scopes: ['workflow'] });
       const token = await tokenFor(client, 'workflow');
       expect((await list(token)).statusCode).toBe(200);
-      await fx.services.clients.revoke(client.id, CLI_ACTOR, 'all');
+      await fx.services.clients.revoke(client.id, CLI_ACTOR, OPERATOR);
       const res = await list(token);
       expect(res.statusCode).toBe(401);
       expect(res.json().error).toBe('invalid_token');

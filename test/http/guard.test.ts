@@ -7,10 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JWT_CLOCK_SKEW_SECONDS } from '../../src/guard/index.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
-import { testServices } from '../helpers/services.js';
+import { asPrincipal, testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 import { OPERATOR } from '../../src/services/principal.js';
 
@@ -53,10 +52,10 @@ for (const dialect of dialects()) {
       if (kind === 'developer token') {
         const created = await fx.services.accessTokens.create(
           { description: `t${counter}`, user: user.id, expiresInDays: 1 },
-          CLI_TOKEN_CALLER,
+          OPERATOR,
           CLI_ACTOR,
         );
-        return { user, token: created.token, revoke: () => fx.services.accessTokens.revoke(created.accessToken.id, CLI_TOKEN_CALLER, CLI_ACTOR) };
+        return { user, token: created.token, revoke: () => fx.services.accessTokens.revoke(created.accessToken.id, OPERATOR, CLI_ACTOR) };
       }
       const client = await fx.createClient({ scopes, owner: user.email, ttl: 3600 });
       const res = await fx.app.inject({
@@ -159,7 +158,7 @@ for (const dialect of dialects()) {
           const owner = await fx.services.users.create({ email: `wf${++counter}@example.com`, role: 'Editor' }, OPERATOR, CLI_ACTOR);
           const hidden = await fx.services.workflows.create(
             { name: `Hidden ${counter}`, definition: { steps: [{ type: 'log', message: 'x' }] } },
-            { userId: owner.id },
+            await asPrincipal(fx.services, owner),
             CLI_ACTOR,
           );
           const { token } = await credential(kind);
@@ -220,7 +219,7 @@ for (const dialect of dialects()) {
       it('401 on the next request after the client is revoked', async () => {
         const { token, client } = await credential('client JWT');
         expect((await get(token)).statusCode).toBe(200);
-        await fx.services.clients.revoke(client!.id, CLI_ACTOR, 'all');
+        await fx.services.clients.revoke(client!.id, CLI_ACTOR, OPERATOR);
         expectInvalid(await get(token));
       });
 

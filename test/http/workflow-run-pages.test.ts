@@ -7,12 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
 import type { ManualClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/logger.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import { OPERATOR } from '../../src/services/principal.js';
-import { CLI_VIEWER, MAX_INSTANCE_OFFSET } from '../../src/services/workflows.js';
-import { testServices } from '../helpers/services.js';
+import { MAX_INSTANCE_OFFSET } from '../../src/services/workflows.js';
+import { asPrincipal, testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 
 for (const dialect of dialects()) {
@@ -42,21 +41,21 @@ for (const dialect of dialects()) {
       token = (
         await services.accessTokens.create(
           { description: 'runs', user: user.id, expiresInDays: 30 },
-          CLI_TOKEN_CALLER,
+          OPERATOR,
           CLI_ACTOR,
         )
       ).token;
       workflowId = (
         await services.workflows.create(
           { name: 'paged', definition: { steps: [{ id: 'hi', type: 'log', message: 'hi' }] } },
-          { userId: user.id },
+          await asPrincipal(services, user),
           CLI_ACTOR,
         )
       ).id;
       // No engine: the runs stay queued. Five to a millisecond, so pages end inside a run of equal times.
       for (let i = 0; i < RUNS; i++) {
         if (i % 5 === 0) clock.advance(1);
-        await services.workflows.start(workflowId, { input: {} }, CLI_VIEWER, CLI_ACTOR);
+        await services.workflows.start(workflowId, { input: {} }, OPERATOR, CLI_ACTOR);
       }
     });
     afterAll(async () => {
@@ -98,8 +97,8 @@ for (const dialect of dialects()) {
       expect(seen).toEqual(all.map((r) => r.id));
 
       // The service gives the same pages with nextCursor.
-      const first = await services.workflows.pageInstances(workflowId, CLI_VIEWER, { limit: 10 });
-      const second = await services.workflows.pageInstances(workflowId, CLI_VIEWER, {
+      const first = await services.workflows.pageInstances(workflowId, OPERATOR, { limit: 10 });
+      const second = await services.workflows.pageInstances(workflowId, OPERATOR, {
         limit: 10,
         cursor: first.nextCursor!,
       });
@@ -121,7 +120,7 @@ for (const dialect of dialects()) {
       expect(
         (await get(`/v1/workflows/${workflowId}/instances?offset=${MAX_INSTANCE_OFFSET}`)).json(),
       ).toEqual([]);
-      const page = await services.workflows.pageInstances(workflowId, CLI_VIEWER, { limit: 2 });
+      const page = await services.workflows.pageInstances(workflowId, OPERATOR, { limit: 2 });
       const both = await get(`/v1/workflows/${workflowId}/instances?offset=2&cursor=${page.nextCursor}`);
       expect(both.statusCode).toBe(400);
       expect(both.json()).toMatchObject({ message: 'Give "cursor" or "offset", not both.' });

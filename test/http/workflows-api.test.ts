@@ -8,7 +8,6 @@ import type { ManualClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/logger.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { WorkflowEngine } from '../../src/workflows/engine.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
@@ -39,7 +38,7 @@ for (const dialect of dialects()) {
       userId[name] = user.id;
       const created = await services.accessTokens.create(
         { description: `${name}'s token`, user: user.id, ...(days === null ? { neverExpires: true } : { expiresInDays: days }) },
-        CLI_TOKEN_CALLER,
+        OPERATOR,
         CLI_ACTOR,
       );
       token[name] = created.token;
@@ -76,7 +75,7 @@ for (const dialect of dialects()) {
 
     async function until(id: string, status: string): Promise<void> {
       for (;;) {
-        if ((await services.workflows.getInstance(id, { userId: null, isAdmin: true })).status === status) return;
+        if ((await services.workflows.getInstance(id, OPERATOR)).status === status) return;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     }
@@ -117,8 +116,8 @@ for (const dialect of dialects()) {
       it('a revoked developer token is refused on the very next request', async () => {
         await tokenFor('revokee', 'Editor');
         expect((await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('revokee') })).statusCode).toBe(200);
-        const [listed] = (await services.accessTokens.list({ user: userId.revokee }, CLI_TOKEN_CALLER)).items;
-        await services.accessTokens.revoke(listed!.id, CLI_TOKEN_CALLER, CLI_ACTOR);
+        const [listed] = (await services.accessTokens.list({ user: userId.revokee }, OPERATOR)).items;
+        await services.accessTokens.revoke(listed!.id, OPERATOR, CLI_ACTOR);
         const res = await app.inject({ method: 'GET', url: '/v1/workflows', headers: bearer('revokee') });
         expect(res.statusCode).toBe(401);
         expect(res.json().error).toBe('invalid_token');
@@ -302,7 +301,7 @@ for (const dialect of dialects()) {
         const id = created.json().id;
         const run = (await app.inject({ method: 'POST', url: `/v1/workflows/${id}/execute`, headers: bearer('owner'), payload: {} })).json();
         for (;;) {
-          const current = await services.workflows.getInstance(run.id, { userId: null, isAdmin: true });
+          const current = await services.workflows.getInstance(run.id, OPERATOR);
           if (current.stepsCompleted === 1) break;
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
@@ -322,7 +321,7 @@ for (const dialect of dialects()) {
         const next = (await app.inject({ method: 'POST', url: `/v1/workflows/${id}/execute`, headers: bearer('owner'), payload: {} })).json();
         expect(next.version).toBe(2);
         await until(next.id, 'COMPLETED');
-        expect((await services.workflows.getInstance(next.id, { userId: null, isAdmin: true })).variables).toEqual({ ran: 'v2' });
+        expect((await services.workflows.getInstance(next.id, OPERATOR)).variables).toEqual({ ran: 'v2' });
       });
 
       it('Domo-compatible start, status and cancel with the exact response shape', async () => {

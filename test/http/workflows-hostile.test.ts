@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import type { Services } from '../../src/services/index.js';
-import { CLI_VIEWER } from '../../src/services/workflows.js';
+import { OPERATOR } from '../../src/services/principal.js';
 import { createUser, signIn, testApp } from '../helpers/app.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 
@@ -203,10 +203,10 @@ for (const dialect of dialects()) {
       const ts = await dialect.open();
       try {
         const { services } = await testApp(ts.store);
-        await expect(services.workflows.list(CLI_VIEWER, { offset: 2 ** 63 })).rejects.toThrow(
+        await expect(services.workflows.list(OPERATOR, { offset: 2 ** 63 })).rejects.toThrow(
           '"offset" must be a whole number from 0 to 2147483647.',
         );
-        await expect(services.workflows.list(CLI_VIEWER, { offset: 2147483647 })).resolves.toEqual([]);
+        await expect(services.workflows.list(OPERATOR, { offset: 2147483647 })).resolves.toEqual([]);
       } finally {
         await ts.dispose();
       }

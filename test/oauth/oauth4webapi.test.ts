@@ -10,6 +10,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import { type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 import { freePort } from '../helpers/net.js';
+import { OPERATOR } from '../../src/services/principal.js';
 
 /** Plain HTTP on loopback in tests; oauth4webapi refuses it unless told. */
 const INSECURE = { [oauth.allowInsecureRequests]: true } as const;
@@ -109,7 +110,7 @@ for (const dialect of dialects()) {
         oauth.validateJwtAccessToken(as, bearer(forged), `${as.issuer}/api`, INSECURE),
       ).rejects.toThrow(/signature/i);
 
-      await f.services.clients.revoke(credentials.id, CLI_ACTOR, 'all');
+      await f.services.clients.revoke(credentials.id, CLI_ACTOR, OPERATOR);
       const refused = await oauth.clientCredentialsGrantRequest(
         as,
         client,

@@ -305,7 +305,7 @@ for (const dialect of dialects()) {
 
       it('unknown client, wrong secret, revoked client and disabled owner get identical 401 invalid_client bodies', async () => {
         const revoked = await f.createClient();
-        await f.services.clients.revoke(revoked.id, CLI_ACTOR, 'all');
+        await f.services.clients.revoke(revoked.id, CLI_ACTOR, OPERATOR);
         const other = await f.services.users.create(
           { email: 'soon-disabled@example.com', role: 'Privileged' },
           OPERATOR,

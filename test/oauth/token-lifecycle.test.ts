@@ -209,7 +209,7 @@ for (const dialect of dialects()) {
       const jwks = await servedJwks();
       expect(await active(client, token)).toBe(true);
 
-      await f.services.clients.revoke(client.id, CLI_ACTOR, 'all');
+      await f.services.clients.revoke(client.id, CLI_ACTOR, OPERATOR);
 
       const refused = await getToken(client);
       expect(refused.statusCode).toBe(401);

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManualClock } from '../../src/clock.js';
 import { BearerError } from '../../src/errors.js';
 import { Guard } from '../../src/guard/index.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import { testServices } from '../helpers/services.js';
@@ -20,7 +19,7 @@ const requestWith = (token: string) => ({ headers: { authorization: `Bearer ${to
 /** The principal's user id, or the error code the guard answers with. */
 async function outcome(guard: Guard, token: string): Promise<number | string> {
   try {
-    return (await guard.authenticate(requestWith(token))).userId;
+    return (await guard.authenticate(requestWith(token))).user!.id;
   } catch (error) {
     if (error instanceof BearerError) return error.code;
     throw error;
@@ -46,7 +45,7 @@ for (const dialect of dialects()) {
 
     async function developerToken(email: string, role = 'Editor') {
       const user = await services.users.create({ email, role }, OPERATOR, CLI_ACTOR);
-      const created = await services.accessTokens.create({ description: email, user: user.id, expiresInDays: 1 }, CLI_TOKEN_CALLER, CLI_ACTOR);
+      const created = await services.accessTokens.create({ description: email, user: user.id, expiresInDays: 1 }, OPERATOR, CLI_ACTOR);
       return { user, token: created.token, id: created.accessToken.id };
     }
 
@@ -58,7 +57,7 @@ for (const dialect of dialects()) {
       expect(await outcome(here, token)).toBe(user.id);
       expect(await outcome(there, token)).toBe(user.id);
 
-      await services.accessTokens.revoke(id, CLI_TOKEN_CALLER, CLI_ACTOR);
+      await services.accessTokens.revoke(id, OPERATOR, CLI_ACTOR);
       expect(await outcome(here, token)).toBe('invalid_token');
       expect(await outcome(there, token)).toBe(user.id); // still the other node's cached answer
       await peer.epochs.poll();

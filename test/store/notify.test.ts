@@ -10,7 +10,6 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/app.js';
 import type { ListenLog } from '../../src/store/epoch-listener.js';
-import { CLI_TOKEN_CALLER } from '../../src/services/access-tokens.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { OPERATOR } from '../../src/services/principal.js';
 import type { EpochName } from '../../src/store/epochs.js';
@@ -64,7 +63,7 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
     adminToken = (
       await a.services.accessTokens.create(
         { description: 'notify', user: admin.email, expiresInDays: 1 },
-        CLI_TOKEN_CALLER,
+        OPERATOR,
         CLI_ACTOR,
       )
     ).token;
@@ -152,7 +151,7 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
     const token = (await tokenOn(a, client.authorization)).json() as { access_token: string };
     const developer = await a.services.accessTokens.create(
       { description: 'every', user: client.owner.email, expiresInDays: 1 },
-      CLI_TOKEN_CALLER,
+      OPERATOR,
       CLI_ACTOR,
     );
     const role = await a.services.roles.create(
@@ -176,11 +175,11 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
       ],
       [
         'clients',
-        () => a.services.clients.rotateSecret(client.clientId, { graceSeconds: 0 }, CLI_ACTOR, 'all'),
+        () => a.services.clients.rotateSecret(client.clientId, { graceSeconds: 0 }, CLI_ACTOR, OPERATOR),
       ],
       [
         'access_tokens',
-        () => a.services.accessTokens.revoke(developer.accessToken.id, CLI_TOKEN_CALLER, CLI_ACTOR),
+        () => a.services.accessTokens.revoke(developer.accessToken.id, OPERATOR, CLI_ACTOR),
       ],
       ['users', () => a.services.users.setStatus(client.owner.id, 'disabled', OPERATOR, CLI_ACTOR)],
       ['roles', () => a.services.roles.removeGrants(role.id, ['workflow.api'], OPERATOR, CLI_ACTOR)],
@@ -192,7 +191,7 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
           expect((await a.services.keys.retireExpired()).length).toBeGreaterThan(0);
         },
       ],
-      ['clients', () => a.services.clients.revoke(client.clientId, CLI_ACTOR, 'all')],
+      ['clients', () => a.services.clients.revoke(client.clientId, CLI_ACTOR, OPERATOR)],
     ];
     for (const [name, change] of changes) {
       const before = droppedAt.get(name) ?? 0;
@@ -248,7 +247,7 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
       ),
     );
     // Revoked while B may still be away: B gets it by NOTIFY if back already, else by the poll it runs on reconnecting.
-    await a.services.clients.revoke(client.clientId, CLI_ACTOR, 'all');
+    await a.services.clients.revoke(client.clientId, CLI_ACTOR, OPERATOR);
     await vi.waitFor(
       () => {
         expect(b.services.epochs.listening).toBe(true);
@@ -263,7 +262,7 @@ describe.skipIf(postgresCase.skip)('cache invalidation across nodes by LISTEN/NO
     // And NOTIFY works again.
     const next = await newClient('after-reconnect');
     expect((await tokenOn(b, next.authorization)).statusCode).toBe(200);
-    await a.services.clients.revoke(next.clientId, CLI_ACTOR, 'all');
+    await a.services.clients.revoke(next.clientId, CLI_ACTOR, OPERATOR);
     await vi.waitFor(async () => expect((await tokenOn(b, next.authorization)).statusCode).toBe(401), {
       timeout: 10_000,
     });

@@ -5,7 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { MAX_OFFSET } from '../../services/workflows.js';
-import { apiActorOf, viewerOf, type WorkflowApiOptions } from './context.js';
+import { actorOf, principalOf, type WorkflowApiOptions } from './context.js';
 
 const IdParams = Type.Object({ id: Type.String() });
 const InstanceParams = Type.Object({ instanceId: Type.String() });
@@ -28,7 +28,7 @@ export async function instanceRoutes(app: FastifyInstance, { services }: Workflo
   app.post('/v1/workflows/:id/execute', { schema: { params: IdParams, body: ExecuteBody } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const body = (request.body ?? {}) as { input?: unknown; version?: unknown };
-    const instance = await services.workflows.start(id, body, viewerOf(request), apiActorOf(request));
+    const instance = await services.workflows.start(id, body, principalOf(request), actorOf(request));
     return reply.code(202).send(instance);
   });
 
@@ -37,7 +37,7 @@ export async function instanceRoutes(app: FastifyInstance, { services }: Workflo
   app.get('/v1/workflows/:id/instances', { schema: { params: IdParams, querystring: InstanceListQuery } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const query = request.query as { limit?: number; offset?: number; cursor?: string };
-    const page = await services.workflows.pageInstances(id, viewerOf(request), query);
+    const page = await services.workflows.pageInstances(id, principalOf(request), query);
     if (page.nextCursor !== null) {
       const next = new URL(request.url, 'http://gatehouse.invalid');
       next.searchParams.delete('offset');
@@ -48,16 +48,16 @@ export async function instanceRoutes(app: FastifyInstance, { services }: Workflo
   });
 
   app.get('/v1/workflows/instances/:instanceId', { schema: { params: InstanceParams } }, async (request) => {
-    return services.workflows.getInstance((request.params as { instanceId: string }).instanceId, viewerOf(request));
+    return services.workflows.getInstance((request.params as { instanceId: string }).instanceId, principalOf(request));
   });
 
   app.post('/v1/workflows/instances/:instanceId/cancel', { schema: { params: InstanceParams } }, async (request) => {
     const { instanceId } = request.params as { instanceId: string };
-    return services.workflows.cancel(instanceId, viewerOf(request), apiActorOf(request));
+    return services.workflows.cancel(instanceId, principalOf(request), actorOf(request));
   });
 
   app.get('/v1/workflows/instances/:instanceId/logs', { schema: { params: InstanceParams, querystring: PageQuery } }, async (request) => {
     const { instanceId } = request.params as { instanceId: string };
-    return services.workflows.logs(instanceId, viewerOf(request), request.query as { limit?: number; offset?: number });
+    return services.workflows.logs(instanceId, principalOf(request), request.query as { limit?: number; offset?: number });
   });
 }

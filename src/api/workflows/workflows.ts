@@ -5,7 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { MAX_OFFSET } from '../../services/workflows.js';
-import { apiActorOf, principalOf, viewerOf, type WorkflowApiOptions } from './context.js';
+import { actorOf, principalOf, type WorkflowApiOptions } from './context.js';
 
 const IdParams = Type.Object({ id: Type.String() });
 const ListQuery = Type.Object({
@@ -35,32 +35,32 @@ const SharingBody = Type.Object({ userIds: Type.Unknown() }, { additionalPropert
 export async function workflowRoutes(app: FastifyInstance, { services }: WorkflowApiOptions): Promise<void> {
   app.get('/v1/workflows', { schema: { querystring: ListQuery } }, async (request) => {
     const query = request.query as { limit?: number; offset?: number; nameLike?: string };
-    return services.workflows.list(viewerOf(request), query);
+    return services.workflows.list(principalOf(request), query);
   });
 
   app.post('/v1/workflows', { schema: { body: CreateBody } }, async (request, reply) => {
     const body = request.body as { name: unknown; description?: unknown; definition: unknown };
-    const workflow = await services.workflows.create(body, { userId: principalOf(request).userId }, apiActorOf(request));
+    const workflow = await services.workflows.create(body, principalOf(request), actorOf(request));
     return reply.code(201).send(workflow);
   });
 
   app.get('/v1/workflows/:id', { schema: { params: IdParams } }, async (request) => {
-    return services.workflows.get((request.params as { id: string }).id, viewerOf(request));
+    return services.workflows.get((request.params as { id: string }).id, principalOf(request));
   });
 
   app.put('/v1/workflows/:id', { schema: { params: IdParams, body: UpdateBody } }, async (request) => {
     const { id } = request.params as { id: string };
-    return services.workflows.update(id, request.body as Record<string, unknown>, viewerOf(request), apiActorOf(request));
+    return services.workflows.update(id, request.body as Record<string, unknown>, principalOf(request), actorOf(request));
   });
 
   app.delete('/v1/workflows/:id', { schema: { params: IdParams } }, async (request, reply) => {
-    await services.workflows.delete((request.params as { id: string }).id, viewerOf(request), apiActorOf(request));
+    await services.workflows.delete((request.params as { id: string }).id, principalOf(request), actorOf(request));
     return reply.code(204).send();
   });
 
   app.put('/v1/workflows/:id/sharing', { schema: { params: IdParams, body: SharingBody } }, async (request) => {
     const { id } = request.params as { id: string };
     const { userIds } = request.body as { userIds: unknown };
-    return services.workflows.setSharing(id, userIds, viewerOf(request), apiActorOf(request));
+    return services.workflows.setSharing(id, userIds, principalOf(request), actorOf(request));
   });
 }

@@ -1,0 +1,36 @@
+/**
+ * Reading credentials from headers, shared by the resolvers that take them. Cheap and
+ * without I/O: deciding which resolver a request belongs to must not cost a lookup.
+ */
+import type { FastifyRequest } from 'fastify';
+import { invalidToken } from './errors.js';
+
+export const DEVELOPER_TOKEN_HEADER = 'x-domo-developer-token';
+
+/**
+ * The token of `Authorization: Bearer <token>`; undefined when there is no Authorization
+ * header or it uses another scheme (e.g. Basic: RFC 6750 treats that as no bearer
+ * credentials). A malformed Bearer header is a 401 invalid_token.
+ */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string' || header.trim() === '') return undefined;
+  const match = /^Bearer(?:\s+(.*))?$/i.exec(header.trim());
+  if (!match) return undefined;
+  const token = (match[1] ?? '').trim();
+  if (token === '' || /\s/.test(token))
+    throw invalidToken('The Authorization header must be: Bearer <token>.');
+  return token;
+}
+
+/** The value of `X-DOMO-Developer-Token`; undefined when absent, 401 when empty or not a `gh_dev_…` token. */
+export function developerTokenHeader(request: FastifyRequest): string | undefined {
+  const developer = request.headers[DEVELOPER_TOKEN_HEADER];
+  if (developer === undefined) return undefined;
+  const value = Array.isArray(developer) ? developer[0] : developer;
+  if (typeof value !== 'string' || value.trim() === '')
+    throw invalidToken('The X-DOMO-Developer-Token header is empty.');
+  if (!value.trim().startsWith('gh_dev_'))
+    throw invalidToken('X-DOMO-Developer-Token takes a developer access token (gh_dev_...).');
+  return value.trim();
+}

@@ -1,0 +1,31 @@
+/**
+ * Client JWTs from the token endpoint in `Authorization: Bearer`, checked by the token
+ * service's `verify` (signature against the current key set, typ, exp with
+ * JWT_CLOCK_SKEW_SECONDS of tolerance, iss, aud, jti not revoked, client not revoked, owner
+ * active). The principal is the client, with its owner's grants now and the token's scopes.
+ */
+import type { Services } from '../../services/index.js';
+import { clientPrincipal } from '../../services/principal.js';
+import { bearerToken } from '../credentials.js';
+import { invalidToken } from '../errors.js';
+import { type CredentialResolver, PRECEDENCE } from '../resolver.js';
+
+/** Seconds a client JWT stays acceptable to the guard past its `exp`: clock skew between the nodes. */
+export const JWT_CLOCK_SKEW_SECONDS = 30;
+
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
+export function clientJwtResolver(services: Services): CredentialResolver {
+  return {
+    kind: 'client_jwt',
+    precedence: PRECEDENCE.anyBearer,
+    // Any bearer token no earlier resolver claimed: it is a client JWT or nothing.
+    find: bearerToken,
+    async resolve(token) {
+      if (!JWT_SHAPE.test(token)) throw invalidToken();
+      const verified = await services.tokens.verify(token, { clockToleranceSeconds: JWT_CLOCK_SKEW_SECONDS });
+      if (!verified) throw invalidToken();
+      return clientPrincipal(verified.owner, verified.claims.client_id, verified.claims.scope);
+    },
+  };
+}
