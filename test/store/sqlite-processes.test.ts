@@ -16,13 +16,14 @@ const USERS_EACH = 40;
 
 /** One writer process: USERS_EACH users through the users service (a read, then writes, per transaction). */
 const WRITER = `
-const [{ openStore }, { createServices }, { SecretKeyring }, { ManualClock }, { loadConfig }, { silentLogger }] = await Promise.all([
+const [{ openStore }, { createServices }, { SecretKeyring }, { ManualClock }, { loadConfig }, { silentLogger }, { OPERATOR }] = await Promise.all([
   import('${DIST}/store/index.js'),
   import('${DIST}/services/index.js'),
   import('${DIST}/crypto.js'),
   import('${DIST}/clock.js'),
   import('${DIST}/config.js'),
   import('${DIST}/logger.js'),
+  import('${DIST}/services/principal.js'),
 ]);
 const store = await openStore({ sqliteFile: process.argv[1] });
 const services = createServices({
@@ -35,7 +36,7 @@ const services = createServices({
 const failures = [];
 for (let i = 0; i < ${USERS_EACH}; i++) {
   try {
-    await services.users.create({ email: 'p' + process.argv[2] + '-' + i + '@example.com', role: 'Editor' }, { type: 'cli' });
+    await services.users.create({ email: 'p' + process.argv[2] + '-' + i + '@example.com', role: 'Editor' }, OPERATOR, { type: 'cli' });
   } catch (error) {
     failures.push(String(error));
   }
