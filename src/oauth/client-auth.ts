@@ -89,15 +89,15 @@ export function readCredentials(request: FastifyRequest, params: OAuthParameters
 }
 
 /**
- * The client-authentication throttle rules (limits from config): the source
- * address over all client IDs, the (client ID, address) pair, and the client ID
- * from everywhere (the global ceiling). A success forgets the pair's failures
+ * The client-authentication throttle rules (limits from config), most specific
+ * first: the (client ID, address) pair, the source address over all client IDs,
+ * and the client ID from everywhere (the global ceiling). A success forgets the pair's failures
  * and gives back its own reservation under the other two.
  */
 export function clientAuthRules(limits: ThrottleLimits, clientId: string, ip: string): ThrottleRule[] {
   return [
-    { key: throttleKey('client:ip', ip), limit: limits.clientAddress, onSuccess: 'release' },
     { key: throttleKey('client:pair', clientId, ip), limit: limits.client, onSuccess: 'reset' },
+    { key: throttleKey('client:ip', ip), limit: limits.clientAddress, onSuccess: 'release' },
     { key: throttleKey('client:id', clientId), limit: limits.clientId, onSuccess: 'release' },
   ];
 }

@@ -55,17 +55,17 @@ export interface SignInResult {
 }
 
 /**
- * The sign-in throttle rules (limits from config): the source address over all
- * accounts, the (account, address) pair, and the account from everywhere (the
- * global ceiling). A success forgets the pair's failures and gives back its
+ * The sign-in throttle rules (limits from config), most specific first: the
+ * (account, address) pair, the source address over all accounts, and the
+ * account from everywhere (the global ceiling). A success forgets the pair's failures and gives back its
  * own reservation under the other two.
  */
 function signInRules(limits: Config['throttle'], email: string, ip: string | undefined): ThrottleRule[] {
   const account = email.trim().toLowerCase();
   const address = ip ?? 'unknown';
   return [
-    { key: throttleKey('signin:ip', address), limit: limits.signInAddress, onSuccess: 'release' },
     { key: throttleKey('signin:pair', account, address), limit: limits.signIn, onSuccess: 'reset' },
+    { key: throttleKey('signin:ip', address), limit: limits.signInAddress, onSuccess: 'release' },
     { key: throttleKey('signin:account', account), limit: limits.signInAccount, onSuccess: 'release' },
   ];
 }

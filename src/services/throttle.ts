@@ -8,11 +8,12 @@
  * atomic increment per rule that returns the new count, so of N concurrent
  * guesses exactly the allowed number go on to be checked and the rest get 429.
  * A failed attempt keeps its reservation (it is the failure count); a
- * successful one gives its reservations back. All rules of an attempt are
- * checked and counted in one atomic step, and an attempt refused by one rule
- * is counted under none: so one address hammering an account or client uses
- * up only its own (account or client, address) budget, never the global
- * ceiling that protects the account or client from everyone else.
+ * successful one gives its reservations back. Rules are checked in order, most
+ * specific first, and an attempt refused by one rule is counted under none
+ * (on PostgreSQL what it counted under earlier rules is given back at once):
+ * so one address hammering an account or client uses up only its own
+ * (account or client, address) budget, never the global ceiling that protects
+ * the account or client from everyone else.
  *
  * Windows are fixed: a key's window starts with its first attempt and lasts
  * `windowSeconds`; when it is over the next attempt starts a new one.
@@ -20,6 +21,7 @@
  */
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { RateLimit } from '../config.js';
 import { UnavailableError } from '../errors.js';
@@ -86,17 +88,22 @@ class Refused {
 }
 
 /**
- * Counters in the `throttle_counters` table. One transaction per attempt; each
- * key is an upsert-increment that returns the new count (`INSERT … ON CONFLICT
- * … DO UPDATE … RETURNING`), which locks the row on PostgreSQL (SQLite's write
- * lock is taken at BEGIN), so concurrent attempts on one key are counted one
- * after the other. A key over its maximum rolls the whole attempt back.
+ * Counters in the `throttle_counters` table, each key an upsert-increment that
+ * returns the new count (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`), which
+ * locks the row, so concurrent attempts on one key are counted one after the other.
+ * - PostgreSQL: one statement for the whole attempt. Each key's upsert is a CTE that
+ *   runs only when the previous key was counted, and does not count a key already at
+ *   its maximum; a refused attempt then gives back what it counted under the keys
+ *   before the refusing one (rules come most specific first, so that is rare).
+ * - SQLite: one transaction, which takes the database's write lock at BEGIN; a key
+ *   over its maximum rolls the whole attempt back.
  */
 export class StoreThrottleCounter implements ThrottleCounter {
   constructor(private readonly store: Store) {}
 
   async reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
     if (entries.length === 0) return { counted: [] };
+    if (this.store.dialect === 'postgres') return this.reservePostgres(entries, now);
     try {
       const counted = await this.store.transaction(async (tx) => {
         const hits: CounterHit[] = [];
@@ -112,6 +119,49 @@ export class StoreThrottleCounter implements ThrottleCounter {
       if (error instanceof Refused) return { refused: error.index, windowEndsAt: error.windowEndsAt };
       throw error;
     }
+  }
+
+  private async reservePostgres(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
+    const steps = entries.map((entry, i) => {
+      const name = sql.raw(`c${i}`);
+      const afterPrevious = i === 0 ? sql`` : sql` where exists (select 1 from ${sql.raw(`c${i - 1}`)})`;
+      return sql`${name} as (
+        insert into throttle_counters (key, count, window_ends_at)
+        select ${entry.key}::text, 1, ${now + entry.windowSeconds * 1000}::bigint${afterPrevious}
+        on conflict (key) do update set
+          count = case when throttle_counters.window_ends_at <= ${now}::bigint then 1 else throttle_counters.count + 1 end,
+          window_ends_at = case when throttle_counters.window_ends_at <= ${now}::bigint
+            then excluded.window_ends_at else throttle_counters.window_ends_at end
+        where throttle_counters.window_ends_at <= ${now}::bigint or throttle_counters.count < ${entry.max}::integer
+        returning count, window_ends_at)`;
+    });
+    const results = entries.map(
+      (_, i) => sql`select ${i}::integer as i, count, window_ends_at from ${sql.raw(`c${i}`)}`,
+    );
+    const { rows } = await sql<{
+      i: number;
+      count: number;
+      window_ends_at: number;
+    }>`with ${sql.join(steps)} ${sql.join(results, sql` union all `)}`.execute(this.store.db);
+    const hits = [...rows]
+      .sort((a, b) => Number(a.i) - Number(b.i))
+      .map((row) => ({
+        key: entries[Number(row.i)]!.key,
+        count: Number(row.count),
+        windowEndsAt: Number(row.window_ends_at),
+      }));
+    if (hits.length === entries.length) return { counted: hits };
+    const refused = hits.length;
+    await this.release(
+      hits.map((hit) => ({ key: hit.key, mode: 'release' as const })),
+      now,
+    );
+    const row = await this.store.db
+      .selectFrom('throttle_counters')
+      .select('window_ends_at')
+      .where('key', '=', entries[refused]!.key)
+      .executeTakeFirst();
+    return { refused, windowEndsAt: row ? Number(row.window_ends_at) : now };
   }
 
   /** One statement: a key whose window has ended starts a new one at 1, any other goes up by one. */

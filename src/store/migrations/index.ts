@@ -12,6 +12,7 @@ import { workflows } from './004_workflows.js';
 import { scaleQueries } from './005_scale_queries.js';
 import { revocationFeed } from './006_revocation_feed.js';
 import { throttleCounters } from './007_throttle_counters.js';
+import { throttleCountersUnlogged } from './007_throttle_counters_unlogged.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -23,6 +24,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['005_scale_queries', scaleQueries],
   ['006_revocation_feed', revocationFeed],
   ['007_throttle_counters', throttleCounters],
+  ['007_throttle_counters_unlogged', throttleCountersUnlogged],
 ];
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {
