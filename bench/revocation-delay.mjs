@@ -140,11 +140,15 @@ try {
     const answeredAt = performance.now();
     if (revoke.status !== 200) throw new Error(`revoke failed: ${revoke.status}`);
     await asking;
-    lastGranted.push(lastOkStart - answeredAt);
+    // -Infinity: B refused the very first request of the loop (it had dropped the client already).
+    if (Number.isFinite(lastOkStart)) lastGranted.push(lastOkStart - answeredAt);
     firstRefused.push(refusedEnd - answeredAt);
   }
   const show = (values) => values.map((v) => v.toFixed(1)).join(' ');
   console.log(`${rounds} revocations on node A; node B (poll: hourly) asking for tokens without pause`);
+  console.log(
+    `rounds where B refused its very first request after the revoke started: ${rounds - lastGranted.length}`,
+  );
   console.log(
     `last token granted by B, request start, ms after A's answer: median ${median(lastGranted).toFixed(1)}, max ${Math.max(...lastGranted).toFixed(1)}  [${show(lastGranted)}]`,
   );
