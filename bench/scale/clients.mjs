@@ -109,7 +109,7 @@ export async function run(options) {
     ['owner=<email>', (size) => list({ owner: state[size].owners[7].email })(size)],
     ['owner=<id>&status=active', (size) => list({ owner: state[size].owners[7].id, status: 'active' })(size)],
     ['status=revoked', list({ status: 'revoked' })],
-    ['name=<matches many> ("client 1")', list({ name: 'client 1' })],
+    ['name="client 1" (11 % match, all among the oldest)', list({ name: 'client 1' })],
     ['name=<matches none>', list({ name: 'no such name' })],
     [
       'show <partial id>',

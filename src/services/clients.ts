@@ -269,8 +269,11 @@ export class ClientsService {
    *               (an owner email is looked up first by users' unique email_key).
    *   status:     `api_clients_status_created_idx (status=?)`.
    *   name (a case-insensitive substring): checked on the name_key that api_clients_created_idx
-   *               carries, while walking it in list order; no table row is read but for matches,
-   *               and a name no client has costs one pass over that index, never a sort.
+   *               carries, while walking it in list order, so a common name stops after a page. A
+   *               substring no b-tree can look up: a name few clients have costs one pass over that
+   *               index on SQLite (no table rows, no sort) and a scan of the table on PostgreSQL
+   *               (`Seq Scan … Filter: name_key ~~ …`): the one list filter that grows with the
+   *               number of clients (a trigram index would fix it; not done).
    *   cursor:     `(created_at, id) < (?, ?)`, a row value both planners use as the range start.
    * With the join in one statement, SQLite preferred to loop over the 50 owners and sort their
    * clients (`SCAN users … USE TEMP B-TREE FOR ORDER BY`) once a cursor was given.
