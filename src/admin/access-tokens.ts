@@ -9,7 +9,8 @@
  *   POST /access-tokens/:id/revoke   effective on the very next request; no undo
  *
  * Creating needs `access_tokens.create`; acting as another user (a service
- * account) needs `api.clients.manage_all`. Anyone signed in may list, read and
+ * account) needs `api.clients.manage_all` and every grant that user's role holds
+ * (403 escalation_denied naming the one missing otherwise). Anyone signed in may list, read and
  * revoke the tokens they created or that act as them; `api.clients.manage_all`
  * sees and revokes all. A token the caller may not see is a 404.
  */

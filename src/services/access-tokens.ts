@@ -4,8 +4,9 @@
  * with that user's *current* role and grants. They carry the recognisable
  * prefix `gh_dev_` so secret scanners and log redaction can spot them.
  *
- * Acting as someone else (e.g. a service account) needs `api.clients.manage_all`;
- * so does seeing or revoking tokens one neither created nor acts as.
+ * Acting as someone else (e.g. a service account) needs `api.clients.manage_all`, and
+ * holding every grant that user's role holds (src/services/escalation.ts); seeing or
+ * revoking tokens one neither created nor acts as needs `api.clients.manage_all`.
  */
 import type { Selectable } from 'kysely';
 import { randomToken } from '../crypto.js';
@@ -17,6 +18,7 @@ import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
 import { LastUseRecorder } from './last-use.js';
 import { MissingGrantError } from '../errors.js';
+import { assertMayConfer } from './escalation.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
 import { can, OPERATOR, type Principal } from './principal.js';
 import type { UsersService } from './users.js';
@@ -155,6 +157,11 @@ export class AccessTokensService {
     if (user?.id !== me && !can(principal, 'api.clients.manage_all')) throw new MissingGrantError('api.clients.manage_all');
     if (!user) throw new ValidationError(`Unknown user "${userRef}".`, { field: 'user' });
     if (user.status !== 'active') throw new ValidationError(`User ${user.email} is disabled.`, { field: 'user' });
+    // A token acts with its user's grants: nobody mints one for a user who holds more than they do.
+    if (user.id !== me) {
+      const { grants } = await this.users.getWithGrants(user.id);
+      assertMayConfer(principal, grants, { kind: 'developer_token', user: user.email, role: user.role.name });
+    }
 
     const token = `${DEV_TOKEN_PREFIX}${randomToken(32)}`;
     const prefix = token.slice(0, DEV_TOKEN_PREFIX.length + SHOWN_CHARS);

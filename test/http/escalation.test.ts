@@ -1,7 +1,8 @@
 /**
  * Nobody grants what they do not hold, over HTTP on both dialects: every path that could hand
  * out a grant (role assignment on user create and update, role create, grant add, role copy,
- * changing a user or role that holds more) and every change of one's own role answers 403 with
+ * changing a user or role that holds more, a developer token acting as a user who holds more)
+ * and every change of one's own role answers 403 with
  * the exact body and writes nothing; the allowed cases still work.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,8 @@ for (const dialect of dialects()) {
     let ra: SignedIn;
     /** "Ops": a custom role holding every grant. */
     let ops: SignedIn;
+    /** "Token Admins": access_tokens.create, api.clients.manage_all, data.view. */
+    let tokens: SignedIn;
     const ids: Record<string, number> = {};
 
     beforeAll(async () => {
@@ -39,15 +42,22 @@ for (const dialect of dialects()) {
       ids.helpers = await role('Helpers', ['users.manage', 'roles.manage', 'data.view']);
       ids.readers = await role('Readers', ['data.view']);
       ids.opsRole = await role('Ops', ALL);
+      ids.tokenAdmins = await role('Token Admins', [
+        'access_tokens.create',
+        'api.clients.manage_all',
+        'data.view',
+      ]);
       ids.root = (await createUser(t.services, 'root@example.com', 'Admin')).id;
       ids.ua = (await createUser(t.services, 'ua@example.com', 'User Admins')).id;
       ids.ra = (await createUser(t.services, 'ra@example.com', 'Role Admins')).id;
       ids.opsUser = (await createUser(t.services, 'ops@example.com', 'Ops')).id;
       ids.reader = (await createUser(t.services, 'reader@example.com', 'Readers')).id;
+      ids.tokens = (await createUser(t.services, 'tokens@example.com', 'Token Admins')).id;
       root = await signIn(t.app, 'root@example.com');
       ua = await signIn(t.app, 'ua@example.com');
       ra = await signIn(t.app, 'ra@example.com');
       ops = await signIn(t.app, 'ops@example.com');
+      tokens = await signIn(t.app, 'tokens@example.com');
     });
     afterAll(async () => {
       await t?.app.close();
@@ -78,6 +88,7 @@ for (const dialect of dialects()) {
         .orderBy('grant_id')
         .execute(),
       sessions: await ts.store.db.selectFrom('sessions').select('id').orderBy('id').execute(),
+      accessTokens: await ts.store.db.selectFrom('access_tokens').select('id').orderBy('id').execute(),
       audit: await ts.store.db.selectFrom('audit_events').select('id').orderBy('id').execute(),
     });
 
@@ -363,6 +374,52 @@ for (const dialect of dialects()) {
         expect((await call(ua, 'POST', `${user}/disable`)).json()).toMatchObject({ status: 'disabled' });
         expect((await call(ua, 'POST', `${user}/enable`)).json()).toMatchObject({ status: 'active' });
         expect((await call(ua, 'POST', `${user}/password`, {})).statusCode).toBe(200);
+      });
+    });
+
+    describe('developer tokens', () => {
+      it('a token acting as a user holding a grant one lacks: 403 naming it', async () => {
+        await refused(
+          tokens,
+          'POST',
+          '/access-tokens',
+          { description: 'act as root', user: 'root@example.com', expiresInDays: 1 },
+          escalation(
+            'You cannot create a developer token acting as "root@example.com": their role "Admin" holds the grant "api.clients.create" (Create API OAuth Clients), which you do not hold (and 6 more grants you do not hold).',
+            allBut('access_tokens.create', 'api.clients.manage_all', 'data.view'),
+          ),
+        );
+        await refused(
+          tokens,
+          'POST',
+          '/access-tokens',
+          { description: 'act as ua', userId: ids.ua, never: true },
+          escalation(
+            'You cannot create a developer token acting as "ua@example.com": their role "User Admins" holds the grant "users.manage" (Manage Users), which you do not hold.',
+            ['users.manage'],
+          ),
+        );
+      });
+
+      it('a token for oneself, or for a user within one’s grants, is created; an Admin’s for anyone', async () => {
+        const own = await call(tokens, 'POST', '/access-tokens', { description: 'mine', expiresInDays: 1 });
+        expect(own.json()).toMatchObject({
+          accessToken: { user: { id: ids.tokens }, createdBy: ids.tokens },
+        });
+        const reader = await call(tokens, 'POST', '/access-tokens', {
+          description: 'reader robot',
+          user: 'reader@example.com',
+          expiresInDays: 1,
+        });
+        expect(reader.json()).toMatchObject({
+          accessToken: { user: { id: ids.reader }, createdBy: ids.tokens },
+        });
+        const asOps = await call(root, 'POST', '/access-tokens', {
+          description: 'ops robot',
+          user: ids.opsUser,
+          expiresInDays: 1,
+        });
+        expect(asOps.statusCode).toBe(201);
       });
     });
   });
