@@ -25,6 +25,7 @@ import { LastUseRecorder } from './last-use.js';
 import type { LiveUser, LiveUsers } from './live-users.js';
 import { decodeCursor, encodeCursor, type Page, pageSize } from './pagination.js';
 import { can, OPERATOR, type Principal } from './principal.js';
+import { normaliseName } from './text.js';
 
 export const SECRET_PURPOSE = 'client_secret';
 export const MIN_TOKEN_TTL = 60;
@@ -101,7 +102,7 @@ export function validateClientName(value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ValidationError('Client name must not be empty.', { field: 'name' });
   }
-  const name = value.trim();
+  const name = normaliseName(value, 'name', 'Client name');
   if (name.length > 100) throw new ValidationError('Client name must be at most 100 characters.', { field: 'name' });
   return name;
 }

@@ -11,6 +11,7 @@ import type { Actor, ServiceContext } from './context.js';
 import { assertMayConfer, assertNotOwnRole } from './escalation.js';
 import { GRANTS, type GrantId, isGrantId, SYSTEM_ROLES } from './grants.js';
 import type { Principal } from './principal.js';
+import { normaliseName } from './text.js';
 
 export interface Role {
   id: number;
@@ -30,7 +31,7 @@ export function validateRoleName(value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ValidationError('Role name must not be empty.', { field: 'name' });
   }
-  const name = value.trim();
+  const name = normaliseName(value, 'name', 'Role name');
   if (name.length > 100)
     throw new ValidationError('Role name must be at most 100 characters.', { field: 'name' });
   return name;

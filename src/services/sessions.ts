@@ -20,7 +20,9 @@ import {
   type ThrottleService,
   throttleKey,
 } from './throttle.js';
-import { type User, type UsersService, validatePassword } from './users.js';
+import { checkPasswordPolicy } from './password-policy.js';
+import { nameKey } from './text.js';
+import type { User, UsersService } from './users.js';
 
 export const SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60;
 export const SESSION_IDLE_SECONDS = 2 * 60 * 60;
@@ -61,7 +63,7 @@ export interface SignInResult {
  * own reservation under the other two.
  */
 function signInRules(limits: Config['throttle'], email: string, ip: string | undefined): ThrottleRule[] {
-  const account = email.trim().toLowerCase();
+  const account = nameKey(email);
   const address = ip ?? 'unknown';
   return [
     { key: throttleKey('signin:pair', account, address), limit: limits.signIn, onSuccess: 'reset' },
@@ -207,7 +209,7 @@ export class SessionsService {
     input: { currentPassword: string; newPassword: string; keepSessionId?: string; ip?: string },
     actor: Actor,
   ): Promise<void> {
-    const newPassword = validatePassword(input.newPassword, 'newPassword');
+    const newPassword = await checkPasswordPolicy(input.newPassword, { field: 'newPassword', email: user.email });
     const reservation = await this.throttle.reserve(
       signInRules(this.ctx.config.throttle, user.email, input.ip),
     );

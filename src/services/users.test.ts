@@ -143,3 +143,59 @@ for (const dialect of dialects()) {
     });
   });
 }
+
+for (const dialect of dialects()) {
+  describe.skipIf(dialect.skip)(`users: emails and names as people type them (${dialect.name})`, () => {
+    let ts: TestStore;
+    let services: Services;
+    beforeAll(async () => {
+      ts = await dialect.open();
+      ({ services } = await testServices(ts.store));
+      await services.users.create({ email: 'admin@example.com', role: 'Admin' }, OPERATOR, CLI_ACTOR);
+    });
+    afterAll(async () => {
+      await ts?.dispose();
+    });
+
+    it('refuses an email with a NUL or a zero-width space: it would pose as an existing user', async () => {
+      for (const [email, code] of [
+        ['admin@example.com\u0000', 'U+0000'],
+        ['ad\u200bmin@example.com', 'U+200B'],
+      ] as const) {
+        await expect(
+          services.users.create({ email, role: 'Admin' }, OPERATOR, CLI_ACTOR),
+        ).rejects.toMatchObject({
+          status: 400,
+          message: `Email must not contain control or invisible characters (found ${code}).`,
+        });
+      }
+      expect((await services.users.list({})).items.map((u) => u.email)).toEqual(['admin@example.com']);
+    });
+
+    it('compares emails case-insensitively after NFC: a decomposed é and other case is the same user', async () => {
+      const jose = await services.users.create({ email: '  Jos\u00e9@example.com ' }, OPERATOR, CLI_ACTOR);
+      expect(jose.email).toBe('Jos\u00e9@example.com');
+      await expect(
+        services.users.create({ email: 'JOSE\u0301@EXAMPLE.COM' }, OPERATOR, CLI_ACTOR),
+      ).rejects.toMatchObject({
+        status: 409,
+      });
+      expect((await services.users.find('jose\u0301@example.com'))?.id).toBe(jose.id);
+    });
+
+    it('refuses a common password and one containing the email name, changing nothing', async () => {
+      await expect(
+        services.users.create({ email: 'bob@example.com', password: 'password1234' }, OPERATOR, CLI_ACTOR),
+      ).rejects.toMatchObject({ status: 400, details: { field: 'password', rule: 'common' } });
+      await expect(
+        services.users.create(
+          { email: 'robert@example.com', password: 'robert was here!' },
+          OPERATOR,
+          CLI_ACTOR,
+        ),
+      ).rejects.toMatchObject({ status: 400, details: { field: 'password', rule: 'personal' } });
+      expect(await services.users.find('bob@example.com')).toBeUndefined();
+      expect(await services.users.find('robert@example.com')).toBeUndefined();
+    });
+  });
+}

@@ -5,6 +5,8 @@
 import { hashPassword, verifyPassword } from '../crypto.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { isPlausibleEmail } from '../config.js';
+import { checkPasswordPolicy } from './password-policy.js';
+import { nameKey, normaliseName } from './text.js';
 import { bumpEpoch } from '../store/epochs.js';
 import { type Executor, isForeignKeyViolation, isUniqueViolation, likePattern } from '../store/index.js';
 import type { UsersTable } from '../store/schema/index.js';
@@ -55,13 +57,12 @@ export interface ListUsersQuery {
   cursor?: string;
 }
 
-export const MIN_PASSWORD_LENGTH = 12;
-export const MAX_PASSWORD_LENGTH = 1024;
+export { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './password-policy.js';
 
 export function validateEmail(value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '')
     throw new ValidationError('Email must not be empty.', { field: 'email' });
-  const email = value.trim();
+  const email = normaliseName(value, 'email', 'Email');
   if (!isPlausibleEmail(email))
     throw new ValidationError(`"${email}" is not a valid email address.`, { field: 'email' });
   return email;
@@ -71,21 +72,10 @@ export function validateDisplayName(value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ValidationError('Display name must not be empty.', { field: 'displayName' });
   }
-  const name = value.trim();
+  const name = normaliseName(value, 'displayName', 'Display name');
   if (name.length > 200)
     throw new ValidationError('Display name must be at most 200 characters.', { field: 'displayName' });
   return name;
-}
-
-export function validatePassword(value: unknown, field = 'password'): string {
-  if (typeof value !== 'string') throw new ValidationError('Password must be a string.', { field });
-  if (value.length < MIN_PASSWORD_LENGTH) {
-    throw new ValidationError(`Password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field });
-  }
-  if (value.length > MAX_PASSWORD_LENGTH) {
-    throw new ValidationError(`Password must be at most ${MAX_PASSWORD_LENGTH} characters.`, { field });
-  }
-  return value;
 }
 
 type UserRow = Selectable<UsersTable> & { role_name: string };
@@ -123,7 +113,7 @@ export class UsersService {
     const row =
       typeof ref === 'number' || /^\d+$/.test(ref)
         ? await query.where('users.id', '=', Number(ref)).executeTakeFirst()
-        : await query.where('users.email_key', '=', ref.trim().toLowerCase()).executeTakeFirst();
+        : await query.where('users.email_key', '=', nameKey(ref)).executeTakeFirst();
     return row ? toUser(row) : undefined;
   }
 
@@ -173,7 +163,9 @@ export class UsersService {
         ? email.split('@')[0]!
         : validateDisplayName(input.displayName);
     const password =
-      input.password === undefined || input.password === null ? undefined : validatePassword(input.password);
+      input.password === undefined || input.password === null
+        ? undefined
+        : await checkPasswordPolicy(input.password, { email });
     const passwordHash = password === undefined ? null : await hashPassword(password);
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.resolveRole(input.role ?? 'Participant', tx);
@@ -185,7 +177,7 @@ export class UsersService {
           .insertInto('users')
           .values({
             email,
-            email_key: email.toLowerCase(),
+            email_key: nameKey(email),
             display_name: displayName,
             role_id: role.id,
             status: 'active',
@@ -230,7 +222,7 @@ export class UsersService {
     if (input.email !== undefined) {
       const email = validateEmail(input.email);
       changes.email = email;
-      changes.email_key = email.toLowerCase();
+      changes.email_key = nameKey(email);
       details.email = email;
     }
     if (input.displayName !== undefined) {
@@ -332,7 +324,7 @@ export class UsersService {
     options: { mustChange: boolean; keepSessionId?: string },
     actor: Actor,
   ): Promise<void> {
-    const hash = await hashPassword(validatePassword(password));
+    const hash = await hashPassword(await checkPasswordPolicy(password, { email: (await this.get(ref)).email }));
     await this.ctx.store.transaction(async (tx) => {
       await this.writePassword(tx, await this.get(ref, tx), hash, options, actor);
     });
@@ -348,7 +340,7 @@ export class UsersService {
     principal: Principal,
     actor: Actor,
   ): Promise<void> {
-    const hash = await hashPassword(validatePassword(password));
+    const hash = await hashPassword(await checkPasswordPolicy(password, { email: (await this.get(ref)).email }));
     await this.ctx.store.transaction(async (tx) => {
       const user = await this.get(ref, tx);
       await this.ensureMayChange(principal, user, tx);
@@ -392,7 +384,7 @@ export class UsersService {
    */
   async checkPassword(email: string, password: string): Promise<User | undefined> {
     const row = await this.selectUsers()
-      .where('users.email_key', '=', email.trim().toLowerCase())
+      .where('users.email_key', '=', nameKey(email))
       .executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? null);
     if (!row || !ok || row.status !== 'active') return undefined;
