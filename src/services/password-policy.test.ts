@@ -57,7 +57,7 @@ describe('password policy (NIST SP 800-63B)', () => {
     });
     expect((await refusal('my gatehouse password')).details).toMatchObject({ rule: 'personal' });
     // A two-letter local part is too short to mean anything.
-    await expect(checkPasswordPolicy('eddie sings loudly', 'ed@example.com')).resolves.toBe(
+    await expect(checkPasswordPolicy('eddie sings loudly', { email: 'ed@example.com' })).resolves.toBe(
       'eddie sings loudly',
     );
   });

@@ -25,7 +25,10 @@ for (const dialect of dialects()) {
     let owner: User;
 
     async function newClient(email = owner.email) {
-      const issued = await services.clients.create({ name: `c${Math.random()}`, scopes: ['data', 'user'], owner: email }, CLI_ACTOR);
+      const issued = await services.clients.create(
+        { name: `c${Math.random()}`, scopes: ['data', 'user'], owner: email },
+        CLI_ACTOR,
+      );
       return { id: issued.clientId, secret: issued.clientSecret };
     }
     async function tokenFor(c: { id: string; secret: string }, s: Services = services) {
@@ -37,7 +40,11 @@ for (const dialect of dialects()) {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
       await services.keys.prepare();
-      owner = await services.users.create({ email: 'tok@example.com', role: 'Privileged' }, OPERATOR, CLI_ACTOR);
+      owner = await services.users.create(
+        { email: 'tok@example.com', role: 'Privileged' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
     });
     afterAll(async () => {
       await services.epochs.stop();
@@ -61,13 +68,18 @@ for (const dialect of dialects()) {
       const key = await services.keys.signingKey();
       const claims = (await services.tokens.verify(token))!.claims;
       const foreign = await generateKeyPair('RS256');
-      const resign = (patch: Partial<AccessTokenClaims>) => signAccessToken(testSigner, key, { ...claims, ...patch });
+      const resign = (patch: Partial<AccessTokenClaims>) =>
+        signAccessToken(testSigner, key, { ...claims, ...patch });
       const rejected = [
         'garbage',
         '',
         `${token.slice(0, -4)}AAAA`,
-        await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'at+jwt' }).sign(foreign.privateKey),
-        await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' }).sign(key.privateKey),
+        await new SignJWT({ ...claims })
+          .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'at+jwt' })
+          .sign(foreign.privateKey),
+        await new SignJWT({ ...claims })
+          .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' })
+          .sign(key.privateKey),
         await resign({ iss: 'https://evil.example' }),
         await resign({ aud: 'someone-else' }),
         await resign({ sub: 'other' }),
@@ -78,6 +90,23 @@ for (const dialect of dialects()) {
       expect(await services.tokens.verify(token)).toBeNull();
     });
 
+    it('rejects a well-signed token that issue() could not have made: future iat, longer life than the client TTL, a scope the client lacks', async () => {
+      const c = await newClient();
+      const claims = (await services.tokens.verify(await tokenFor(c)))!.claims;
+      const key = await services.keys.signingKey();
+      const resign = (patch: Partial<AccessTokenClaims>) =>
+        signAccessToken(testSigner, key, { ...claims, jti: `j${Math.random()}`, ...patch });
+      const now = Math.floor(clock.now().getTime() / 1000);
+      // Within the 30 s of clock skew between nodes: accepted.
+      expect(
+        await services.tokens.verify(await resign({ iat: now + 30, exp: now + 30 + 3600 })),
+      ).not.toBeNull();
+      expect(await services.tokens.verify(await resign({ iat: now + 31, exp: now + 31 + 3600 }))).toBeNull();
+      expect(await services.tokens.verify(await resign({ exp: claims.iat + 3601 }))).toBeNull();
+      expect(await services.tokens.verify(await resign({ scope: ['data', 'user'] }))).not.toBeNull();
+      expect(await services.tokens.verify(await resign({ scope: ['data', 'audit'] }))).toBeNull();
+    });
+
     it('rejects a revoked client’s tokens and a disabled owner’s tokens at once; a role change is seen live', async () => {
       const c = await newClient();
       const token = await tokenFor(c);
@@ -85,14 +114,22 @@ for (const dialect of dialects()) {
       await services.clients.revoke(c.id, CLI_ACTOR, OPERATOR);
       expect(await services.tokens.verify(token)).toBeNull();
 
-      const user = await services.users.create({ email: `u${Date.now()}@example.com`, role: 'Privileged' }, OPERATOR, CLI_ACTOR);
+      const user = await services.users.create(
+        { email: `u${Date.now()}@example.com`, role: 'Privileged' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       const d = await newClient(user.email);
       const t2 = await tokenFor(d);
       expect((await services.tokens.verify(t2))!.owner.roleName).toBe('Privileged');
       await services.users.update(user.id, { role: 'Admin' }, OPERATOR, CLI_ACTOR);
       expect((await services.tokens.verify(t2))!.owner.grants.has('api.clients.manage_all')).toBe(true);
       // Another active Admin exists, so disabling this one is allowed.
-      await services.users.create({ email: `other-admin${Date.now()}@example.com`, role: 'Admin' }, OPERATOR, CLI_ACTOR);
+      await services.users.create(
+        { email: `other-admin${Date.now()}@example.com`, role: 'Admin' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       await services.users.disable(user.id, OPERATOR, CLI_ACTOR);
       expect(await services.tokens.verify(t2)).toBeNull();
       await services.users.enable(user.id, OPERATOR, CLI_ACTOR);
@@ -120,14 +157,20 @@ for (const dialect of dialects()) {
         expires_at: new Date(clock.now().getTime() + 3_600_000).toISOString(),
         seq: expect.any(Number),
       });
-      expect((await services.audit.query({ action: 'access_token.revoked', targetId: jti })).items).toHaveLength(1);
+      expect(
+        (await services.audit.query({ action: 'access_token.revoked', targetId: jti })).items,
+      ).toHaveLength(1);
       // Kept a minute past exp: the guard accepts a token up to 30 s late (clock skew).
       clock.advance(3_600_000);
       await services.tokens.pruneRevoked();
-      expect(await ts.store.db.selectFrom('revoked_tokens').select('jti').where('jti', '=', jti).execute()).toEqual([{ jti }]);
+      expect(
+        await ts.store.db.selectFrom('revoked_tokens').select('jti').where('jti', '=', jti).execute(),
+      ).toEqual([{ jti }]);
       clock.advance(60_000);
       expect(await services.tokens.pruneRevoked()).toBeGreaterThanOrEqual(1);
-      expect(await ts.store.db.selectFrom('revoked_tokens').selectAll().where('jti', '=', jti).execute()).toEqual([]);
+      expect(
+        await ts.store.db.selectFrom('revoked_tokens').selectAll().where('jti', '=', jti).execute(),
+      ).toEqual([]);
     });
 
     it('a second node sees a revoke, a token revocation and a disabled owner after its next epoch poll', async () => {
@@ -135,7 +178,11 @@ for (const dialect of dialects()) {
       const c = await newClient();
       const token = await tokenFor(c);
       const revocable = await tokenFor(c);
-      const user = await services.users.create({ email: `peer${Date.now()}@example.com`, role: 'Privileged' }, OPERATOR, CLI_ACTOR);
+      const user = await services.users.create(
+        { email: `peer${Date.now()}@example.com`, role: 'Privileged' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       const d = await newClient(user.email);
       const t2 = await tokenFor(d);
       await peer.services.epochs.poll();

@@ -19,6 +19,9 @@ import type { Actor, ServiceContext } from './context.js';
 import type { KeysService } from './keys.js';
 import { KEEP_AFTER_EXPIRY_MS, RevokedTokens } from './revoked-tokens.js';
 
+/** How far in the future a token's `iat` may be: the clock skew allowed between nodes. */
+export const FUTURE_IAT_TOLERANCE_SECONDS = 30;
+
 export interface IssuedAccessToken {
   accessToken: string;
   claims: AccessTokenClaims;
@@ -99,9 +102,23 @@ export class TokenService {
     if (await this.revoked.has(claims.jti)) return null;
     const client = await this.clients.record(claims.client_id);
     if (client?.status !== 'active') return null;
+    if (!this.claimsFitClient(claims, client)) return null;
     const owner = await this.clients.owner(client.ownerUserId);
     if (owner?.status !== 'active' || owner.id !== claims.userId) return null;
     return { claims, client, owner };
+  }
+
+  /**
+   * What a token Gatehouse issued to `client` must look like, beyond its signature: not issued in
+   * the future (past the clock skew between nodes), not living longer than the client's TTL, and
+   * only scopes the client holds. A token failing these was not made by `issue`: a leaked or
+   * misused signing key, or a bug, and is refused.
+   */
+  private claimsFitClient(claims: AccessTokenClaims, client: ClientRecord): boolean {
+    const now = Math.floor(this.ctx.clock.now().getTime() / 1000);
+    if (claims.iat > now + FUTURE_IAT_TOLERANCE_SECONDS) return false;
+    if (claims.exp - claims.iat > client.tokenTtlSeconds) return false;
+    return claims.scope.every((scope) => client.scopes.includes(scope));
   }
 
   /**
