@@ -63,7 +63,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('creates a user with a password read from standard input, and prints {user} with --json', async () => {
     const out = await cli.json<{ user: User; password?: string }>(
       ['users', 'create', 'bob@example.com', '--password-stdin', '--no-must-change'],
-      { stdin: 'bobs long password\n' },
+      { stdin: 'plum tree in autumn\n' },
     );
     expect(Object.keys(out)).toEqual(['user']);
     expect(out.user).toEqual({
@@ -78,7 +78,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
     });
     // The trailing newline of `echo` is not part of the password.
     expect(
-      await inspect(cli, (rt) => rt.services.users.checkPassword('bob@example.com', 'bobs long password')),
+      await inspect(cli, (rt) => rt.services.users.checkPassword('bob@example.com', 'plum tree in autumn')),
     ).toMatchObject({
       id: 2,
     });
@@ -349,7 +349,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
     expect(page.items[3]!.details).toEqual({ mustChange: false });
     const everything = JSON.stringify(page);
     expect(everything).not.toContain(generatedPassword);
-    expect(everything).not.toContain('bobs long password');
+    expect(everything).not.toContain('plum tree in autumn');
     expect(everything).not.toContain('a brand new passphrase');
   });
 });
