@@ -48,10 +48,10 @@ export async function checkPasswordPolicy(value: unknown, options: { field?: str
   if (typeof value !== 'string') throw new ValidationError('Password must be a string.', { field });
   const length = [...value].length;
   if (length < MIN_PASSWORD_LENGTH) {
-    throw new ValidationError(`Password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field, rule: 'length' });
+    throw new ValidationError(`Password must be at least ${MIN_PASSWORD_LENGTH} characters.`, { field });
   }
   if (value.length > MAX_PASSWORD_LENGTH) {
-    throw new ValidationError(`Password must be at most ${MAX_PASSWORD_LENGTH} characters.`, { field, rule: 'length' });
+    throw new ValidationError(`Password must be at most ${MAX_PASSWORD_LENGTH} characters.`, { field });
   }
   const lower = value.toLowerCase();
   if (isRepetitive(value) || isSequential(value)) {
