@@ -15,12 +15,13 @@ export const DEVELOPER_TOKEN_HEADER = 'x-domo-developer-token';
 export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header !== 'string' || header.trim() === '') return undefined;
-  const match = /^Bearer(?:\s+(.*))?$/i.exec(header.trim());
-  if (!match) return undefined;
-  const token = (match[1] ?? '').trim();
-  if (token === '' || /\s/.test(token))
-    throw invalidToken('The Authorization header must be: Bearer <token>.');
-  return token;
+  const value = header.trim();
+  // "Bearer", in any case, not followed by a letter: `Bearer: <token>` and `Bearer=<token>` are
+  // attempts at the Bearer scheme, malformed, not another scheme.
+  if (!/^bearer(?![a-z])/i.test(value)) return undefined;
+  const match = /^Bearer\s+(\S+)$/i.exec(value);
+  if (!match) throw invalidToken('The Authorization header must be: Bearer <token>.');
+  return match[1];
 }
 
 /** The value of `X-DOMO-Developer-Token`; undefined when absent, 401 when empty or not a `gh_dev_…` token. */

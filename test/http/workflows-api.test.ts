@@ -93,6 +93,8 @@ for (const dialect of dialects()) {
       it.each([
         ['Bearer', 'The Authorization header must be: Bearer <token>.'],
         ['Bearer a b', 'The Authorization header must be: Bearer <token>.'],
+        ['Bearer: gh_dev_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'The Authorization header must be: Bearer <token>.'],
+        ['bearer=abc', 'The Authorization header must be: Bearer <token>.'],
         ['Bearer gh_dev_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'The access token is invalid, expired or revoked.'],
         ['Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln', 'The access token is invalid, expired or revoked.'],
         ['Bearer not-a-token', 'The access token is invalid, expired or revoked.'],
