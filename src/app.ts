@@ -10,7 +10,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { serializeError, UnavailableError } from './errors.js';
 import { addJsonBodyParser } from './json-body.js';
-import { healthSchema, readySchema } from './schemas.js';
+import { buildValidator, healthSchema, readySchema } from './schemas.js';
 import type { Logger } from './logger.js';
 import { adminRoutes } from './admin/index.js';
 import { flushLastUse } from './background.js';
@@ -63,6 +63,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     requestIdHeader: false,
     genReqId: requestId,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   options.instrument?.(app);
 

@@ -11,11 +11,43 @@
  * against it (test/helpers/app.ts), so a property missing from a schema fails a
  * test instead of silently vanishing from the wire.
  */
-import { type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+import AjvCompiler from '@fastify/ajv-compiler';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './services/pagination.js';
+import { type TObject, type TProperties, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
+
+const ajvValidators = AjvCompiler();
+
+/**
+ * fastify's own validator factory (`schemaController.compilersFactory.buildValidator`), except
+ * that JSON bodies are not coerced: a query string or path parameter is text, so `?limit=5`
+ * becomes 5, but a JSON body already carries its types, and `{"name": 42}` or
+ * `{"scopes": "data"}` is a 400 naming the field, not a name "42" or a list of one.
+ */
+export const buildValidator: AjvCompiler.BuildCompilerFromPool = (externalSchemas, options) => {
+  const coercing = ajvValidators(externalSchemas, options);
+  const exact = ajvValidators(externalSchemas, {
+    ...options,
+    customOptions: { ...options?.customOptions, coerceTypes: false },
+  } as typeof options);
+  return (route) => (route.httpPart === 'body' ? exact : coercing)(route);
+};
 
 /** A response object: every property listed, nothing else sent. */
 export function Obj<T extends TProperties>(properties: T, options: Record<string, unknown> = {}): TObject<T> {
   return Type.Object(properties, { additionalProperties: false, ...options });
+}
+
+/** One of the given strings (an enum, as JSON Schema `anyOf` of `const`s). */
+export function Literals<T extends string>(
+  values: readonly T[],
+  options: Record<string, unknown> = {},
+): TUnsafe<T> {
+  return Type.Unsafe<T>(
+    Type.Union(
+      values.map((value) => Type.Literal(value)),
+      options,
+    ),
+  );
 }
 
 export function Nullable<T extends TSchema>(schema: T, options: Record<string, unknown> = {}) {
@@ -27,6 +59,11 @@ export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-01-
 
 /** Any JSON object (details, variables, outputs …). */
 export const JsonObject = Type.Record(Type.String(), Type.Unknown());
+
+/** A response without a body (204, or the empty 200 of `/oauth/revoke`). */
+export function NoBody(description: string) {
+  return Type.Unsafe<void>({ type: 'null', description });
+}
 
 /** `{error, message, details?}`: every non-OAuth error (src/errors.ts `serializeError`). */
 export const ErrorBody = Obj(
@@ -52,20 +89,18 @@ export const ErrorBody = Obj(
 /** RFC 6749 §5.2: the token, introspection and revocation endpoints' errors. */
 export const OAuthErrorBody = Obj(
   {
-    error: Type.Union(
-      [
-        'invalid_request',
-        'invalid_client',
-        'invalid_grant',
-        'unauthorized_client',
-        'unsupported_grant_type',
-        'invalid_scope',
-        'unsupported_token_type',
-        'server_error',
-        'temporarily_unavailable',
-        'slow_down',
-      ].map((code) => Type.Literal(code)),
-    ),
+    error: Literals([
+      'invalid_request',
+      'invalid_client',
+      'invalid_grant',
+      'unauthorized_client',
+      'unsupported_grant_type',
+      'invalid_scope',
+      'unsupported_token_type',
+      'server_error',
+      'temporarily_unavailable',
+      'slow_down',
+    ]),
     error_description: Type.String(),
   },
   {
@@ -87,19 +122,13 @@ export function Page<T extends TSchema>(item: T, options: Record<string, unknown
   );
 }
 
-/** Largest `offset` accepted anywhere: a 32-bit signed integer, so SQL never sees an out-of-range number. */
-export const MAX_OFFSET = 2_147_483_647;
-
 /** `limit` of a cursor-paged admin list (`pagination.ts` MAX_PAGE_SIZE). */
-export const CursorLimit = Type.Integer({ minimum: 1, maximum: 200, description: 'Page size (default 50).' });
-export const Cursor = Type.String({ maxLength: 200, description: 'The `nextCursor` of the previous page.' });
-
-/** `offset` of an offset-paged list. */
-export const Offset = Type.Integer({
-  minimum: 0,
-  maximum: MAX_OFFSET,
-  description: 'Items to skip (default 0).',
+export const CursorLimit = Type.Integer({
+  minimum: 1,
+  maximum: MAX_PAGE_SIZE,
+  description: `Page size (default ${DEFAULT_PAGE_SIZE}).`,
 });
+export const Cursor = Type.String({ maxLength: 200, description: 'The `nextCursor` of the previous page.' });
 
 /** `GET /healthz` and `GET /readyz` (src/app.ts). */
 export const healthSchema = {

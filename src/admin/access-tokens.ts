@@ -14,49 +14,26 @@
  * revoke the tokens they created or that act as them; `api.clients.manage_all`
  * sees and revokes all. A token the caller may not see is a 404.
  */
-import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
 import { MAX_EXPIRY_DAYS } from '../services/access-tokens.js';
 import type { AdminRouteOptions } from './index.js';
+import {
+  createAccessTokenSchema,
+  getAccessTokenSchema,
+  listAccessTokensSchema,
+  revokeAccessTokenSchema,
+} from './schemas.js';
 import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
-
-const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
-const UserRef = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1, maxLength: 320 })]);
-
-const CreateBody = Type.Object(
-  {
-    description: Type.String({ maxLength: 1000 }),
-    /** The user the token acts as (id or email); default the caller. */
-    user: Type.Optional(UserRef),
-    /** Alias of `user`, for callers that think in ids. */
-    userId: Type.Optional(Type.Integer({ minimum: 1 })),
-    expiresInDays: Type.Optional(Type.Integer()),
-    never: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
-
-const ListQuery = Type.Object(
-  {
-    q: Type.Optional(Type.String({ maxLength: 200 })),
-    user: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
-    /** true: only tokens that still work (not revoked, not expired). */
-    active: Type.Optional(Type.Boolean()),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
-  },
-  { additionalProperties: false },
-);
 
 export async function accessTokenRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.post(
     '/access-tokens',
-    { schema: { body: CreateBody }, onRequest: needsGrant('access_tokens.create') },
+    { schema: createAccessTokenSchema, onRequest: needsGrant('access_tokens.create') },
     async (request, reply) => {
       const { description, user, userId, expiresInDays, never } = request.body;
       if (user !== undefined && userId !== undefined) {
@@ -81,7 +58,7 @@ export async function accessTokenRoutes(app: FastifyInstance, { services }: Admi
     },
   );
 
-  r.get('/access-tokens', { schema: { querystring: ListQuery } }, async (request) => {
+  r.get('/access-tokens', { schema: listAccessTokensSchema }, async (request) => {
     const { q, user, active, limit, cursor } = request.query;
     return services.accessTokens.list(
       { q, user, includeInactive: active !== true, limit, cursor },
@@ -89,11 +66,11 @@ export async function accessTokenRoutes(app: FastifyInstance, { services }: Admi
     );
   });
 
-  r.get('/access-tokens/:id', { schema: { params: IdParams } }, async (request) => {
+  r.get('/access-tokens/:id', { schema: getAccessTokenSchema }, async (request) => {
     return services.accessTokens.get(request.params.id, requirePrincipal(request));
   });
 
-  r.post('/access-tokens/:id/revoke', { schema: { params: IdParams } }, async (request) => {
+  r.post('/access-tokens/:id/revoke', { schema: revokeAccessTokenSchema }, async (request) => {
     return services.accessTokens.revoke(request.params.id, requirePrincipal(request), actorOf(request));
   });
 }

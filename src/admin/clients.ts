@@ -12,43 +12,28 @@
  *                                     previousSecretExpiresAt, client}
  *   PUT / PATCH                       405: clients cannot be edited
  *
+ * The schemas (src/admin/schemas.ts) fix the shape: field names and JSON types.
  * Field values are checked by the service, so the messages are the same here,
- * in the CLI and in the admin UI; the schemas only refuse unknown fields.
+ * in the CLI and in the admin UI.
  */
-import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { MethodNotAllowedError, ValidationError } from '../errors.js';
 import type { IssuedClientCredentials } from '../services/clients.js';
 import type { AdminRouteOptions } from './index.js';
 import { actorOf, requirePrincipal } from './principal.js';
+import {
+  createClientSchema,
+  editClientSchema,
+  getClientSchema,
+  listClientsSchema,
+  revokeClientSchema,
+  rotateSecretSchema,
+} from './schemas.js';
 import { needsGrant } from './session.js';
 
 export const NO_EDIT_MESSAGE =
   'API clients cannot be edited. Create a new client with the settings you need, then revoke this one.';
-
-const ClientParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
-
-const ListQuery = Type.Object(
-  {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    name: Type.Optional(Type.String({ maxLength: 100 })),
-    owner: Type.Optional(Type.String({ maxLength: 320 })),
-    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('revoked')])),
-  },
-  { additionalProperties: false },
-);
-
-const CreateBody = Type.Object(
-  {
-    name: Type.Optional(Type.Unknown()),
-    description: Type.Optional(Type.Unknown()),
-    scopes: Type.Optional(Type.Unknown()),
-    tokenTtlSeconds: Type.Optional(Type.Unknown()),
-  },
-  { additionalProperties: false },
-);
 
 /** The body of rotate-secret is optional (no body = the default grace period). */
 function rotateOptions(body: unknown): { graceSeconds?: unknown } {
@@ -76,7 +61,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
 
   r.get(
     '/clients',
-    { schema: { querystring: ListQuery }, onRequest: needsGrant(...CAN_SEE) },
+    { schema: listClientsSchema, onRequest: needsGrant(...CAN_SEE) },
     async (request) => {
       return services.clients.list(request.query, requirePrincipal(request));
     },
@@ -84,7 +69,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
 
   r.post(
     '/clients',
-    { schema: { body: CreateBody }, onRequest: needsGrant('api.clients.create') },
+    { schema: createClientSchema, onRequest: needsGrant('api.clients.create') },
     async (request, reply) => {
       const body = request.body ?? {};
       const issued = await services.clients.create(
@@ -102,7 +87,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
 
   r.get(
     '/clients/:id',
-    { schema: { params: ClientParams }, onRequest: needsGrant(...CAN_SEE) },
+    { schema: getClientSchema, onRequest: needsGrant(...CAN_SEE) },
     async (request) => {
       return services.clients.get(request.params.id, requirePrincipal(request));
     },
@@ -110,7 +95,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
 
   r.post(
     '/clients/:id/revoke',
-    { schema: { params: ClientParams }, onRequest: needsGrant(...CAN_SEE) },
+    { schema: revokeClientSchema, onRequest: needsGrant(...CAN_SEE) },
     async (request) => {
       return services.clients.revoke(request.params.id, actorOf(request), requirePrincipal(request));
     },
@@ -118,7 +103,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
 
   r.post(
     '/clients/:id/rotate-secret',
-    { schema: { params: ClientParams }, onRequest: needsGrant(...CAN_SEE) },
+    { schema: rotateSecretSchema, onRequest: needsGrant(...CAN_SEE) },
     async (request) => {
       const rotated = await services.clients.rotateSecret(
         request.params.id,
@@ -137,10 +122,17 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
   const noEditCollection = async (): Promise<never> => {
     throw new MethodNotAllowedError(NO_EDIT_MESSAGE, 'GET, POST');
   };
-  app.route({ method: ['PUT', 'PATCH'], url: '/clients/:id', onRequest: noEdit, handler: noEdit });
+  app.route({
+    method: ['PUT', 'PATCH'],
+    url: '/clients/:id',
+    schema: editClientSchema,
+    onRequest: noEdit,
+    handler: noEdit,
+  });
   app.route({
     method: ['PUT', 'PATCH'],
     url: '/clients',
+    schema: editClientSchema,
     onRequest: noEditCollection,
     handler: noEditCollection,
   });

@@ -6,9 +6,10 @@ import type { FastifyInstance } from 'fastify';
 import { GRANTS } from '../services/grants.js';
 import type { AdminRouteOptions } from './index.js';
 import { requirePrincipal } from './principal.js';
+import { grantsSchema } from './schemas.js';
 
 export async function grantRoutes(app: FastifyInstance, _options: AdminRouteOptions): Promise<void> {
-  app.get('/grants', async (request) => {
+  app.get('/grants', { schema: grantsSchema }, async (request) => {
     requirePrincipal(request);
     return { items: GRANTS };
   });

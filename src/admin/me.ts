@@ -4,26 +4,18 @@
  *   GET  /me            {user, role, grants, mustChangePassword, csrfToken?}
  *   POST /me/password   {currentPassword, newPassword} → 204; clears the forced change
  */
-import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { GRANTS } from '../services/grants.js';
 import type { AdminRouteOptions } from './index.js';
+import { changePasswordSchema, meSchema } from './schemas.js';
 import { actorOf, requirePrincipal, requireUser } from './principal.js';
 import { SESSION_COOKIE } from './session.js';
-
-const ChangePasswordBody = Type.Object(
-  {
-    currentPassword: Type.String({ minLength: 1, maxLength: 1024 }),
-    newPassword: Type.String({ maxLength: 1024 }),
-  },
-  { additionalProperties: false },
-);
 
 export async function meRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.get('/me', { config: { allowedBeforePasswordChange: true } }, async (request) => {
+  r.get('/me', { schema: meSchema, config: { allowedBeforePasswordChange: true } }, async (request) => {
     const principal = requirePrincipal(request);
     const user = requireUser(request);
     const token = request.cookies[SESSION_COOKIE];
@@ -39,7 +31,7 @@ export async function meRoutes(app: FastifyInstance, { services }: AdminRouteOpt
 
   r.post(
     '/me/password',
-    { schema: { body: ChangePasswordBody }, config: { allowedBeforePasswordChange: true } },
+    { schema: changePasswordSchema, config: { allowedBeforePasswordChange: true } },
     async (request, reply) => {
       const principal = requirePrincipal(request);
       await services.sessions.changeOwnPassword(

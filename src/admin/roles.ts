@@ -15,47 +15,33 @@
  * grants needs every grant given; a role changed must not hold a grant the caller lacks; nobody
  * changes the role they hold.
  */
-import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
 import type { AdminRouteOptions } from './index.js';
+import {
+  addRoleGrantsSchema,
+  copyRoleSchema,
+  createRoleSchema,
+  deleteRoleSchema,
+  getRoleSchema,
+  listRolesSchema,
+  removeRoleGrantSchema,
+  updateRoleSchema,
+} from './schemas.js';
 import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
-
-const RoleParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
-const RoleGrantParams = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 100 }),
-  grantId: Type.String({ minLength: 1, maxLength: 100 }),
-});
-const Name = Type.String({ maxLength: 1000 });
-const Description = Type.String({ maxLength: 2000 });
-const GrantList = Type.Array(Type.String({ maxLength: 100 }), { maxItems: 100 });
-
-const CreateBody = Type.Object(
-  { name: Name, description: Type.Optional(Description), grants: Type.Optional(GrantList) },
-  { additionalProperties: false },
-);
-const UpdateBody = Type.Object(
-  { name: Type.Optional(Name), description: Type.Optional(Description) },
-  { additionalProperties: false },
-);
-const CopyBody = Type.Object(
-  { name: Name, description: Type.Optional(Description) },
-  { additionalProperties: false },
-);
-const GrantsBody = Type.Object({ grants: GrantList }, { additionalProperties: false });
 
 export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.get('/roles', { onRequest: needsGrant('roles.manage', 'users.manage') }, async () => {
+  r.get('/roles', { schema: listRolesSchema, onRequest: needsGrant('roles.manage', 'users.manage') }, async () => {
     return { items: await services.roles.list() };
   });
 
   r.get(
     '/roles/:id',
-    { schema: { params: RoleParams }, onRequest: needsGrant('roles.manage', 'users.manage') },
+    { schema: getRoleSchema, onRequest: needsGrant('roles.manage', 'users.manage') },
     async (request) => {
       return services.roles.get(request.params.id);
     },
@@ -63,7 +49,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.post(
     '/roles',
-    { schema: { body: CreateBody }, onRequest: needsGrant('roles.manage') },
+    { schema: createRoleSchema, onRequest: needsGrant('roles.manage') },
     async (request, reply) => {
       return reply
         .code(201)
@@ -73,7 +59,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.patch(
     '/roles/:id',
-    { schema: { params: RoleParams, body: UpdateBody }, onRequest: needsGrant('roles.manage') },
+    { schema: updateRoleSchema, onRequest: needsGrant('roles.manage') },
     async (request) => {
       const { name, description } = request.body;
       if (name === undefined && description === undefined) {
@@ -92,7 +78,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.post(
     '/roles/:id/copy',
-    { schema: { params: RoleParams, body: CopyBody }, onRequest: needsGrant('roles.manage') },
+    { schema: copyRoleSchema, onRequest: needsGrant('roles.manage') },
     async (request, reply) => {
       return reply
         .code(201)
@@ -109,7 +95,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.post(
     '/roles/:id/grants',
-    { schema: { params: RoleParams, body: GrantsBody }, onRequest: needsGrant('roles.manage') },
+    { schema: addRoleGrantsSchema, onRequest: needsGrant('roles.manage') },
     async (request) => {
       return services.roles.addGrants(
         request.params.id,
@@ -122,7 +108,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.delete(
     '/roles/:id/grants/:grantId',
-    { schema: { params: RoleGrantParams }, onRequest: needsGrant('roles.manage') },
+    { schema: removeRoleGrantSchema, onRequest: needsGrant('roles.manage') },
     async (request) => {
       return services.roles.removeGrants(
         request.params.id,
@@ -135,7 +121,7 @@ export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.delete(
     '/roles/:id',
-    { schema: { params: RoleParams }, onRequest: needsGrant('roles.manage') },
+    { schema: deleteRoleSchema, onRequest: needsGrant('roles.manage') },
     async (request, reply) => {
       await services.roles.delete(request.params.id, requirePrincipal(request), actorOf(request));
       return reply.code(204).send();

@@ -9,13 +9,13 @@
  * the session cookie (with the CSRF token for unsafe methods); an explicit header wins over
  * the cookie. A client JWT is not an admin credential (401).
  */
-import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PasswordChangeRequiredError, UnauthenticatedError } from '../errors.js';
 import { type Guard, invalidToken, SESSION_COOKIE, type Surface } from '../guard/index.js';
 import { SESSION_ABSOLUTE_SECONDS } from '../services/sessions.js';
 import type { AdminRouteOptions } from './index.js';
+import { signInSchema, signOutSchema } from './schemas.js';
 import { actorOf, requirePrincipal } from './principal.js';
 
 export { CSRF_HEADER, SESSION_COOKIE } from '../guard/index.js';
@@ -65,21 +65,13 @@ export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply)
   void reply.clearCookie(SESSION_COOKIE, cookieOptions(request, 0));
 }
 
-const SignInBody = Type.Object(
-  {
-    email: Type.String({ minLength: 1, maxLength: 320 }),
-    password: Type.String({ minLength: 1, maxLength: 1024 }),
-  },
-  { additionalProperties: false },
-);
-
 export async function sessionRoutes(app: FastifyInstance, options: AdminRouteOptions): Promise<void> {
   const { services } = options;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.post(
     '/session',
-    { schema: { body: SignInBody }, config: { adminPublic: true } },
+    { schema: signInSchema, config: { adminPublic: true } },
     async (request, reply) => {
       const result = await services.sessions.signIn({
         email: request.body.email,
@@ -92,7 +84,7 @@ export async function sessionRoutes(app: FastifyInstance, options: AdminRouteOpt
     },
   );
 
-  r.delete('/session', { config: { allowedBeforePasswordChange: true } }, async (request, reply) => {
+  r.delete('/session', { schema: signOutSchema, config: { allowedBeforePasswordChange: true } }, async (request, reply) => {
     const principal = requirePrincipal(request);
     if (principal.sessionId !== undefined && principal.user) {
       await services.sessions.signOut(principal.sessionId, principal.user.id, actorOf(request));

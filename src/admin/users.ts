@@ -12,60 +12,29 @@
  * Nobody grants what they do not hold (src/services/escalation.ts): a role assigned needs every
  * grant it holds, a user changed must not hold a grant the caller lacks, and nobody changes their own role.
  */
-import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { generatePassword } from '../crypto.js';
 import { ValidationError } from '../errors.js';
 import type { AdminRouteOptions } from './index.js';
+import {
+  createUserSchema,
+  disableUserSchema,
+  enableUserSchema,
+  getUserSchema,
+  listUsersSchema,
+  setPasswordSchema,
+  updateUserSchema,
+} from './schemas.js';
 import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
-
-const UserParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 320 }) });
-const RoleRef = Type.Union([Type.String({ maxLength: 100 }), Type.Integer({ minimum: 1 })]);
-
-const ListQuery = Type.Object(
-  {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    q: Type.Optional(Type.String({ maxLength: 200 })),
-    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
-    role: Type.Optional(Type.String({ maxLength: 100 })),
-  },
-  { additionalProperties: false },
-);
-
-const CreateBody = Type.Object(
-  {
-    email: Type.String({ maxLength: 320 }),
-    displayName: Type.Optional(Type.String({ maxLength: 1000 })),
-    role: Type.Optional(RoleRef),
-    password: Type.Optional(Type.String({ maxLength: 1024 })),
-    mustChangePassword: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
-
-const UpdateBody = Type.Object(
-  {
-    email: Type.Optional(Type.String({ maxLength: 320 })),
-    displayName: Type.Optional(Type.String({ maxLength: 1000 })),
-    role: Type.Optional(RoleRef),
-  },
-  { additionalProperties: false },
-);
-
-const PasswordBody = Type.Object(
-  { password: Type.Optional(Type.String({ maxLength: 1024 })) },
-  { additionalProperties: false },
-);
 
 export async function userRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get(
     '/users',
-    { schema: { querystring: ListQuery }, onRequest: needsGrant('users.manage') },
+    { schema: listUsersSchema, onRequest: needsGrant('users.manage') },
     async (request) => {
       const { role } = request.query;
       if (role !== undefined && !(await services.roles.find(role))) {
@@ -77,7 +46,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.post(
     '/users',
-    { schema: { body: CreateBody }, onRequest: needsGrant('users.manage') },
+    { schema: createUserSchema, onRequest: needsGrant('users.manage') },
     async (request, reply) => {
       const body = request.body;
       // A password an admin chose is known to them, so by default it must be replaced at first sign-in.
@@ -95,7 +64,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.get(
     '/users/:id',
-    { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
+    { schema: getUserSchema, onRequest: needsGrant('users.manage') },
     async (request) => {
       return services.users.getWithGrants(request.params.id);
     },
@@ -103,7 +72,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.patch(
     '/users/:id',
-    { schema: { params: UserParams, body: UpdateBody }, onRequest: needsGrant('users.manage') },
+    { schema: updateUserSchema, onRequest: needsGrant('users.manage') },
     async (request) => {
       return services.users.update(
         request.params.id,
@@ -116,7 +85,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.post(
     '/users/:id/disable',
-    { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
+    { schema: disableUserSchema, onRequest: needsGrant('users.manage') },
     async (request) => {
       return services.users.disable(request.params.id, requirePrincipal(request), actorOf(request));
     },
@@ -124,7 +93,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.post(
     '/users/:id/enable',
-    { schema: { params: UserParams }, onRequest: needsGrant('users.manage') },
+    { schema: enableUserSchema, onRequest: needsGrant('users.manage') },
     async (request) => {
       return services.users.enable(request.params.id, requirePrincipal(request), actorOf(request));
     },
@@ -132,7 +101,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
 
   r.post(
     '/users/:id/password',
-    { schema: { params: UserParams, body: PasswordBody }, onRequest: needsGrant('users.manage') },
+    { schema: setPasswordSchema, onRequest: needsGrant('users.manage') },
     async (request) => {
       const generated = request.body?.password === undefined ? generatePassword() : undefined;
       await services.users.resetPassword(

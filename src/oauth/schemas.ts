@@ -13,7 +13,7 @@
  * documents' own (spec 001/002 for Domo, spec 003 for Workato).
  */
 import { Type } from '@sinclair/typebox';
-import { Obj } from '../schemas.js';
+import { NoBody, Obj } from '../schemas.js';
 import { SCOPES } from '../tokens/scopes.js';
 
 const GrantType = Type.Literal('client_credentials', {
@@ -34,12 +34,12 @@ const ClientSecret = Type.String({
 
 /** The no-store and security headers of spec 001, on every token-bearing answer. */
 const NO_STORE_HEADERS = {
-  'Cache-Control': { schema: Type.Literal('no-store') },
-  Pragma: { schema: Type.Literal('no-cache') },
-  'Strict-Transport-Security': { schema: Type.Literal('max-age=31536000; includeSubDomains') },
-  'X-Content-Type-Options': { schema: Type.Literal('nosniff') },
-  'X-Frame-Options': { schema: Type.Literal('DENY') },
-  'X-XSS-Protection': { schema: Type.Literal('1; mode=block') },
+  'Cache-Control': Type.Literal('no-store'),
+  Pragma: Type.Literal('no-cache'),
+  'Strict-Transport-Security': Type.Literal('max-age=31536000; includeSubDomains'),
+  'X-Content-Type-Options': Type.Literal('nosniff'),
+  'X-Frame-Options': Type.Literal('DENY'),
+  'X-XSS-Protection': Type.Literal('1; mode=block'),
 };
 
 /** Both token URLs take the form and the JSON body. */
@@ -251,7 +251,7 @@ export const revokeSchema = {
     'Gatehouse refuses the token at once; offline verifiers accept it until its `exp`.',
   consumes: TOKEN_CONSUMES,
   body: RevokeBody,
-  response: { 200: { description: 'Revoked (or unknown); empty body.', headers: NO_STORE_HEADERS } },
+  response: { 200: { ...NoBody('Revoked (or unknown); empty body.'), headers: NO_STORE_HEADERS } },
 };
 
 export const jwksSchema = { summary: 'Public signing keys (RFC 7517)', response: { 200: JwksResponse } };

@@ -6,8 +6,9 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../helpers/app.js';
-import { testApp } from '../helpers/app.js';
+import { CLI_ACTOR } from '../../src/services/context.js';
+import { OPERATOR } from '../../src/services/principal.js';
+import { createUser, type TestApp, testApp } from '../helpers/app.js';
 import { sqliteCase, type TestStore } from '../helpers/stores.js';
 
 interface OpenApiDocument {
@@ -95,6 +96,16 @@ describe('OpenAPI description and API reference', () => {
         expect(Array.isArray(operation.security), `${method} ${path} security`).toBe(true);
       }
     }
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const statuses = Object.keys(operation.responses ?? {});
+        const success = statuses.filter((status) => status.startsWith('2'));
+        // PUT/PATCH on API clients only ever answer 405 (clients cannot be edited).
+        expect(success.length, `${method} ${path} documents its success answer`).toBe(
+          statuses.includes('405') ? 0 : 1,
+        );
+      }
+    }
     expect(doc.paths['/oauth/token']!.get!.security).toEqual([{ clientBasic: [] }, {}]);
     expect(doc.paths['/api/admin/v1/users']!.get!.security).toEqual([
       { sessionCookie: [] },
@@ -127,6 +138,49 @@ describe('OpenAPI description and API reference', () => {
     expect(doc.paths['/api/admin/v1/users']!.get!.responses!['403']).toMatchObject({
       content: { 'application/json': { schema: { required: ['error', 'message'] } } },
     });
+  });
+
+  it('gives every numeric query and path parameter a range', () => {
+    const numeric: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const parameters = (
+          operation as { parameters?: Array<{ name: string; in: string; schema: Record<string, unknown> }> }
+        ).parameters;
+        for (const parameter of parameters ?? []) {
+          const { type, minimum, maximum } = parameter.schema;
+          if (type !== 'integer' && type !== 'number') continue;
+          numeric.push(`${method} ${path} ${parameter.name}`);
+          expect(typeof minimum, `${method} ${path} ${parameter.name} minimum`).toBe('number');
+          expect(maximum, `${method} ${path} ${parameter.name} maximum`).toBeLessThanOrEqual(2_147_483_647);
+        }
+      }
+    }
+    expect(numeric).toContain('get /v1/workflows offset');
+    expect(numeric).toContain('get /api/admin/v1/audit limit');
+    expect(numeric).toContain('get /api/admin/v1/access-tokens/{id} id');
+  });
+
+  it('answers an out-of-range number in a query or path with 400, never 500', async () => {
+    const huge = '9223372036854775808';
+    const admin = await createUser(t.services, 'ranges@example.com', 'Admin');
+    const { token } = await t.services.accessTokens.create(
+      { description: 'ranges', user: admin.id, expiresInDays: 1 },
+      OPERATOR,
+      CLI_ACTOR,
+    );
+    const headers = { authorization: `Bearer ${token}` };
+    for (const url of [
+      `/v1/workflows?offset=${huge}`,
+      `/v1/workflows?limit=${huge}`,
+      `/api/admin/v1/users?limit=${huge}`,
+      `/api/admin/v1/audit?limit=-1`,
+      `/api/admin/v1/access-tokens/${huge}`,
+    ]) {
+      const res = await t.app.inject({ method: 'GET', url, headers });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error, url).toBe('validation_error');
+    }
   });
 
   it('validates as OpenAPI 3.1', async () => {
