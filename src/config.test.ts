@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       workflowHttpAllow: [],
       trustProxy: false,
       tokenCacheSize: 10_000,
+      clientCacheSize: 10_000,
       maxJsonDepth: 64,
       workflowExpressionTimeoutMs: 1000,
       workflowExpressionHeapMb: 64,
@@ -92,6 +93,7 @@ describe('loadConfig', () => {
         GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'API.example.com, *.partner.example , 127.0.0.1:9000',
         GATEHOUSE_TRUST_PROXY: 'yes',
         GATEHOUSE_TOKEN_CACHE_SIZE: '50000',
+        GATEHOUSE_CLIENT_CACHE_SIZE: '200000',
         GATEHOUSE_MAX_JSON_DEPTH: '32',
         GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS: '250',
         GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB: '128',
@@ -132,6 +134,7 @@ describe('loadConfig', () => {
       workflowHttpAllow: ['api.example.com', '*.partner.example', '127.0.0.1:9000'],
       trustProxy: true,
       tokenCacheSize: 50_000,
+      clientCacheSize: 200_000,
       maxJsonDepth: 32,
       workflowExpressionTimeoutMs: 250,
       workflowExpressionHeapMb: 128,
@@ -330,6 +333,11 @@ describe('loadConfig', () => {
       { GATEHOUSE_TOKEN_CACHE_SIZE: '0' },
       'GATEHOUSE_TOKEN_CACHE_SIZE',
       'GATEHOUSE_TOKEN_CACHE_SIZE: must be between 1 and 1000000, got 0',
+    ],
+    [
+      { GATEHOUSE_CLIENT_CACHE_SIZE: '1000001' },
+      'GATEHOUSE_CLIENT_CACHE_SIZE',
+      'GATEHOUSE_CLIENT_CACHE_SIZE: must be between 1 and 1000000, got 1000001',
     ],
   ])('rejects %o with one line naming %s', (env, variable, message) => {
     const error = configError(env);

@@ -57,6 +57,8 @@ export interface Config {
   readonly trustProxy: boolean;
   /** Verified access tokens kept per process (least recently used dropped first). */
   readonly tokenCacheSize: number;
+  /** API clients (with their secret hashes) kept per process (least recently used dropped first). */
+  readonly clientCacheSize: number;
   /** Deepest nesting of arrays and objects a JSON request body may have. */
   readonly maxJsonDepth: number;
   /** Wall-clock limit of one batch of workflow expression evaluations; the thread is killed past it. */
@@ -242,6 +244,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     default: '10000',
     meaning:
       'access tokens whose verified signature each process remembers (1–1000000, about 1.1 KB each); past it the least recently used is dropped and costs one signature check when it returns',
+  },
+  {
+    variable: 'GATEHOUSE_CLIENT_CACHE_SIZE',
+    default: '10000',
+    meaning:
+      'API clients each process remembers for the token endpoint (1–1000000, about 0.85 KB each); past it the least recently used is dropped and costs one query when it returns. Set it above the number of clients that ask within a token lifetime',
   },
   {
     variable: 'GATEHOUSE_MAX_JSON_DEPTH',
@@ -446,6 +454,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     workflowHttpAllow: Object.freeze(workflowHttpAllow),
     trustProxy: readBool(env, 'GATEHOUSE_TRUST_PROXY', false),
     tokenCacheSize: readInt(env, 'GATEHOUSE_TOKEN_CACHE_SIZE', 10_000, 1, 1_000_000),
+    clientCacheSize: readInt(env, 'GATEHOUSE_CLIENT_CACHE_SIZE', 10_000, 1, 1_000_000),
     maxJsonDepth: readInt(env, 'GATEHOUSE_MAX_JSON_DEPTH', 64, 8, 512),
     workflowExpressionTimeoutMs: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS', 1000, 10, 60_000),
     workflowExpressionHeapMb: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB', 64, 16, 4096),

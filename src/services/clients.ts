@@ -199,7 +199,7 @@ export class ClientsService {
     private readonly liveUsers: LiveUsers,
   ) {
     this.epochs = epochsOf(ctx.store);
-    this.records = new EpochCache(this.epochs, ['clients']);
+    this.records = new EpochCache(this.epochs, ['clients'], ctx.config.clientCacheSize);
     this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record last use of API clients'),
     );
