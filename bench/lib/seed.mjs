@@ -18,7 +18,7 @@ const { loadConfig } = await load('config.js');
 const { openRuntime, prepareRuntime } = await load('bootstrap.js');
 const { silentLogger } = await load('logger.js');
 const { CLI_ACTOR } = await load('services/context.js');
-const { OPERATOR } = await load('services/principal.js');
+const { OPERATOR, userPrincipal } = await load('services/principal.js');
 
 const scopes = process.argv.slice(2);
 const config = loadConfig(process.env, process.cwd());
@@ -50,7 +50,7 @@ try {
         steps: [{ id: 'double', type: 'set', values: { doubled: 'input.n * 2' } }],
       },
     },
-    { userId: admin.id },
+    userPrincipal(await services.liveUsers.get(admin.id), 'session'),
     CLI_ACTOR,
   );
   const adminToken = await services.accessTokens.create(
