@@ -116,7 +116,7 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const ERROR_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad input: a malformed body, query or path parameter, or a value the service refuses.',
   401: 'No credentials, or credentials that are malformed, unknown, expired or revoked.',
-  403: 'Authenticated, but lacking a grant or scope (named in `details`), a CSRF token, or a password change.',
+  403: 'Authenticated, but lacking a grant or scope (named in `details`), a CSRF token, or a password change; or `escalation_denied` (the change would give out a grant the caller lacks, named in `details`) or `own_role` (changing one’s own role).',
   404: 'Does not exist, or the caller may not see it (the two answer the same).',
   409: 'Conflicts with the current state (a duplicate name, a role still assigned, a run that already ended …).',
   429: 'Too many attempts; `Retry-After` says when to try again.',
