@@ -9,14 +9,18 @@ import SqliteDatabase from 'better-sqlite3';
 import {
   CompiledQuery,
   type DatabaseConnection,
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
   type Driver,
   Kysely,
   Migrator,
   PostgresDialect,
+  type SchemaMetadata,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
   sql,
+  type TableMetadata,
   type Transaction,
 } from 'kysely';
 import { Lru } from '../lru.js';
@@ -175,6 +179,39 @@ function withStatementCache(database: SqliteDatabase.Database) {
   };
 }
 
+/**
+ * Kysely's migrator asks the introspector whether its tables exist, and the stock PostgreSQL
+ * introspector reads every schema of the database: it failed ("schema … does not exist") when
+ * another instance's schema was dropped while it read, and it reads more than it needs. Gatehouse
+ * only ever looks in its own schema (the search path's first), so that is all this one lists.
+ */
+class CurrentSchemaIntrospector implements DatabaseIntrospector {
+  constructor(private readonly db: Kysely<unknown>) {}
+
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace`.execute(this.db);
+    return rows;
+  }
+
+  async getTables(): Promise<TableMetadata[]> {
+    const { rows } = await sql<{ name: string; schema: string; kind: string }>`
+      select c.relname as name, n.nspname as schema, c.relkind as kind
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relkind in ('r', 'v', 'p')`.execute(this.db);
+    return rows.map((row) => ({ name: row.name, schema: row.schema, isView: row.kind === 'v', columns: [] }));
+  }
+
+  async getMetadata(): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables() };
+  }
+}
+
+class CurrentSchemaPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
+  }
+}
+
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Store> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
     throw new Error(`bad schema name ${schema}`);
@@ -197,7 +234,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   });
   // A dropped connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
   const store = makeStore(
     db,
     'postgres',
