@@ -8,7 +8,7 @@
  *   - audit retention every hour: delete events older than GATEHOUSE_AUDIT_RETENTION_DAYS,
  *     1,000 per statement with a turn of the event loop between statements. Every serving
  *     process runs it; when two pick the same oldest batch, one deletes it and the other finds
- *     nothing left and stops, so they do not pile up;
+ *     nothing left and stops, so they do not pile up.
  *
  * The batched `last_used_at` writes are flushed when the app closes (app.ts), since
  * they belong to the requests it served.
