@@ -72,12 +72,28 @@ describe('workflow definitions', () => {
     [{ steps: [{ type: 'log', message: 'x', colour: 'red' }] }, 'definition.steps[0].colour', 'is not a field of a log step'],
     [{ steps: [{ id: 'a', type: 'log', message: 'x' }, { id: 'a', type: 'log', message: 'y' }] }, 'definition.steps[1].id', '"a" is used by another step'],
     [{ input: { type: 'nonsense' }, steps: [] }, 'definition.input', undefined],
+    [
+      { input: { type: 'object', properties: { name: { type: 'string', pattern: '^(a+)+$' } } }, steps: [] },
+      'definition.input.properties.name.pattern',
+      'pattern "^(a+)+$" can take exponential time on some inputs (nested or overlapping repetition); simplify it',
+    ],
+    [
+      { input: { type: 'object', patternProperties: { '(x+x+)+y': { type: 'string' } } }, steps: [] },
+      'definition.input.patternProperties.(x+x+)+y',
+      'pattern "(x+x+)+y" can take exponential time on some inputs (nested or overlapping repetition); simplify it',
+    ],
     [{}, 'definition.steps', 'is required'],
   ])('refuses %j naming the bad path', (definition, path, message) => {
     const result = problem(definition);
     expect(result.path).toBe(path);
     expect(result.message.startsWith(`Invalid workflow definition: ${path} `)).toBe(true);
     if (message) expect(result.message).toBe(`Invalid workflow definition: ${path} ${message}.`);
+  });
+
+  it('keeps a linear pattern in the input schema and checks it', () => {
+    const definition = validateDefinition({ input: { type: 'object', properties: { sku: { type: 'string', pattern: '^[A-Z]{3}-\\d{4}$' } } }, steps: [] });
+    expect(() => validateInput(definition, { sku: 'ABC-1234' })).not.toThrow();
+    expect(() => validateInput(definition, { sku: 'abc' })).toThrow('Invalid input: input.sku must match pattern');
   });
 
   it('checks run input against the JSON Schema, naming the bad path', () => {

@@ -17,6 +17,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../errors.js';
 import { parseExpression, parseTemplate, parseValueTemplates } from './expressions.js';
+import safeRegex from 'safe-regex2';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -108,6 +109,42 @@ function inputValidator(schema: object): ValidateFunction {
     inputValidators.set(key, check);
   }
   return check;
+}
+
+/**
+ * The run input is checked against the definition's JSON Schema on the request path (POST
+ * …/execute), where a catastrophically backtracking `pattern` (`^(a+)+$`) would stall the event
+ * loop on a crafted input. Such patterns are refused when the definition is saved, by the same
+ * star-height check fastify's router applies to its own route patterns (safe-regex2).
+ */
+function unsafePatterns(schema: unknown, path: string): Array<{ path: string; pattern: string }> {
+  const found: Array<{ path: string; pattern: string }> = [];
+  const visit = (node: unknown, at: string): void => {
+    if (Array.isArray(node)) {
+      for (const [i, item] of node.entries()) visit(item, `${at}[${i}]`);
+      return;
+    }
+    if (!isObject(node)) return;
+    for (const [key, value] of Object.entries(node)) {
+      const here = `${at}.${key}`;
+      if (key === 'pattern' && typeof value === 'string' && !isSafePattern(value)) found.push({ path: here, pattern: value });
+      if (key === 'patternProperties' && isObject(value)) {
+        for (const name of Object.keys(value)) if (!isSafePattern(name)) found.push({ path: `${here}.${name}`, pattern: name });
+      }
+      visit(value, here);
+    }
+  };
+  visit(schema, path);
+  return found;
+}
+
+function isSafePattern(pattern: string): boolean {
+  try {
+    return safeRegex(pattern);
+  } catch {
+    // Not a regex at all: Ajv's compile reports it with its own message.
+    return true;
+  }
 }
 
 interface Problem {
@@ -296,6 +333,12 @@ export function validateDefinition(raw: unknown): WorkflowDefinition {
   if (raw.input !== undefined) {
     if (!isObject(raw.input)) c.fail('definition.input', 'must be a JSON Schema object');
     else {
+      for (const unsafe of unsafePatterns(raw.input, 'definition.input')) {
+        c.fail(
+          unsafe.path,
+          `pattern ${JSON.stringify(unsafe.pattern)} can take exponential time on some inputs (nested or overlapping repetition); simplify it`,
+        );
+      }
       try {
         inputValidator(raw.input);
         input = raw.input;
