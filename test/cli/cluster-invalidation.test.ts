@@ -5,7 +5,6 @@
  * from their warm per-process caches; after a revoke or a disabled user written elsewhere,
  * both refuse, through the cache-epoch poll alone (the caches have no time-to-live).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,24 +13,23 @@ import { openRuntime, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
+import { type ServedCluster, startServe } from '../helpers/cli.js';
 import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
 import { OPERATOR } from '../../src/services/principal.js';
-
-const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('cache invalidation across cluster workers and another process (SQLite)', () => {
   let dataDir: string;
   let port: number;
-  let child: ChildProcess;
-  let stdout = '';
+  let server: ServedCluster;
   let runtime: Runtime;
   let workers: number[];
 
   /** The pids of the processes that logged a response since `mark` (an offset into stdout). */
   const servedSince = (mark: number, url: string): Array<{ pid: number; status: number }> =>
-    stdout
+    server
+      .output()
       .slice(mark)
       .split('\n')
       .filter((line) => line.startsWith('{'))
@@ -49,7 +47,7 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     status: number,
     send: () => Promise<FreshAnswer>,
   ): Promise<number[]> {
-    const mark = stdout.length;
+    const mark = server.output().length;
     const seen: number[] = [];
     for (let tries = 0; ; tries += 1) {
       if (tries === 200)
@@ -76,37 +74,15 @@ describe('cache invalidation across cluster workers and another process (SQLite)
       GATEHOUSE_LOG_LEVEL: 'debug',
       PORT: String(port),
     };
-    child = spawn(process.execPath, [MAIN, 'serve'], {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr?.resume();
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`gatehouse exited early:\n${stdout}`);
-      if (stdout.includes('"msg":"Gatehouse is ready"')) break;
-      await sleep(50);
-    }
-    workers = [
-      ...new Set(
-        stdout
-          .split('\n')
-          .filter((line) => line.includes('"msg":"worker listening"'))
-          .map((line) => (JSON.parse(line) as { worker: number }).worker),
-      ),
-    ];
+    server = await startServe(env);
+    workers = server.workers;
     expect(workers).toHaveLength(2);
     runtime = await openRuntime(loadConfig(env, dataDir), silentLogger());
   }, 60_000);
 
   afterAll(async () => {
     await runtime?.close();
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
+    await server?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -167,8 +143,7 @@ describe('cache invalidation across cluster workers and another process (SQLite)
     await untilBothWorkers('/v1/workflows', 200, listWorkflows(seeded.developerToken));
     await untilBothWorkers('/v1/workflows', 200, listWorkflows(other.developerToken));
 
-    const [listed] = (await runtime.services.accessTokens.list({ user: seeded.owner.id }, OPERATOR))
-      .items;
+    const [listed] = (await runtime.services.accessTokens.list({ user: seeded.owner.id }, OPERATOR)).items;
     await runtime.services.accessTokens.revoke(listed!.id, OPERATOR, CLI_ACTOR);
     await runtime.services.users.setStatus(other.owner.id, 'disabled', OPERATOR, CLI_ACTOR);
 

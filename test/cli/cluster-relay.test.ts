@@ -7,7 +7,6 @@
  * in turn) while a client is revoked through the admin API: no request that started after the
  * revoke answer arrived gets a token.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,9 +16,8 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { OPERATOR } from '../../src/services/principal.js';
+import { type ServedCluster, startServe } from '../helpers/cli.js';
 import { type FreshAnswer, freePort, requestOnFreshConnection } from '../helpers/net.js';
-
-const MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -31,15 +29,15 @@ interface Sent {
 describe('revocation on a 2-worker node is complete before the admin answer (cluster relay)', () => {
   let dataDir: string;
   let port: number;
-  let child: ChildProcess;
-  let stdout = '';
+  let server: ServedCluster;
   let runtime: Runtime;
   let workers: number[];
   let adminToken: string;
 
   type Line = { pid: number; msg: string; url?: string; status: number; time: string };
   const lines = (): Line[] =>
-    stdout
+    server
+      .output()
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Line);
@@ -65,26 +63,8 @@ describe('revocation on a 2-worker node is complete before the admin answer (clu
       GATEHOUSE_CACHE_POLL_MS: '3600000',
       PORT: String(port),
     };
-    child = spawn(process.execPath, [MAIN, 'serve'], {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr?.resume();
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`gatehouse exited early:\n${stdout}`);
-      if (stdout.includes('"msg":"Gatehouse is ready"')) break;
-      await sleep(50);
-    }
-    workers = [
-      ...new Set(
-        lines()
-          .filter((l) => l.msg === 'worker listening')
-          .map((l) => (l as unknown as { worker: number }).worker),
-      ),
-    ];
+    server = await startServe(env);
+    workers = server.workers;
     expect(workers).toHaveLength(2);
     // The test process writes the fixtures into the same file (before any worker caches them).
     runtime = await openRuntime(loadConfig(env, dataDir), silentLogger());
@@ -104,10 +84,7 @@ describe('revocation on a 2-worker node is complete before the admin answer (clu
 
   afterAll(async () => {
     await runtime?.close();
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
+    await server?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -2,11 +2,12 @@
  * Runs the BUILT CLI (`dist/main.js`, so `npm run build` first; `npm test` does)
  * as a child process, the way an operator runs it.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { vi } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { freshSchemaName, PG_URL } from './stores.js';
 
@@ -97,10 +98,7 @@ export interface CliTarget {
 
 export const CLI_TEST_SECRET_KEY = Buffer.alloc(32, 9).toString('base64');
 
-export function cliTarget(
-  dialect: 'sqlite' | 'postgres',
-  options: { initialise?: boolean } = {},
-): CliTarget {
+export function cliTarget(dialect: 'sqlite' | 'postgres', options: { initialise?: boolean } = {}): CliTarget {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cli-'));
   const schema = dialect === 'postgres' ? freshSchemaName() : undefined;
   if (dialect === 'postgres' && PG_URL === undefined)
@@ -162,4 +160,66 @@ export function cliTarget(
     },
   };
   return target;
+}
+
+/** A `gatehouse serve` child process started by a test, with its log output. */
+export interface ServedCluster {
+  readonly child: ChildProcess;
+  /** Everything the server has written to stdout so far (JSON log lines at the configured level). */
+  output(): string;
+  /** The pids of the worker processes, from the primary's "worker listening" lines. */
+  readonly workers: number[];
+  /** SIGTERM, then waits for the exit; safe to call when it has already exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the built `gatehouse serve` with `env` (plus PATH) and waits until it says it is ready,
+ * failing at once if it exits first. With GATEHOUSE_WORKERS > 1 and a log level of debug, the
+ * workers' pids are read from the primary's log.
+ */
+export async function startServe(
+  env: Record<string, string>,
+  readyWithinMs = 60_000,
+): Promise<ServedCluster> {
+  const child = spawn(process.execPath, [MAIN, 'serve'], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.resume();
+  await vi
+    .waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`gatehouse exited early:\n${stdout}`);
+        if (!stdout.includes('"msg":"Gatehouse is ready"')) throw new Error('not ready yet');
+      },
+      { timeout: readyWithinMs, interval: 50 },
+    )
+    .catch((error: unknown) => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      throw error;
+    });
+  const workers = [
+    ...new Set(
+      stdout
+        .split('\n')
+        .filter((line) => line.includes('"msg":"worker listening"'))
+        .map((line) => (JSON.parse(line) as { worker: number }).worker),
+    ),
+  ];
+  return {
+    child,
+    output: () => stdout,
+    workers,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
