@@ -205,3 +205,39 @@ export async function runScale({ root, bench, results, stamp, only, settings, he
   console.log(`\nResults: bench/results/scale-${stamp}.{json,md}`);
   return rows;
 }
+
+/**
+ * SQL for the n-th generated row of `insertGenerated` (n counts from 0): `uuid`, a random
+ * UUID (on SQLite from the row's random hex `h`), and `time`, an ISO time n seconds after
+ * 2025-01-01.
+ */
+export function generatedColumns(store, sql) {
+  const pg = store.dialect === 'postgres';
+  return {
+    uuid: pg
+      ? sql`gen_random_uuid()::text`
+      : sql`lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-a' || substr(h, 18, 3) || '-' || substr(h, 21, 12))`,
+    time: pg
+      ? sql`to_char(timestamp '2025-01-01' + n * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+      : sql`strftime('%Y-%m-%dT%H:%M:%fZ', 1735689600 + n, 'unixepoch')`,
+  };
+}
+
+/**
+ * Inserts `count` rows in one statement: `insert` (an `insert into t (…)` head) with `values`
+ * evaluated for n = 0 … count − 1 (generate_series on PostgreSQL; a recursive CTE with a random
+ * hex `h` per row on SQLite, in one transaction), then refreshes the planner's statistics.
+ */
+export async function insertGenerated(store, sql, { insert, values, count, table }) {
+  if (store.dialect === 'postgres') {
+    await sql`${insert} select ${values} from generate_series(0, ${sql.lit(count - 1)}) as n`.execute(store.db);
+    await sql`analyze ${sql.table(table)}`.execute(store.db);
+    return;
+  }
+  await store.transaction(async (tx) => {
+    await sql`${insert} with recursive seq(n) as (select 0 union all select n + 1 from seq where n < ${sql.lit(count - 1)}),
+        r(n, h) as (select n, hex(randomblob(16)) from seq)
+        select ${values} from r`.execute(tx);
+  });
+  await sql`analyze`.execute(store.db);
+}

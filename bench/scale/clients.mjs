@@ -4,6 +4,7 @@
  * turns. Targets: every list page ≤ 10 ms, creating a client ≤ 5 ms at 100k clients.
  */
 import path from 'node:path';
+import { generatedColumns, insertGenerated } from '../lib/scale.mjs';
 
 export const id = 'clients';
 export const title = 'API client lists at 10 vs 100k clients';
@@ -55,31 +56,12 @@ async function seed(store, services, count, { sql }, root) {
     owners.push(await createUser(root, services, { email: `owner${i}@example.com`, role: 'Privileged' }));
   }
   const first = owners[0].id;
-  const uuid =
-    store.dialect === 'postgres'
-      ? sql`gen_random_uuid()::text`
-      : sql`lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-a' || substr(h, 18, 3) || '-' || substr(h, 21, 12))`;
-  const time =
-    store.dialect === 'postgres'
-      ? sql`to_char(timestamp '2025-01-01' + n * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-      : sql`strftime('%Y-%m-%dT%H:%M:%fZ', 1735689600 + n, 'unixepoch')`;
+  const { uuid, time } = generatedColumns(store, sql);
   const values = sql`${uuid}, 'Client ' || n, 'client ' || n, '', '["data"]', 3600, ${sql.lit(first)} + n % ${sql.lit(OWNERS)},
       case when n % 10 = 0 then 'revoked' else 'active' end, ${time}, null, null, null`;
   const insert = sql`insert into api_clients (id, name, name_key, description, scopes, token_ttl_seconds, owner_user_id,
       status, created_at, revoked_at, revoked_by, last_used_at)`;
-  if (store.dialect === 'postgres') {
-    await sql`${insert} select ${values} from generate_series(0, ${sql.lit(count - 1)}) as n`.execute(
-      store.db,
-    );
-    await sql`analyze api_clients`.execute(store.db);
-  } else {
-    await store.transaction(async (tx) => {
-      await sql`${insert} with recursive seq(n) as (select 0 union all select n + 1 from seq where n < ${sql.lit(count - 1)}),
-          r(n, h) as (select n, hex(randomblob(16)) from seq)
-          select ${values} from r`.execute(tx);
-    });
-    await sql`analyze`.execute(store.db);
-  }
+  await insertGenerated(store, sql, { insert, values, count, table: 'api_clients' });
   return owners;
 }
 

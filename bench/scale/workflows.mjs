@@ -3,6 +3,7 @@
  * cursor), and the engine's poll with 1k vs 100k runs waiting on a delay.
  */
 import path from 'node:path';
+import { generatedColumns, insertGenerated } from '../lib/scale.mjs';
 import { createUser, servicesFor } from './clients.mjs';
 
 export const id = 'workflows';
@@ -45,31 +46,13 @@ async function seed(store, services, count, { sql }, { status, due }, root) {
       created_at: now,
     })
     .execute();
-  const pg = store.dialect === 'postgres';
-  const uuid = pg
-    ? sql`gen_random_uuid()::text`
-    : sql`lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-a' || substr(h, 18, 3) || '-' || substr(h, 21, 12))`;
-  const time = pg
-    ? sql`to_char(timestamp '2025-01-01' + n * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-    : sql`strftime('%Y-%m-%dT%H:%M:%fZ', 1735689600 + n, 'unixepoch')`;
+  const { uuid, time } = generatedColumns(store, sql);
   const values = sql`${uuid}, ${workflowId}, 1, ${status}, 1, 1, '{}', '{}', '{}', null, 0, null, null,
       ${due ? sql.lit(due) : sql`null`}, ${sql.lit(owner.id)}, ${time}, ${sql.lit(owner.id)}, ${time}, ${time}, null`;
   const insert = sql`insert into workflow_instances (id, workflow_id, version, status, pc, step_count, input, variables,
       outputs, error, cancel_requested, lease_owner, lease_expires_at, due_at, created_by, created_at, updated_by,
       updated_at, started_at, ended_at)`;
-  if (pg) {
-    await sql`${insert} select ${values} from generate_series(0, ${sql.lit(count - 1)}) as n`.execute(
-      store.db,
-    );
-    await sql`analyze workflow_instances`.execute(store.db);
-  } else {
-    await store.transaction(async (tx) => {
-      await sql`${insert} with recursive seq(n) as (select 0 union all select n + 1 from seq where n < ${sql.lit(count - 1)}),
-          r(n, h) as (select n, hex(randomblob(16)) from seq)
-          select ${values} from r`.execute(tx);
-    });
-    await sql`analyze`.execute(store.db);
-  }
+  await insertGenerated(store, sql, { insert, values, count, table: 'workflow_instances' });
   return workflowId;
 }
 
