@@ -12,6 +12,7 @@ import { accessTokenRoutes } from './access-tokens.js';
 import { auditRoutes } from './audit.js';
 import { clientRoutes } from './clients.js';
 import { grantRoutes } from './grants.js';
+import { keyRoutes } from './keys.js';
 import { meRoutes } from './me.js';
 import { roleRoutes } from './roles.js';
 import { authenticateUser, sessionRoutes } from './session.js';
@@ -48,4 +49,5 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   await app.register(auditRoutes, shared);
   await app.register(accessTokenRoutes, shared);
   await app.register(clientRoutes, shared);
+  await app.register(keyRoutes, shared);
 }

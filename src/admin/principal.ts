@@ -5,10 +5,11 @@
  * `actorOf(request)` to the services they call.
  */
 import type { FastifyRequest } from 'fastify';
-import { MissingGrantError, UnauthenticatedError } from '../errors.js';
+import { ForbiddenError, MissingGrantError, UnauthenticatedError } from '../errors.js';
 import { principalOf } from '../guard/index.js';
 import type { GrantId } from '../services/grants.js';
-import { can, type Principal } from '../services/principal.js';
+import { GRANTS } from '../services/grants.js';
+import { can, isAdmin, missingGrants, type Principal } from '../services/principal.js';
 import type { User } from '../services/users.js';
 
 export { actorOf } from '../guard/index.js';
@@ -38,5 +39,24 @@ export function requireGrant(request: FastifyRequest, ...anyOf: GrantId[]): Prin
 export function needsGrant(...anyOf: GrantId[]) {
   return async function checkGrant(request: FastifyRequest): Promise<void> {
     requireGrant(request, ...anyOf);
+  };
+}
+
+/**
+ * A route-level onRequest hook for what only an admin may do (a principal holding every grant of
+ * the catalog, `isAdmin`): 403 listing the grants the caller lacks.
+ */
+export function needsAdmin(what: string) {
+  return async function checkAdmin(request: FastifyRequest): Promise<void> {
+    const principal = principalOf(request);
+    if (isAdmin(principal)) return;
+    const missing = missingGrants(
+      principal.grants,
+      GRANTS.map((g) => g.id),
+    );
+    throw new ForbiddenError(`${what} is for admins only: a role that holds every grant.`, {
+      admin: true,
+      missingGrants: missing,
+    });
   };
 }

@@ -27,6 +27,7 @@ import { CLIENT_REF_LENGTH, MAX_SECRET_GRACE_SECONDS } from '../services/clients
 import { GRANTS } from '../services/grants.js';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../services/users.js';
 import { SCOPES } from '../tokens/scopes.js';
+import { TOKEN_ALGS } from '../config.js';
 
 // ---- shared pieces -------------------------------------------------------------------------
 
@@ -564,4 +565,37 @@ const MethodNotAllowed = {
 export const editClientSchema = {
   summary: 'Not allowed: API clients cannot be edited',
   response: MethodNotAllowed,
+};
+
+// ---- signing keys ----------------------------------------------------------------------------
+
+export const SigningKey = Obj(
+  {
+    kid: Type.String({
+      description: 'The key id (its RFC 7638 JWK thumbprint), as in the JWKS and the JWT header.',
+    }),
+    alg: Literals(TOKEN_ALGS),
+    status: Literals(['active', 'published', 'retired'] as const, {
+      description:
+        '`active`: signs new tokens; `published`: verifies only, still in the JWKS until the tokens it signed expire; `retired`: gone from the JWKS.',
+    }),
+    createdAt: Timestamp,
+    retireAfter: Nullable(Timestamp, {
+      description: 'When a published key leaves the JWKS; null for the active key.',
+    }),
+  },
+  { title: 'Signing key', description: 'Public facts only: never the private key.' },
+);
+
+export const listKeysSchema = {
+  summary: 'List the signing keys, newest first',
+  description: 'Admins only (a role holding every grant).',
+  response: { 200: Items(SigningKey) },
+};
+export const rotateKeySchema = {
+  summary: 'Rotate the signing key',
+  description:
+    'Admins only. Makes a new active key (`GATEHOUSE_TOKEN_ALG`); earlier keys stay published until every token ' +
+    'they signed has expired. Audited as `signing_key.rotated`.',
+  response: { 201: Obj({ key: SigningKey, items: Type.Array(SigningKey) }) },
 };

@@ -91,6 +91,7 @@ const TAGS = [
   { name: 'Audit', description: 'The audit log; grant `audit.view`.' },
   { name: 'Access tokens', description: 'Developer access tokens (Domo "Access Tokens").' },
   { name: 'API clients', description: 'OAuth API clients (Domo "API Clients").' },
+  { name: 'Signing keys', description: 'The keys that sign access tokens; admins only (a role holding every grant).' },
   {
     name: 'Workflows',
     description: 'The Workflows API (`/v1/workflows`); grant `workflow.api`, scope `workflow`.',
@@ -109,6 +110,7 @@ const ADMIN_TAGS: Readonly<Record<string, string>> = {
   audit: 'Audit',
   'access-tokens': 'Access tokens',
   clients: 'API clients',
+  keys: 'Signing keys',
 };
 const OAUTH_ENDPOINTS = new Set(['/oauth/token', '/oauth2/token', '/oauth/introspect', '/oauth/revoke']);
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
