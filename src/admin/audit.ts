@@ -11,7 +11,11 @@ import { needsGrant } from './session.js';
 
 export async function auditRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  r.get('/audit', { schema: auditSchema, onRequest: needsGrant('audit.view') }, async (request) => {
-    return services.audit.query(request.query);
-  });
+  r.get(
+    '/audit',
+    { schema: auditSchema, onRequest: needsGrant('audit.view') },
+    async (request) => {
+      return services.audit.query(request.query);
+    },
+  );
 }

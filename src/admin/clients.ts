@@ -59,9 +59,13 @@ function credentialsBody(issued: IssuedClientCredentials) {
 export async function clientRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.get('/clients', { schema: listClientsSchema, onRequest: needsGrant(...CAN_SEE) }, async (request) => {
-    return services.clients.list(request.query, requirePrincipal(request));
-  });
+  r.get(
+    '/clients',
+    { schema: listClientsSchema, onRequest: needsGrant(...CAN_SEE) },
+    async (request) => {
+      return services.clients.list(request.query, requirePrincipal(request));
+    },
+  );
 
   r.post(
     '/clients',
@@ -81,9 +85,13 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
     },
   );
 
-  r.get('/clients/:id', { schema: getClientSchema, onRequest: needsGrant(...CAN_SEE) }, async (request) => {
-    return services.clients.get(request.params.id, requirePrincipal(request));
-  });
+  r.get(
+    '/clients/:id',
+    { schema: getClientSchema, onRequest: needsGrant(...CAN_SEE) },
+    async (request) => {
+      return services.clients.get(request.params.id, requirePrincipal(request));
+    },
+  );
 
   r.post(
     '/clients/:id/revoke',
