@@ -176,13 +176,16 @@ export interface ServedCluster {
 /**
  * Starts the built `gatehouse serve` with `env` (plus PATH) and waits until it says it is ready,
  * failing at once if it exits first. With GATEHOUSE_WORKERS > 1 and a log level of debug, the
- * workers' pids are read from the primary's log.
+ * workers' pids are read from the primary's log. `cwd` is where it runs (its default
+ * data directory is `./data` there).
  */
 export async function startServe(
   env: Record<string, string>,
   readyWithinMs = 60_000,
+  cwd?: string,
 ): Promise<ServedCluster> {
   const child = spawn(process.execPath, [MAIN, 'serve'], {
+    cwd,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
