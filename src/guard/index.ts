@@ -12,6 +12,7 @@
  *
  *   admin API (/api/admin/v1):  developer token, session cookie (+ CSRF for unsafe methods)
  *   bearer APIs (/v1/*):        developer token, client JWT
+ *   Workflows API (/v1/workflows*, /api/workflow/v1/*): those, and the session cookie (+ CSRF), for the admin UI
  *
  * Authorization is `can(principal, grant, scope?)` (services/principal.ts).
  */

@@ -77,6 +77,9 @@ const ADMIN_WRITE: Security = [
   { domoDeveloperToken: [] },
 ];
 const BEARER: Security = [{ accessToken: [] }, { developerToken: [] }, { domoDeveloperToken: [] }];
+/** The Workflows API also takes the admin session cookie (the admin UI), with the CSRF header on writes. */
+const WORKFLOW_READ: Security = [...BEARER, { sessionCookie: [] }];
+const WORKFLOW_WRITE: Security = [...BEARER, { sessionCookie: [], csrfToken: [] }];
 
 const TAGS = [
   {
@@ -91,10 +94,14 @@ const TAGS = [
   { name: 'Audit', description: 'The audit log; grant `audit.view`.' },
   { name: 'Access tokens', description: 'Developer access tokens (Domo "Access Tokens").' },
   { name: 'API clients', description: 'OAuth API clients (Domo "API Clients").' },
-  { name: 'Signing keys', description: 'The keys that sign access tokens; admins only (a role holding every grant).' },
+  {
+    name: 'Signing keys',
+    description: 'The keys that sign access tokens; admins only (a role holding every grant).',
+  },
   {
     name: 'Workflows',
-    description: 'The Workflows API (`/v1/workflows`); grant `workflow.api`, scope `workflow`.',
+    description:
+      'The Workflows API (`/v1/workflows`); grant `workflow.api`, scope `workflow`. Also takes the admin session cookie (with `X-CSRF-Token` on writes).',
   },
   { name: 'Workflows (Domo)', description: 'Domo-compatible workflow instance calls (`/api/workflow/v1`).' },
   { name: 'Health', description: 'Liveness, readiness and this description.' },
@@ -183,7 +190,7 @@ export function areaConventions(route: RouteOptions): AreaConventions | undefine
   if (url.startsWith('/v1/workflows') || url.startsWith('/api/workflow/v1/')) {
     return {
       tags: [url.startsWith('/v1/') ? 'Workflows' : 'Workflows (Domo)'],
-      security: BEARER,
+      security: writes ? WORKFLOW_WRITE : WORKFLOW_READ,
       errors: errors(...(hasInput ? [400] : []), 401, 403, 404, ...(writes ? [409] : [])),
     };
   }

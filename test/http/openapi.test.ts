@@ -122,6 +122,13 @@ describe('OpenAPI description and API reference', () => {
       { accessToken: [] },
       { developerToken: [] },
       { domoDeveloperToken: [] },
+      { sessionCookie: [] },
+    ]);
+    expect(doc.paths['/v1/workflows']!.post!.security).toEqual([
+      { accessToken: [] },
+      { developerToken: [] },
+      { domoDeveloperToken: [] },
+      { sessionCookie: [], csrfToken: [] },
     ]);
     expect(doc.paths['/healthz']!.get!.security).toEqual([]);
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([

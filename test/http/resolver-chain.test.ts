@@ -252,7 +252,7 @@ for (const dialect of dialects()) {
         expect(api.statusCode).toBe(200);
       });
 
-      it('a session cookie is not a /v1 credential', async () => {
+      it('a session cookie is a Workflows API credential (the admin UI), but not one of the plain bearer surface', async () => {
         const ann = await user('Privileged');
         const session = await signIn(ann.email);
         const res = await fx.app.inject({
@@ -260,8 +260,14 @@ for (const dialect of dialects()) {
           url: '/v1/workflows',
           headers: { cookie: session.cookie },
         });
-        expect(res.statusCode).toBe(401);
-        expect(res.headers['www-authenticate']).toBe('Bearer realm="gatehouse"');
+        expect(res.statusCode).toBe(200);
+        // Writes need the CSRF token: test/http/workflows-session.test.ts.
+        await expect(
+          new Guard(fx.services).authenticate(
+            fakeRequest({}, { gatehouse_session: session.raw }),
+            BEARER_API,
+          ),
+        ).rejects.toMatchObject({ status: 401, code: 'invalid_token' });
       });
     });
 
