@@ -379,12 +379,20 @@ export const AuditQuery = Type.Object(
     actorType: Type.Optional(
       Type.Union([Type.Literal('user'), Type.Literal('client'), Type.Literal('cli'), Type.Literal('system')]),
     ),
-    actorId: Type.Optional(Type.String({ maxLength: 200 })),
+    actorId: Type.Optional(
+      Type.String({
+        maxLength: 320,
+        description:
+          'A user id, or a user’s email (with `actorType=user` or none), or a client id (with `actorType=client`).',
+      }),
+    ),
     action: Type.Optional(
       Type.String({ maxLength: 100, description: 'An action, or a family as `user.*`.' }),
     ),
     targetType: Type.Optional(Type.String({ maxLength: 100 })),
-    targetId: Type.Optional(Type.String({ maxLength: 200 })),
+    targetId: Type.Optional(
+      Type.String({ maxLength: 320, description: 'The target’s id; with `targetType=user`, a user id or email.' }),
+    ),
     limit: Type.Optional(CursorLimit),
     cursor: Type.Optional(Cursor),
   },

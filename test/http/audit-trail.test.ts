@@ -336,6 +336,32 @@ for (const dialect of dialects()) {
       );
     });
 
+    it('filters by a user’s email as actor or target, the way the admin UI asks', async () => {
+      const reader = await signIn(t.app, 'spare@example.com');
+      const get = (query: string) =>
+        t.app.inject({ method: 'GET', url: `${API}/audit?${query}`, headers: reader.headers });
+      const ids = (res: { json: () => unknown }) =>
+        (res.json() as { items: AuditEvent[] }).items.map((e) => e.id);
+      const byEmail = await get('actorId=root%40example.com&limit=200');
+      expect(byEmail.statusCode).toBe(200);
+      expect(ids(byEmail).length).toBeGreaterThan(3);
+      expect(ids(byEmail)).toEqual(ids(await get(`actorType=user&actorId=${adminId}&limit=200`)));
+      expect(ids(await get('actorType=user&actorId=ROOT%40example.com&limit=200'))).toEqual(ids(byEmail));
+      const target = await get('targetType=user&targetId=root%40example.com');
+      expect(ids(target)).toEqual(ids(await get(`targetType=user&targetId=${adminId}`)));
+      const unknown = await get('actorId=nobody%40example.com');
+      expect(unknown.statusCode).toBe(400);
+      expect(unknown.json()).toEqual({
+        error: 'validation_error',
+        message: 'Unknown user "nobody@example.com".',
+        details: { field: 'actorId' },
+      });
+      // A client id is never taken for an email.
+      const client = await get('actorType=client&actorId=a%40b');
+      expect(client.statusCode).toBe(200);
+      expect(ids(client)).toEqual([]);
+    });
+
     it('drops secret-looking keys from details even if a service passed them', async () => {
       await ts.store.transaction((tx) =>
         t.services.audit.record(tx, {
