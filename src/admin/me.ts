@@ -1,12 +1,13 @@
 /**
  * The signed-in user's own view:
  *
- *   GET  /me            {user, role, grants, mustChangePassword, csrfToken?}
+ *   GET  /me            {user, role, grants, admin, mustChangePassword, csrfToken?}
  *   POST /me/password   {currentPassword, newPassword} → 204; clears the forced change
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { GRANTS } from '../services/grants.js';
+import { isAdmin } from '../services/principal.js';
 import type { AdminRouteOptions } from './index.js';
 import { changePasswordSchema, meSchema } from './schemas.js';
 import { actorOf, requirePrincipal, requireUser } from './principal.js';
@@ -24,6 +25,8 @@ export async function meRoutes(app: FastifyInstance, { services }: AdminRouteOpt
       role: user.role,
       // Catalog order, so the list reads the same everywhere.
       grants: GRANTS.map((g) => g.id).filter((id) => principal.grants.has(id)),
+      // Holds every grant (isAdmin): what admin-only pages and actions (signing keys) need.
+      admin: isAdmin(principal),
       mustChangePassword: user.mustChangePassword,
       ...(principal.via === 'session' && token ? { csrfToken: services.sessions.csrfTokenFor(token) } : {}),
     };

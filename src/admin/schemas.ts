@@ -185,6 +185,9 @@ export const meSchema = {
       user: User,
       role: Obj({ id: Type.Integer(), name: Type.String() }),
       grants: Type.Array(GrantIdSchema, { description: 'In catalog order.' }),
+      admin: Type.Boolean({
+        description: 'Holds every grant of the catalog: may use admin-only routes (signing keys).',
+      }),
       mustChangePassword: Type.Boolean(),
       csrfToken: Type.Optional(Type.String({ description: 'With a session cookie only.' })),
     }),
@@ -391,7 +394,10 @@ export const AuditQuery = Type.Object(
     ),
     targetType: Type.Optional(Type.String({ maxLength: 100 })),
     targetId: Type.Optional(
-      Type.String({ maxLength: 320, description: 'The target’s id; with `targetType=user`, a user id or email.' }),
+      Type.String({
+        maxLength: 320,
+        description: 'The target’s id; with `targetType=user`, a user id or email.',
+      }),
     ),
     limit: Type.Optional(CursorLimit),
     cursor: Type.Optional(Cursor),

@@ -76,6 +76,11 @@ for (const dialect of dialects()) {
         });
       }
       expect(await keyRows()).toEqual(before);
+      // GET /me says who may (the admin UI shows the page by it).
+      const me = async (headers: Record<string, string>) =>
+        (await t.app.inject({ method: 'GET', url: `${API}/me`, headers })).json().admin;
+      expect(await me(privileged.headers)).toBe(false);
+      expect(await me(admin.headers)).toBe(true);
     });
 
     it('answers 401 without credentials', async () => {

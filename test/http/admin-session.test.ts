@@ -123,6 +123,7 @@ describe('admin sign-in', () => {
     expect(body.user.email).toBe('alice@example.com');
     expect(body.role).toEqual({ id: body.user.role.id, name: 'Admin' });
     expect(body.grants).toContain('users.manage');
+    expect(body.admin).toBe(true);
     expect(body.mustChangePassword).toBe(false);
     expect(body.csrfToken).toBe(s.csrfToken);
   });
