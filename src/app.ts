@@ -13,6 +13,7 @@ import { addJsonBodyParser } from './json-body.js';
 import { buildValidator, healthSchema, readySchema } from './schemas.js';
 import type { Logger } from './logger.js';
 import { adminRoutes } from './admin/index.js';
+import { adminUiRoutes } from './admin-ui.js';
 import { flushLastUse } from './background.js';
 import { oauthRoutes } from './oauth/index.js';
 import { workflowApiRoutes } from './api/workflows/index.js';
@@ -123,6 +124,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(adminRoutes, { prefix: '/api/admin/v1', services, config, guard });
   await app.register(oauthRoutes, { services, config });
   await app.register(workflowApiRoutes, { services, guard });
+  // The admin web UI (/ redirects to /admin); it uses the admin API above like any other client.
+  await app.register(adminUiRoutes);
   // Last use of clients and developer tokens is written in batches; write what is pending before the store closes.
   app.addHook('onClose', () => flushLastUse(services));
 

@@ -209,6 +209,17 @@ export const changePasswordSchema = {
   response: { 204: NoContent },
 };
 
+export const ScopeInfo = Obj(
+  { id: ScopeSchema, description: Type.String({ description: 'What a token with this scope may reach.' }) },
+  { title: 'Scope' },
+);
+
+export const scopesSchema = {
+  summary: 'The OAuth scope catalog',
+  description: 'Every scope an API client may hold, in catalog order, with its meaning.',
+  response: { 200: Items(ScopeInfo) },
+};
+
 export const grantsSchema = {
   summary: 'The grant catalog',
   response: { 200: Items(Grant) },

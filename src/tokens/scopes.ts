@@ -7,6 +7,17 @@ import { OAuthError, ValidationError } from '../errors.js';
 export const SCOPES = ['account', 'audit', 'buzz', 'dashboard', 'data', 'user', 'workflow'] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/** What each scope lets a token reach (the admin UI labels its check-boxes with these; GET /api/admin/v1/scopes). */
+export const SCOPE_DESCRIPTIONS: Readonly<Record<Scope, string>> = {
+  account: 'Accounts: read and manage the connection accounts of the instance.',
+  audit: 'Audit: read the activity log.',
+  buzz: 'Buzz: read and post messages in channels.',
+  dashboard: 'Dashboards: read and manage pages and cards.',
+  data: 'Data: read, write and query data sets.',
+  user: 'Users and groups: read and manage people and groups.',
+  workflow: 'Workflows: list, start and cancel workflow runs (the Workflows API).',
+};
+
 const ORDER = new Map<string, number>(SCOPES.map((s, i) => [s, i]));
 
 export function isScope(value: unknown): value is Scope {

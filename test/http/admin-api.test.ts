@@ -88,6 +88,26 @@ describe('admin API', () => {
       expect(res.json()).toEqual({ items: GRANTS });
     });
 
+    it('GET /scopes is the scope catalog with a meaning each, for any signed-in user', async () => {
+      const res = await call(editor, 'GET', '/scopes');
+      expect(res.statusCode).toBe(200);
+      const items = res.json().items as Array<{ id: string; description: string }>;
+      expect(items.map((s) => s.id)).toEqual([
+        'account',
+        'audit',
+        'buzz',
+        'dashboard',
+        'data',
+        'user',
+        'workflow',
+      ]);
+      expect(items.find((s) => s.id === 'data')).toEqual({
+        id: 'data',
+        description: 'Data: read, write and query data sets.',
+      });
+      expect((await t.app.inject({ method: 'GET', url: `${API}/scopes` })).statusCode).toBe(401);
+    });
+
     it('401 before anything else when not signed in, even with a bad body', async () => {
       const res = await t.app.inject({ method: 'POST', url: `${API}/users`, payload: { nonsense: true } });
       expect(res.statusCode).toBe(401);
