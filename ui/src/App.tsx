@@ -8,9 +8,9 @@ import { onSessionExpired } from './api/client';
 import { ChangePassword } from './auth/ChangePassword';
 import { SignIn } from './auth/SignIn';
 import { ErrorBanner } from './components/ErrorBanner';
-import { navSections, PAGES, type PageDefinition } from './pages';
+import { navSections, PAGES, type PageDefinition, pageAllowed } from './pages';
 import { Link, matchPath, navigate, safeNext, useLocation } from './router';
-import { can, markSignedOut, refreshSession, signOut, useSession } from './session';
+import { markSignedOut, refreshSession, signOut, useSession } from './session';
 
 const SIGN_IN = '/sign-in';
 
@@ -57,7 +57,7 @@ function Shell() {
   const headingRef = useRef<HTMLHeadingElement>(null);
   const firstRender = useRef(true);
 
-  const visible = PAGES.filter((page) => can(me, ...page.anyOf));
+  const visible = PAGES.filter((page) => pageAllowed(page, me));
   let current: { page: PageDefinition; params: Record<string, string> } | undefined;
   for (const page of visible) {
     const params = matchPath(page.path, location.path);

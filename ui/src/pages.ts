@@ -11,10 +11,11 @@
  *     component: RolesPage,           // receives {params}
  *   };
  *
- * Pages with `nav: false` (a detail page such as `/workflows/:id`) are routed but not listed.
+ * Pages with `nav: false` (a detail page such as `/workflows/:id`) are routed but not listed;
+ * `adminOnly: true` pages (signing keys) show only to admins (GET /me's `admin`: every grant).
  */
 import type { ComponentType } from 'preact';
-import type { Grant } from './api/client';
+import type { Grant, Me } from './api/client';
 
 export interface PageProps {
   params: Record<string, string>;
@@ -29,6 +30,15 @@ export interface PageDefinition {
   component: ComponentType<PageProps>;
   /** false: routed, not in the navigation. Default true. */
   nav?: boolean;
+  /** true: only for admins (`admin` in GET /me), whatever `anyOf` says. */
+  adminOnly?: boolean;
+}
+
+/** May this user open the page? (The server decides again on every call.) */
+export function pageAllowed(page: PageDefinition, me: Me | undefined): boolean {
+  if (!me) return false;
+  if (page.adminOnly && !me.admin) return false;
+  return page.anyOf.length === 0 || page.anyOf.some((grant) => me.grants.includes(grant));
 }
 
 const modules = import.meta.glob<{ page: PageDefinition }>('./pages/*.tsx', { eager: true });
