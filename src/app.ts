@@ -8,7 +8,7 @@ import compress from '@fastify/compress';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { serializeError, UnavailableError } from './errors.js';
+import { InvalidRequestError, isDatabaseDataException, serializeError, UnavailableError } from './errors.js';
 import { addJsonBodyParser } from './json-body.js';
 import { buildValidator, healthSchema, readySchema } from './schemas.js';
 import type { Logger } from './logger.js';
@@ -74,7 +74,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.setErrorHandler((error, request, reply) => {
     const { status, headers, body } = serializeError(error);
     if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
-    else request.log.debug({ code: body.error, url: request.url }, 'client error');
+    else if (isDatabaseDataException(error)) {
+      request.log.warn({ err: error, url: request.url.split('?')[0], method: request.method }, 'a value reached the database unchecked');
+    } else request.log.debug({ code: body.error, url: request.url }, 'client error');
     void reply.code(status).headers(headers).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -84,6 +86,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // Callback-style hooks: they run on every request, and a promise per hook is measurable there.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // PostgreSQL text cannot hold U+0000 (it answers with an error, not a miss), and no id, name
+    // or filter of Gatehouse's has a use for it: refused here for every path and query parameter.
+    if (request.url.includes('%00')) {
+      done(new InvalidRequestError('The URL contains a NUL character (%00), which no Gatehouse parameter accepts.'));
+      return;
+    }
     if (!readiness.ready && !HEALTH_PATHS.has(request.url.split('?')[0] ?? '')) {
       done(new UnavailableError('Gatehouse is starting (running migrations); try again shortly.'));
       return;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  isDatabaseDataException,
   type AppError,
   BearerError,
   ConflictError,
@@ -292,5 +293,39 @@ describe('serializeError', () => {
     expect(serializeError('a string')).toEqual(expected);
     expect(serializeError(null)).toEqual(expected);
     expect(serializeError(undefined)).toEqual(expected);
+  });
+  it('answers a PostgreSQL data exception (SQLSTATE 22xxx) with 400 invalid_request, without the database message', () => {
+    // The shape pg gives a DatabaseError: the SQLSTATE in `code`, a `severity`, the value in the message.
+    const outOfRange = Object.assign(
+      new Error('value "9223372036854775808" is out of range for type integer'),
+      {
+        code: '22003',
+        severity: 'ERROR',
+      },
+    );
+    const nul = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), {
+      code: '22021',
+      severity: 'ERROR',
+    });
+    for (const error of [outOfRange, nul]) {
+      expect(isDatabaseDataException(error)).toBe(true);
+      expect(serializeError(error)).toEqual({
+        status: 400,
+        headers: {},
+        body: {
+          error: 'invalid_request',
+          message:
+            'A value in the request cannot be stored or compared: a number is out of range or a text is not valid.',
+        },
+      });
+    }
+    // Other database errors (a unique violation, a missing table) stay 500s: they are not the caller's doing.
+    const missingTable = Object.assign(new Error('relation "users" does not exist'), {
+      code: '42P01',
+      severity: 'ERROR',
+    });
+    expect(isDatabaseDataException(missingTable)).toBe(false);
+    expect(serializeError(missingTable).status).toBe(500);
+    expect(isDatabaseDataException(Object.assign(new Error('x'), { code: '22003' }))).toBe(false);
   });
 });

@@ -208,6 +208,18 @@ interface FastifyLikeError {
   message?: string;
 }
 
+/**
+ * A PostgreSQL data exception (SQLSTATE class 22: a number out of range, text the encoding cannot
+ * hold, input syntax a type refuses). The HTTP layer refuses such values before they reach the
+ * store (row ids past 2^31, NUL characters, non-finite numbers); this is the net behind it, so a
+ * value some future route forgets to check is a 400 that changed nothing (the transaction rolled
+ * back), not a 500. The log still gets the database's own message, at warn.
+ */
+export function isDatabaseDataException(error: unknown): boolean {
+  const e = error as { code?: unknown; severity?: unknown } | null;
+  return typeof e?.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code) && typeof e.severity === 'string';
+}
+
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof OAuthError) {
     return {
@@ -259,6 +271,16 @@ export function serializeError(error: unknown): SerializedError {
       status: 400,
       headers: {},
       body: { error: 'invalid_request', message: fe.message ?? 'The request is malformed.' },
+    };
+  }
+  if (isDatabaseDataException(error)) {
+    return {
+      status: 400,
+      headers: {},
+      body: {
+        error: 'invalid_request',
+        message: 'A value in the request cannot be stored or compared: a number is out of range or a text is not valid.',
+      },
     };
   }
   return {

@@ -29,8 +29,46 @@ export const buildValidator: AjvCompiler.BuildCompilerFromPool = (externalSchema
     ...options,
     customOptions: { ...options?.customOptions, coerceTypes: false },
   } as typeof options);
-  return (route) => (route.httpPart === 'body' ? exact : coercing)(route);
+  return (route) => (route.httpPart === 'body' ? exact(route) : refusingNonFinite(coercing(route)));
 };
+
+type CompiledValidator = ReturnType<ReturnType<AjvCompiler.BuildCompilerFromPool>>;
+
+/**
+ * Ajv coerces `1e400` (and `Infinity`) in a query or path parameter to Infinity, which then
+ * passes `type: integer` and skips `maximum` (both only look at finite numbers), so an id of
+ * 1e400 would reach the database. After coercion, a parameter that became a non-finite
+ * number is refused as the schema would have refused it.
+ */
+function refusingNonFinite(validate: CompiledValidator): CompiledValidator {
+  const checked = ((data: unknown) => {
+    const valid = validate(data);
+    if (valid !== true) {
+      checked.errors = validate.errors;
+      return valid;
+    }
+    const field = nonFiniteProperty(data);
+    if (field === undefined) {
+      checked.errors = null;
+      return true;
+    }
+    checked.errors = [
+      { instancePath: `/${field}`, schemaPath: '', keyword: 'type', params: {}, message: 'must be a finite number' },
+    ];
+    return false;
+  }) as CompiledValidator;
+  return checked;
+}
+
+/** The first property of a (flat) query, params or headers object holding a non-finite number. */
+function nonFiniteProperty(data: unknown): string | undefined {
+  if (data === null || typeof data !== 'object') return undefined;
+  for (const [name, value] of Object.entries(data)) {
+    const values = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'number' && !Number.isFinite(v))) return name;
+  }
+  return undefined;
+}
 
 /** A response object: every property listed, nothing else sent. */
 export function Obj<T extends TProperties>(properties: T, options: Record<string, unknown> = {}): TObject<T> {

@@ -25,6 +25,7 @@ import { LastUseRecorder } from './last-use.js';
 import type { LiveUser, LiveUsers } from './live-users.js';
 import { decodeCursor, encodeCursor, type Page, pageSize } from './pagination.js';
 import { can, OPERATOR, type Principal } from './principal.js';
+import { NO_SUCH_ROW, rowIdOf } from './row-id.js';
 import { normaliseName } from './text.js';
 
 export const SECRET_PURPOSE = 'client_secret';
@@ -298,9 +299,12 @@ export class ClientsService {
     }
     if (query.owner !== undefined && query.owner !== '') {
       const owner = String(query.owner).trim();
-      const ownerId = /^\d+$/.test(owner)
-        ? Number(owner)
-        : (
+      const ownerRef = rowIdOf(owner);
+      if (ownerRef === NO_SUCH_ROW) return { items: [], nextCursor: null };
+      const ownerId =
+        ownerRef !== undefined
+          ? ownerRef
+          : (
             await this.db
               .selectFrom('users')
               .select('id')
@@ -566,11 +570,15 @@ export class ClientsService {
         throw new ValidationError('Name the owner of the client (a user id or email).', { field: 'owner' });
       }
       const text = String(ref).trim();
-      const row = await tx
-        .selectFrom('users')
-        .select('id')
-        .where(/^\d+$/.test(text) ? 'id' : 'email_key', '=', /^\d+$/.test(text) ? Number(text) : text.toLowerCase())
-        .executeTakeFirst();
+      const id = rowIdOf(text);
+      const row =
+        id === NO_SUCH_ROW
+          ? undefined
+          : await tx
+              .selectFrom('users')
+              .select('id')
+              .where(id !== undefined ? 'id' : 'email_key', '=', id ?? text.toLowerCase())
+              .executeTakeFirst();
       if (!row) throw new ValidationError(`Unknown user "${text}".`, { field: 'owner' });
       ownerId = row.id;
     }

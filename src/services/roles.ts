@@ -11,6 +11,7 @@ import type { Actor, ServiceContext } from './context.js';
 import { assertMayConfer, assertNotOwnRole } from './escalation.js';
 import { GRANTS, type GrantId, isGrantId, SYSTEM_ROLES } from './grants.js';
 import type { Principal } from './principal.js';
+import { NO_SUCH_ROW, rowIdOf } from './row-id.js';
 import { normaliseName } from './text.js';
 
 export interface Role {
@@ -153,7 +154,8 @@ export class RolesService {
 
   /** Finds a role by numeric id or by name (case-insensitive). */
   async find(ref: number | string, executor: Executor = this.db): Promise<Role | undefined> {
-    const asNumber = typeof ref === 'number' ? ref : /^\d+$/.test(ref) ? Number(ref) : undefined;
+    const id = rowIdOf(ref);
+    const asNumber = id === NO_SUCH_ROW ? undefined : id;
     const row = await executor
       .selectFrom('roles')
       .selectAll()

@@ -16,6 +16,7 @@ import { assertMayConfer, assertNotOwnUserRole } from './escalation.js';
 import type { GrantId } from './grants.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
 import type { Principal } from './principal.js';
+import { NO_SUCH_ROW, rowIdOf } from './row-id.js';
 import type { RolesService } from './roles.js';
 import type { Selectable } from 'kysely';
 
@@ -110,10 +111,12 @@ export class UsersService {
 
   async find(ref: number | string, executor: Executor = this.ctx.store.db): Promise<User | undefined> {
     const query = this.selectUsers(executor);
+    const id = rowIdOf(ref);
+    if (id === NO_SUCH_ROW) return undefined;
     const row =
-      typeof ref === 'number' || /^\d+$/.test(ref)
-        ? await query.where('users.id', '=', Number(ref)).executeTakeFirst()
-        : await query.where('users.email_key', '=', nameKey(ref)).executeTakeFirst();
+      id !== undefined
+        ? await query.where('users.id', '=', id).executeTakeFirst()
+        : await query.where('users.email_key', '=', nameKey(String(ref))).executeTakeFirst();
     return row ? toUser(row) : undefined;
   }
 
