@@ -36,6 +36,8 @@ const baseEnv = {
   GATEHOUSE_DATA_DIR: dataDir,
   GATEHOUSE_LOG_LEVEL: 'warn',
   GATEHOUSE_WORKERS: '1',
+  // Two nodes on one machine: each takes a free metrics port.
+  GATEHOUSE_METRICS_PORT: '0',
   GATEHOUSE_DATABASE_URL: pgUrl,
   GATEHOUSE_DATABASE_SCHEMA: schema,
   GATEHOUSE_SECRET_KEY: crypto.randomBytes(32).toString('base64'),

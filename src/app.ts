@@ -12,6 +12,8 @@ import { InvalidRequestError, isDatabaseDataException, serializeError, Unavailab
 import { addJsonBodyParser } from './json-body.js';
 import { buildValidator, healthSchema, readySchema } from './schemas.js';
 import type { Logger } from './logger.js';
+import { metricsOfRoute, UNMATCHED_ROUTE } from './metrics.js';
+import { accessLogFields, noteError, principalField } from './request-log.js';
 import { adminRoutes } from './admin/index.js';
 import { adminUiRoutes } from './admin-ui.js';
 import { flushLastUse } from './background.js';
@@ -67,20 +69,58 @@ export async function buildApp(options: AppOptions): Promise<App> {
     schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   options.instrument?.(app);
+  app.decorateReply('sentError', null);
+
+  // HTTP metrics, labelled by route pattern: each route gets its own onResponse hook bound to its
+  // counters, so a request costs no lookup by URL. Requests no route matched share one label.
+  app.addHook('onRoute', (route) => {
+    const metrics = metricsOfRoute(route.url);
+    const existing = route.onResponse === undefined ? [] : [route.onResponse].flat();
+    route.onResponse = [
+      ...existing,
+      (request, reply, done) => {
+        metrics.record(request.method, reply.statusCode, reply.elapsedTime);
+        done();
+      },
+    ];
+  });
+  const unmatched = metricsOfRoute(UNMATCHED_ROUTE);
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.is404) unmatched.record(request.method, reply.statusCode, reply.elapsedTime);
+    done();
+  });
 
   // Every JSON body (admin, OAuth and workflow routes alike) is depth-checked before it is parsed.
   addJsonBodyParser(app, config.maxJsonDepth);
 
+  // The access-log line of a 4xx/5xx names the error the client got (noteError); a 5xx also gets
+  // a line of its own at error level with the cause, which the client never sees.
   app.setErrorHandler((error, request, reply) => {
     const { status, headers, body } = serializeError(error);
-    if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
-    else if (isDatabaseDataException(error)) {
+    const message = 'message' in body ? body.message : body.error_description;
+    noteError(reply, body.error, message);
+    if (status >= 500) {
+      request.log.error(
+        {
+          err: error,
+          method: request.method,
+          url: request.url.split('?')[0],
+          status,
+          error: body.error,
+          message,
+          principal: principalField(request),
+        },
+        'request failed',
+      );
+    } else if (isDatabaseDataException(error)) {
       request.log.warn({ err: error, url: request.url.split('?')[0], method: request.method }, 'a value reached the database unchecked');
-    } else request.log.debug({ code: body.error, url: request.url }, 'client error');
+    }
     void reply.code(status).headers(headers).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]}.` });
+    const message = `No route for ${request.method} ${request.url.split('?')[0]}.`;
+    noteError(reply, 'not_found', message);
+    void reply.code(404).send({ error: 'not_found', message });
   });
 
   // Callback-style hooks: they run on every request, and a promise per hook is measurable there.
@@ -98,13 +138,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     }
     done();
   });
-  // One access-log line per request at `info`; below that level the hook is not there at all.
+  // One access-log line per request at `info` (with the error and the principal, see request-log.ts);
+  // below that level the hook is not there at all.
   if (logger.isLevelEnabled('info')) {
     app.addHook('onResponse', (request, reply, done) => {
-      request.log.info(
-        { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-        'request',
-      );
+      request.log.info(accessLogFields(request, reply), 'request');
       done();
     });
   }
@@ -119,11 +157,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
       await store.ping();
       return { status: 'ok' as const };
     } catch {
+      noteError(reply, 'unavailable', 'The database does not answer.');
       return reply.code(503).send({ status: 'unavailable', message: 'The database does not answer.' });
     }
   });
   app.get('/readyz', { schema: readySchema }, async (_request, reply) => {
-    if (!readiness.ready) return reply.code(503).send({ status: 'starting' });
+    if (!readiness.ready) {
+      noteError(reply, 'starting', 'Gatehouse is starting (running migrations).');
+      return reply.code(503).send({ status: 'starting' });
+    }
     return { status: 'ready' as const };
   });
 

@@ -21,20 +21,21 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from './logger.js';
+import { countInvalidation } from './metrics.js';
 import type { EpochName, InvalidationBus } from './store/epochs.js';
 
 /** Messages between the primary and its workers (over the cluster IPC channel). */
 export type PrimaryMessage =
   | { gatehouse: 'ready' }
   | { gatehouse: 'shutdown' }
-  /** Relayed to every other worker: drop these caches, then acknowledge `relay`. */
-  | { gatehouse: 'invalidate'; relay: number; names: EpochName[] }
+  /** Relayed to every other worker: drop these caches, then acknowledge `relay`. `at`: the commit's time (epoch ms). */
+  | { gatehouse: 'invalidate'; relay: number; names: EpochName[]; at?: number }
   /** To the origin: every other worker has dropped the caches of its request `id` (except `missing`). */
   | { gatehouse: 'invalidated'; id: number; missing: number[] };
 type WorkerMessage =
   | { gatehouse: 'listening' }
-  /** From the worker that committed a change. */
-  | { gatehouse: 'invalidate'; id: number; names: EpochName[] }
+  /** From the worker that committed a change, at `at` (epoch ms). */
+  | { gatehouse: 'invalidate'; id: number; names: EpochName[]; at?: number }
   /** A worker has dropped the caches of relay `relay`. */
   | { gatehouse: 'invalidated'; relay: number };
 
@@ -117,7 +118,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     startedAt.set(worker, Date.now());
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message, 'invalidate')) {
-        relay.request(worker, message.id, message.names);
+        relay.request(worker, message.id, message.names, message.at);
         return;
       }
       if (isWorkerMessage(message, 'invalidated')) {
@@ -219,13 +220,17 @@ export class InvalidationRelay<W extends RelayWorker = Worker> {
     private readonly log: Pick<Logger, 'warn'>,
   ) {}
 
-  request(origin: W, id: number, names: EpochName[]): void {
+  request(origin: W, id: number, names: EpochName[], at?: number): void {
     const relay = ++this.next;
     const waiting = new Set(this.workers().filter((w) => w !== origin && w.isConnected()));
     const timer = setTimeout(() => this.finish(relay), RELAY_TIMEOUT_MS);
     timer.unref();
     this.pending.set(relay, { origin, id, waiting, timer });
-    for (const worker of waiting) this.send(worker, { gatehouse: 'invalidate', relay, names });
+    const message: PrimaryMessage =
+      at === undefined
+        ? { gatehouse: 'invalidate', relay, names }
+        : { gatehouse: 'invalidate', relay, names, at };
+    for (const worker of waiting) this.send(worker, message);
     if (waiting.size === 0) this.finish(relay);
   }
 
@@ -295,6 +300,7 @@ export function joinPrimary(onReady: () => void, log: Logger): WorkerLink {
   };
   process.on('message', (message: unknown) => {
     if (isPrimaryMessage(message, 'invalidate')) {
+      countInvalidation('relay', message.at);
       try {
         drop(message.names);
       } finally {
@@ -328,7 +334,7 @@ export function joinPrimary(onReady: () => void, log: Logger): WorkerLink {
             );
           resolve();
         });
-        tell({ gatehouse: 'invalidate', id, names: [...names] });
+        tell({ gatehouse: 'invalidate', id, names: [...names], at: Date.now() });
       });
     },
   };

@@ -31,6 +31,9 @@ describe('loadConfig', () => {
       customer: 'gatehouse',
       environment: 'prod1',
       logLevel: 'info',
+      logFormat: 'auto',
+      metricsPort: 9464,
+      metricsHost: '127.0.0.1',
       adminEmail: undefined,
       adminPassword: undefined,
       tokenTtlSeconds: 3600,
@@ -81,6 +84,9 @@ describe('loadConfig', () => {
         GATEHOUSE_CUSTOMER: 'acme',
         GATEHOUSE_ENV: 'test2',
         GATEHOUSE_LOG_LEVEL: 'DEBUG',
+        GATEHOUSE_LOG_FORMAT: 'Pretty',
+        GATEHOUSE_METRICS_PORT: '9500',
+        GATEHOUSE_METRICS_HOST: '10.0.0.5',
         GATEHOUSE_ADMIN_EMAIL: 'root@example.com',
         GATEHOUSE_ADMIN_PASSWORD: 'twelve chars!',
         GATEHOUSE_TOKEN_TTL: '600',
@@ -122,6 +128,9 @@ describe('loadConfig', () => {
       customer: 'acme',
       environment: 'test2',
       logLevel: 'debug',
+      logFormat: 'pretty',
+      metricsPort: 9500,
+      metricsHost: '10.0.0.5',
       adminEmail: 'root@example.com',
       adminPassword: 'twelve chars!',
       tokenTtlSeconds: 600,
@@ -151,6 +160,12 @@ describe('loadConfig', () => {
         clientAddress: { max: 200, windowSeconds: 60 },
       },
     });
+  });
+
+  it('turns the metrics listener off with GATEHOUSE_METRICS_PORT=off, and takes 0 for any free port', () => {
+    expect(loadConfig({ GATEHOUSE_METRICS_PORT: 'OFF' }).metricsPort).toBeNull();
+    expect(loadConfig({ GATEHOUSE_METRICS_PORT: '0' }).metricsPort).toBe(0);
+    expect(loadConfig({ GATEHOUSE_METRICS_PORT: ' ' }).metricsPort).toBe(9464);
   });
 
   it('derives the issuer from PORT, and the audience from the issuer', () => {
@@ -232,6 +247,21 @@ describe('loadConfig', () => {
       { GATEHOUSE_LOG_LEVEL: 'loud' },
       'GATEHOUSE_LOG_LEVEL',
       'GATEHOUSE_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
+    [
+      { GATEHOUSE_LOG_FORMAT: 'text' },
+      'GATEHOUSE_LOG_FORMAT',
+      'GATEHOUSE_LOG_FORMAT: must be one of auto, json, pretty, got "text"',
+    ],
+    [
+      { GATEHOUSE_METRICS_PORT: 'none' },
+      'GATEHOUSE_METRICS_PORT',
+      'GATEHOUSE_METRICS_PORT: must be a port number (0–65535) or off, got "none"',
+    ],
+    [
+      { GATEHOUSE_METRICS_PORT: '70000' },
+      'GATEHOUSE_METRICS_PORT',
+      'GATEHOUSE_METRICS_PORT: must be between 0 and 65535, got 70000',
     ],
     [
       { GATEHOUSE_ADMIN_EMAIL: 'root' },

@@ -13,6 +13,10 @@ export type TokenAlg = 'RS256' | 'ES256' | 'EdDSA';
 export const TOKEN_ALGS: readonly TokenAlg[] = ['RS256', 'ES256', 'EdDSA'];
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export type LogFormat = 'auto' | 'json' | 'pretty';
+const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
+/** The port Prometheus exporters conventionally use for an application's metrics (OpenTelemetry's exporter too). */
+export const DEFAULT_METRICS_PORT = 9464;
 
 export interface Config {
   /** TCP port the HTTP server listens on. */
@@ -36,6 +40,17 @@ export interface Config {
   /** Environment label put in tokens (`env` claim). */
   readonly environment: string;
   readonly logLevel: LogLevel;
+  /** `auto`: human-readable (pino-pretty) when stdout is a terminal, JSON lines otherwise. */
+  readonly logFormat: LogFormat;
+  /**
+   * Port of the metrics listener (`GET /metrics`, Prometheus text), or null when it is off.
+   * A listener of its own rather than a route of the main app: Prometheus scrapes it without a
+   * credential, and it stays out of reach as long as it is bound to loopback (the default) or to
+   * an internal interface; the main port can face the internet without exposing it.
+   */
+  readonly metricsPort: number | null;
+  /** Address the metrics listener binds (loopback by default; anything else logs a warning). */
+  readonly metricsHost: string;
   readonly adminEmail: string | undefined;
   readonly adminPassword: string | undefined;
   /** Default access-token lifetime in seconds for new API clients. */
@@ -185,6 +200,24 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_LOG_LEVEL',
     default: 'info',
     meaning: 'pino level: fatal, error, warn, info, debug, trace, silent',
+  },
+  {
+    variable: 'GATEHOUSE_LOG_FORMAT',
+    default: 'auto',
+    meaning:
+      '`pretty` (human-readable lines, pino-pretty), `json` (one JSON object per line), or `auto`: pretty when stdout is a terminal, JSON otherwise',
+  },
+  {
+    variable: 'GATEHOUSE_METRICS_PORT',
+    default: String(DEFAULT_METRICS_PORT),
+    meaning:
+      'port of the Prometheus metrics listener (`GET /metrics`, every worker added up; nothing else is served there); `off` disables it, `0` takes a free port. Already in use → a warning, and Gatehouse serves without metrics',
+  },
+  {
+    variable: 'GATEHOUSE_METRICS_HOST',
+    default: '127.0.0.1',
+    meaning:
+      'address the metrics listener binds; it has no authentication, so anything but loopback logs a warning (bind an internal interface only)',
   },
   {
     variable: 'GATEHOUSE_ADMIN_EMAIL / GATEHOUSE_ADMIN_PASSWORD',
@@ -396,6 +429,13 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       `must be one of ${LOG_LEVELS.join(', ')}, got "${env.GATEHOUSE_LOG_LEVEL}"`,
     );
   }
+  const logFormat = (env.GATEHOUSE_LOG_FORMAT?.trim().toLowerCase() || 'auto') as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    throw new ConfigError(
+      'GATEHOUSE_LOG_FORMAT',
+      `must be one of ${LOG_FORMATS.join(', ')}, got "${env.GATEHOUSE_LOG_FORMAT}"`,
+    );
+  }
   const adminEmail = env.GATEHOUSE_ADMIN_EMAIL?.trim() || undefined;
   if (adminEmail !== undefined && !isPlausibleEmail(adminEmail)) {
     throw new ConfigError('GATEHOUSE_ADMIN_EMAIL', `is not a valid email address: "${adminEmail}"`);
@@ -442,6 +482,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     customer: env.GATEHOUSE_CUSTOMER?.trim() || 'gatehouse',
     environment: env.GATEHOUSE_ENV?.trim() || 'prod1',
     logLevel,
+    logFormat,
+    metricsPort: readMetricsPort(env),
+    metricsHost: env.GATEHOUSE_METRICS_HOST?.trim() || '127.0.0.1',
     adminEmail,
     adminPassword,
     tokenTtlSeconds: readInt(env, 'GATEHOUSE_TOKEN_TTL', 3600, 60, 86400),
@@ -471,6 +514,18 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       clientAddress: readRateLimit(env, 'GATEHOUSE_THROTTLE_CLIENT_ADDRESS'),
     }),
   });
+}
+
+/** GATEHOUSE_METRICS_PORT: a port (0 = any free one), or `off`. */
+function readMetricsPort(env: Env): number | null {
+  const raw = env.GATEHOUSE_METRICS_PORT?.trim().toLowerCase();
+  if (raw === 'off') return null;
+  if (raw !== undefined && raw !== '' && !/^\d+$/.test(raw))
+    throw new ConfigError(
+      'GATEHOUSE_METRICS_PORT',
+      `must be a port number (0–65535) or off, got "${env.GATEHOUSE_METRICS_PORT}"`,
+    );
+  return readInt(env, 'GATEHOUSE_METRICS_PORT', DEFAULT_METRICS_PORT, 0, 65535);
 }
 
 function readRedisPrefix(env: Env): string {

@@ -8,8 +8,9 @@
  *   values and `client_secret=…`-style query parameters.
  * The work happens only for lines that are actually written.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger as PinoLogger } from 'pino';
-import type { LogLevel } from './config.js';
+import type { LogFormat, LogLevel } from './config.js';
 
 export type Logger = PinoLogger;
 
@@ -103,7 +104,38 @@ function censorError(error: Error, depth: number): Error {
   return clone;
 }
 
-export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
+/** `auto` → pretty when the output is a terminal, JSON otherwise. */
+export function resolveLogFormat(format: LogFormat, isTerminal: boolean): 'json' | 'pretty' {
+  if (format === 'auto') return isTerminal ? 'pretty' : 'json';
+  return format;
+}
+
+/**
+ * pino-pretty as a synchronous stream in this process (not a transport thread): one readable line
+ * per entry, its fields after the message, colours only on a terminal. It gets the lines after
+ * redaction, like any destination. Loaded only when asked for, so JSON logging never loads it.
+ */
+function prettyStream(destination: NodeJS.WritableStream | undefined): pino.DestinationStream {
+  const require = createRequire(import.meta.url);
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
+  const target = destination ?? process.stdout;
+  return pretty({
+    destination: target,
+    sync: true,
+    colorize: (target as { isTTY?: boolean }).isTTY === true,
+    singleLine: true,
+    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+    ignore: 'hostname',
+  });
+}
+
+export function createLogger(
+  level: LogLevel,
+  destination?: NodeJS.WritableStream,
+  format: 'json' | 'pretty' = 'json',
+): Logger {
+  const stream =
+    format === 'pretty' ? prettyStream(destination) : (destination as pino.DestinationStream | undefined);
   return pino(
     {
       level,
@@ -119,7 +151,7 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
         },
       },
     },
-    destination as pino.DestinationStream | undefined,
+    stream,
   );
 }
 

@@ -49,6 +49,8 @@ export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profile
     GATEHOUSE_TOKEN_ALG: alg,
     GATEHOUSE_TOKEN_TTL: String(ttl),
     GATEHOUSE_WORKERS: String(workers),
+    // The metrics listener on, as in production, on a free port (several instances run at once).
+    GATEHOUSE_METRICS_PORT: '0',
     GATEHOUSE_ADMIN_EMAIL: 'bench@localhost',
     GATEHOUSE_ADMIN_PASSWORD: crypto.randomBytes(18).toString('base64url'),
     ...(pgUrl

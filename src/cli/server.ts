@@ -19,7 +19,16 @@ import {
   type WorkerLink,
 } from '../cluster.js';
 import { type Config, type Env, isLoopback, loadConfig } from '../config.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, type Logger, resolveLogFormat } from '../logger.js';
+import {
+  clusterMetricsSource,
+  collectProcessMetrics,
+  type MetricsSource,
+  processMetricsSource,
+  reportMetricsToPrimary,
+  setScrapeSources,
+} from '../metrics.js';
+import { type MetricsListener, startMetricsListener } from '../metrics-server.js';
 import { WorkflowEngine } from '../workflows/engine.js';
 import type { CliIo } from './io.js';
 import { printBootstrapAdmin } from './output.js';
@@ -100,6 +109,14 @@ async function openServingProcess(
   // Every serving process runs a workflow engine; leases keep them from running one step twice.
   const engine = new WorkflowEngine(runtime.services.ctx);
   runtime.services.workflows.attachEngine(engine);
+  // What the metrics read when scraped (the active key's age, the run queue, the pg pool).
+  collectProcessMetrics();
+  const { store } = runtime;
+  setScrapeSources({
+    signingKeyCreatedAt: () => runtime.services.keys.activeKeyCreatedAt(),
+    workflowQueue: () => engine.queueDepth(),
+    dbPool: () => store.poolStats?.(),
+  });
   const app = await buildApp({
     config,
     store: runtime.store,
@@ -143,13 +160,24 @@ async function prepare(runtime: Runtime, io: CliIo, log: Logger): Promise<void> 
   if (result.bootstrapAdmin) printBootstrapAdmin(io, result.bootstrapAdmin);
 }
 
+/** The metrics listener of this node (off, or a taken port: undefined). */
+function listenForScrapes(
+  config: Config,
+  source: MetricsSource,
+  log: Logger,
+): Promise<MetricsListener | undefined> {
+  return startMetricsListener({ port: config.metricsPort, host: config.metricsHost, source }, log);
+}
+
 /** Starts a single-process server (GATEHOUSE_WORKERS=1); resolves once it is ready. */
 export async function startServer(config: Config, io: CliIo, log: Logger): Promise<RunningServer> {
   resolveKeyAndWarn(config, log);
   const readiness = { ready: false };
   const serving = await openServingProcess(config, log, readiness);
+  let metrics: MetricsListener | undefined;
   try {
     await prepare(serving.runtime, io, log);
+    metrics = await listenForScrapes(config, processMetricsSource(), log);
   } catch (error) {
     await serving.close();
     throw error;
@@ -157,8 +185,17 @@ export async function startServer(config: Config, io: CliIo, log: Logger): Promi
   serving.startWork();
   readiness.ready = true;
   const url = listenUrl(serving.app, config);
-  log.info({ url, issuer: config.issuer, store: serving.runtime.store.dialect }, 'Gatehouse is ready');
-  return { url, stop: serving.close };
+  log.info(
+    { url, issuer: config.issuer, store: serving.runtime.store.dialect, metrics: metrics?.url },
+    'Gatehouse is ready',
+  );
+  return {
+    url,
+    async stop() {
+      await metrics?.close();
+      await serving.close();
+    },
+  };
 }
 
 /**
@@ -180,12 +217,31 @@ async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: R
   } finally {
     await runtime.close();
   }
+  // The primary serves the scrape: it asks every worker and adds their metrics up.
+  let metrics: MetricsListener | undefined;
+  try {
+    metrics = await listenForScrapes(config, clusterMetricsSource(), log);
+  } catch (error) {
+    await primary.stop();
+    throw error;
+  }
   const url = baseUrl(config.host, config.port);
   log.info(
-    { url, issuer: config.issuer, store: runtime.store.dialect, workers: config.workers },
+    {
+      url,
+      issuer: config.issuer,
+      store: runtime.store.dialect,
+      workers: config.workers,
+      metrics: metrics?.url,
+    },
     'Gatehouse is ready',
   );
-  return primary;
+  return {
+    async stop() {
+      await metrics?.close();
+      await primary.stop();
+    },
+  };
 }
 
 /** A cluster worker: listens at once (not ready), and takes traffic when the primary says so. */
@@ -195,6 +251,8 @@ async function startWorker(
 ): Promise<RunningServer & { stopRequested: Promise<void> }> {
   const readiness = { ready: false };
   let serving: ServingProcess | undefined;
+  // Before anything slow, like joinPrimary: the primary may ask for metrics at any time.
+  reportMetricsToPrimary();
   const link = joinPrimary(() => {
     readiness.ready = true;
     // Runs wait until the primary has migrated; then every worker runs an engine (leases keep them apart).
@@ -229,7 +287,8 @@ function stopRequest(other?: Promise<void>): Promise<string> {
 /** The `serve` command's work, loaded only when `serve` runs (keeps the other commands quick to start). */
 export async function runServe(io: CliIo, env: Env): Promise<void> {
   const config = loadConfig(env, io.cwd);
-  const log = createLogger(config.logLevel);
+  const isTerminal = (io.stdout as { isTTY?: boolean }).isTTY === true;
+  const log = createLogger(config.logLevel, undefined, resolveLogFormat(config.logFormat, isTerminal));
   let server: { stop(): Promise<void> };
   let stopRequested: Promise<string>;
   if (isClusterWorker()) {

@@ -17,6 +17,7 @@ import {
   throttleKey,
 } from '../services/throttle.js';
 import type { OAuthParameters } from './http.js';
+import { countClientAuthFailure } from '../metrics.js';
 
 export const BASIC_CHALLENGE = 'Basic realm="gatehouse"';
 
@@ -69,6 +70,12 @@ function parseBasic(header: string): PresentedCredentials | undefined {
   return { clientId, clientSecret, via: 'basic' };
 }
 
+/** An `invalid_client` for credentials that cannot even be read (counted as `malformed`). */
+function malformedCredentials(via: PresentedCredentials['via'] | 'none'): OAuthError {
+  countClientAuthFailure('malformed');
+  return invalidClient(via);
+}
+
 /** Step: where the credentials are. Both places → invalid_request; unreadable or none → invalid_client. */
 export function readCredentials(request: FastifyRequest, params: OAuthParameters): PresentedCredentials {
   const header = request.headers.authorization;
@@ -78,14 +85,14 @@ export function readCredentials(request: FastifyRequest, params: OAuthParameters
   }
   if (header !== undefined) {
     const credentials = parseBasic(header);
-    if (!credentials || credentials.clientId === '') throw invalidClient('basic');
+    if (!credentials || credentials.clientId === '') throw malformedCredentials('basic');
     return credentials;
   }
   if (inBody) {
-    if (!params.client_id || params.client_secret === undefined) throw invalidClient('body');
+    if (!params.client_id || params.client_secret === undefined) throw malformedCredentials('body');
     return { clientId: params.client_id, clientSecret: params.client_secret, via: 'body' };
   }
-  throw invalidClient('none');
+  throw malformedCredentials('none');
 }
 
 /**
@@ -96,9 +103,24 @@ export function readCredentials(request: FastifyRequest, params: OAuthParameters
  */
 export function clientAuthRules(limits: ThrottleLimits, clientId: string, ip: string): ThrottleRule[] {
   return [
-    { key: throttleKey('client:pair', clientId, ip), limit: limits.client, onSuccess: 'reset' },
-    { key: throttleKey('client:ip', ip), limit: limits.clientAddress, onSuccess: 'release' },
-    { key: throttleKey('client:id', clientId), limit: limits.clientId, onSuccess: 'release' },
+    {
+      name: 'client',
+      key: throttleKey('client:pair', clientId, ip),
+      limit: limits.client,
+      onSuccess: 'reset',
+    },
+    {
+      name: 'client_address',
+      key: throttleKey('client:ip', ip),
+      limit: limits.clientAddress,
+      onSuccess: 'release',
+    },
+    {
+      name: 'client_id',
+      key: throttleKey('client:id', clientId),
+      limit: limits.clientId,
+      onSuccess: 'release',
+    },
   ];
 }
 
@@ -114,6 +136,7 @@ export async function authenticateClient(
 ): Promise<AuthenticatedClient> {
   const reservation = await deps.throttle.reserve(clientAuthRules(deps.limits, credentials.clientId, ip));
   if (isThrottled(reservation)) {
+    countClientAuthFailure('throttled');
     const seconds = reservation.retryAfterSeconds;
     throw new OAuthError(
       'slow_down',

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, OAuthError, serializeError } from '../errors.js';
+import { noteError } from '../request-log.js';
 import { NO_STORE_HEADERS } from '../security-headers.js';
 
 export { NO_STORE_HEADERS } from '../security-headers.js';
@@ -118,8 +119,19 @@ export function toOAuthError(error: unknown): OAuthError | undefined {
 /** Error handler for the OAuth routes: RFC 6749 bodies with the no-store headers, never the admin shape. */
 export function oauthErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const oauthError = toOAuthError(error) ?? new OAuthError('server_error', 'Internal server error.', 500);
+  noteError(reply, oauthError.oauthCode, oauthError.description);
   if (oauthError.status >= 500 && oauthError.oauthCode === 'server_error') {
-    request.log.error({ err: error, url: request.url.split('?')[0], method: request.method }, 'OAuth request failed');
+    request.log.error(
+      {
+        err: error,
+        method: request.method,
+        url: request.url.split('?')[0],
+        status: oauthError.status,
+        error: oauthError.oauthCode,
+        message: oauthError.description,
+      },
+      'OAuth request failed',
+    );
   }
   const { status, headers, body } = serializeError(oauthError);
   noStore(reply);

@@ -12,6 +12,7 @@ import { authenticateClient, readCredentials } from './client-auth.js';
 import { noStore, type OAuthParameters, readParameters, requireParameter, sendJson } from './http.js';
 import type { OAuthDeps } from './index.js';
 import { grantScopes } from '../tokens/scopes.js';
+import { tokensIssuedWithShape } from '../metrics.js';
 
 export const TOKEN_PARAMETERS = ['grant_type', 'scope', 'client_id', 'client_secret'] as const;
 
@@ -52,6 +53,7 @@ function oauth2Body(issued: IssuedAccessToken) {
 }
 
 export function tokenHandler(deps: OAuthDeps, shape: TokenResponseShape) {
+  const issuedTokens = tokensIssuedWithShape(shape);
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     noStore(reply);
     const params = readParameters(request, TOKEN_PARAMETERS);
@@ -60,6 +62,7 @@ export function tokenHandler(deps: OAuthDeps, shape: TokenResponseShape) {
     const { client, owner } = await authenticateClient(credentials, request.ip, deps);
     const scopes = grantScopes(params.scope, client.scopes);
     const issued = await deps.services.tokens.issue(client, owner, scopes);
+    issuedTokens.inc(issued.alg);
     return sendJson(reply, 200, shape === 'domo' ? domoBody(issued) : oauth2Body(issued));
   };
 }

@@ -102,7 +102,13 @@ export class AccessTokensService {
     private readonly audit: AuditService,
   ) {
     this.epochs = epochsOf(ctx.store);
-    this.byHash = new EpochCache(this.epochs, ['access_tokens'], 10_000, (row) => row !== null);
+    this.byHash = new EpochCache(
+      this.epochs,
+      ['access_tokens'],
+      10_000,
+      (row) => row !== null,
+      'developer_token',
+    );
     this.lastUse = new LastUseRecorder(ctx.store, 'access_tokens', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record token use'),
     );

@@ -16,6 +16,7 @@ import { constantTimeEqual, randomHex } from '../crypto.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { inCatalogOrder, type Scope, SCOPES, validateClientScopes } from '../tokens/scopes.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
+import { type ClientAuthFailureCause, countClientAuthFailure } from '../metrics.js';
 import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
 import { PreparedQuery } from '../store/prepared.js';
 import type { ApiClientsTable, Database } from '../store/schema/index.js';
@@ -187,6 +188,11 @@ function actorLabel(actor: Actor): string {
   }
 }
 
+function failed(cause: ClientAuthFailureCause): null {
+  countClientAuthFailure(cause);
+  return null;
+}
+
 export class ClientsService {
   private readonly epochs: CacheEpochs;
   private readonly records: EpochCache<string, ClientRecord | null>;
@@ -200,7 +206,7 @@ export class ClientsService {
     private readonly liveUsers: LiveUsers,
   ) {
     this.epochs = epochsOf(ctx.store);
-    this.records = new EpochCache(this.epochs, ['clients'], ctx.config.clientCacheSize);
+    this.records = new EpochCache(this.epochs, ['clients'], ctx.config.clientCacheSize, undefined, 'client');
     this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record last use of API clients'),
     );
@@ -435,9 +441,12 @@ export class ClientsService {
       const live = s.expiresAt === null || s.expiresAt > now;
       if (constantTimeEqual(presented, s.hash) && live) matched = true;
     }
-    if (!client || secret.length > 512 || !matched || client.status !== 'active') return null;
+    // The caller answers the same invalid_client whatever failed; the metrics say which.
+    if (!client) return failed('unknown_client');
+    if (secret.length > 512 || !matched) return failed('wrong_secret');
+    if (client.status !== 'active') return failed('client_inactive');
     const owner = await this.owner(client.ownerUserId);
-    if (owner?.status !== 'active') return null;
+    if (owner?.status !== 'active') return failed('owner_inactive');
     return { client, owner };
   }
 

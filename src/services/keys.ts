@@ -34,6 +34,8 @@ export interface SigningKeyInfo {
 
 interface KeySet {
   signing: SigningKey | undefined;
+  /** When the signing key was made (for its age in the metrics). */
+  signingCreatedAt: string | undefined;
   verification: Map<string, VerificationKey>;
 }
 
@@ -52,7 +54,7 @@ export class KeysService {
     private readonly audit: AuditService,
   ) {
     this.epochs = epochsOf(ctx.store);
-    this.cache = new EpochCache(this.epochs, ['keys'], 1);
+    this.cache = new EpochCache(this.epochs, ['keys'], 1, undefined, 'signing_keys');
   }
 
   /**
@@ -191,6 +193,11 @@ export class KeysService {
     return again.signing;
   }
 
+  /** When the active signing key was made (from the cached key set); undefined when there is none. */
+  async activeKeyCreatedAt(): Promise<string | undefined> {
+    return (await this.keySet()).signingCreatedAt;
+  }
+
   /** The public key for `kid`, if it is active or published and not past its retirement time. */
   async verificationKey(kid: string): Promise<VerificationKey | undefined> {
     const key = (await this.keySet()).verification.get(kid);
@@ -222,6 +229,7 @@ export class KeysService {
       .execute();
     const verification = new Map<string, VerificationKey>();
     let signing: SigningKey | undefined;
+    let signingCreatedAt: string | undefined;
     for (const row of rows) {
       const jwk = JSON.parse(row.public_jwk) as JWK;
       const publicKey = (await importJWK(jwk, row.alg)) as KeyObjectLike;
@@ -229,9 +237,10 @@ export class KeysService {
       if (row.status === 'active' && signing === undefined) {
         const pem = this.ctx.keyring.decrypt(row.private_key, `signing-key:${row.kid}`);
         signing = { kid: row.kid, alg: row.alg, privateKey: crypto.createPrivateKey(pem) };
+        signingCreatedAt = row.created_at;
       }
     }
-    return { signing, verification };
+    return { signing, signingCreatedAt, verification };
   }
 
   private async activeKeyRow() {

@@ -66,9 +66,24 @@ function signInRules(limits: Config['throttle'], email: string, ip: string | und
   const account = nameKey(email);
   const address = ip ?? 'unknown';
   return [
-    { key: throttleKey('signin:pair', account, address), limit: limits.signIn, onSuccess: 'reset' },
-    { key: throttleKey('signin:ip', address), limit: limits.signInAddress, onSuccess: 'release' },
-    { key: throttleKey('signin:account', account), limit: limits.signInAccount, onSuccess: 'release' },
+    {
+      name: 'signin',
+      key: throttleKey('signin:pair', account, address),
+      limit: limits.signIn,
+      onSuccess: 'reset',
+    },
+    {
+      name: 'signin_address',
+      key: throttleKey('signin:ip', address),
+      limit: limits.signInAddress,
+      onSuccess: 'release',
+    },
+    {
+      name: 'signin_account',
+      key: throttleKey('signin:account', account),
+      limit: limits.signInAccount,
+      onSuccess: 'release',
+    },
   ];
 }
 

@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
+import { throttleHits } from '../metrics.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { freshRedisPrefix, redisUrl, skipRedis } from '../../test/helpers/redis.js';
 import {
@@ -212,14 +213,25 @@ for (const backend of backends) {
       const clock = new ManualClock('2026-03-01T12:00:00.000Z');
       // Most specific first, as the sign-in and client-authentication rules are.
       const rules = (tag: string): ThrottleRule[] => [
-        { key: `${tag}:pair`, limit: { max: 3, windowSeconds: 60 }, onSuccess: 'reset' },
-        { key: `${tag}:ip`, limit: { max: 10, windowSeconds: 600 }, onSuccess: 'release' },
-        { key: `${tag}:global`, limit: { max: 5, windowSeconds: 3600 }, onSuccess: 'release' },
+        { name: 'client', key: `${tag}:pair`, limit: { max: 3, windowSeconds: 60 }, onSuccess: 'reset' },
+        {
+          name: 'client_address',
+          key: `${tag}:ip`,
+          limit: { max: 10, windowSeconds: 600 },
+          onSuccess: 'release',
+        },
+        {
+          name: 'client_id',
+          key: `${tag}:global`,
+          limit: { max: 5, windowSeconds: 3600 },
+          onSuccess: 'release',
+        },
       ];
 
       it('lets exactly the allowed number of concurrent attempts through and refuses the rest', async () => {
         const service = new ThrottleService(counter, clock);
         const other = new ThrottleService(racer, clock);
+        const hitsBefore = throttleHits.slot({ limit: 'client' }).value;
         const results = await Promise.all(
           Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? service : other).reserve(rules('burst'))),
         );
@@ -230,6 +242,8 @@ for (const backend of backends) {
           expect(r.rule.key).toBe('burst:pair');
           expect(r.retryAfterSeconds).toBe(60);
         }
+        // Each refusal is counted once, under the limit that refused it.
+        expect(throttleHits.slot({ limit: 'client' }).value - hitsBefore).toBe(9);
         // The refused attempts were not counted under the address or the global ceiling.
         const [, ip, global] = await count(
           counter,
@@ -256,9 +270,24 @@ for (const backend of backends) {
       it('the global ceiling refuses an attempt from a fresh pair, with the time left in its window', async () => {
         const service = new ThrottleService(counter, clock);
         const at = (address: string): ThrottleRule[] => [
-          { key: `g:pair:${address}`, limit: { max: 3, windowSeconds: 60 }, onSuccess: 'reset' },
-          { key: `g:ip:${address}`, limit: { max: 10, windowSeconds: 600 }, onSuccess: 'release' },
-          { key: 'g:global', limit: { max: 5, windowSeconds: 3600 }, onSuccess: 'release' },
+          {
+            name: 'client',
+            key: `g:pair:${address}`,
+            limit: { max: 3, windowSeconds: 60 },
+            onSuccess: 'reset',
+          },
+          {
+            name: 'client_address',
+            key: `g:ip:${address}`,
+            limit: { max: 10, windowSeconds: 600 },
+            onSuccess: 'release',
+          },
+          {
+            name: 'client_id',
+            key: 'g:global',
+            limit: { max: 5, windowSeconds: 3600 },
+            onSuccess: 'release',
+          },
         ];
         for (const address of ['a', 'a', 'a', 'b', 'b'])
           expect(isThrottled(await service.reserve(at(address)))).toBe(false);

@@ -25,6 +25,7 @@ import { sql } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { RateLimit } from '../config.js';
 import { UnavailableError } from '../errors.js';
+import { countThrottleHit, type ThrottleLimitName } from '../metrics.js';
 import type { Executor, Store } from '../store/index.js';
 
 export type { RateLimit } from '../config.js';
@@ -358,6 +359,8 @@ export class RedisThrottleCounter implements ThrottleCounter {
 
 /** One limit applied to one key. */
 export interface ThrottleRule {
+  /** Which limit this is (the metrics count refusals by it). */
+  readonly name: ThrottleLimitName;
   readonly key: string;
   readonly limit: RateLimit;
   /** What a success does to this key: `reset` forgets its failures, `release` only gives this attempt back. */
@@ -415,8 +418,10 @@ export class ThrottleService {
       now,
     );
     if ('refused' in result) {
+      const rule = rules[result.refused]!;
+      countThrottleHit(rule.name);
       return {
-        rule: rules[result.refused]!,
+        rule,
         retryAfterSeconds: Math.max(1, Math.ceil((result.windowEndsAt - now) / 1000)),
       };
     }

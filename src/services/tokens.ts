@@ -11,7 +11,9 @@ import os from 'node:os';
 import { type AccessTokenClaims, signAccessToken, tokenKid, verifyAccessTokenJwt } from '../tokens/jwt.js';
 import { type BatchSigner, sharedSigner } from '../tokens/signer.js';
 import type { Scope } from '../tokens/scopes.js';
+import type { TokenAlg } from '../config.js';
 import { Lru } from '../lru.js';
+import { cacheCounters } from '../metrics.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { AuditService } from './audit.js';
 import type { ClientOwner, ClientRecord, ClientsService } from './clients.js';
@@ -24,6 +26,8 @@ export const FUTURE_IAT_TOLERANCE_SECONDS = 30;
 
 export interface IssuedAccessToken {
   accessToken: string;
+  /** The algorithm it was signed with (the active key's). */
+  alg: TokenAlg;
   claims: AccessTokenClaims;
   /** Seconds to announce in `expires_in`: the TTL minus one, as Domo and Workato answer (3599). */
   expiresIn: number;
@@ -48,6 +52,7 @@ export class TokenService {
    * `tokenCacheSize`: a token pushed out costs one signature check when it returns.
    */
   private readonly verified: Lru<string, { kid: string; claims: AccessTokenClaims }>;
+  private readonly verifiedCounters = cacheCounters('verified_token');
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -88,7 +93,7 @@ export class TokenService {
     };
     const accessToken = await signAccessToken(this.signer, key, claims);
     this.clients.touch(client.id);
-    return { accessToken, claims, expiresIn: client.tokenTtlSeconds - 1 };
+    return { accessToken, alg: key.alg, claims, expiresIn: client.tokenTtlSeconds - 1 };
   }
 
   /**
@@ -131,6 +136,7 @@ export class TokenService {
     const now = new Date(this.ctx.clock.now().getTime() - clockToleranceSeconds * 1000);
     const seen = this.verified.get(token);
     if (seen) {
+      this.verifiedCounters.hit.inc();
       // As jose checks it: expired once `exp` <= now in whole seconds.
       if (seen.claims.exp > Math.floor(now.getTime() / 1000) && (await this.keys.verificationKey(seen.kid))) {
         return seen.claims;
@@ -138,6 +144,7 @@ export class TokenService {
       this.verified.delete(token);
       return undefined;
     }
+    this.verifiedCounters.miss.inc();
     const kid = tokenKid(token);
     if (kid === undefined) return undefined;
     const key = await this.keys.verificationKey(kid);

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { countWorkflowRunFinished } from '../metrics.js';
 import type { Executor } from '../store/index.js';
 import { likePattern } from '../store/index.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
@@ -619,7 +620,7 @@ export class WorkflowsService {
     if (TERMINAL.has(current.status)) {
       throw new ConflictError(`The run has already ended (${current.status}).`, { status: current.status });
     }
-    await this.ctx.store.transaction(async (tx) => {
+    const endedNow = await this.ctx.store.transaction(async (tx) => {
       const now = this.ctx.clock.now().toISOString();
       const by = userIdOf(actor);
       await tx
@@ -627,7 +628,7 @@ export class WorkflowsService {
         .set({ cancel_requested: 1, updated_at: now, updated_by: by })
         .where('id', '=', instanceId)
         .execute();
-      await tx
+      const ended = await tx
         .updateTable('workflow_instances')
         .set({ status: 'CANCELED', ended_at: now })
         .where('id', '=', instanceId)
@@ -639,9 +640,12 @@ export class WorkflowsService {
           ]),
         )
         .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
-        .execute();
+        .executeTakeFirst();
       await this.audit.record(tx, { actor, action: 'workflow.run_canceled', target: { type: 'workflow_instance', id: instanceId } });
+      return Number(ended.numUpdatedRows) === 1;
     });
+    // A run no engine held ends here; a running one is counted by its engine when it stops.
+    if (endedNow) countWorkflowRunFinished('CANCELED');
     this.engine?.cancelLocal(instanceId);
     return this.getInstance(instanceId, principal);
   }

@@ -8,6 +8,7 @@
  * the whole cache. An epoch change still drops everything.
  */
 import { Lru } from '../lru.js';
+import { type CacheCounters, type CacheName, cacheCounters } from '../metrics.js';
 import type { CacheEpochs, EpochName } from './epochs.js';
 
 /** Entries per cache unless its owner says otherwise. */
@@ -17,18 +18,23 @@ export class EpochCache<K extends {}, V> {
   private readonly values: Lru<K, V>;
   private readonly loading = new Map<K, Promise<V>>();
   private generation = 0;
+  private readonly counters: CacheCounters | undefined;
 
   /**
    * `keep` decides which loaded values are cached (default all); e.g. not caching "not found"
-   * keeps a flood of unknown keys from evicting the entries that matter.
+   * keeps a flood of unknown keys from evicting the entries that matter. A cache with a `metricsName`
+   * counts its hits and misses (gatehouse_cache_requests_total); a miss that joins a load already
+   * under way counts as a miss.
    */
   constructor(
     epochs: CacheEpochs,
     names: readonly EpochName[],
     maxEntries = DEFAULT_EPOCH_CACHE_ENTRIES,
     private readonly keep: (value: V) => boolean = () => true,
+    metricsName?: CacheName,
   ) {
     this.values = new Lru(maxEntries);
+    this.counters = metricsName === undefined ? undefined : cacheCounters(metricsName);
     epochs.subscribe(names, () => this.clear());
   }
 
@@ -38,7 +44,11 @@ export class EpochCache<K extends {}, V> {
 
   get(key: K, load: () => Promise<V>): Promise<V> {
     const hit = this.values.lookup(key);
-    if (hit) return Promise.resolve(hit.value);
+    if (hit) {
+      this.counters?.hit.inc();
+      return Promise.resolve(hit.value);
+    }
+    this.counters?.miss.inc();
     const pending = this.loading.get(key);
     if (pending) return pending;
     const generation = this.generation;

@@ -20,29 +20,37 @@ const MAX_RETRY_MS = 10_000;
 
 export type ListenLog = Pick<Logger, 'warn' | 'info' | 'debug'>;
 
-/** The payload a bump sends (the schema is prepended in SQL, as `current_schema()`). */
-export function notifyPayloadTail(origin: string, names: readonly string[]): string {
-  return `|${origin}|${names.join(',')}`;
+/**
+ * The payload a bump sends (the schema is prepended in SQL, as `current_schema()`). The bump's
+ * time rides on the origin (`<origin>@<epoch ms>`), so a node that reads the origin whole still
+ * sees a foreign origin and drops the named caches; the receiver measures the lag with it.
+ */
+export function notifyPayloadTail(origin: string, names: readonly string[], at = Date.now()): string {
+  return `|${origin}@${at}|${names.join(',')}`;
 }
 
-/** `<schema>|<origin>|<names>` → its parts; undefined for anything else. */
+/** `<schema>|<origin>[@<ms>]|<names>` → its parts; undefined for anything else. */
 export function parseNotifyPayload(
   payload: string,
-): { schema: string; origin: string; names: string[] } | undefined {
+): { schema: string; origin: string; names: string[]; bumpedAt?: number } | undefined {
   const last = payload.lastIndexOf('|');
   const middle = last > 0 ? payload.lastIndexOf('|', last - 1) : -1;
   if (middle < 0) return undefined;
   const names = payload.slice(last + 1);
+  const stamped = payload.slice(middle + 1, last);
+  const at = stamped.lastIndexOf('@');
+  const bumpedAt = at < 0 ? Number.NaN : Number(stamped.slice(at + 1));
   return {
     schema: payload.slice(0, middle),
-    origin: payload.slice(middle + 1, last),
+    origin: Number.isFinite(bumpedAt) ? stamped.slice(0, at) : stamped,
     names: names === '' ? [] : names.split(','),
+    ...(Number.isFinite(bumpedAt) ? { bumpedAt } : {}),
   };
 }
 
 export interface ListenerHandlers {
-  /** A change committed by another process (`origin`) in this schema. */
-  changed(origin: string, names: string[]): void;
+  /** A change committed by another process (`origin`) in this schema, bumped at `bumpedAt` (epoch ms). */
+  changed(origin: string, names: string[], bumpedAt?: number): void;
   /** Listening (again): changes sent while the connection was away were missed. */
   listening(): void;
 }
@@ -105,7 +113,7 @@ export class EpochListener {
       if (message.channel !== NOTIFY_CHANNEL || message.payload === undefined) return;
       const parsed = parseNotifyPayload(message.payload);
       if (!parsed || parsed.schema !== this.schema) return;
-      this.handlers.changed(parsed.origin, parsed.names);
+      this.handlers.changed(parsed.origin, parsed.names, parsed.bumpedAt);
     });
     try {
       const { rows } = await client.query<{ schema: string; pid: number }>(

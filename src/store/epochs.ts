@@ -16,6 +16,7 @@
 import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import type { Logger } from '../logger.js';
+import { countInvalidation } from '../metrics.js';
 import { afterCommit } from './after-commit.js';
 import { EpochListener, type ListenLog, NOTIFY_CHANNEL, notifyPayloadTail } from './epoch-listener.js';
 import type { Executor, Store } from './index.js';
@@ -61,6 +62,7 @@ export class CacheEpochs {
   private log: ListenLog = quiet;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
+  private firstPoll = true;
 
   constructor(private readonly store: Store) {}
 
@@ -117,6 +119,7 @@ export class CacheEpochs {
 
   /** After a commit: drops this process's caches, then waits for this node's other processes. */
   private async committed(names: EpochName[]): Promise<void> {
+    countInvalidation('local');
     this.invalidate(...names);
     if (!this.bus) return;
     try {
@@ -160,7 +163,12 @@ export class CacheEpochs {
         this.known.set(row.name, version);
       }
     }
-    if (changed.length > 0) this.invalidate(...changed);
+    if (changed.length > 0) {
+      // The first read only learns the versions (nothing could have been cached against them yet).
+      if (!this.firstPoll) countInvalidation('poll');
+      this.invalidate(...changed);
+    }
+    this.firstPoll = false;
   }
 
   /**
@@ -180,8 +188,10 @@ export class CacheEpochs {
       this.listener = new EpochListener(
         connect,
         {
-          changed: (origin, names) => {
-            if (origin !== this.origin) this.invalidate(...(names as EpochName[]));
+          changed: (origin, names, bumpedAt) => {
+            if (origin === this.origin) return;
+            countInvalidation('notify', bumpedAt);
+            this.invalidate(...(names as EpochName[]));
           },
           listening: () => {
             this.poll().catch(() => {});

@@ -24,6 +24,7 @@ import {
   type Transaction,
 } from 'kysely';
 import { Lru } from '../lru.js';
+import { observeQuery, type PoolStats } from '../metrics.js';
 import { transactionWithHooks } from './after-commit.js';
 import { buildMigrations } from './migrations/index.js';
 import { SqliteLimitPlugin } from './sqlite-limit.js';
@@ -67,6 +68,8 @@ export interface Store {
    * `LISTEN`. The caller ends it.
    */
   dedicatedConnection?(): Promise<import('pg').Client>;
+  /** PostgreSQL only: the connection pool's numbers now (for the metrics). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
 }
 
@@ -146,6 +149,8 @@ function openSqlite(file: string): Store {
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
     plugins: [new SqliteLimitPlugin()],
+    // Statement durations for the metrics (gatehouse_db_query_duration_seconds).
+    log: observeQuery,
   });
   return makeStore(db, 'sqlite', async () => {
     await db.destroy();
@@ -234,7 +239,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   });
   // A dropped connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }), log: observeQuery });
   const store = makeStore(
     db,
     'postgres',
@@ -245,6 +250,12 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   );
   return {
     ...store,
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: poolSize,
+    }),
     async dedicatedConnection() {
       const client = new pg.Client({
         connectionString: url,

@@ -19,6 +19,7 @@
  */
 import crypto from 'node:crypto';
 import { type ExpressionBuilder, sql } from 'kysely';
+import { countWorkflowRunFinished, workflowStepDuration } from '../metrics.js';
 import type { ServiceContext } from '../services/context.js';
 import type { Database, WorkflowInstanceStatus } from '../store/schema/index.js';
 import { compile, type Instruction, type WorkflowDefinition } from './definition.js';
@@ -670,6 +671,12 @@ export class WorkflowEngine {
           state.pc = outcome.pc;
           state.stepCount = seq;
           state.fixedBytes += logLineBytes(outcome);
+          workflowStepDuration.observe(
+            { type: step?.type ?? 'jump', outcome: outcome.log.status },
+            Math.max(0, endedAt.getTime() - startedAt.getTime()) / 1000,
+          );
+          if (outcome.status === 'COMPLETED' || outcome.status === 'FAILED' || outcome.status === 'CANCELED')
+            countWorkflowRunFinished(outcome.status);
         }
         return ok;
       } catch (error) {
@@ -681,11 +688,25 @@ export class WorkflowEngine {
   /** Ends a run without a step (completion, or cancel at a step boundary). */
   private async finish(state: InstanceState, status: 'COMPLETED' | 'CANCELED', error: string | null): Promise<void> {
     const now = this.now().toISOString();
-    await this.db
+    const result = await this.db
       .updateTable('workflow_instances')
       .set({ status, error, pc: state.pc, lease_owner: null, lease_expires_at: null, updated_at: now, ended_at: now })
       .where('id', '=', state.id)
       .where('lease_owner', '=', this.nodeId)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 1) countWorkflowRunFinished(status);
+  }
+
+  /** Runs of the whole instance waiting to run (QUEUED) and running or waiting on a delay (IN_PROGRESS). */
+  async queueDepth(): Promise<{ queued: number; inProgress: number }> {
+    const rows = await this.db
+      .selectFrom('workflow_instances')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('runs')])
+      .where('status', 'in', RUNNABLE)
+      .groupBy('status')
       .execute();
+    const runs = (status: WorkflowInstanceStatus) =>
+      Number(rows.find((row) => row.status === status)?.runs ?? 0);
+    return { queued: runs('QUEUED'), inProgress: runs('IN_PROGRESS') };
   }
 }

@@ -27,7 +27,13 @@ interface Running {
 async function start(cwd: string, port: number): Promise<Running> {
   const child = spawn(process.execPath, [MAIN, 'serve'], {
     cwd,
-    env: { PATH: process.env.PATH, PORT: String(port), GATEHOUSE_WORKERS: '1' },
+    // No fixed metrics port: other tests run servers at the same time.
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      GATEHOUSE_WORKERS: '1',
+      GATEHOUSE_METRICS_PORT: 'off',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -50,6 +50,7 @@ describe('npm start', { timeout: 120_000 }, () => {
         PORT: String(port),
         GATEHOUSE_WORKERS: '1',
         GATEHOUSE_LOG_LEVEL: 'info',
+        GATEHOUSE_METRICS_PORT: 'off',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -76,6 +76,7 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
         GATEHOUSE_DATA_DIR: dataDir,
         GATEHOUSE_WORKERS: '2',
         GATEHOUSE_LOG_LEVEL: 'debug',
+        GATEHOUSE_METRICS_PORT: 'off',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -106,6 +106,8 @@ export function cliTarget(dialect: 'sqlite' | 'postgres', options: { initialise?
   const env: Record<string, string> = {
     GATEHOUSE_DATA_DIR: dataDir,
     GATEHOUSE_LOG_LEVEL: 'silent',
+    // Tests run many servers at once: no fixed metrics port (a test that scrapes sets one).
+    GATEHOUSE_METRICS_PORT: 'off',
     ...(schema !== undefined && PG_URL !== undefined
       ? {
           GATEHOUSE_DATABASE_URL: PG_URL,
@@ -177,7 +179,8 @@ export interface ServedCluster {
  * Starts the built `gatehouse serve` with `env` (plus PATH) and waits until it says it is ready,
  * failing at once if it exits first. With GATEHOUSE_WORKERS > 1 and a log level of debug, the
  * workers' pids are read from the primary's log. `cwd` is where it runs (its default
- * data directory is `./data` there).
+ * data directory is `./data` there). The metrics listener is off unless `env` sets
+ * GATEHOUSE_METRICS_PORT (tests run many servers at once; 0 takes a free port).
  */
 export async function startServe(
   env: Record<string, string>,
@@ -186,7 +189,7 @@ export async function startServe(
 ): Promise<ServedCluster> {
   const child = spawn(process.execPath, [MAIN, 'serve'], {
     cwd,
-    env: { PATH: process.env.PATH, ...env },
+    env: { PATH: process.env.PATH, GATEHOUSE_METRICS_PORT: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

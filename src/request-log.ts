@@ -1,0 +1,54 @@
+/**
+ * What a request's log lines say about it: the error the client got (code and message, noted by
+ * whichever handler answered it) and who was calling (the principal the guard already resolved:
+ * nothing is authenticated again to log it). Never a credential: the principal is named by its
+ * kind and id only, and every line still goes through the logger's redaction.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** The error code and message this reply sends (null for a success); set by `noteError`. */
+    sentError: SentError | null;
+  }
+}
+
+export interface SentError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Records the error a reply carries, for the request's access-log line. */
+export function noteError(reply: FastifyReply, code: string, message: string): void {
+  reply.sentError = { code, message };
+}
+
+/** The principal as a log field: kind, id and how it authenticated; undefined before the guard ran. */
+export function principalField(
+  request: FastifyRequest,
+): { kind: string; id: string | number | null; via: string } | undefined {
+  const principal = request.principal;
+  if (principal === undefined) return undefined;
+  const id = principal.kind === 'client' ? (principal.clientId ?? null) : (principal.user?.id ?? null);
+  return { kind: principal.kind, id, via: principal.via };
+}
+
+/**
+ * The fields of the one access-log line of a request: method, path (no query string), status and
+ * time; for a 4xx or 5xx also the error code and message the client got; the principal when known.
+ */
+export function accessLogFields(request: FastifyRequest, reply: FastifyReply): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    method: request.method,
+    url: request.url.split('?')[0],
+    status: reply.statusCode,
+    ms: Math.round(reply.elapsedTime),
+  };
+  if (reply.sentError !== null) {
+    fields.error = reply.sentError.code;
+    fields.message = reply.sentError.message;
+  }
+  const principal = principalField(request);
+  if (principal !== undefined) fields.principal = principal;
+  return fields;
+}
