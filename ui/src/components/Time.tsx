@@ -4,7 +4,7 @@ export function Time({ value, none = '—' }: { value: string | null | undefined
   const date = new Date(value);
   return (
     <time dateTime={value} title={date.toISOString()}>
-      {date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}
+      {date.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' })}
     </time>
   );
 }
