@@ -96,12 +96,16 @@ export class Guard {
     throw insufficientScope(access.scope, missingScope ? { scope: access.scope } : { grant: access.grant });
   }
 
-  /** A fastify onRequest hook: authenticate on `surface`, authorize, set `request.principal`. */
+  /**
+   * A fastify onRequest hook: authenticate on `surface`, set `request.principal`, authorize. The
+   * principal is set before the grant check so that a 403's log line names who was refused;
+   * nothing runs after a refusal but the error handler.
+   */
   require(access: Access, surface: Surface = BEARER_API) {
     return async (request: FastifyRequest): Promise<void> => {
       const principal = await this.authenticate(request, surface);
-      this.authorize(principal, access);
       request.principal = principal;
+      this.authorize(principal, access);
     };
   }
 
