@@ -54,6 +54,38 @@ describeBrowser(
     const row = (p: Page, text: string) =>
       p.getByRole('row').filter({ has: p.getByText(text, { exact: true }) });
 
+    /** Creates a user on the Users page with a role; returns the temporary password shown once. */
+    const createUser = async (email: string, role: string): Promise<string> => {
+      await open(page, 'Users');
+      await page.getByRole('button', { name: 'Create user' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Create user' });
+      await dialog.getByLabel('Email').fill(email);
+      await dialog.getByLabel('Role').selectOption({ label: role });
+      await dialog.getByRole('button', { name: 'Create' }).click();
+      const shown = page.getByRole('dialog', { name: `User ${email} created` });
+      const temporary = await shown.getByLabel('Temporary password').inputValue();
+      await shown.getByRole('button', { name: 'Done' }).click();
+      return temporary;
+    };
+
+    /** A new browser context signed in as a user with a temporary password, which it replaces. */
+    const firstSignIn = async (
+      email: string,
+      temporary: string,
+    ): Promise<{ context: BrowserContext; page: Page }> => {
+      const theirs = await newContext(browser, gatehouse.url);
+      const p = await theirs.newPage();
+      await p.goto('/admin/');
+      await signInThroughForm(p, email, temporary);
+      await p.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+      await p.getByLabel('Current password').fill(temporary);
+      await p.getByLabel('New password', { exact: true }).fill(BUILDER_PASSWORD);
+      await p.getByLabel('Repeat the new password').fill(BUILDER_PASSWORD);
+      await p.getByRole('button', { name: 'Change password' }).click();
+      await p.getByRole('navigation', { name: 'Admin' }).waitFor();
+      return { context: theirs, page: p };
+    };
+
     it('(3) copies Privileged without api.clients.create, gives it to a new user, who gets no Create button and a 403 from the API', async () => {
       await open(page, 'Roles');
       await row(page, 'Privileged').getByRole('button', { name: 'Copy' }).click();
@@ -134,6 +166,31 @@ describeBrowser(
       const users = await theirs.request.get('/api/admin/v1/users');
       expect(users.status()).toBe(403);
       await theirs.close();
+    });
+
+    it('shows the no-escalation refusal in words to a role manager who lacks the role’s grants', async () => {
+      await open(page, 'Roles');
+      await page.getByRole('button', { name: 'New role' }).click();
+      const create = page.getByRole('dialog', { name: 'New role' });
+      await create.getByLabel('Name').fill('Role keepers');
+      await create.getByRole('checkbox', { name: 'Manage Roles' }).check();
+      await create.getByRole('button', { name: 'Create role' }).click();
+      await create.waitFor({ state: 'detached' });
+      const temporary = await createUser('keeper@example.com', 'Role keepers');
+      const keeper = await firstSignIn('keeper@example.com', temporary);
+      await open(keeper.page, 'Roles');
+      await row(keeper.page, 'Builders').getByRole('button', { name: 'Edit' }).click();
+      const edit = keeper.page.getByRole('dialog', { name: 'Edit role Builders' });
+      await edit.getByRole('checkbox', { name: 'Manage Users' }).check();
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await expect
+        .poll(() => edit.getByRole('alert').textContent())
+        .toBe(
+          'You cannot change the role "Builders": it holds the grant "access_tokens.create" (Create Access Tokens), which you do not hold (and 5 more grants you do not hold).',
+        );
+      await screenshot(keeper.page, 'roles-escalation-denied');
+      await expectAccessible(keeper.page, 'role editor with a refusal');
+      await keeper.context.close();
     });
 
     it('(5) a workflow with a validation error shown at its path, fixed, run to COMPLETED with its logs', async () => {
