@@ -93,6 +93,8 @@ export async function run(options) {
     ['status=revoked', list({ status: 'revoked' })],
     ['name="client 1" (11 % match, all among the oldest)', list({ name: 'client 1' })],
     ['name=<matches none>', list({ name: 'no such name' })],
+    ['name="client 4242" (a handful match)', list({ name: 'client 4242' })],
+    ['name="client 9" (11 % match, among the newest at 100k)', list({ name: 'client 9' })],
     [
       'show <partial id>',
       (size) => state[size].services.clients.get(state[size].middle.slice(0, 13), state[size].viewer),

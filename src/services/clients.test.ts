@@ -1,4 +1,5 @@
 /** API clients service on both store dialects. */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { testServices, asPrincipal } from '../../test/helpers/services.js';
@@ -7,6 +8,7 @@ import { CLI_ACTOR, type Actor } from './context.js';
 import type { Services } from './index.js';
 import type { User } from './users.js';
 import { OPERATOR } from './principal.js';
+import { NAME_CANDIDATES } from './clients.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`API clients (${dialect.name})`, () => {
@@ -369,6 +371,107 @@ for (const dialect of dialects()) {
       expect(await names('t_r')).toEqual(['Export_raw']);
       expect(await names('xport%')).toEqual([]);
       expect(await names('nobody has this name')).toEqual([]);
+    });
+
+    it('finds a name by substring, case-insensitively, through the trigram index or the list walk alike', async () => {
+      for (const name of [
+        'Ünïcode Straße Export',
+        `O'Brien "quoted" feed`,
+        'ABC Mixed Case',
+        'Ab',
+        'ÆØÅ sync 東京',
+      ]) {
+        await services.clients.create({ name, scopes: ['data'] }, asUser(alice));
+      }
+      // More matches than the index plan takes, so `bulk` walks the list and `bulk 100` uses the index.
+      const now = clock.now().toISOString();
+      const bulk = Array.from({ length: NAME_CANDIDATES + 5 }, (_, i) => ({
+        id: `b0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        name: `Bulk ${i}`,
+        name_key: `bulk ${i}`,
+        description: '',
+        scopes: '["data"]',
+        token_ttl_seconds: 3600,
+        owner_user_id: bob.id,
+        status: i % 3 === 0 ? ('revoked' as const) : ('active' as const),
+        created_at: now,
+        revoked_at: null,
+        revoked_by: null,
+        last_used_at: null,
+      }));
+      await ts.store.db.insertInto('api_clients').values(bulk).execute();
+
+      const everyPage = async (query: { name?: string; owner?: string; status?: 'active' | 'revoked' }) => {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await services.clients.list({ ...query, limit: 200, cursor }, OPERATOR);
+          seen.push(...page.items.map((c) => c.name));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        return seen;
+      };
+      const all = await everyPage({});
+      const expected = (fragment: string) =>
+        all.filter((name) => name.toLowerCase().includes(fragment.trim().toLowerCase()));
+      for (const fragment of [
+        'STRASSE',
+        'straße',
+        'ÜNÏCODE',
+        'ïco',
+        `o'brien`,
+        '"quoted"',
+        `"`,
+        `'`,
+        'mixed c',
+        'ab',
+        'a',
+        'æøå',
+        '東京',
+        'sync 東',
+        ' bulk 100 ',
+        `bulk ${NAME_CANDIDATES + 4}`,
+        'bulk',
+        'ulk 1',
+        '100%',
+        '_',
+        '%',
+        'no such client',
+      ]) {
+        const found = await everyPage({ name: fragment });
+        expect(found, fragment).toEqual(expected(fragment));
+      }
+      expect(await everyPage({ name: 'straße' })).toEqual(['Ünïcode Straße Export']);
+      expect((await everyPage({ name: 'bulk' })).length).toBe(NAME_CANDIDATES + 5);
+      // `bulk 50` matches six of them (504 … 500 and 50, same time, id order): the index plan.
+      const last = [4, 3, 2, 1, 0].map((k) => NAME_CANDIDATES + k).concat(NAME_CANDIDATES / 10);
+      const top = `bulk ${NAME_CANDIDATES / 10}`;
+      expect(await everyPage({ name: top })).toEqual(last.map((i) => `Bulk ${i}`));
+      // Combined with the other filters, in both plans.
+      const bulkRevoked = Array.from({ length: NAME_CANDIDATES + 5 }, (_, i) => i)
+        .filter((i) => i % 3 === 0)
+        .map((i) => `Bulk ${i}`);
+      expect((await everyPage({ name: 'bulk', status: 'revoked' })).sort()).toEqual(bulkRevoked.sort());
+      expect(await everyPage({ name: top, status: 'revoked', owner: bob.email })).toEqual(
+        last.filter((i) => i % 3 === 0).map((i) => `Bulk ${i}`),
+      );
+      expect(await everyPage({ name: top, owner: alice.email })).toEqual([]);
+      // The index is there and in step with the table.
+      if (ts.store.dialect === 'sqlite') {
+        const { rows } = await sql<{ n: number }>`select count(*) as n from api_clients_name_fts`.execute(
+          ts.store.db,
+        );
+        const { rows: clients } = await sql<{ n: number }>`select count(*) as n from api_clients`.execute(
+          ts.store.db,
+        );
+        expect(rows[0]!.n).toBe(clients[0]!.n);
+      } else {
+        const { rows } = await sql<{ n: string }>`
+          select count(*) as n from pg_indexes where schemaname = current_schema() and indexname = 'api_clients_name_trgm_idx'`.execute(
+          ts.store.db,
+        );
+        expect(Number(rows[0]!.n)).toBe(1);
+      }
     });
   });
 }

@@ -37,6 +37,8 @@ export const MAX_SECRET_GRACE_SECONDS = 30 * 86_400;
 /** Length of the partial client ID shown in lists and used to name a client (`441e307a-b2a1`). */
 export const CLIENT_REF_LENGTH = 13;
 const LAST_USED_FLUSH_MS = 5_000;
+/** Up to this many name matches, a `?name=` page is read from the matches' ids (see nameCandidates). */
+export const NAME_CANDIDATES = 500;
 
 /** What lists and admin screens show: never the whole client ID, never a secret. */
 export interface ApiClientView {
@@ -300,8 +302,13 @@ export class ClientsService {
     const ownedBy = ownerFilter(principal);
     if (ownedBy !== null) q = q.where('owner_user_id', '=', ownedBy);
     if (query.name) {
-      const pattern = likePattern(query.name.trim().toLowerCase());
-      q = q.where(sql<boolean>`${sql.ref('name_key')} like ${pattern} escape '\\'`);
+      const fragment = query.name.trim().toLowerCase();
+      const candidates = await this.nameCandidates(fragment);
+      if (candidates !== undefined) {
+        if (candidates.length === 0) return { items: [], nextCursor: null };
+        q = q.where('id', 'in', candidates);
+      }
+      q = q.where(sql<boolean>`${sql.ref('name_key')} like ${likePattern(fragment)} escape '\\'`);
     }
     if (query.owner !== undefined && query.owner !== '') {
       const owner = String(query.owner).trim();
@@ -341,6 +348,32 @@ export class ClientsService {
       items: ordered.map((row) => this.toView(row)),
       nextCursor: keys.length > limit && last !== undefined ? encodeCursor([last.created_at, last.id]) : null,
     };
+  }
+
+  /**
+   * On SQLite, the ids of every client whose name contains `fragment` (lower-case), found
+   * through the FTS5 trigram table of migration 008; `undefined` when that index cannot narrow
+   * the list (a fragment of fewer than 3 characters: no trigram; more than NAME_CANDIDATES
+   * matches), and always on PostgreSQL, whose planner makes the same choice itself from its
+   * statistics with pg_trgm's GIN index on `name_key` (a bitmap index scan and a sort of the
+   * few matches, or the list-order index walked with the filter).
+   *
+   * So `list()` takes the cheaper of two plans. Few matches: the page is read from those ids
+   * (primary-key lookups and a sort of at most NAME_CANDIDATES rows), so a rare name costs the
+   * same at 100k clients as at 10. Many matches: the list-order index is walked and each entry's
+   * `name_key` checked (no table rows), which stops after a page when the matches are spread
+   * over the list, but reads up to every client when they all sit at its far end. The exact
+   * `LIKE` check stays on in both plans, so the answer never depends on the index (FTS5 finds a
+   * superset: it folds case per character).
+   */
+  private async nameCandidates(fragment: string): Promise<string[] | undefined> {
+    if (this.ctx.store.dialect !== 'sqlite' || [...fragment].length < 3) return undefined;
+    // A phrase query: the trigrams of the fragment, adjacent and in order, i.e. the substring.
+    const phrase = `"${fragment.replaceAll('"', '""')}"`;
+    const { rows } = await sql<{ id: string }>`
+      select id from api_clients_name_fts where api_clients_name_fts match ${phrase}
+      limit ${NAME_CANDIDATES + 1}`.execute(this.db);
+    return rows.length > NAME_CANDIDATES ? undefined : rows.map((row) => row.id);
   }
 
   /** By full client ID or partial ID; 404 when it does not exist or the principal may not see it. */

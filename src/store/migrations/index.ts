@@ -13,6 +13,7 @@ import { scaleQueries } from './005_scale_queries.js';
 import { revocationFeed } from './006_revocation_feed.js';
 import { throttleCounters } from './007_throttle_counters.js';
 import { throttleCountersUnlogged } from './007_throttle_counters_unlogged.js';
+import { clientNameSearch } from './008_client_name_search.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -25,6 +26,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['006_revocation_feed', revocationFeed],
   ['007_throttle_counters', throttleCounters],
   ['007_throttle_counters_unlogged', throttleCountersUnlogged],
+  ['008_client_name_search', clientNameSearch],
 ];
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {
