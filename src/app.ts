@@ -23,6 +23,7 @@ import { createGuard } from './guard/index.js';
 import { registerOpenApi } from './openapi/index.js';
 import type { Services } from './services/index.js';
 import type { Store } from './store/index.js';
+import { httpsServerFactory, type TlsMaterial } from './tls.js';
 
 export interface AppOptions {
   config: Config;
@@ -36,6 +37,8 @@ export interface AppOptions {
    * with an onRoute hook and check every response against its schema here).
    */
   instrument?: (app: App) => void;
+  /** Serve HTTPS with this certificate and key (GATEHOUSE_TLS_CERT / GATEHOUSE_TLS_KEY) instead of HTTP. */
+  tls?: TlsMaterial;
 }
 
 export type App = FastifyInstance;
@@ -55,6 +58,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const { config, store, services, logger } = options;
   const readiness = options.readiness ?? { ready: true };
   const app = Fastify({
+    ...(options.tls ? { serverFactory: httpsServerFactory(options.tls) as never } : {}),
     loggerInstance: logger as FastifyBaseLogger,
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,

@@ -8,6 +8,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import type { TlsFiles } from './tls.js';
 
 export type TokenAlg = 'RS256' | 'ES256' | 'EdDSA';
 export const TOKEN_ALGS: readonly TokenAlg[] = ['RS256', 'ES256', 'EdDSA'];
@@ -31,6 +32,8 @@ export interface Config {
   readonly databaseSchema: string | undefined;
   /** Raw bytes of GATEHOUSE_SECRET_KEY, or undefined when it must be generated/read from the data dir. */
   readonly secretKey: Buffer | undefined;
+  /** Serve HTTPS with these PEM files (both set), or plain HTTP (neither). */
+  readonly tls: TlsFiles | undefined;
   /** Public base URL (no trailing slash); the `iss` of every token. */
   readonly issuer: string;
   /** `aud` of every access token. */
@@ -189,8 +192,14 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
       '32+ random bytes, base64; keys the HMAC of stored secrets and encrypts private signing keys. Required with PostgreSQL',
   },
   {
+    variable: 'GATEHOUSE_TLS_CERT / GATEHOUSE_TLS_KEY',
+    default: 'unset → plain HTTP',
+    meaning:
+      'PEM certificate chain and private key: serve HTTPS (HTTP/1.1). Both or neither; checked at start-up (the key must match), read again on SIGHUP without dropping connections. `gatehouse tls self-signed` writes a development pair',
+  },
+  {
     variable: 'GATEHOUSE_ISSUER',
-    default: 'http://localhost:<PORT>',
+    default: '`http://localhost:<PORT>` (`https://…` with TLS)',
     meaning: 'public base URL of this instance (`iss`)',
   },
   { variable: 'GATEHOUSE_AUDIENCE', default: 'the issuer', meaning: '`aud` claim of access tokens' },
@@ -402,6 +411,29 @@ export function parseSecretKey(raw: string, variable = 'GATEHOUSE_SECRET_KEY'): 
   return bytes;
 }
 
+/**
+ * GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY: both or neither. The files are read and checked when
+ * the server starts (src/tls.ts, with errors naming the variable), and read again on SIGHUP.
+ */
+function readTlsFiles(env: Env, cwd: string): TlsFiles | undefined {
+  const certFile = env.GATEHOUSE_TLS_CERT?.trim() || undefined;
+  const keyFile = env.GATEHOUSE_TLS_KEY?.trim() || undefined;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined) {
+    throw new ConfigError(
+      'GATEHOUSE_TLS_CERT',
+      'must be set with GATEHOUSE_TLS_KEY (the certificate for that key)',
+    );
+  }
+  if (keyFile === undefined) {
+    throw new ConfigError(
+      'GATEHOUSE_TLS_KEY',
+      'must be set with GATEHOUSE_TLS_CERT (the private key of that certificate)',
+    );
+  }
+  return { certFile: path.resolve(cwd, certFile), keyFile: path.resolve(cwd, keyFile) };
+}
+
 export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const port = readInt(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST?.trim() || '127.0.0.1';
@@ -419,8 +451,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       'is required with PostgreSQL, since every node must share it (generate one with: openssl rand -base64 32)',
     );
   }
+  const tls = readTlsFiles(env, cwd);
   const issuerRaw = readUrl(env, 'GATEHOUSE_ISSUER', ['http:', 'https:']);
-  const issuer = (issuerRaw ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const issuer = (issuerRaw ?? `${tls ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
   const audience = env.GATEHOUSE_AUDIENCE?.trim() || issuer;
   const logLevel = (env.GATEHOUSE_LOG_LEVEL?.trim().toLowerCase() || 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -477,6 +510,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     databaseUrl,
     databaseSchema,
     secretKey,
+    tls,
     issuer,
     audience,
     customer: env.GATEHOUSE_CUSTOMER?.trim() || 'gatehouse',

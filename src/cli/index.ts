@@ -16,6 +16,7 @@ import { registerRoles } from './roles.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
 import { registerUsers } from './users.js';
+import { registerTls } from './tls.js';
 import { registerWorkflows } from './workflows.js';
 
 export type { CliIo } from './io.js';
@@ -33,6 +34,7 @@ const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [
   registerKeys,
   registerTokens,
   registerWorkflows,
+  registerTls,
 ];
 
 export function buildProgram(io: CliIo): Command {

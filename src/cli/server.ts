@@ -6,8 +6,14 @@
  *
  * With GATEHOUSE_WORKERS > 1 the same steps are split across processes (see
  * `src/cluster.ts`): the primary prepares once, the workers serve.
+ *
+ * With GATEHOUSE_TLS_CERT/_KEY every serving process speaks HTTPS, and SIGHUP (to the single
+ * process, or to the primary, which checks the files and passes it on to every worker) reads the
+ * certificate and key again without dropping a connection.
  */
+import cluster from 'node:cluster';
 import fs from 'node:fs';
+import type tls from 'node:tls';
 import { type App, buildApp } from '../app.js';
 import { type BackgroundJobs, startBackgroundJobs } from '../background.js';
 import { openRuntime, prepareRuntime, resolveSecretKey, type Runtime } from '../bootstrap.js';
@@ -29,6 +35,7 @@ import {
   setScrapeSources,
 } from '../metrics.js';
 import { type MetricsListener, startMetricsListener } from '../metrics-server.js';
+import { loadTlsMaterial, reloadTlsMaterial, type TlsMaterial } from '../tls.js';
 import { WorkflowEngine } from '../workflows/engine.js';
 import type { CliIo } from './io.js';
 import { printBootstrapAdmin } from './output.js';
@@ -52,7 +59,7 @@ export function warnAboutOpenDataDir(config: Config, log: Logger): void {
 
 function warnAboutUnsafeChoices(config: Config, log: Logger): void {
   warnAboutOpenDataDir(config, log);
-  if (!isLoopback(config.host)) {
+  if (!isLoopback(config.host) && config.tls === undefined) {
     log.warn(
       { host: config.host },
       'serving plain HTTP on a non-loopback address; put TLS in front of Gatehouse',
@@ -71,13 +78,50 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-function baseUrl(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+function baseUrl(config: Config, port: number): string {
+  const { host } = config;
+  return `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function listenUrl(app: App, config: Config): string {
   const address = app.server.address();
-  return baseUrl(config.host, typeof address === 'object' && address ? address.port : config.port);
+  return baseUrl(config, typeof address === 'object' && address ? address.port : config.port);
+}
+
+/** The certificate and key, checked; logs what is served and warns when it has expired. */
+function loadTls(config: Config, log: Logger): TlsMaterial | undefined {
+  if (config.tls === undefined) return undefined;
+  const material = loadTlsMaterial(config.tls);
+  const { summary } = material;
+  if (summary.expired) log.warn({ ...summary, file: config.tls.certFile }, 'the TLS certificate has expired');
+  else log.debug({ ...summary, file: config.tls.certFile }, 'serving HTTPS');
+  return material;
+}
+
+/**
+ * On SIGHUP, reads the certificate and key again and gives the server the new pair: new
+ * connections get it, open ones carry on. A bad file is logged and the old pair kept.
+ * Returns the function that removes the handler.
+ */
+function reloadTlsOnSighup(app: App, config: Config, log: Logger): () => void {
+  const files = config.tls;
+  if (files === undefined) return () => {};
+  const reload = () => {
+    try {
+      const { summary } = reloadTlsMaterial(app.server as unknown as tls.Server, files);
+      log.info(
+        { subject: summary.subject, validTo: summary.validTo },
+        'reloaded the TLS certificate and key',
+      );
+    } catch (error) {
+      log.error(
+        { err: error },
+        'could not reload the TLS certificate and key; still serving the previous ones',
+      );
+    }
+  };
+  process.on('SIGHUP', reload);
+  return () => process.off('SIGHUP', reload);
 }
 
 /** What every serving process holds: the store and services, a workflow engine and the app. */
@@ -123,13 +167,16 @@ async function openServingProcess(
     services: runtime.services,
     logger: log,
     readiness,
+    tls: loadTls(config, log),
   });
+  const stopReloadingTls = reloadTlsOnSighup(app, config, log);
   let jobs: BackgroundJobs | undefined;
   const startWork = () => {
     engine.start();
     jobs ??= startBackgroundJobs(runtime.services);
   };
   const close = async () => {
+    stopReloadingTls();
     await engine.stop();
     await jobs?.stop();
     await app.close();
@@ -205,6 +252,8 @@ export async function startServer(config: Config, io: CliIo, log: Logger): Promi
  */
 async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: Record<string, string>) {
   resolveKeyAndWarn(config, log);
+  // Checked before any worker starts, so a bad certificate stops the start with one clear line.
+  loadTls(config, log);
   const runtime = await openRuntime(config, log);
   let primary: RunningPrimary;
   try {
@@ -225,7 +274,7 @@ async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: R
     await primary.stop();
     throw error;
   }
-  const url = baseUrl(config.host, config.port);
+  const url = baseUrl(config, config.port);
   log.info(
     {
       url,
@@ -236,8 +285,22 @@ async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: R
     },
     'Gatehouse is ready',
   );
+  const files = config.tls;
+  // The primary serves nothing itself: with TLS it checks the files, then passes SIGHUP to every worker.
+  const passOn = () => {
+    if (files === undefined) return;
+    try {
+      loadTlsMaterial(files);
+    } catch (error) {
+      log.error({ err: error }, 'not reloading the TLS certificate and key: the new files are unusable');
+      return;
+    }
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  };
+  if (files !== undefined) process.on('SIGHUP', passOn);
   return {
     async stop() {
+      process.off('SIGHUP', passOn);
       await metrics?.close();
       await primary.stop();
     },
