@@ -184,6 +184,8 @@ describeBrowser('admin UI: API Clients', { timeout: BROWSER_TEST_TIMEOUT }, () =
       expect(res.status()).toBe(201);
     }
     await page.reload();
+    await page.getByRole('row').filter({ hasText: 'Billing import' }).waitFor();
+    await screenshot(page, 'api-clients-list-several');
     await page.getByLabel('Search by name').fill('billing');
     await expect.poll(() => page.getByRole('row').count()).toBe(3); // header + 2
     await page.getByLabel('Search by name').fill('billing imp');
@@ -213,8 +215,8 @@ describeBrowser('admin UI: API Clients', { timeout: BROWSER_TEST_TIMEOUT }, () =
     expect(await page.content()).not.toContain(secret);
   });
 
-  it('works at 375 px wide: the navigation folds behind Menu, nothing scrolls sideways but the table', async () => {
-    const narrow = await newContext(browser, gatehouse.url, { width: 375 });
+  it('works at 375 px wide in the dark scheme: the navigation folds behind Menu, nothing scrolls sideways but the table', async () => {
+    const narrow = await newContext(browser, gatehouse.url, { width: 375, colorScheme: 'dark' });
     try {
       const small = await narrow.newPage();
       await small.goto('/admin/clients');
@@ -229,7 +231,9 @@ describeBrowser('admin UI: API Clients', { timeout: BROWSER_TEST_TIMEOUT }, () =
       await small.getByRole('dialog', { name: 'Create API client' }).waitFor();
       expect(await small.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
       await screenshot(small, 'api-clients-375px-create');
-      await expectAccessible(small, 'API Clients at 375 px');
+      await expectAccessible(small, 'API Clients dialog at 375 px, dark');
+      await small.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+      await expectAccessible(small, 'API Clients list at 375 px, dark');
     } finally {
       await narrow.close();
     }

@@ -92,11 +92,12 @@ export async function launchChromium(): Promise<Browser> {
 export async function newContext(
   browser: Browser,
   baseURL: string,
-  options: { width?: number } = {},
+  options: { width?: number; colorScheme?: 'light' | 'dark' } = {},
 ): Promise<BrowserContext> {
   const context = await browser.newContext({
     baseURL,
     viewport: { width: options.width ?? 1280, height: 900 },
+    colorScheme: options.colorScheme ?? 'light',
     permissions: ['clipboard-read', 'clipboard-write'],
   });
   context.setDefaultTimeout(20_000);

@@ -185,8 +185,12 @@ function AccessTokensPage() {
     },
     { header: 'Description', cell: (t) => t.description },
     { header: 'User', cell: (t) => t.user.email },
-    { header: 'Created', className: 'nowrap', cell: (t) => <Time value={t.createdAt} /> },
-    { header: 'Expires', className: 'nowrap', cell: (t) => <Time value={t.expiresAt} none="never" /> },
+    { header: 'Created', className: 'nowrap', cell: (t) => <Time value={t.createdAt} dateOnly /> },
+    {
+      header: 'Expires',
+      className: 'nowrap',
+      cell: (t) => <Time value={t.expiresAt} none="never" dateOnly />,
+    },
     { header: 'Last used', className: 'nowrap', cell: (t) => <Time value={t.lastUsedAt} none="never" /> },
     { header: 'Status', cell: (t) => <Status value={t.status} /> },
     {

@@ -294,7 +294,7 @@ function ClientsPage() {
       ),
     },
     { header: 'Owner', cell: (c) => c.owner.email },
-    { header: 'Created', className: 'nowrap', cell: (c) => <Time value={c.createdAt} /> },
+    { header: 'Created', className: 'nowrap', cell: (c) => <Time value={c.createdAt} dateOnly /> },
     { header: 'Last used', className: 'nowrap', cell: (c) => <Time value={c.lastUsedAt} none="never" /> },
     { header: 'Status', cell: (c) => <Status value={c.status} /> },
     {
