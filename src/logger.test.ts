@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CENSOR, createLogger, type Logger } from './logger.js';
+import { CENSOR, createLogger, type Logger, resolveLogFormat } from './logger.js';
 
 function capture(): { log: Logger; lines: () => Array<Record<string, unknown>>; text: () => string } {
   let text = '';
@@ -149,5 +149,47 @@ describe('log redaction', () => {
     };
     log.info(clean, 'request');
     expect(lines()[0]).toMatchObject({ ...clean, msg: 'request', level: 30 });
+  });
+});
+
+describe('log formats', () => {
+  it('auto is pretty on a terminal and JSON otherwise; json and pretty are forced', () => {
+    expect(resolveLogFormat('auto', true)).toBe('pretty');
+    expect(resolveLogFormat('auto', false)).toBe('json');
+    expect(resolveLogFormat('json', true)).toBe('json');
+    expect(resolveLogFormat('pretty', false)).toBe('pretty');
+  });
+
+  it('pretty writes one readable line per entry, fields included and secrets still redacted', () => {
+    let text = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString('utf8');
+        done();
+      },
+    });
+    const log = createLogger('info', sink, 'pretty');
+    log.info(
+      {
+        method: 'POST',
+        url: '/oauth/token',
+        status: 401,
+        error: 'invalid_client',
+        password: 'hunter2hunter2',
+      },
+      `request with Bearer ${JWT}`,
+    );
+    log.debug('below the level');
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    // `[2026-03-01 12:00:00.000] INFO (1234): request with Bearer [redacted] {"method":"POST",…}`
+    expect(lines[0]).toMatch(
+      /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): request with Bearer \[redacted\] \{.*\}$/,
+    );
+    expect(lines[0]).toContain('"error":"invalid_client"');
+    expect(lines[0]).toContain(`"password":"${CENSOR}"`);
+    // Not colourised: the sink is not a terminal.
+    expect(lines[0]).not.toContain('\u001b[');
+    for (const secret of [JWT, 'hunter2hunter2']) expect(text).not.toContain(secret);
   });
 });

@@ -126,6 +126,8 @@ function prettyStream(destination: NodeJS.WritableStream | undefined): pino.Dest
     singleLine: true,
     translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
     ignore: 'hostname',
+    // `error` in a request line is the error code the client got, not an Error: keep it inline.
+    errorLikeObjectKeys: ['err'],
   });
 }
 

@@ -45,6 +45,8 @@ describe('metrics of a 2-worker node add up in one scrape (SQLite)', () => {
   let runtime: Runtime;
   let metricsUrl: string;
   let client: { id: string; secret: string };
+  let spare: string;
+  let adminToken: string;
 
   const lines = (): Line[] =>
     server
@@ -82,6 +84,24 @@ describe('metrics of a 2-worker node add up in one scrape (SQLite)', () => {
       CLI_ACTOR,
     );
     client = { id: issued.clientId, secret: issued.clientSecret };
+    spare = (
+      await runtime.services.clients.create(
+        { name: 'Spare', scopes: ['data'], owner: owner.email },
+        CLI_ACTOR,
+      )
+    ).clientId;
+    const admin = await runtime.services.users.create(
+      { email: 'metrics-admin@example.com', role: 'Admin' },
+      OPERATOR,
+      CLI_ACTOR,
+    );
+    adminToken = (
+      await runtime.services.accessTokens.create(
+        { description: 'metrics test', user: admin.email, expiresInDays: 1 },
+        OPERATOR,
+        CLI_ACTOR,
+      )
+    ).token;
   }, 90_000);
 
   afterAll(async () => {
@@ -227,4 +247,33 @@ describe('metrics of a 2-worker node add up in one scrape (SQLite)', () => {
     },
     CLI_TEST_TIMEOUT,
   );
+
+  it(
+    'counts a change committed by one worker as local there and as relayed, with its lag, in the other',
+    async () => {
+      const before = parseExposition((await get(metricsUrl)).body);
+      const revoke = await requestOnFreshConnection(port, {
+        method: 'POST',
+        path: `/api/admin/v1/clients/${spare}/revoke`,
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(revoke.status).toBe(200);
+      // The relay is acknowledged before the answer goes out: the other worker has counted it.
+      const after = parseExposition((await get(metricsUrl)).body);
+      const delta = (name: string, labels: Record<string, string>) =>
+        total(after, name, labels) - total(before, name, labels);
+      expect(delta('gatehouse_cache_invalidations_total', { via: 'local' })).toBeGreaterThanOrEqual(1);
+      expect(delta('gatehouse_cache_invalidations_total', { via: 'relay' })).toBeGreaterThanOrEqual(1);
+      expect(
+        delta('gatehouse_cache_invalidation_lag_seconds_count', { via: 'relay' }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(scrapeHasNo(after, spare)).toBe(true);
+    },
+    CLI_TEST_TIMEOUT,
+  );
 });
+
+/** True when no label value of any sample contains `text`. */
+function scrapeHasNo(samples: ReturnType<typeof parseExposition>, text: string): boolean {
+  return samples.every((sample) => Object.values(sample.labels).every((value) => !value.includes(text)));
+}
