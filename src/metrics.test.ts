@@ -7,13 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, type TestApp, testApp } from '../test/helpers/app.js';
 import { basic } from '../test/helpers/oauth.js';
 import { parseExposition, total } from '../test/helpers/metrics.js';
-import { sqliteCase, type TestStore } from '../test/helpers/stores.js';
+import { postgresCase, sqliteCase, type TestStore } from '../test/helpers/stores.js';
 import {
   CLIENT_AUTH_FAILURE_CAUSES,
   CounterSlot,
   observeQuery,
   registry,
   SlotCounter,
+  setScrapeSources,
   THROTTLE_LIMIT_NAMES,
 } from './metrics.js';
 import { CLI_ACTOR } from './services/context.js';
@@ -176,5 +177,25 @@ describe('observeQuery', () => {
     expect(delta('gatehouse_db_query_errors_total', 'update')).toBe(1);
     expect(delta('gatehouse_db_query_duration_seconds_count', 'other')).toBe(1);
     expect(delta('gatehouse_db_query_errors_total', 'select')).toBe(0);
+  });
+});
+
+describe.skipIf(postgresCase.skip)('PostgreSQL pool gauges', () => {
+  it('read the pool of the store when scraped', async () => {
+    const ts = await postgresCase.open();
+    try {
+      await ts.store.ping();
+      setScrapeSources({ dbPool: () => ts.store.poolStats?.() });
+      const samples = parseExposition(await registry.metrics());
+      expect(total(samples, 'gatehouse_db_pool_max')).toBe(4);
+      expect(total(samples, 'gatehouse_db_pool_waiting')).toBe(0);
+      const idle = total(samples, 'gatehouse_db_pool_connections', { state: 'idle' });
+      const busy = total(samples, 'gatehouse_db_pool_connections', { state: 'busy' });
+      expect(idle + busy).toBeGreaterThanOrEqual(1);
+      expect(idle + busy).toBeLessThanOrEqual(4);
+    } finally {
+      setScrapeSources({});
+      await ts.dispose();
+    }
   });
 });
