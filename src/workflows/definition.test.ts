@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compile, validateDefinition, validateInput } from './definition.js';
+import { ConflictError } from '../errors.js';
+import { compile, validateDefinition, validateInput, type WorkflowDefinition } from './definition.js';
 import { isHostAllowed } from './http.js';
 
 function problem(definition: unknown): { message: string; path: unknown } {
@@ -88,6 +89,24 @@ describe('workflow definitions', () => {
     expect(result.path).toBe(path);
     expect(result.message.startsWith(`Invalid workflow definition: ${path} `)).toBe(true);
     if (message) expect(result.message).toBe(`Invalid workflow definition: ${path} ${message}.`);
+  });
+
+  it('refuses to start a run of a definition stored before the pattern check, naming the path', () => {
+    // As read back from the store: saved when backtracking patterns were still accepted.
+    const stored = { input: { type: 'object', properties: { name: { type: 'string', pattern: '^(a+)+$' } } }, steps: [] } as unknown as WorkflowDefinition;
+    let error: unknown;
+    try {
+      validateInput(stored, { name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaa!' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(error).toMatchObject({
+      status: 409,
+      message:
+        'This workflow version cannot run: definition.input.properties.name.pattern pattern "^(a+)+$" can take exponential time on some inputs (nested or overlapping repetition); save a new version with a simpler pattern.',
+      details: { path: 'definition.input.properties.name.pattern' },
+    });
   });
 
   it('keeps a linear pattern in the input schema and checks it', () => {

@@ -15,7 +15,7 @@
  * ```
  */
 import { Ajv, type ValidateFunction } from 'ajv';
-import { ValidationError } from '../errors.js';
+import { ConflictError, ValidationError } from '../errors.js';
 import { parseExpression, parseTemplate, parseValueTemplates } from './expressions.js';
 import safeRegex from 'safe-regex2';
 
@@ -360,8 +360,30 @@ export function validateDefinition(raw: unknown): WorkflowDefinition {
 }
 
 /** Checks a run's input against the definition's JSON Schema; 400 naming the bad path. */
+/**
+ * Definitions saved before the pattern check existed are checked when a run starts (once per
+ * distinct input schema per process): the same refusal, naming the path, instead of running a
+ * backtracking pattern against the input on the request path.
+ */
+const checkedInputSchemas = new Set<string>();
+
+function refuseUnsafeStoredPatterns(schema: object): void {
+  const key = JSON.stringify(schema);
+  if (checkedInputSchemas.has(key)) return;
+  const [unsafe] = unsafePatterns(schema, 'definition.input');
+  if (unsafe !== undefined) {
+    throw new ConflictError(
+      `This workflow version cannot run: ${unsafe.path} pattern ${JSON.stringify(unsafe.pattern)} can take exponential time on some inputs (nested or overlapping repetition); save a new version with a simpler pattern.`,
+      { path: unsafe.path },
+    );
+  }
+  if (checkedInputSchemas.size >= MAX_INPUT_VALIDATORS) checkedInputSchemas.clear();
+  checkedInputSchemas.add(key);
+}
+
 export function validateInput(definition: WorkflowDefinition, input: unknown): void {
   if (!definition.input) return;
+  refuseUnsafeStoredPatterns(definition.input);
   const check = inputValidator(definition.input);
   if (!check(input)) {
     const error = check.errors?.[0];
