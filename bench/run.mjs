@@ -46,7 +46,9 @@ Options:
   --scale             instead: the scale groups (bench/scale/*.mjs), each timing the same work on
                       a small and a large instance in turns and printing large ÷ small;
                       --only then names groups (e.g. --only audit,clients); writes
-                      bench/results/scale-<time>.{json,md}
+                      bench/results/scale-<time>.{json,md}. The memory group runs only when
+                      named (--only memory): a long run, see the README's Performance › Scale
+  --requests <n>      --scale memory group: requests to drive (default 1000000; --quick 50000)
   -h, --help          this text`;
 
 let parsed;
@@ -64,6 +66,7 @@ try {
       pg: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       scale: { type: 'boolean', default: false },
+      requests: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -100,6 +103,7 @@ const opts = {
   profile: args.profile,
   quick: args.quick,
   scale: args.scale,
+  requests: args.requests === undefined ? undefined : Math.round(positive('requests', args.requests)),
 };
 if (opts.algs.length === 0) {
   console.error(`--only takes rs256, es256 and/or eddsa, got "${args.only}"`);
@@ -160,6 +164,7 @@ if (opts.scale) {
       warmup: opts.warmup,
       connections: opts.connections,
       workers: opts.workers,
+      requests: opts.requests,
       logDir,
     },
     helpers: { autocannon, measureInterleaved, startGatehouse },

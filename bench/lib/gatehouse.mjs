@@ -83,6 +83,8 @@ export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profile
     return {
       url,
       ...credentials,
+      /** The primary's pid (its children are the cluster workers). */
+      pid: server.child.pid,
       rss: server.rss,
       env,
       async stop() {

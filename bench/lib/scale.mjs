@@ -130,7 +130,8 @@ export async function runScale({ root, bench, results, stamp, only, settings, he
   const modules = [];
   for (const file of files) modules.push(await import(path.join(dir, file)));
   const wanted = only ? only.toLowerCase().split(',') : undefined;
-  const selected = modules.filter((m) => !wanted || wanted.includes(m.id));
+  // A module marked explicitOnly (the long memory run) runs only when --only names it.
+  const selected = modules.filter((m) => (wanted ? wanted.includes(m.id) : !m.explicitOnly));
   if (selected.length === 0) {
     throw new Error(
       `no scale module matches --only ${only}; there are: ${modules.map((m) => m.id).join(', ')}`,

@@ -22,7 +22,7 @@ export const title = 'Token endpoint with 1 vs 100k clients asking in turn';
  * `count - 1` more clients like the seeded one, sharing its secret (the stored HMAC does not
  * depend on the client id, so one known secret serves them all). Returns every client id.
  */
-async function seedClients(options, gh, count) {
+export async function seedClients(options, gh, count) {
   const store = await openInstanceStore(options, gh);
   try {
     const client = await store.db
