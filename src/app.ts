@@ -18,6 +18,7 @@ import { adminRoutes } from './admin/index.js';
 import { adminUiRoutes } from './admin-ui.js';
 import { flushLastUse } from './background.js';
 import { oauthRoutes } from './oauth/index.js';
+import { readinessCheck } from './readiness.js';
 import { workflowApiRoutes } from './api/workflows/index.js';
 import { createGuard } from './guard/index.js';
 import { registerOpenApi } from './openapi/index.js';
@@ -165,12 +166,18 @@ export async function buildApp(options: AppOptions): Promise<App> {
       return reply.code(503).send({ status: 'unavailable', message: 'The database does not answer.' });
     }
   });
+  const checkReadiness = readinessCheck(store, services);
   app.get('/readyz', { schema: readySchema }, async (_request, reply) => {
     if (!readiness.ready) {
       noteError(reply, 'starting', 'Gatehouse is starting (running migrations).');
       return reply.code(503).send({ status: 'starting' });
     }
-    return { status: 'ready' as const };
+    const { ready, checks, message } = await checkReadiness();
+    if (!ready) {
+      noteError(reply, 'unavailable', message ?? 'A readiness check failed.');
+      return reply.code(503).send({ status: 'unavailable', checks, message: message ?? '' });
+    }
+    return { status: 'ready' as const, checks };
   });
 
   // One guard (one resolver chain, one cache of live user facts) for every surface.

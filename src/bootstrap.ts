@@ -42,6 +42,23 @@ export function resolveSecretKey(config: Config): { key: Buffer; generatedFile?:
   }
 }
 
+/**
+ * The configured secret key without generating one: GATEHOUSE_SECRET_KEY, else `<data dir>/secret.key`
+ * if it exists (undefined otherwise). `source` says which, for messages.
+ */
+export function readSecretKey(config: Config): { key: Buffer; source: string } | undefined {
+  if (config.secretKey) return { key: config.secretKey, source: 'GATEHOUSE_SECRET_KEY' };
+  const file = path.join(config.dataDir, SECRET_KEY_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return { key: parseSecretKey(text, file), source: file };
+}
+
 export function sqliteFile(config: Config): string {
   return path.join(config.dataDir, 'gatehouse.db');
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, type Env, loadConfig, SETTINGS } from './config.js';
+import { ConfigError, type Env, inspectConfig, loadConfig, maskUrl, SETTINGS } from './config.js';
 
 const KEY = Buffer.alloc(32, 1).toString('base64');
 
@@ -382,10 +382,8 @@ describe('loadConfig', () => {
   });
 
   it('documents every variable it reads in SETTINGS, and the README table lists every setting', () => {
-    const source = fs.readFileSync(new URL('./config.ts', import.meta.url), 'utf8');
-    const read = new Set(
-      [...source.matchAll(/env\.([A-Z][A-Z0-9_]*)|\(env, '([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1] ?? m[2]),
-    );
+    // Every variable is read through the SettingsReader, which records it: that record is the list read.
+    const read = new Set(inspectConfig({}, '/srv/gatehouse').settings.map((s) => s.variable));
     const documented = new Set(SETTINGS.flatMap((s) => s.variable.split(' / ')));
     expect([...read].filter((v) => !documented.has(v!))).toEqual([]);
     expect([...documented].filter((v) => !read.has(v))).toEqual([]);
@@ -397,5 +395,85 @@ describe('loadConfig', () => {
         variable,
       ).toHaveLength(1);
     }
+  });
+});
+
+describe('inspectConfig', () => {
+  const setting = (env: Env, variable: string, flags: Env = {}) =>
+    inspectConfig(env, '/srv/gatehouse', flags).settings.find((s) => s.variable === variable);
+
+  it('says where each value came from: default, environment or flag', () => {
+    expect(setting({}, 'PORT')).toEqual({ variable: 'PORT', value: '8080', source: 'default' });
+    expect(setting({ PORT: ' 9090 ' }, 'PORT')).toEqual({
+      variable: 'PORT',
+      value: '9090',
+      source: 'environment',
+    });
+    expect(
+      setting({ GATEHOUSE_DATA_DIR: '/var/env' }, 'GATEHOUSE_DATA_DIR', { GATEHOUSE_DATA_DIR: 'flagdir' }),
+    ).toEqual({ variable: 'GATEHOUSE_DATA_DIR', value: '/srv/gatehouse/flagdir', source: 'flag' });
+    // A blank variable is the default.
+    expect(setting({ GATEHOUSE_TOKEN_ALG: ' ' }, 'GATEHOUSE_TOKEN_ALG')).toEqual({
+      variable: 'GATEHOUSE_TOKEN_ALG',
+      value: 'RS256',
+      source: 'default',
+    });
+    expect(setting({ GATEHOUSE_THROTTLE_CLIENT: '7 / 2m' }, 'GATEHOUSE_THROTTLE_CLIENT')).toEqual({
+      variable: 'GATEHOUSE_THROTTLE_CLIENT',
+      value: '7/2m',
+      source: 'environment',
+    });
+    expect(setting({}, 'GATEHOUSE_DATABASE_URL')).toEqual({
+      variable: 'GATEHOUSE_DATABASE_URL',
+      value: null,
+      source: 'default',
+      note: 'SQLite file /srv/gatehouse/data/gatehouse.db',
+    });
+  });
+
+  it('masks the secret key, the admin password and the password of database and Redis URLs', () => {
+    const env = {
+      GATEHOUSE_SECRET_KEY: KEY,
+      GATEHOUSE_ADMIN_PASSWORD: 'correct horse battery',
+      GATEHOUSE_REDIS_URL: 'redis://:hunter2@cache:6379/0',
+    };
+    const flags = {
+      GATEHOUSE_DATABASE_URL: 'postgres://gh:s3cret@db.internal:5432/gatehouse?sslmode=require',
+    };
+    const { settings } = inspectConfig(env, '/srv/gatehouse', flags);
+    const text = JSON.stringify(settings);
+    for (const secret of [KEY, 'correct horse battery', 'hunter2', 's3cret'])
+      expect(text).not.toContain(secret);
+    const byName = new Map(settings.map((s) => [s.variable, s]));
+    expect(byName.get('GATEHOUSE_SECRET_KEY')).toEqual({
+      variable: 'GATEHOUSE_SECRET_KEY',
+      value: '********',
+      source: 'environment',
+    });
+    expect(byName.get('GATEHOUSE_ADMIN_PASSWORD')?.value).toBe('********');
+    expect(byName.get('GATEHOUSE_DATABASE_URL')).toEqual({
+      variable: 'GATEHOUSE_DATABASE_URL',
+      value: 'postgres://gh:********@db.internal:5432/gatehouse?sslmode=require',
+      source: 'flag',
+    });
+    expect(byName.get('GATEHOUSE_REDIS_URL')?.value).toBe('redis://:********@cache:6379/0');
+  });
+
+  it('masks a password given as a query parameter, and leaves a URL without one alone', () => {
+    expect(maskUrl('postgres://db/gatehouse?user=gh&password=s3cret')).toBe(
+      'postgres://db/gatehouse?user=gh&password=********',
+    );
+    expect(maskUrl('redis://cache:6379')).toBe('redis://cache:6379');
+  });
+
+  it('never echoes the password of an unparsable URL in its error', () => {
+    expect(configError({ GATEHOUSE_REDIS_URL: 'redis://u:pa ss@[bad' }).message).toBe(
+      'GATEHOUSE_REDIS_URL: is not a valid URL: "redis://u:********@[bad"',
+    );
+  });
+
+  it('lists every documented variable, in the order of SETTINGS', () => {
+    const listed = inspectConfig({}, '/srv/gatehouse').settings.map((s) => s.variable);
+    expect(listed).toEqual(SETTINGS.flatMap((s) => s.variable.split(' / ')));
   });
 });

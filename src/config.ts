@@ -5,6 +5,10 @@
  * `process.env`) and returns a frozen object. An unusable value throws a
  * `ConfigError` naming the variable; `main.ts` prints that one line and exits 1.
  * The README's configuration table is copied from `SETTINGS` below.
+ *
+ * Every variable is read through a `SettingsReader`, which also records the value in effect and
+ * where it came from (default, environment, or a command-line flag); `inspectConfig` returns
+ * that record for `gatehouse config show`, secrets masked.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -340,24 +344,118 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-function readInt(env: Env, variable: string, fallback: number, min: number, max: number): number {
-  const raw = env[variable];
-  if (raw === undefined || raw.trim() === '') return fallback;
+/** Where the value in effect came from. */
+export type SettingSource = 'default' | 'environment' | 'flag';
+
+/** One variable as `gatehouse config show` prints it; secrets are masked before they get here. */
+export interface EffectiveSetting {
+  readonly variable: string;
+  /** The value in effect as text, masked when secret; null when unset. */
+  readonly value: string | null;
+  readonly source: SettingSource;
+  /** What an unset value means here (e.g. where the secret key is read from instead). */
+  readonly note?: string;
+}
+
+/** How a value is shown: as is, hidden entirely, or a URL with its password hidden. */
+type Mask = 'none' | 'secret' | 'url';
+
+export const MASKED = '********';
+
+/** A URL with its password (and any `password=` query parameter) replaced by `********`. */
+export function maskUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return MASKED;
+  }
+  if (url.password !== '') url.password = MASKED;
+  for (const key of [...url.searchParams.keys()]) {
+    if (/pass|secret|key/i.test(key)) url.searchParams.set(key, MASKED);
+  }
+  return url.toString().replace(/%2A/g, '*');
+}
+
+/**
+ * The environment, with command-line flags over it, as loadConfig reads it. It remembers each
+ * variable read, the value in effect and its source, in the order read.
+ */
+class SettingsReader {
+  readonly effective = new Map<string, EffectiveSetting>();
+
+  constructor(
+    private readonly env: Env,
+    private readonly flags: Env,
+  ) {}
+
+  /** The raw text of `variable` (a flag over the environment), or undefined when unset or blank. */
+  raw(variable: string): string | undefined {
+    for (const layer of [this.flags, this.env]) {
+      const value = layer[variable];
+      if (value !== undefined && value.trim() !== '') return value;
+    }
+    return undefined;
+  }
+
+  private source(variable: string): SettingSource {
+    const set = (layer: Env) => layer[variable] !== undefined && layer[variable]!.trim() !== '';
+    return set(this.flags) ? 'flag' : set(this.env) ? 'environment' : 'default';
+  }
+
+  /** Records the value in effect for `variable`; returns it. */
+  note<T>(variable: string, value: T, options: { mask?: Mask; text?: string; note?: string } = {}): T {
+    let text: string | null = options.text ?? displayValue(value);
+    if (text !== null && options.mask === 'secret') text = MASKED;
+    if (text !== null && options.mask === 'url') text = maskUrl(text);
+    this.effective.set(variable, {
+      variable,
+      value: text,
+      source: this.source(variable),
+      ...(options.note !== undefined && text === null ? { note: options.note } : {}),
+    });
+    return value;
+  }
+}
+
+function displayValue(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (Array.isArray(value)) return value.length === 0 ? null : value.join(',');
+  return String(value);
+}
+
+function readInt(env: SettingsReader, variable: string, fallback: number, min: number, max: number): number {
+  const raw = env.raw(variable);
+  if (raw === undefined) return env.note(variable, fallback);
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `must be a whole number, got "${raw}"`);
   const value = Number(raw.trim());
   if (value < min || value > max)
     throw new ConfigError(variable, `must be between ${min} and ${max}, got ${value}`);
-  return value;
+  return env.note(variable, value);
 }
 
-function readUrl(env: Env, variable: string, protocols: readonly string[]): string | undefined {
-  const raw = env[variable];
-  if (raw === undefined || raw.trim() === '') return undefined;
+/** The trimmed text of `variable`, or undefined when unset or blank (not recorded: the caller notes the value in effect). */
+function readText(env: SettingsReader, variable: string): string | undefined {
+  return env.raw(variable)?.trim();
+}
+
+/** A plain text setting, trimmed, with its default. */
+function readString(env: SettingsReader, variable: string, fallback: string): string {
+  return env.note(variable, readText(env, variable) ?? fallback);
+}
+
+function readUrl(env: SettingsReader, variable: string, protocols: readonly string[]): string | undefined {
+  const raw = env.raw(variable);
+  if (raw === undefined) return undefined;
   let url: URL;
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new ConfigError(variable, `is not a valid URL: "${raw}"`);
+    // The text may hold a password: never echo that part.
+    throw new ConfigError(
+      variable,
+      `is not a valid URL: "${raw.replace(/(\/\/[^/@:]*:)[^@/]*@/, `$1${MASKED}@`)}"`,
+    );
   }
   if (!protocols.includes(url.protocol)) {
     throw new ConfigError(variable, `must use ${protocols.join(' or ')}, got "${url.protocol}"`);
@@ -365,12 +463,12 @@ function readUrl(env: Env, variable: string, protocols: readonly string[]): stri
   return raw.trim();
 }
 
-function readBool(env: Env, variable: string, fallback: boolean): boolean {
-  const raw = env[variable]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(variable, `must be true or false, got "${env[variable]}"`);
+function readBool(env: SettingsReader, variable: string, fallback: boolean): boolean {
+  const raw = env.raw(variable)?.trim().toLowerCase();
+  if (raw === undefined) return env.note(variable, fallback);
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return env.note(variable, true);
+  if (['0', 'false', 'no', 'off'].includes(raw)) return env.note(variable, false);
+  throw new ConfigError(variable, `must be true or false, got "${env.raw(variable)}"`);
 }
 
 const WINDOW_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600 };
@@ -391,10 +489,12 @@ export function parseRateLimit(raw: string, variable: string): RateLimit {
 }
 
 /** One throttle limit, its default from THROTTLE_SETTINGS. */
-function readRateLimit(env: Env, variable: string): RateLimit {
-  const raw = env[variable];
+function readRateLimit(env: SettingsReader, variable: string): RateLimit {
   const fallback = THROTTLE_SETTINGS.find((setting) => setting.variable === variable)!.default;
-  return parseRateLimit(raw === undefined || raw.trim() === '' ? fallback : raw, variable);
+  const text = readText(env, variable) ?? fallback;
+  const limit = parseRateLimit(text, variable);
+  env.note(variable, limit, { text: text.replace(/\s+/g, '') });
+  return limit;
 }
 
 /** Decodes GATEHOUSE_SECRET_KEY (base64 or base64url) and insists on 32+ bytes. */
@@ -415,9 +515,12 @@ export function parseSecretKey(raw: string, variable = 'GATEHOUSE_SECRET_KEY'): 
  * GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY: both or neither. The files are read and checked when
  * the server starts (src/tls.ts, with errors naming the variable), and read again on SIGHUP.
  */
-function readTlsFiles(env: Env, cwd: string): TlsFiles | undefined {
-  const certFile = env.GATEHOUSE_TLS_CERT?.trim() || undefined;
-  const keyFile = env.GATEHOUSE_TLS_KEY?.trim() || undefined;
+function readTlsFiles(env: SettingsReader, cwd: string): TlsFiles | undefined {
+  const certFile = readText(env, 'GATEHOUSE_TLS_CERT');
+  const keyFile = readText(env, 'GATEHOUSE_TLS_KEY');
+  const resolved = (file: string | undefined) => (file === undefined ? undefined : path.resolve(cwd, file));
+  env.note('GATEHOUSE_TLS_CERT', resolved(certFile), { note: 'plain HTTP' });
+  env.note('GATEHOUSE_TLS_KEY', resolved(keyFile), { note: 'plain HTTP' });
   if (certFile === undefined && keyFile === undefined) return undefined;
   if (certFile === undefined) {
     throw new ConfigError(
@@ -434,58 +537,107 @@ function readTlsFiles(env: Env, cwd: string): TlsFiles | undefined {
   return { certFile: path.resolve(cwd, certFile), keyFile: path.resolve(cwd, keyFile) };
 }
 
-export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+/** The settings in effect, from the environment with command-line flags (e.g. `--data-dir`) over it. */
+export function loadConfig(env: Env, cwd: string = process.cwd(), flags: Env = {}): Config {
+  return inspectConfig(env, cwd, flags).config;
+}
+
+/**
+ * `loadConfig`, plus every variable it read with the value in effect and where it came from
+ * (secrets masked), in the order of `SETTINGS`.
+ */
+export function inspectConfig(
+  env: Env,
+  cwd: string = process.cwd(),
+  flags: Env = {},
+): { config: Config; settings: EffectiveSetting[] } {
+  const reader = new SettingsReader(env, flags);
+  const config = buildConfig(reader, cwd);
+  const order = SETTINGS.flatMap((s) => s.variable.split(' / '));
+  const rank = (variable: string) => (order.includes(variable) ? order.indexOf(variable) : order.length);
+  const settings = [...reader.effective.values()].sort((a, b) => rank(a.variable) - rank(b.variable));
+  return { config, settings };
+}
+
+function buildConfig(env: SettingsReader, cwd: string): Config {
   const port = readInt(env, 'PORT', 8080, 0, 65535);
-  const host = env.HOST?.trim() || '127.0.0.1';
-  const dataDir = path.resolve(cwd, env.GATEHOUSE_DATA_DIR?.trim() || './data');
+  const host = readString(env, 'HOST', '127.0.0.1');
+  const dataDir = path.resolve(cwd, readText(env, 'GATEHOUSE_DATA_DIR') ?? './data');
+  env.note('GATEHOUSE_DATA_DIR', dataDir);
   const databaseUrl = readUrl(env, 'GATEHOUSE_DATABASE_URL', ['postgres:', 'postgresql:']);
-  const databaseSchema = env.GATEHOUSE_DATABASE_SCHEMA?.trim() || undefined;
+  env.note('GATEHOUSE_DATABASE_URL', databaseUrl, {
+    mask: 'url',
+    note: `SQLite file ${path.join(dataDir, 'gatehouse.db')}`,
+  });
+  const databaseSchema = readText(env, 'GATEHOUSE_DATABASE_SCHEMA');
   if (databaseSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
     throw new ConfigError('GATEHOUSE_DATABASE_SCHEMA', 'must be a lower-case SQL identifier');
   }
-  const rawKey = env.GATEHOUSE_SECRET_KEY;
-  const secretKey = rawKey !== undefined && rawKey.trim() !== '' ? parseSecretKey(rawKey) : undefined;
+  env.note('GATEHOUSE_DATABASE_SCHEMA', databaseSchema, {
+    note: databaseUrl === undefined ? 'not used with SQLite' : "the server's search path",
+  });
+  const rawKey = env.raw('GATEHOUSE_SECRET_KEY');
+  const secretKey = rawKey !== undefined ? parseSecretKey(rawKey) : undefined;
   if (databaseUrl !== undefined && secretKey === undefined) {
     throw new ConfigError(
       'GATEHOUSE_SECRET_KEY',
       'is required with PostgreSQL, since every node must share it (generate one with: openssl rand -base64 32)',
     );
   }
+  env.note('GATEHOUSE_SECRET_KEY', secretKey, {
+    mask: 'secret',
+    note: `read from ${path.join(dataDir, 'secret.key')} (generated on first start)`,
+  });
   const tls = readTlsFiles(env, cwd);
   const issuerRaw = readUrl(env, 'GATEHOUSE_ISSUER', ['http:', 'https:']);
-  const issuer = (issuerRaw ?? `${tls ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
-  const audience = env.GATEHOUSE_AUDIENCE?.trim() || issuer;
-  const logLevel = (env.GATEHOUSE_LOG_LEVEL?.trim().toLowerCase() || 'info') as LogLevel;
+  const issuer = env.note(
+    'GATEHOUSE_ISSUER',
+    (issuerRaw ?? `${tls ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, ''),
+  );
+  const audience = readString(env, 'GATEHOUSE_AUDIENCE', issuer);
+  const customer = readString(env, 'GATEHOUSE_CUSTOMER', 'gatehouse');
+  const environment = readString(env, 'GATEHOUSE_ENV', 'prod1');
+  const logLevel = (readText(env, 'GATEHOUSE_LOG_LEVEL')?.toLowerCase() ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(
       'GATEHOUSE_LOG_LEVEL',
-      `must be one of ${LOG_LEVELS.join(', ')}, got "${env.GATEHOUSE_LOG_LEVEL}"`,
+      `must be one of ${LOG_LEVELS.join(', ')}, got "${env.raw('GATEHOUSE_LOG_LEVEL')}"`,
     );
   }
-  const logFormat = (env.GATEHOUSE_LOG_FORMAT?.trim().toLowerCase() || 'auto') as LogFormat;
+  env.note('GATEHOUSE_LOG_LEVEL', logLevel);
+  const logFormat = (readText(env, 'GATEHOUSE_LOG_FORMAT')?.toLowerCase() ?? 'auto') as LogFormat;
   if (!LOG_FORMATS.includes(logFormat)) {
     throw new ConfigError(
       'GATEHOUSE_LOG_FORMAT',
-      `must be one of ${LOG_FORMATS.join(', ')}, got "${env.GATEHOUSE_LOG_FORMAT}"`,
+      `must be one of ${LOG_FORMATS.join(', ')}, got "${env.raw('GATEHOUSE_LOG_FORMAT')}"`,
     );
   }
-  const adminEmail = env.GATEHOUSE_ADMIN_EMAIL?.trim() || undefined;
+  env.note('GATEHOUSE_LOG_FORMAT', logFormat);
+  const adminEmail = readText(env, 'GATEHOUSE_ADMIN_EMAIL');
   if (adminEmail !== undefined && !isPlausibleEmail(adminEmail)) {
     throw new ConfigError('GATEHOUSE_ADMIN_EMAIL', `is not a valid email address: "${adminEmail}"`);
   }
-  const adminPassword = env.GATEHOUSE_ADMIN_PASSWORD || undefined;
+  env.note('GATEHOUSE_ADMIN_EMAIL', adminEmail, { note: 'admin@localhost (first start only)' });
+  // Not trimmed: spaces may be part of a password.
+  const adminPassword = env.raw('GATEHOUSE_ADMIN_PASSWORD');
   if (adminPassword !== undefined && adminPassword.length < 12) {
     throw new ConfigError('GATEHOUSE_ADMIN_PASSWORD', 'must be at least 12 characters');
   }
-  const tokenAlg = (env.GATEHOUSE_TOKEN_ALG?.trim() || 'RS256') as TokenAlg;
+  env.note('GATEHOUSE_ADMIN_PASSWORD', adminPassword, {
+    mask: 'secret',
+    note: 'generated and printed once (first start only)',
+  });
+  const tokenTtlSeconds = readInt(env, 'GATEHOUSE_TOKEN_TTL', 3600, 60, 86400);
+  const tokenAlg = (readText(env, 'GATEHOUSE_TOKEN_ALG') ?? 'RS256') as TokenAlg;
   if (!TOKEN_ALGS.includes(tokenAlg)) {
     throw new ConfigError(
       'GATEHOUSE_TOKEN_ALG',
-      `must be one of ${TOKEN_ALGS.join(', ')}, got "${env.GATEHOUSE_TOKEN_ALG}"`,
+      `must be one of ${TOKEN_ALGS.join(', ')}, got "${env.raw('GATEHOUSE_TOKEN_ALG')}"`,
     );
   }
+  env.note('GATEHOUSE_TOKEN_ALG', tokenAlg);
   const cores = Math.max(1, os.availableParallelism());
-  const workflowHttpAllow = (env.GATEHOUSE_WORKFLOW_HTTP_ALLOW ?? '')
+  const workflowHttpAllow = (env.raw('GATEHOUSE_WORKFLOW_HTTP_ALLOW') ?? '')
     .split(',')
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '');
@@ -494,6 +646,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       throw new ConfigError('GATEHOUSE_WORKFLOW_HTTP_ALLOW', `"${host}" is not a host name`);
     }
   }
+  env.note('GATEHOUSE_WORKFLOW_HTTP_ALLOW', workflowHttpAllow, { note: 'no host allowed' });
   const MiB = 1024 * 1024;
   const workflowMaxValueBytes = readInt(env, 'GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES', MiB, 1024, 256 * MiB);
   const workflowMaxRunBytes = readInt(env, 'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES', 16 * MiB, 1024, 4096 * MiB);
@@ -503,6 +656,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       `must be at least GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES (${workflowMaxValueBytes}), got ${workflowMaxRunBytes}`,
     );
   }
+  const redisUrl = readUrl(env, 'GATEHOUSE_REDIS_URL', ['redis:', 'rediss:']);
+  env.note('GATEHOUSE_REDIS_URL', redisUrl, { mask: 'url', note: 'throttle counters in the database' });
   return Object.freeze({
     port,
     host,
@@ -513,15 +668,15 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     tls,
     issuer,
     audience,
-    customer: env.GATEHOUSE_CUSTOMER?.trim() || 'gatehouse',
-    environment: env.GATEHOUSE_ENV?.trim() || 'prod1',
+    customer,
+    environment,
     logLevel,
     logFormat,
     metricsPort: readMetricsPort(env),
-    metricsHost: env.GATEHOUSE_METRICS_HOST?.trim() || '127.0.0.1',
+    metricsHost: readString(env, 'GATEHOUSE_METRICS_HOST', '127.0.0.1'),
     adminEmail,
     adminPassword,
-    tokenTtlSeconds: readInt(env, 'GATEHOUSE_TOKEN_TTL', 3600, 60, 86400),
+    tokenTtlSeconds,
     tokenAlg,
     keyRotationDays: readInt(env, 'GATEHOUSE_KEY_ROTATION_DAYS', 0, 0, 3650),
     auditRetentionDays: readInt(env, 'GATEHOUSE_AUDIT_RETENTION_DAYS', 400, 0, 36_500),
@@ -537,7 +692,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     workflowExpressionHeapMb: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB', 64, 16, 4096),
     workflowMaxValueBytes,
     workflowMaxRunBytes,
-    redisUrl: readUrl(env, 'GATEHOUSE_REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl,
     redisPrefix: readRedisPrefix(env),
     throttle: Object.freeze({
       signIn: readRateLimit(env, 'GATEHOUSE_THROTTLE_SIGNIN'),
@@ -551,25 +706,23 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
 }
 
 /** GATEHOUSE_METRICS_PORT: a port (0 = any free one), or `off`. */
-function readMetricsPort(env: Env): number | null {
-  const raw = env.GATEHOUSE_METRICS_PORT?.trim().toLowerCase();
-  if (raw === 'off') return null;
-  if (raw !== undefined && raw !== '' && !/^\d+$/.test(raw))
+function readMetricsPort(env: SettingsReader): number | null {
+  const raw = readText(env, 'GATEHOUSE_METRICS_PORT')?.toLowerCase();
+  if (raw === 'off') return env.note('GATEHOUSE_METRICS_PORT', null, { text: 'off' });
+  if (raw !== undefined && !/^\d+$/.test(raw))
     throw new ConfigError(
       'GATEHOUSE_METRICS_PORT',
-      `must be a port number (0–65535) or off, got "${env.GATEHOUSE_METRICS_PORT}"`,
+      `must be a port number (0–65535) or off, got "${env.raw('GATEHOUSE_METRICS_PORT')}"`,
     );
   return readInt(env, 'GATEHOUSE_METRICS_PORT', DEFAULT_METRICS_PORT, 0, 65535);
 }
 
-function readRedisPrefix(env: Env): string {
-  const raw = env.GATEHOUSE_REDIS_PREFIX;
-  if (raw === undefined || raw.trim() === '') return 'gatehouse:';
-  const prefix = raw.trim();
+function readRedisPrefix(env: SettingsReader): string {
+  const prefix = readText(env, 'GATEHOUSE_REDIS_PREFIX') ?? 'gatehouse:';
   if (!/^[A-Za-z0-9:._-]{1,64}$/.test(prefix)) {
     throw new ConfigError('GATEHOUSE_REDIS_PREFIX', 'must be 1–64 letters, digits or : . _ -');
   }
-  return prefix;
+  return env.note('GATEHOUSE_REDIS_PREFIX', prefix);
 }
 
 /** Same rule the users service applies; kept here so config has no service import. */

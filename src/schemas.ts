@@ -180,10 +180,34 @@ export const healthSchema = {
   },
 };
 
+const ReadyCheck = Type.Union([Type.Literal('ok'), Type.Literal('failed')]);
+const ReadyChecks = Obj(
+  {
+    database: ReadyCheck,
+    migrations: ReadyCheck,
+    signingKey: ReadyCheck,
+  },
+  {
+    description:
+      'database: it answers `select 1`; migrations: every migration is applied; signingKey: an active signing key exists and unseals with the secret key.',
+  },
+);
+
 export const readySchema = {
-  summary: 'Readiness: migrations done, requests accepted',
+  summary: 'Readiness: database answers, migrations applied, signing key usable',
+  description:
+    'Cheap enough to poll: one `select 1`, the cached signing key, and the migration list (read again only while migrations are pending, at most every 5 s).',
   response: {
-    200: Obj({ status: Type.Literal('ready') }, { description: 'Ready for requests.' }),
-    503: Obj({ status: Type.Literal('starting') }, { description: 'Still starting (running migrations).' }),
+    200: Obj({ status: Type.Literal('ready'), checks: ReadyChecks }, { description: 'Ready for requests.' }),
+    503: Type.Union(
+      [
+        Obj({ status: Type.Literal('starting') }, { description: 'Still starting (running migrations).' }),
+        Obj(
+          { status: Type.Literal('unavailable'), checks: ReadyChecks, message: Type.String() },
+          { description: 'A check failed: `checks` names it (`failed`), `message` says why and what to do.' },
+        ),
+      ],
+      { description: 'Still starting, or a check failed.' },
+    ),
   },
 };

@@ -6,10 +6,13 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { AppError } from '../errors.js';
 import { registerAudit } from './audit.js';
+import { registerBackup } from './backup.js';
 import { registerClients } from './clients.js';
+import { registerConfig } from './config.js';
+import { registerDoctor } from './doctor.js';
 import { registerGrants } from './grants.js';
 import { registerInit } from './init.js';
-import type { CliIo } from './io.js';
+import { CliExit, type CliIo } from './io.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
 import { registerRoles } from './roles.js';
@@ -35,6 +38,9 @@ const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [
   registerTokens,
   registerWorkflows,
   registerTls,
+  registerConfig,
+  registerDoctor,
+  registerBackup,
 ];
 
 export function buildProgram(io: CliIo): Command {
@@ -99,6 +105,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // Commander has already written the message; usage errors are exit 2.
       return 2;
     }
+    if (error instanceof CliExit) return error.code;
     if (error instanceof ConfigError) {
       io.stderr.write(`gatehouse: configuration error: ${error.message}\n`);
       return 1;

@@ -21,14 +21,18 @@ export interface GlobalOptions {
   databaseUrl?: string;
 }
 
-/** The environment with the global flags applied, so `loadConfig` validates flags and variables alike. */
-export function effectiveEnv(io: CliIo, command: Command): Env {
+/** The global flags given, as the variables they override. */
+export function globalFlags(command: Command): Env {
   const opts = command.optsWithGlobals<GlobalOptions>();
   return {
-    ...io.env,
     ...(opts.dataDir !== undefined ? { GATEHOUSE_DATA_DIR: opts.dataDir } : {}),
     ...(opts.databaseUrl !== undefined ? { GATEHOUSE_DATABASE_URL: opts.databaseUrl } : {}),
   };
+}
+
+/** The environment with the global flags applied, so `loadConfig` validates flags and variables alike. */
+export function effectiveEnv(io: CliIo, command: Command): Env {
+  return { ...io.env, ...globalFlags(command) };
 }
 
 /** All of standard input as text, without the one trailing newline `echo` or a here-string adds. */
@@ -37,4 +41,15 @@ export async function readStdin(io: CliIo): Promise<string> {
   io.stdin.setEncoding('utf8');
   for await (const chunk of io.stdin) text += chunk as string;
   return text.replace(/\r?\n$/, '');
+}
+
+/**
+ * Ends a command with `code` after it has written its own report (`gatehouse doctor` exits 1 when
+ * a check fails); runCli returns the code and prints nothing more.
+ */
+export class CliExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+    this.name = 'CliExit';
+  }
 }

@@ -7,11 +7,11 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Runtime } from '../bootstrap.js';
 import { type Config, loadConfig } from '../config.js';
-import { type CliIo, effectiveEnv } from './io.js';
+import { type CliIo, globalFlags } from './io.js';
 
 /** The validated config for this command: environment plus the global --data-dir/--database-url flags. */
 export function commandConfig(io: CliIo, command: Command): Config {
-  return loadConfig(effectiveEnv(io, command), io.cwd);
+  return loadConfig(io.env, io.cwd, globalFlags(command));
 }
 
 /** The store holds no Gatehouse instance (a mistyped --data-dir, an uninitialised database). */
@@ -21,7 +21,7 @@ export class NoInstanceError extends Error {}
  * Only `serve`, `init` and `migrate` create an instance. Every other command refuses to run
  * against a place with none, instead of silently creating an empty one there.
  */
-function assertSqliteInstanceExists(config: Config): void {
+export function assertSqliteInstanceExists(config: Config): void {
   if (config.databaseUrl !== undefined) return;
   const file = path.join(config.dataDir, 'gatehouse.db');
   if (fs.existsSync(file)) return;

@@ -198,6 +198,14 @@ export class KeysService {
     return (await this.keySet()).signingCreatedAt;
   }
 
+  /**
+   * Whether there is an active key to sign with (from the cached key set; nothing is created).
+   * Throws when the active key cannot be unsealed with the configured secret key.
+   */
+  async hasSigningKey(): Promise<boolean> {
+    return (await this.keySet()).signing !== undefined;
+  }
+
   /** The public key for `kid`, if it is active or published and not past its retirement time. */
   async verificationKey(kid: string): Promise<VerificationKey | undefined> {
     const key = (await this.keySet()).verification.get(kid);

@@ -283,6 +283,30 @@ end
 return 0
 `;
 
+/** Connects to `url`, sends PING and disconnects; rejects when Redis does not answer within 2 s. */
+export async function pingRedis(url: string): Promise<void> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // The connection's own error (ECONNREFUSED, a TLS or auth failure) says more than "Connection is closed".
+  let cause: Error | undefined;
+  redis.on('error', (error: Error) => {
+    cause ??= error;
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw cause ?? error;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Counters in Redis: one Lua script per reservation or release, so each is atomic. */
 export class RedisThrottleCounter implements ThrottleCounter {
   private readonly redis: Redis;

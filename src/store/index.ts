@@ -46,6 +46,12 @@ export interface StoreOptions {
   sqliteFile?: string;
   /** Largest number of PostgreSQL connections per process. */
   poolSize?: number;
+  /**
+   * Look, don't touch (`gatehouse doctor`): SQLite opens an existing file read-only (no file
+   * created, no modes or journal mode changed); PostgreSQL creates no schema and every
+   * transaction is read-only.
+   */
+  readOnly?: boolean;
 }
 
 export interface Store {
@@ -85,9 +91,9 @@ function pgTypes(pg: typeof import('pg').default) {
 
 export async function openStore(options: StoreOptions): Promise<Store> {
   if (options.databaseUrl)
-    return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10);
+    return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10, options.readOnly);
   const file = options.sqliteFile ?? ':memory:';
-  return openSqlite(file);
+  return options.readOnly ? openSqliteReadOnly(file) : openSqlite(file);
 }
 
 /**
@@ -157,6 +163,19 @@ function openSqlite(file: string): Store {
   });
 }
 
+/** An existing SQLite file, read-only: nothing is created or changed (but SQLite's own -wal/-shm). */
+function openSqliteReadOnly(file: string): Store {
+  const database = new SqliteDatabase(file, { readonly: true, fileMustExist: true });
+  database.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
+    plugins: [new SqliteLimitPlugin()],
+  });
+  return makeStore(db, 'sqlite', async () => {
+    await db.destroy();
+  });
+}
+
 /** Prepared statements kept per SQL text; beyond this the least recently used one is dropped. */
 const MAX_CACHED_STATEMENTS = 500;
 
@@ -217,12 +236,17 @@ class CurrentSchemaPostgresDialect extends PostgresDialect {
   }
 }
 
-async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Store> {
+async function openPostgres(
+  url: string,
+  schema: string | undefined,
+  poolSize: number,
+  readOnly = false,
+): Promise<Store> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
     throw new Error(`bad schema name ${schema}`);
   // Loaded only for PostgreSQL, so SQLite processes (and every CLI run on SQLite) skip it.
   const { default: pg } = await import('pg');
-  if (schema) {
+  if (schema && !readOnly) {
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
@@ -231,11 +255,17 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
       await admin.end();
     }
   }
+  const settings = [
+    ...(schema ? [`-c search_path=${schema}`] : []),
+    ...(readOnly ? ['-c default_transaction_read_only=on'] : []),
+  ];
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
     types: pgTypes(pg),
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(settings.length > 0 ? { options: settings.join(' ') } : {}),
+    // A look (doctor) reports an unreachable server instead of waiting on the network.
+    ...(readOnly ? { connectionTimeoutMillis: 5000 } : {}),
   });
   // A dropped connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});

@@ -98,7 +98,10 @@ describe('first start with `gatehouse serve` (one process, SQLite)', { timeout: 
     const health = await fetch(`${base()}/healthz`);
     expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
     const ready = await fetch(`${base()}/readyz`);
-    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready' }]);
+    expect([ready.status, await ready.json()]).toEqual([
+      200,
+      { status: 'ready', checks: { database: 'ok', migrations: 'ok', signingKey: 'ok' } },
+    ]);
   });
 
   it('lets the admin sign in with that password, flagged must-change, and keeps it out of the logs', async () => {
@@ -179,9 +182,13 @@ describe('/readyz before migrations are done', () => {
         503,
         { error: 'unavailable', message: 'Gatehouse is starting (running migrations); try again shortly.' },
       ]);
+      await services.keys.prepare();
       readiness.ready = true;
       const after = await app.inject({ method: 'GET', url: '/readyz' });
-      expect([after.statusCode, after.json()]).toEqual([200, { status: 'ready' }]);
+      expect([after.statusCode, after.json()]).toEqual([
+        200,
+        { status: 'ready', checks: { database: 'ok', migrations: 'ok', signingKey: 'ok' } },
+      ]);
     } finally {
       await app.close();
     }

@@ -103,7 +103,10 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
   });
 
   it('is ready and healthy, and both workers serve requests', async () => {
-    expect(await get(port, '/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+    expect(await get(port, '/readyz')).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { database: 'ok', migrations: 'ok', signingKey: 'ok' } },
+    });
     expect(await get(port, '/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
     for (let i = 0; i < 10; i += 1) expect((await get(port, '/healthz')).status).toBe(200);
     const workers = new Set(listeningWorkers().map((l) => l.worker));
@@ -191,7 +194,10 @@ describe('gatehouse serve with two cluster workers (SQLite)', () => {
 
   it('stops the workers and exits 0 on SIGTERM', async () => {
     // The replacement was told 'ready' when it reported listening, ahead of any connection handed to it.
-    expect(await get(port, '/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+    expect(await get(port, '/readyz')).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { database: 'ok', migrations: 'ok', signingKey: 'ok' } },
+    });
     const workers = [...new Set(listeningWorkers().map((l) => l.worker!))];
     child.kill('SIGTERM');
     expect(await exit).toEqual({ code: 0, signal: null });

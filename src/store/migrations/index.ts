@@ -29,6 +29,9 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['008_client_name_search', clientNameSearch],
 ];
 
+/** Every migration this version knows, in order (a database with others was made by a newer version). */
+export const MIGRATION_NAMES: readonly string[] = ORDERED.map(([name]) => name);
+
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {
   const result: Record<string, Migration> = {};
   for (const [name, step] of ORDERED) {
