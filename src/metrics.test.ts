@@ -3,6 +3,7 @@
  * never a client id (or any other id, token or secret) as a label value. Exercised through a real
  * app over SQLite, then read from the registry's exposition text as Prometheus would.
  */
+import { AggregatorRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, type TestApp, testApp } from '../test/helpers/app.js';
 import { basic } from '../test/helpers/oauth.js';
@@ -14,6 +15,7 @@ import {
   observeQuery,
   registry,
   SlotCounter,
+  SlotHistogram,
   setScrapeSources,
   THROTTLE_LIMIT_NAMES,
 } from './metrics.js';
@@ -197,5 +199,29 @@ describe.skipIf(postgresCase.skip)('PostgreSQL pool gauges', () => {
       setScrapeSources({});
       await ts.dispose();
     }
+  });
+});
+
+describe('SlotHistogram', () => {
+  it('counts a value equal to a bound in that bucket, exports cumulative buckets, and sums across workers', async () => {
+    const histogram = new SlotHistogram<'kind'>('gatehouse_test_seconds', 'test', [0.1, 1]);
+    const slot = histogram.slot({ kind: 'a' });
+    expect(histogram.slot({ kind: 'a' })).toBe(slot);
+    for (const value of [0.05, 0.1, 0.5, 3]) slot.observe(value);
+    const samples = parseExposition(await registry.getSingleMetricAsString('gatehouse_test_seconds'));
+    expect(samples).toEqual([
+      { name: 'gatehouse_test_seconds_bucket', labels: { le: '0.1', kind: 'a' }, value: 2 },
+      { name: 'gatehouse_test_seconds_bucket', labels: { le: '1', kind: 'a' }, value: 3 },
+      { name: 'gatehouse_test_seconds_bucket', labels: { le: '+Inf', kind: 'a' }, value: 4 },
+      { name: 'gatehouse_test_seconds_sum', labels: { kind: 'a' }, value: 3.65 },
+      { name: 'gatehouse_test_seconds_count', labels: { kind: 'a' }, value: 4 },
+    ]);
+    // What the cluster primary does with two workers' answers: add them up, bucket by bucket.
+    const worker = await registry.getMetricsAsJSON();
+    const summed = AggregatorRegistry.aggregate([worker, worker]);
+    const both = parseExposition(await summed.getSingleMetricAsString('gatehouse_test_seconds'));
+    expect(total(both, 'gatehouse_test_seconds_bucket', { le: '0.1' })).toBe(4);
+    expect(total(both, 'gatehouse_test_seconds_count')).toBe(8);
+    registry.removeSingleMetric('gatehouse_test_seconds');
   });
 });
