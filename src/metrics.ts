@@ -91,9 +91,8 @@ export class HistogramSlot {
   }
 
   observe(value: number): void {
-    const { bounds } = this;
     let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i += 1;
+    while (i < this.bounds.length && value > this.bounds[i]!) i += 1;
     this.counts[i]! += 1;
     this.sum += value;
     this.count += 1;
