@@ -19,8 +19,9 @@ const FIRST_STEP_PAGES = 1024;
 /**
  * Copies the SQLite database `source` into `destination` (an existing empty file, so its mode is
  * kept) with SQLite's online backup API: a consistent snapshot even while other processes write.
- * A write between two steps restarts the copy; each restart doubles the step, so under constant
- * writes it finishes in one step (one read transaction). The copy is left in rollback-journal
+ * A write between two steps restarts the copy (the remaining count does not go down); each restart
+ * doubles the step, so under constant writes it soon copies everything in one step (one read
+ * transaction) instead of restarting for ever. The copy is left in rollback-journal
  * mode (one self-contained file), checked with `quick_check` and fsynced.
  */
 export async function copySqliteDatabase(
@@ -36,7 +37,7 @@ export async function copySqliteDatabase(
   try {
     await db.backup(destination, {
       progress: (progress: CopyProgress) => {
-        if (progress.remainingPages > lastRemaining) step *= 2;
+        if (progress.remainingPages >= lastRemaining) step *= 2;
         lastRemaining = progress.remainingPages;
         pages = progress.totalPages;
         onProgress?.(progress);
