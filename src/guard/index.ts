@@ -93,7 +93,10 @@ export class Guard {
   authorize(principal: Principal, access: Access): void {
     if (can(principal, access.grant, access.scope)) return;
     const missingScope = principal.scopes !== null && !principal.scopes.has(access.scope);
-    throw insufficientScope(access.scope, missingScope ? { scope: access.scope } : { grant: access.grant });
+    throw insufficientScope(
+      access.scope,
+      missingScope || access.grant === null ? { scope: access.scope } : { grant: access.grant },
+    );
   }
 
   /**
@@ -115,9 +118,12 @@ export class Guard {
   }
 }
 
-/** What an API needs: a grant of the user (for a client: the owner) and, for client tokens, a scope. */
+/**
+ * What an API needs: a grant of the user (for a client: the owner) and, for client tokens, a scope.
+ * `grant: null` needs the scope only (the caller is still an active user: the resolvers see to that).
+ */
 export interface Access {
-  readonly grant: GrantId;
+  readonly grant: GrantId | null;
   readonly scope: Scope;
 }
 

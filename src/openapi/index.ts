@@ -105,6 +105,17 @@ const TAGS = [
       'The Workflows API (`/v1/workflows`); grant `workflow.api`, scope `workflow`. Also takes the admin session cookie (with `X-CSRF-Token` on writes).',
   },
   { name: 'Workflows (Domo)', description: 'Domo-compatible workflow instance calls (`/api/workflow/v1`).' },
+  {
+    name: 'Users (Domo)',
+    description:
+      'Domo `/v1/users`: reads need scope `user` (client tokens); writes also grant `users.manage`.',
+  },
+  {
+    name: 'Groups (Domo)',
+    description:
+      'Domo `/v1/groups`: reads need scope `user` (client tokens); writes also grant `users.manage`.',
+  },
+  { name: 'Audit (Domo)', description: 'Domo `/v1/audit` activity log: scope `audit`, grant `audit.view`.' },
   { name: 'Health', description: 'Liveness, readiness and this description.' },
 ] as const;
 
@@ -194,6 +205,19 @@ export function areaConventions(route: RouteOptions): AreaConventions | undefine
       tags: [url.startsWith('/v1/') ? 'Workflows' : 'Workflows (Domo)'],
       security: writes ? WORKFLOW_WRITE : WORKFLOW_READ,
       errors: errors(...(hasInput ? [400] : []), 401, 403, 404, ...(writes ? [409] : [])),
+    };
+  }
+  if (/^\/v1\/(users|groups|audit)(\/|$)/.test(url)) {
+    return {
+      tags: [
+        url.startsWith('/v1/audit')
+          ? 'Audit (Domo)'
+          : url.startsWith('/v1/groups')
+            ? 'Groups (Domo)'
+            : 'Users (Domo)',
+      ],
+      security: BEARER,
+      errors: errors(...(hasInput ? [400] : []), 401, 403, ...(hasId ? [404] : []), ...(writes ? [409] : [])),
     };
   }
   if (url === '/healthz' || url === '/readyz' || url === OPENAPI_PATH) {

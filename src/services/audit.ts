@@ -95,6 +95,10 @@ export function actionFamily(action: string): string {
 
 /** Rows deleted per statement when pruning: short write locks, so requests keep flowing between batches. */
 export const PRUNE_BATCH = 1000;
+/** `range` (Domo's activity log): default and largest page, deepest offset. */
+const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_RANGE_LIMIT = 1000;
+export const MAX_RANGE_OFFSET = 100_000;
 /** Rows read per statement when exporting. */
 const EXPORT_BATCH = 1000;
 
@@ -197,6 +201,46 @@ export class AuditService {
       .limit(limit + 1)
       .execute();
     return toPage(rows, limit, toEvent, (row): Cursor => [row.occurred_at, row.id]);
+  }
+
+  /**
+   * Domo's activity log (`GET /v1/audit?start&end&limit&offset`): the events with `start <=
+   * occurredAt < end` (epoch milliseconds; `end` defaults to now), newest first, by offset along
+   * audit_time_idx. `limit` 1–MAX_RANGE_LIMIT (default 50), `offset` 0–MAX_RANGE_OFFSET, so a page
+   * never makes the database skip more than that many index entries.
+   */
+  async range(q: { start: number; end?: number; limit?: number; offset?: number }): Promise<AuditEvent[]> {
+    const limit = q.limit ?? DEFAULT_PAGE_LIMIT;
+    const offset = q.offset ?? 0;
+    const end = q.end ?? this.clock.now().getTime();
+    const bound = (name: string, ms: number): string => {
+      const date = new Date(ms);
+      if (!Number.isSafeInteger(ms) || ms < 0 || Number.isNaN(date.getTime()))
+        throw new ValidationError(`"${name}" must be a time in epoch milliseconds.`, { field: name });
+      return date.toISOString();
+    };
+    const from = bound('start', q.start);
+    const to = bound('end', end);
+    if (end < q.start) throw new ValidationError('"end" must not be before "start".', { field: 'end' });
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RANGE_LIMIT)
+      throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_RANGE_LIMIT}.`, {
+        field: 'limit',
+      });
+    if (!Number.isInteger(offset) || offset < 0 || offset > MAX_RANGE_OFFSET)
+      throw new ValidationError(`"offset" must be a whole number from 0 to ${MAX_RANGE_OFFSET}.`, {
+        field: 'offset',
+      });
+    const rows = await this.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('occurred_at', '>=', from)
+      .where('occurred_at', '<', to)
+      .orderBy('occurred_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    return rows.map(toEvent);
   }
 
   /**

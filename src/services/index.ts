@@ -5,6 +5,7 @@
 import { AccessTokensService } from './access-tokens.js';
 import { AuditService } from './audit.js';
 import { ClientsService } from './clients.js';
+import { GroupsService } from './groups.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
@@ -35,6 +36,8 @@ export interface Services {
   readonly workflows: WorkflowsService;
   /** Developer access tokens (`gh_dev_…`). */
   readonly accessTokens: AccessTokensService;
+  /** Groups of users (Domo's `/v1/groups`). */
+  readonly groups: GroupsService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -54,6 +57,7 @@ export function createServices(ctx: ServiceContext): Services {
   const tokens = new TokenService(ctx, audit, keys, clients);
   const workflows = new WorkflowsService(ctx, audit);
   const accessTokens = new AccessTokensService(ctx, users, audit);
+  const groups = new GroupsService(ctx, users, audit);
   return {
     ctx,
     audit,
@@ -68,5 +72,6 @@ export function createServices(ctx: ServiceContext): Services {
     epochs: epochsOf(ctx.store),
     workflows,
     accessTokens,
+    groups,
   };
 }

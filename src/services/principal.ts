@@ -82,10 +82,11 @@ export function userIdOf(principal: Principal): number | null {
 
 /**
  * The one authorization check: the principal holds `grant`, and, when `scope` is given and the
- * principal is scope-limited (a client token), the token carries `scope` too.
+ * principal is scope-limited (a client token), the token carries `scope` too. A `null` grant asks
+ * for the scope only (any active user may, e.g. list users with scope `user`, as in Domo).
  */
-export function can(principal: Principal, grant: GrantId, scope?: Scope): boolean {
-  if (!principal.grants.has(grant)) return false;
+export function can(principal: Principal, grant: GrantId | null, scope?: Scope): boolean {
+  if (grant !== null && !principal.grants.has(grant)) return false;
   if (scope !== undefined && principal.scopes !== null && !principal.scopes.has(scope)) return false;
   return true;
 }

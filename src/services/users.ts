@@ -60,6 +60,12 @@ export interface ListUsersQuery {
 
 export { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './password-policy.js';
 
+/** Domo's `GET /v1/users` page: 50 by default, at most 500. */
+export const DEFAULT_USER_LIMIT = 50;
+export const MAX_USER_LIMIT = 500;
+/** The deepest offset a page may start at (the database skips that many rows). */
+export const MAX_USER_OFFSET = 100_000;
+
 export function validateEmail(value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '')
     throw new ValidationError('Email must not be empty.', { field: 'email' });
@@ -156,6 +162,27 @@ export class UsersService {
       .limit(limit + 1)
       .execute();
     return toPage(rows, limit, toUser, (row) => row.id);
+  }
+
+  /**
+   * One page by offset, in id order (Domo's `GET /v1/users?limit&offset`): `limit` 1–MAX_USER_LIMIT,
+   * `offset` 0–MAX_USER_OFFSET, so a page never makes the database skip more than that many rows.
+   */
+  async range(query: { limit?: number; offset?: number } = {}): Promise<User[]> {
+    const limit = query.limit ?? DEFAULT_USER_LIMIT;
+    const offset = query.offset ?? 0;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_USER_LIMIT) {
+      throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_USER_LIMIT}.`, {
+        field: 'limit',
+      });
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset > MAX_USER_OFFSET) {
+      throw new ValidationError(`"offset" must be a whole number from 0 to ${MAX_USER_OFFSET}.`, {
+        field: 'offset',
+      });
+    }
+    const rows = await this.selectUsers().orderBy('users.id').limit(limit).offset(offset).execute();
+    return rows.map(toUser);
   }
 
   /** Creates a user; the principal must hold every grant of the role given (default Participant). */
@@ -318,6 +345,59 @@ export class UsersService {
   }
 
   /**
+   * Deletes a user for good (Domo's `DELETE /v1/users/{id}`): their sessions, developer tokens and
+   * group memberships go with them; the audit log keeps their id and email as text. Refused with
+   * 409 while they own API clients or workflows (revoked and deleted ones included: those rows
+   * keep their owner for the record): disable them instead, or remove what they own first. Not
+   * oneself, not someone who outranks the principal (403), not the last active Admin (409).
+   */
+  async delete(ref: number | string, principal: Principal, actor: Actor): Promise<void> {
+    await this.ctx.store.transaction(async (tx) => {
+      const user = await this.get(ref, tx);
+      if (principal.user?.id === user.id) throw new ConflictError('You cannot delete your own account.');
+      await this.ensureMayChange(principal, user, tx);
+      if (user.status === 'active') await this.ensureAdminRemains(user, tx, 'delete');
+      const owned = await this.ownedBy(user.id, tx);
+      if (owned.clients > 0 || owned.workflows > 0) {
+        throw new ConflictError(
+          `"${user.email}" owns ${owned.clients} API client(s) and ${owned.workflows} workflow(s); ` +
+            'disable the user instead, or delete what they own first.',
+          { clients: owned.clients, workflows: owned.workflows },
+        );
+      }
+      try {
+        await tx.deleteFrom('users').where('id', '=', user.id).execute();
+      } catch (error) {
+        // Another node gave them a client or workflow between the count and the delete.
+        if (isForeignKeyViolation(error))
+          throw new ConflictError(`"${user.email}" owns API clients or workflows; disable the user instead.`);
+        throw error;
+      }
+      await this.audit.record(tx, {
+        actor,
+        action: 'user.deleted',
+        target: { type: 'user', id: user.id },
+        details: { email: user.email, displayName: user.displayName, role: user.role.name },
+      });
+      await bumpEpoch(this.ctx.store, tx, 'users');
+    });
+  }
+
+  private async ownedBy(userId: number, tx: Executor): Promise<{ clients: number; workflows: number }> {
+    const clients = await tx
+      .selectFrom('api_clients')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('owner_user_id', '=', userId)
+      .executeTakeFirstOrThrow();
+    const workflows = await tx
+      .selectFrom('workflows')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('owner_id', '=', userId)
+      .executeTakeFirstOrThrow();
+    return { clients: Number(clients.n), workflows: Number(workflows.n) };
+  }
+
+  /**
    * Sets a password; `mustChange` marks it as one to replace at next sign-in. For the user's own
    * change (sessions.changeOwnPassword) and the operator; an admin's reset goes through `resetPassword`.
    */
@@ -419,7 +499,7 @@ export class UsersService {
   private async ensureAdminRemains(
     user: User,
     tx: Executor,
-    change: 'disable' | 'move',
+    change: 'disable' | 'move' | 'delete',
     newRoleId?: number,
   ): Promise<void> {
     const adminRoles = await this.roles.idsHoldingEveryGrant(tx);
@@ -434,10 +514,10 @@ export class UsersService {
     if (this.ctx.store.dialect === 'postgres') query = query.forUpdate();
     const active = await query.execute();
     if (active.every((row) => row.id === user.id)) {
-      const verb = change === 'disable' ? 'disabling' : 'moving';
+      const verb = change === 'disable' ? 'disabling' : change === 'delete' ? 'deleting' : 'moving';
       throw new ConflictError(
         `"${user.email}" is the last active Admin; ${verb} them would leave nobody to administer Gatehouse.`,
-        { field: change === 'disable' ? 'status' : 'role' },
+        { field: change === 'move' ? 'role' : 'status' },
       );
     }
   }

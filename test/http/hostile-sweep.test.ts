@@ -248,6 +248,8 @@ for (const dialect of dialects()) {
         { name: 'Sweep client', scopes: ['workflow'], owner: admin.email },
         CLI_ACTOR,
       );
+      const group = await services.groups.create({ name: 'Sweep group' }, OPERATOR, CLI_ACTOR);
+      await services.groups.addMember(group.id, other.id, CLI_ACTOR);
       const bearer = `Bearer ${developerToken.token}`;
       const created = await app.inject({
         method: 'POST',
@@ -274,6 +276,7 @@ for (const dialect of dialects()) {
           'access-tokens': String(otherToken.accessToken.id),
           clients: client.clientId,
           workflows: workflowId,
+          groups: String(group.id),
           instance: (run.json() as { id: string }).id,
         },
       };

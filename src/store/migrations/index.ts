@@ -14,6 +14,7 @@ import { revocationFeed } from './006_revocation_feed.js';
 import { throttleCounters } from './007_throttle_counters.js';
 import { throttleCountersUnlogged } from './007_throttle_counters_unlogged.js';
 import { clientNameSearch } from './008_client_name_search.js';
+import { groups } from './009_groups.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -27,6 +28,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['007_throttle_counters', throttleCounters],
   ['007_throttle_counters_unlogged', throttleCountersUnlogged],
   ['008_client_name_search', clientNameSearch],
+  ['009_groups', groups],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */

@@ -4,13 +4,20 @@
  */
 import type { AccessTokenTables } from './access-tokens.js';
 import type { FoundationTables } from './foundation.js';
+import type { GroupTables } from './groups.js';
 import type { OAuthTables } from './oauth.js';
 import type { WorkflowTables } from './workflows.js';
 
 export type * from './access-tokens.js';
 export type * from './foundation.js';
+export type * from './groups.js';
 export type * from './oauth.js';
 
 export type * from './workflows.js';
 
-export interface Database extends FoundationTables, OAuthTables, AccessTokenTables, WorkflowTables {}
+export interface Database
+  extends FoundationTables,
+    OAuthTables,
+    AccessTokenTables,
+    WorkflowTables,
+    GroupTables {}
