@@ -2,9 +2,10 @@
  * Admin › Security › Audit log: GET /audit, newest first, filtered by time range, actor, action
  * and target, with cursor paging (Next / Previous). Filters apply on "Apply", not per keystroke.
  */
-import { useId, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { type Answer, api, type paths, unwrap } from '../api/client';
 import { Table } from '../components/Table';
+import { TextField } from '../components/TextField';
 import { Time } from '../components/Time';
 import '../components/page-parts.css';
 import type { PageDefinition } from '../pages';
@@ -48,41 +49,6 @@ function actorText(event: AuditEvent): string {
   return event.actor.label ?? `${event.actor.type}:${event.actor.id}`;
 }
 
-function Field({
-  label,
-  value,
-  onInput,
-  type = 'text',
-  hint,
-}: {
-  label: string;
-  value: string;
-  onInput: (v: string) => void;
-  type?: 'text' | 'email' | 'datetime-local';
-  hint?: string;
-}) {
-  const id = useId();
-  const hintId = useId();
-  return (
-    <div class="field">
-      <label for={id}>{label}</label>
-      <input
-        id={id}
-        type={type as 'text'}
-        value={value}
-        aria-describedby={hint ? hintId : undefined}
-        autocomplete="off"
-        onInput={(e) => onInput((e.target as HTMLInputElement).value)}
-      />
-      {hint ? (
-        <p id={hintId} class="hint">
-          {hint}
-        </p>
-      ) : null}
-    </div>
-  );
-}
-
 function AuditPage() {
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [applied, setApplied] = useState<Filters>(EMPTY);
@@ -99,21 +65,21 @@ function AuditPage() {
         }}
       >
         <div class="filters">
-          <Field label="From" type="datetime-local" value={draft.from} onInput={set('from')} />
-          <Field label="To" type="datetime-local" value={draft.to} onInput={set('to')} />
-          <Field
+          <TextField label="From" type="datetime-local" value={draft.from} onInput={set('from')} />
+          <TextField label="To" type="datetime-local" value={draft.to} onInput={set('to')} />
+          <TextField
             label="Actor"
             value={draft.actor}
             onInput={set('actor')}
             hint="A user's email or id, client:<client id>, cli or system"
           />
-          <Field
+          <TextField
             label="Action"
             value={draft.action}
             onInput={set('action')}
             hint="An action, or a family: user.*"
           />
-          <Field
+          <TextField
             label="Target"
             value={draft.target}
             onInput={set('target')}

@@ -2,28 +2,24 @@
  * Admin › Security › Signing keys: the keys that sign access tokens (GET /keys) and a rotation
  * with confirmation (POST /keys/rotate). Admins only (a role holding every grant), as the API.
  */
-import { useState } from 'preact/hooks';
 import { type Answer, api, unwrap } from '../api/client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Table } from '../components/Table';
 import { Status, Time } from '../components/Time';
+import { useChanges } from '../components/use-changes';
 import '../components/page-parts.css';
 import type { PageDefinition } from '../pages';
 
 type SigningKey = Answer<'/api/admin/v1/keys', 'get'>['items'][number];
 
 function SigningKeysPage() {
-  const [confirming, setConfirming] = useState(false);
-  const [reloadKey, setReloadKey] = useState(0);
-  const [notice, setNotice] = useState('');
+  const { open: confirming, setOpen: setConfirming, reloadKey, notice, changed } = useChanges<true>();
 
   const rotate = async () => {
     const answer = await unwrap(api.POST('/api/admin/v1/keys/rotate'));
-    setConfirming(false);
-    setNotice(
+    changed(
       `New active key ${answer.key.kid} (${answer.key.alg}). Earlier keys stay published until their tokens expire.`,
     );
-    setReloadKey((n) => n + 1);
   };
 
   return (
@@ -63,7 +59,7 @@ function SigningKeysPage() {
           confirmLabel="Rotate"
           danger={false}
           onConfirm={rotate}
-          onClose={() => setConfirming(false)}
+          onClose={() => setConfirming(undefined)}
         >
           <p>
             A new key signs every token from now on. Tokens already issued stay valid: the current key stays

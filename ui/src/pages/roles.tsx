@@ -9,6 +9,8 @@ import { type Answer, api, type Grant, unwrap } from '../api/client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Dialog } from '../components/Dialog';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { TextField } from '../components/TextField';
+import { useChanges } from '../components/use-changes';
 import { Table } from '../components/Table';
 import { Status } from '../components/Time';
 import '../components/page-parts.css';
@@ -69,35 +71,6 @@ function GrantChoices({
         );
       })}
     </fieldset>
-  );
-}
-
-function TextField({
-  label,
-  value,
-  onInput,
-  required,
-  readOnly,
-}: {
-  label: string;
-  value: string;
-  onInput?: (v: string) => void;
-  required?: boolean;
-  readOnly?: boolean;
-}) {
-  const id = useId();
-  return (
-    <div class="field">
-      <label for={id}>{label}</label>
-      <input
-        id={id}
-        value={value}
-        required={required}
-        readOnly={readOnly}
-        autocomplete="off"
-        onInput={(e) => onInput?.((e.target as HTMLInputElement).value)}
-      />
-    </div>
   );
 }
 
@@ -276,10 +249,8 @@ function RolesPage() {
   const manage = can(me, 'roles.manage');
   const seeUsers = can(me, 'users.manage');
   const [catalog, setCatalog] = useState<GrantInfo[]>([]);
-  const [open, setOpen] = useState<Open>();
-  const [reloadKey, setReloadKey] = useState(0);
+  const { open, setOpen, reloadKey, notice, changed } = useChanges<Open>();
   const [error, setError] = useState<unknown>();
-  const [notice, setNotice] = useState('');
   const nameIds = useId();
 
   useEffect(() => {
@@ -287,12 +258,6 @@ function RolesPage() {
       .then((answer) => setCatalog(answer.items))
       .catch(setError);
   }, []);
-
-  const changed = (message: string) => {
-    setOpen(undefined);
-    setNotice(message);
-    setReloadKey((n) => n + 1);
-  };
 
   return (
     <>
@@ -430,12 +395,10 @@ function RolesPage() {
         <CopyRole
           role={open.role}
           onClose={() => setOpen(undefined)}
-          onCopied={(copy) => {
-            setReloadKey((n) => n + 1);
-            setNotice(`Copied ${open.role.name} to ${copy.name}.`);
+          onCopied={(copy) =>
             // Straight on to the copy's grants: copying is usually the first step of changing them.
-            setOpen({ kind: 'edit', role: copy });
-          }}
+            changed(`Copied ${open.role.name} to ${copy.name}.`, { kind: 'edit', role: copy })
+          }
         />
       ) : null}
       {open?.kind === 'delete' ? (

@@ -8,6 +8,8 @@ import { type Answer, api, unwrap } from '../api/client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Dialog } from '../components/Dialog';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { TextField } from '../components/TextField';
+import { useChanges } from '../components/use-changes';
 import { Menu } from '../components/Menu';
 import { SecretField } from '../components/SecretField';
 import { Table } from '../components/Table';
@@ -25,37 +27,6 @@ type Open =
   | { kind: 'disable'; user: UserItem }
   | { kind: 'reset'; user: UserItem }
   | { kind: 'password'; user: UserItem; password: string; created: boolean };
-
-function Input({
-  label,
-  value,
-  onInput,
-  type = 'text',
-  required,
-  autocomplete = 'off',
-}: {
-  label: string;
-  value: string;
-  onInput: (v: string) => void;
-  type?: 'text' | 'email' | 'datetime-local';
-  required?: boolean;
-  autocomplete?: string;
-}) {
-  const id = useId();
-  return (
-    <div class="field">
-      <label for={id}>{label}</label>
-      <input
-        id={id}
-        type={type as 'text'}
-        value={value}
-        required={required}
-        autocomplete={autocomplete}
-        onInput={(e) => onInput((e.target as HTMLInputElement).value)}
-      />
-    </div>
-  );
-}
 
 function RoleSelect({
   label,
@@ -140,8 +111,8 @@ function CreateUser({
     <Dialog title="Create user" onClose={onClose}>
       <form onSubmit={create}>
         <ErrorBanner error={error} />
-        <Input label="Email" type="email" value={email} onInput={setEmail} required />
-        <Input label="Display name" value={displayName} onInput={setDisplayName} />
+        <TextField label="Email" type="email" value={email} onInput={setEmail} required />
+        <TextField label="Display name" value={displayName} onInput={setDisplayName} />
         <RoleSelect label="Role" roles={roles} value={role} onChange={setRole} />
         <div class="choice">
           <input
@@ -224,10 +195,8 @@ function UsersPage() {
   const [roles, setRoles] = useState<RoleItem[]>([]);
   const [status, setStatus] = useState('');
   const [roleFilter, setRoleFilter] = useState('');
-  const [open, setOpen] = useState<Open>();
-  const [reloadKey, setReloadKey] = useState(0);
+  const { open, setOpen, reloadKey, notice, changed } = useChanges<Open>();
   const [error, setError] = useState<unknown>();
-  const [notice, setNotice] = useState('');
   const statusId = useId();
   const emailIds = useId();
 
@@ -237,19 +206,13 @@ function UsersPage() {
       .catch(setError);
   }, []);
 
-  const done = (message: string) => {
-    setOpen(undefined);
-    setNotice(message);
-    setReloadKey((n) => n + 1);
-  };
-
   const enable = async (user: UserItem) => {
     setError(undefined);
     try {
       await unwrap(
         api.POST('/api/admin/v1/users/{id}/enable', { params: { path: { id: String(user.id) } } }),
       );
-      done(`${user.email} is enabled.`);
+      changed(`${user.email} is enabled.`);
     } catch (e) {
       setError(e);
     }
@@ -341,11 +304,12 @@ function UsersPage() {
         <CreateUser
           roles={roles}
           onClose={() => setOpen(undefined)}
-          onCreated={(user, password) => {
-            setReloadKey((n) => n + 1);
-            setNotice(`${user.email} was created.`);
-            setOpen(password ? { kind: 'password', user, password, created: true } : undefined);
-          }}
+          onCreated={(user, password) =>
+            changed(
+              `${user.email} was created.`,
+              password ? { kind: 'password', user, password, created: true } : undefined,
+            )
+          }
         />
       ) : null}
       {open?.kind === 'role' ? (
@@ -353,7 +317,7 @@ function UsersPage() {
           user={open.user}
           roles={roles}
           onClose={() => setOpen(undefined)}
-          onChanged={() => done(`${open.user.email} has a new role.`)}
+          onChanged={() => changed(`${open.user.email} has a new role.`)}
         />
       ) : null}
       {open?.kind === 'disable' ? (
@@ -367,7 +331,7 @@ function UsersPage() {
                 params: { path: { id: String(open.user.id) } },
               }),
             );
-            done(`${open.user.email} is disabled.`);
+            changed(`${open.user.email} is disabled.`);
           }}
         >
           <p>

@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, unwrap } from '../api/client';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { TextField } from '../components/TextField';
 import { JsonEditor, type JsonError } from '../components/JsonEditor';
 import { Table } from '../components/Table';
 import { Time } from '../components/Time';
@@ -28,33 +29,6 @@ const EXAMPLE = `{
     { "id": "say", "type": "log", "message": "doubled to {{vars.doubled}}" }
   ]
 }`;
-
-function Text({
-  id,
-  label,
-  value,
-  onInput,
-  required,
-}: {
-  id: string;
-  label: string;
-  value: string;
-  onInput: (v: string) => void;
-  required?: boolean;
-}) {
-  return (
-    <div class="field">
-      <label for={id}>{label}</label>
-      <input
-        id={id}
-        value={value}
-        required={required}
-        autocomplete="off"
-        onInput={(e) => onInput((e.target as HTMLInputElement).value)}
-      />
-    </div>
-  );
-}
 
 /** The editing form; `workflow` undefined: a new one. */
 function DefinitionForm({ workflow, onSaved }: { workflow?: Workflow; onSaved: (saved: Workflow) => void }) {
@@ -102,8 +76,8 @@ function DefinitionForm({ workflow, onSaved }: { workflow?: Workflow; onSaved: (
     <form class="panel" onSubmit={save} aria-labelledby="definition-heading">
       <h2 id="definition-heading">{workflow ? 'Definition' : 'New workflow'}</h2>
       <ErrorBanner error={error} />
-      <Text id="workflow-name" label="Name" value={name} onInput={setName} required />
-      <Text id="workflow-description" label="Description" value={description} onInput={setDescription} />
+      <TextField label="Name" value={name} onInput={setName} required />
+      <TextField label="Description" value={description} onInput={setDescription} />
       <JsonEditor
         label="Definition (JSON)"
         hint="An optional JSON Schema as input, and steps: http, delay, set, if, log, fail. Expressions are JSONata."

@@ -1,0 +1,45 @@
+/** A labelled one-line input (text, email or a local date-time), with an optional hint under it. */
+import { useId } from 'preact/hooks';
+
+export interface TextFieldProps {
+  label: string;
+  value: string;
+  onInput: (value: string) => void;
+  type?: 'text' | 'email' | 'datetime-local';
+  required?: boolean;
+  hint?: string;
+  autocomplete?: string;
+}
+
+export function TextField({
+  label,
+  value,
+  onInput,
+  type = 'text',
+  required,
+  hint,
+  autocomplete = 'off',
+}: TextFieldProps) {
+  const id = useId();
+  const hintId = useId();
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <input
+        id={id}
+        // Preact types `type` as a union of discriminated attribute sets; any of ours is a plain input.
+        type={type as 'text'}
+        value={value}
+        required={required}
+        autocomplete={autocomplete}
+        aria-describedby={hint ? hintId : undefined}
+        onInput={(event) => onInput((event.target as HTMLInputElement).value)}
+      />
+      {hint ? (
+        <p id={hintId} class="hint">
+          {hint}
+        </p>
+      ) : null}
+    </div>
+  );
+}
