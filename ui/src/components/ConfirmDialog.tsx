@@ -42,7 +42,8 @@ export function ConfirmDialog({
       <div class="dialog-body">{children}</div>
       <ErrorBanner error={error} />
       <div class="actions">
-        <button type="button" onClick={onClose} disabled={busy}>
+        {/* biome-ignore lint/a11y/noAutofocus: a dialog's first focus belongs on its safe choice (WAI-ARIA dialog pattern). */}
+        <button type="button" onClick={onClose} disabled={busy} autoFocus>
           Cancel
         </button>
         <button type="button" class={danger ? 'danger' : 'primary'} onClick={confirm} disabled={busy}>

@@ -90,7 +90,9 @@ function GenerateTokenDialog({ onClose, onCreated }: { onClose: () => void; onCr
         <ErrorBanner error={error} />
         <div class="field">
           <label for="token-description">Description</label>
+          {/* The dialog opens on its first field (WAI-ARIA dialog pattern). */}
           <input
+            autoFocus
             id="token-description"
             required
             maxLength={1000}

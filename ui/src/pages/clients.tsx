@@ -128,7 +128,9 @@ function CreateClientDialog({ onClose, onCreated }: { onClose: () => void; onCre
         <ErrorBanner error={error} />
         <div class="field">
           <label for="client-name">Name</label>
+          {/* The dialog opens on its first field (WAI-ARIA dialog pattern). */}
           <input
+            autoFocus
             id="client-name"
             required
             maxLength={100}
