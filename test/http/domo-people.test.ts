@@ -458,6 +458,29 @@ for (const dialect of dialects()) {
         const listed = (await call('GET', '/v1/groups', dev.reader)).json() as Array<{ id: number }>;
         expect(listed.some((g) => g.id === group.id)).toBe(true);
 
+        // The Domo SDK sends `default` on create and may send `active` on update.
+        const sdkStyle = await call('POST', '/v1/groups', dev.manager, { name: 'SDK group', default: false });
+        expect(sdkStyle.statusCode).toBe(201);
+        const flagsOnly = await call('PUT', `/v1/groups/${sdkStyle.json().id}`, dev.manager, {
+          active: true,
+        });
+        expect(flagsOnly.statusCode).toBe(200);
+        expect(flagsOnly.json()).toEqual(sdkStyle.json());
+        const isDefault = await call('POST', '/v1/groups', dev.manager, { name: 'Everyone', default: true });
+        expect(isDefault.statusCode).toBe(400);
+        expect(isDefault.json()).toEqual({
+          error: 'validation_error',
+          message: 'Gatehouse has no default groups: "default" must be false.',
+          details: { field: 'default' },
+        });
+        const inactive = await call('PUT', `/v1/groups/${sdkStyle.json().id}`, dev.manager, {
+          name: 'Gone',
+          active: false,
+        });
+        expect(inactive.statusCode).toBe(400);
+        expect(inactive.json().details).toEqual({ field: 'active' });
+        expect((await fx.services.groups.get(sdkStyle.json().id)).name).toBe('SDK group');
+
         const dup = await call('POST', '/v1/groups', dev.manager, { name: 'FINANCE' });
         expect(dup.statusCode).toBe(409);
         expect(dup.json()).toEqual({

@@ -4,6 +4,7 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { ValidationError } from '../../errors.js';
 import { actorOf, principalOf } from '../../guard/index.js';
 import type { Group } from '../../services/groups.js';
 import { type DomoApiOptions, requireWrite } from './context.js';
@@ -33,6 +34,25 @@ export function toDomoGroup(group: Group) {
   };
 }
 
+/** The name and description of a body, after checking Domo's flags hold the only values Gatehouse has. */
+function withoutFlags<T extends { default?: boolean; active?: boolean }>(
+  body: T,
+): Omit<T, 'default' | 'active'> {
+  const { default: isDefault, active, ...rest } = body;
+  if (isDefault === true)
+    throw new ValidationError('Gatehouse has no default groups: "default" must be false.', {
+      field: 'default',
+    });
+  if (active === false)
+    throw new ValidationError(
+      'Gatehouse groups are always active: "active" must be true (delete the group instead).',
+      {
+        field: 'active',
+      },
+    );
+  return rest;
+}
+
 export async function groupRoutes(app: FastifyInstance, { services, guard }: DomoApiOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const write = requireWrite(guard);
@@ -42,7 +62,11 @@ export async function groupRoutes(app: FastifyInstance, { services, guard }: Dom
   });
 
   r.post('/v1/groups', { schema: createGroupSchema, onRequest: write }, async (request, reply) => {
-    const group = await services.groups.create(request.body, principalOf(request), actorOf(request));
+    const group = await services.groups.create(
+      withoutFlags(request.body),
+      principalOf(request),
+      actorOf(request),
+    );
     return reply.code(201).send(toDomoGroup(group));
   });
 
@@ -51,7 +75,10 @@ export async function groupRoutes(app: FastifyInstance, { services, guard }: Dom
   });
 
   r.put('/v1/groups/:id', { schema: updateGroupSchema, onRequest: write }, async (request) => {
-    return toDomoGroup(await services.groups.update(request.params.id, request.body, actorOf(request)));
+    const changes = withoutFlags(request.body);
+    const flagsOnly = Object.keys(changes).length === 0 && Object.keys(request.body).length > 0;
+    if (flagsOnly) return toDomoGroup(await services.groups.get(request.params.id));
+    return toDomoGroup(await services.groups.update(request.params.id, changes, actorOf(request)));
   });
 
   r.delete('/v1/groups/:id', { schema: deleteGroupSchema, onRequest: write }, async (request, reply) => {

@@ -100,10 +100,20 @@ export const DomoUser = Obj(
   { title: 'User (Domo)' },
 );
 
+/** Domo's group flags, as the Domo SDK sends them: Gatehouse groups are never default and always active. */
+const groupFlags = {
+  default: Type.Optional(
+    Type.Boolean({ description: 'Accepted when false (Gatehouse has no default group).' }),
+  ),
+  active: Type.Optional(
+    Type.Boolean({ description: 'Accepted when true (delete a group instead of deactivating it).' }),
+  ),
+};
 export const GroupBody = Type.Object(
   {
     name: Type.String({ description: '1–200 characters, unique (case-insensitive).' }),
     description: Type.Optional(Nullable(Type.String({ description: 'At most 2000 characters.' }))),
+    ...groupFlags,
   },
   { additionalProperties: false, examples: [{ name: 'Finance', description: 'Finance team' }] },
 );
@@ -111,8 +121,13 @@ export const UpdateGroupBody = Type.Object(
   {
     name: Type.Optional(Type.String({ description: '1–200 characters, unique (case-insensitive).' })),
     description: Type.Optional(Nullable(Type.String({ description: 'At most 2000 characters.' }))),
+    ...groupFlags,
   },
-  { additionalProperties: false, description: 'Only the fields given change; at least one.' },
+  {
+    additionalProperties: false,
+    description:
+      'Only the fields given change; at least one (the flags alone change nothing and answer the group).',
+  },
 );
 
 export const DomoGroup = Obj(
