@@ -91,6 +91,12 @@ export interface Config {
   readonly workflowMaxValueBytes: number;
   /** Largest JSON size (bytes) of a run's whole state: variables, outputs and log lines. */
   readonly workflowMaxRunBytes: number;
+  /** Largest CSV upload to a dataset (bytes after gzip is undone); the body is streamed, memory stays bounded. */
+  readonly datasetMaxUploadBytes: number;
+  /** Wall-clock limit of one dataset query. */
+  readonly datasetQueryTimeoutMs: number;
+  /** Most rows one dataset query may return (more → 400). */
+  readonly datasetQueryMaxRows: number;
   /** `redis://…`: keep the throttle counters in Redis instead of the database. */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key Gatehouse writes (instances sharing one Redis need different ones). */
@@ -323,6 +329,22 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_WORKFLOW_MAX_RUN_BYTES',
     default: '16777216 (16 MiB)',
     meaning: "largest JSON size of a run's whole state: variables, outputs and log lines together",
+  },
+  {
+    variable: 'GATEHOUSE_DATASET_MAX_UPLOAD_BYTES',
+    default: '1073741824 (1 GiB)',
+    meaning: 'largest CSV upload to a dataset, counted after gzip is undone (streamed: memory stays bounded)',
+  },
+  {
+    variable: 'GATEHOUSE_DATASET_QUERY_TIMEOUT_MS',
+    default: '10000',
+    meaning:
+      'wall-clock limit of one dataset query (POST /v1/datasets/query/execute/{id}); past it → 400 (10–600000)',
+  },
+  {
+    variable: 'GATEHOUSE_DATASET_QUERY_MAX_ROWS',
+    default: '100000',
+    meaning: 'most rows one dataset query may return; more → 400 (1–10000000)',
   },
   {
     variable: 'GATEHOUSE_REDIS_URL',
@@ -692,6 +714,9 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
     workflowExpressionHeapMb: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB', 64, 16, 4096),
     workflowMaxValueBytes,
     workflowMaxRunBytes,
+    datasetMaxUploadBytes: readInt(env, 'GATEHOUSE_DATASET_MAX_UPLOAD_BYTES', 1024 * MiB, 1024, 2 ** 50),
+    datasetQueryTimeoutMs: readInt(env, 'GATEHOUSE_DATASET_QUERY_TIMEOUT_MS', 10_000, 10, 600_000),
+    datasetQueryMaxRows: readInt(env, 'GATEHOUSE_DATASET_QUERY_MAX_ROWS', 100_000, 1, 10_000_000),
     redisUrl,
     redisPrefix: readRedisPrefix(env),
     throttle: Object.freeze({

@@ -145,6 +145,13 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** 415: a body of a media type the route does not take. */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string) {
+    super(415, 'unsupported_media_type', message);
+  }
+}
+
 /** 429: throttled. `headers` may add the RateLimit-* headers (they win over the default Retry-After). */
 export class TooManyRequestsError extends AppError {
   constructor(message: string, retryAfterSeconds: number, headers: Record<string, string> = {}) {

@@ -116,6 +116,11 @@ const TAGS = [
       'Domo `/v1/groups`: reads need scope `user` (client tokens); writes also grant `users.manage`.',
   },
   { name: 'Audit (Domo)', description: 'Domo `/v1/audit` activity log: scope `audit`, grant `audit.view`.' },
+  {
+    name: 'DataSets',
+    description:
+      'Domo-compatible DataSets (`/v1/datasets`): metadata, CSV import and export, queries; grant `data.view` to read and `data.manage` to write, scope `data` for client tokens.',
+  },
   { name: 'Health', description: 'Liveness, readiness and this description.' },
 ] as const;
 
@@ -218,6 +223,21 @@ export function areaConventions(route: RouteOptions): AreaConventions | undefine
       ],
       security: BEARER,
       errors: errors(...(hasInput ? [400] : []), 401, 403, ...(hasId ? [404] : []), ...(writes ? [409] : [])),
+    };
+  }
+  if (url.startsWith('/v1/datasets')) {
+    const imports = url.endsWith('/data') && methods.includes('PUT');
+    return {
+      tags: ['DataSets'],
+      security: BEARER,
+      errors: errors(
+        ...(hasInput ? [400] : []),
+        401,
+        403,
+        ...(hasId ? [404] : []),
+        ...(writes ? [409] : []),
+        ...(imports ? [413, 415] : []),
+      ),
     };
   }
   if (url === '/healthz' || url === '/readyz' || url === OPENAPI_PATH) {

@@ -6,6 +6,7 @@ import { AccessTokensService } from './access-tokens.js';
 import { AuditService } from './audit.js';
 import { ClientsService } from './clients.js';
 import { GroupsService } from './groups.js';
+import { DatasetsService } from './datasets.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
@@ -38,6 +39,8 @@ export interface Services {
   readonly accessTokens: AccessTokensService;
   /** Groups of users (Domo's `/v1/groups`). */
   readonly groups: GroupsService;
+  /** DataSets (Domo's /v1/datasets): metadata, CSV import/export, queries. */
+  readonly datasets: DatasetsService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -73,5 +76,6 @@ export function createServices(ctx: ServiceContext): Services {
     workflows,
     accessTokens,
     groups,
+    datasets: new DatasetsService(ctx, audit),
   };
 }

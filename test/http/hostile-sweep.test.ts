@@ -266,6 +266,22 @@ for (const dialect of dialects()) {
         payload: {},
       });
       expect(run.statusCode, run.body).toBe(202);
+      const dataset = await app.inject({
+        method: 'POST',
+        url: '/v1/datasets',
+        headers: { authorization: bearer },
+        payload: {
+          name: 'Sweep',
+          schema: {
+            columns: [
+              { name: 'n', type: 'LONG' },
+              { name: 'day', type: 'DATE' },
+            ],
+          },
+        },
+      });
+      expect(dataset.statusCode, dataset.body).toBe(201);
+      const datasetId = (dataset.json() as { id: string }).id;
       seeded = {
         session,
         bearer,
@@ -277,6 +293,8 @@ for (const dialect of dialects()) {
           clients: client.clientId,
           workflows: workflowId,
           groups: String(group.id),
+          datasets: datasetId,
+          execute: datasetId,
           instance: (run.json() as { id: string }).id,
         },
       };

@@ -15,6 +15,7 @@ import { throttleCounters } from './007_throttle_counters.js';
 import { throttleCountersUnlogged } from './007_throttle_counters_unlogged.js';
 import { clientNameSearch } from './008_client_name_search.js';
 import { groups } from './009_groups.js';
+import { datasets } from './010_datasets.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -29,6 +30,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['007_throttle_counters_unlogged', throttleCountersUnlogged],
   ['008_client_name_search', clientNameSearch],
   ['009_groups', groups],
+  ['010_datasets', datasets],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */

@@ -3,12 +3,14 @@
  * Later parts add `schema/<part>.ts` and extend `Database` with it.
  */
 import type { AccessTokenTables } from './access-tokens.js';
+import type { DatasetTables } from './datasets.js';
 import type { FoundationTables } from './foundation.js';
 import type { GroupTables } from './groups.js';
 import type { OAuthTables } from './oauth.js';
 import type { WorkflowTables } from './workflows.js';
 
 export type * from './access-tokens.js';
+export type * from './datasets.js';
 export type * from './foundation.js';
 export type * from './groups.js';
 export type * from './oauth.js';
@@ -21,3 +23,4 @@ export interface Database
     AccessTokenTables,
     WorkflowTables,
     GroupTables {}
+export interface Database extends FoundationTables, OAuthTables, AccessTokenTables, WorkflowTables, DatasetTables {}

@@ -1,0 +1,101 @@
+/**
+ * The DataSets API (Domo's /v1/datasets, issue #15) on the bearer surface: client tokens need
+ * scope `data` and their owner's grant, developer tokens the grant only — `data.view` to read,
+ * `data.manage` to write. The guard runs at onRequest, before any body is read.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Readable } from 'node:stream';
+import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
+import { actorOf, BEARER_API, type Guard, principalOf } from '../../guard/index.js';
+import { hasControlCharacter, type ListQuery, type UploadOptions } from '../../services/datasets.js';
+import type { Services } from '../../services/index.js';
+import {
+  createDatasetSchema,
+  deleteDatasetSchema,
+  exportDataSchema,
+  getDatasetSchema,
+  importDataSchema,
+  listDatasetsSchema,
+  updateDatasetSchema,
+} from './schemas.js';
+
+export interface DatasetApiOptions {
+  services: Services;
+  guard: Guard;
+}
+
+/** Reads: the `data.view` grant (of the client's owner) and, for client tokens, scope `data`. */
+export const DATA_VIEW = { grant: 'data.view', scope: 'data' } as const;
+/** Writes: `data.manage` and, for client tokens, scope `data`. */
+export const DATA_MANAGE = { grant: 'data.manage', scope: 'data' } as const;
+
+/** `Content-Disposition: attachment` with an ASCII fallback and the RFC 5987 UTF-8 name. */
+export function contentDisposition(fileName: string): string {
+  if (hasControlCharacter(fileName))
+    throw new ValidationError('"fileName" may not contain control characters.', { field: 'fileName' });
+  const ascii = fileName.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
+}
+
+export async function datasetApiRoutes(
+  app: FastifyInstance,
+  { services, guard }: DatasetApiOptions,
+): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const view = guard.require(DATA_VIEW, BEARER_API);
+  const manage = guard.require(DATA_MANAGE, BEARER_API);
+
+  // CSV bodies are handed on as the raw (already gunzipped) stream; the service reads it as it arrives.
+  app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
+
+  r.get('/v1/datasets', { schema: listDatasetsSchema, onRequest: view }, async (request) => {
+    return services.datasets.list(request.query as ListQuery);
+  });
+
+  r.post('/v1/datasets', { schema: createDatasetSchema, onRequest: manage }, async (request, reply) => {
+    const dataset = await services.datasets.create(request.body, principalOf(request), actorOf(request));
+    return reply.code(201).send(dataset);
+  });
+
+  r.get('/v1/datasets/:id', { schema: getDatasetSchema, onRequest: view }, async (request) => {
+    return services.datasets.get(request.params.id);
+  });
+
+  r.put('/v1/datasets/:id', { schema: updateDatasetSchema, onRequest: manage }, async (request) => {
+    return services.datasets.update(request.params.id, request.body, principalOf(request), actorOf(request));
+  });
+
+  r.delete('/v1/datasets/:id', { schema: deleteDatasetSchema, onRequest: manage }, async (request, reply) => {
+    await services.datasets.delete(request.params.id, principalOf(request), actorOf(request));
+    return reply.code(204).send();
+  });
+
+  r.put('/v1/datasets/:id/data', { schema: importDataSchema, onRequest: manage }, async (request, reply) => {
+    const body = request.body as unknown;
+    if (typeof (body as Readable | undefined)?.pipe !== 'function')
+      throw new UnsupportedMediaTypeError('Send the rows as Content-Type: text/csv (no header row).');
+    await services.datasets.importCsv(
+      request.params.id,
+      body as Readable,
+      {
+        updateMethod: (request.query.updateMethod as UploadOptions['updateMethod'] | undefined) ?? 'REPLACE',
+      },
+      principalOf(request),
+      actorOf(request),
+    );
+    return reply.code(204).send();
+  });
+
+  r.get('/v1/datasets/:id/data', { schema: exportDataSchema, onRequest: view }, async (request, reply) => {
+    const disposition =
+      request.query.fileName === undefined ? undefined : contentDisposition(request.query.fileName);
+    const stream = await services.datasets.exportCsv(request.params.id, {
+      includeHeader: request.query.includeHeader ?? false,
+    });
+    reply.header('content-type', 'text/csv; charset=utf-8');
+    if (disposition) reply.header('content-disposition', disposition);
+    // The CSV stream goes out as it is read (no JSON serialization).
+    return reply.send(stream as never);
+  });
+}

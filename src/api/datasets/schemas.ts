@@ -1,0 +1,185 @@
+/**
+ * The DataSets API's route schemas (`/v1/datasets…`, Domo's names and shapes). Request schemas
+ * fix field names and JSON types; the service checks values with its own messages (names,
+ * column types), so a 400 says which field was wrong and why.
+ */
+import { Type } from '@sinclair/typebox';
+import { Literals, NoBody, Nullable, Obj, Timestamp } from '../../schemas.js';
+import {
+  COLUMN_TYPES,
+  LIST_SORTS,
+  MAX_COLUMNS,
+  MAX_DESCRIPTION_LENGTH,
+  MAX_LIST_LIMIT,
+  MAX_LIST_OFFSET,
+  MAX_NAME_LENGTH,
+} from '../../services/datasets.js';
+
+export const DatasetParams = Type.Object({
+  id: Type.String({ maxLength: 100, description: 'DataSet id (UUID).' }),
+});
+
+export const ListDatasetsQuery = Type.Object({
+  limit: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_LIST_LIMIT,
+      description: `Page size (default and most ${MAX_LIST_LIMIT}).`,
+    }),
+  ),
+  offset: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: MAX_LIST_OFFSET, description: 'DataSets to skip (default 0).' }),
+  ),
+  sort: Type.Optional(
+    Literals(LIST_SORTS, {
+      description: '`name` (default, A–Z) or `lastTouched`/`lastUpdated` (most recently changed first).',
+    }),
+  ),
+  nameLike: Type.Optional(
+    Type.String({ maxLength: 200, description: 'Case-insensitive substring of the name.' }),
+  ),
+});
+
+const Column = Type.Object(
+  {
+    name: Type.String({ description: '1–200 characters; unique (case-insensitive) within the DataSet.' }),
+    type: Type.String({ description: `One of ${COLUMN_TYPES.join(', ')}.`, examples: ['STRING'] }),
+  },
+  { additionalProperties: false },
+);
+const Schema = Type.Object(
+  { columns: Type.Array(Column, { description: `1–${MAX_COLUMNS} columns, in CSV order.` }) },
+  { additionalProperties: false },
+);
+const Name = Type.String({ description: `1–${MAX_NAME_LENGTH} characters.` });
+const Description = Type.String({ description: `At most ${MAX_DESCRIPTION_LENGTH} characters.` });
+const Rows = Type.Integer({
+  description: 'Accepted for Domo compatibility and ignored: the row count follows the data.',
+});
+
+export const CreateDatasetBody = Type.Object(
+  { name: Name, description: Type.Optional(Description), rows: Type.Optional(Rows), schema: Schema },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        name: 'Sales',
+        description: 'Daily sales',
+        schema: {
+          columns: [
+            { name: 'Region', type: 'STRING' },
+            { name: 'Amount', type: 'DECIMAL' },
+            { name: 'Day', type: 'DATE' },
+          ],
+        },
+      },
+    ],
+  },
+);
+export const UpdateDatasetBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    description: Type.Optional(Description),
+    rows: Type.Optional(Rows),
+    schema: Type.Optional(Schema),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'With rows stored, a new schema may rename columns and add columns at the end (null in existing rows), not drop or retype one (409).',
+  },
+);
+
+export const Dataset = Obj(
+  {
+    id: Type.String({ format: 'uuid' }),
+    name: Type.String(),
+    description: Type.String(),
+    rows: Type.Integer(),
+    columns: Type.Integer({ description: 'Number of columns.' }),
+    schema: Obj({
+      columns: Type.Array(Obj({ name: Type.String(), type: Literals(COLUMN_TYPES) })),
+    }),
+    owner: Obj({ id: Type.Integer(), name: Type.String() }),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    dataCurrentAt: Nullable(Timestamp, { description: 'When data was last imported; null before any.' }),
+    pdpEnabled: Type.Boolean(),
+  },
+  { title: 'DataSet' },
+);
+
+export const ImportQuery = Type.Object({
+  updateMethod: Type.Optional(
+    Literals(['REPLACE', 'APPEND'] as const, {
+      description: 'REPLACE (default) swaps in the new rows; APPEND adds them.',
+    }),
+  ),
+});
+export const ExportQuery = Type.Object({
+  includeHeader: Type.Optional(
+    Type.Boolean({ description: 'First line: the column names (default false).' }),
+  ),
+  fileName: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'Sent back as `Content-Disposition: attachment; filename=…`.',
+    }),
+  ),
+});
+
+const Csv = Type.Unknown({
+  description:
+    'CSV without a header row, one line per row, values in schema order; an empty field is null. ' +
+    '`Content-Encoding: gzip` accepted. Streamed: at most GATEHOUSE_DATASET_MAX_UPLOAD_BYTES (after gzip).',
+  examples: ['East,12.50,2026-01-31\nWest,,2026-02-01\n'],
+});
+
+export const listDatasetsSchema = {
+  summary: 'List DataSets',
+  querystring: ListDatasetsQuery,
+  response: { 200: Type.Array(Dataset) },
+};
+export const createDatasetSchema = {
+  summary: 'Create a DataSet',
+  description: 'A bad name, column name or type is a 400 naming the field; nothing is stored.',
+  body: CreateDatasetBody,
+  response: { 201: Dataset },
+};
+export const getDatasetSchema = {
+  summary: 'A DataSet: name, schema, row count, owner',
+  params: DatasetParams,
+  response: { 200: Dataset },
+};
+export const updateDatasetSchema = {
+  summary: 'Change a DataSet (owner or Admin)',
+  params: DatasetParams,
+  body: UpdateDatasetBody,
+  response: { 200: Dataset },
+};
+export const deleteDatasetSchema = {
+  summary: 'Delete a DataSet and its rows (owner or Admin)',
+  params: DatasetParams,
+  response: { 204: NoBody('Deleted; no body.') },
+};
+export const importDataSchema = {
+  summary: 'Import CSV data (owner or Admin)',
+  description:
+    'Every value is checked against the schema; one bad row rejects the whole upload (400 naming row, column and value) and the DataSet is unchanged.',
+  params: DatasetParams,
+  querystring: ImportQuery,
+  body: { content: { 'text/csv': { schema: Csv } } },
+  response: { 204: NoBody('Imported; no body.') },
+};
+export const exportDataSchema = {
+  summary: 'Export the rows as CSV (streamed)',
+  params: DatasetParams,
+  querystring: ExportQuery,
+  response: {
+    200: {
+      description: 'The rows as CSV, in import order.',
+      content: { 'text/csv': { schema: Type.String() } },
+    },
+  },
+};

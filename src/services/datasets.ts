@@ -1,0 +1,738 @@
+/**
+ * DataSets (issue #15, Domo's /v1/datasets): metadata, CSV import and export, and (later) queries.
+ *
+ * Design (also in the README, "DataSets"):
+ * - Where rows live: in the store itself, one physical table per dataset, `ds_<id without
+ *   dashes>`, next to Gatehouse's own tables (SQLite file by default; on PostgreSQL in the
+ *   instance's schema, so every node on that PostgreSQL reads the same rows). Columns are typed
+ *   (STRING text, LONG integer/bigint, DECIMAL numeric, DOUBLE real/double precision, DATE text
+ *   `YYYY-MM-DD`/date, DATETIME text ISO UTC/timestamptz) and named by position, `c0…cN`, so a
+ *   column's name can be anything and renaming it is a metadata change. A leading `_r` column
+ *   (SQLite: the rowid alias; PostgreSQL: an identity) keeps the rows in import order and pages
+ *   the export. The catalogue is the `datasets` table (migration 010).
+ * - Why not an embedded analytical engine (DuckDB): its files are per node, so a second node on
+ *   the same PostgreSQL would not see the rows, and it would be a second store to back up and
+ *   migrate. SQLite and PostgreSQL run the GROUP BY target on 1M rows in one scan; DuckDB stays
+ *   the bench's reference (later).
+ * - Uploads are atomic without holding a long write lock: rows are checked and inserted in
+ *   batches into a staging table (`ds_<id>_u<random>`), and one short transaction then swaps it
+ *   in (REPLACE: drop + rename) or copies it over (APPEND), updates the row count and writes the
+ *   audit event. A bad value, a broken CSV or a too-large body drops the staging table: the
+ *   dataset is unchanged. The body is read as a stream (csv-parse), so memory stays bounded.
+ * - Queries (src/services/dataset-sql.ts): the SQL is parsed into an AST (node-sql-parser) and
+ *   whitelisted: one SELECT, the only table `table`, known functions only; then `table` is
+ *   rewritten to a subquery over this dataset's physical table that renames `c<i>` to the column
+ *   names, and run read-only with a time limit and a row cap.
+ */
+import crypto from 'node:crypto';
+import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { parse as parseCsv } from 'csv-parse';
+import { CompiledQuery, type Selectable } from 'kysely';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationError,
+} from '../errors.js';
+import type { Executor } from '../store/index.js';
+import { likePattern } from '../store/index.js';
+import type { DatasetsTable } from '../store/schema/index.js';
+import type { AuditService } from './audit.js';
+import type { Actor, ServiceContext } from './context.js';
+import { isAdmin, type Principal } from './principal.js';
+
+export const COLUMN_TYPES = ['STRING', 'DECIMAL', 'LONG', 'DOUBLE', 'DATE', 'DATETIME'] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
+export interface DatasetColumn {
+  name: string;
+  type: ColumnType;
+}
+
+export interface Dataset {
+  id: string;
+  name: string;
+  description: string;
+  rows: number;
+  columns: number;
+  schema: { columns: DatasetColumn[] };
+  owner: { id: number; name: string };
+  createdAt: string;
+  updatedAt: string;
+  dataCurrentAt: string | null;
+  pdpEnabled: boolean;
+}
+
+export const MAX_NAME_LENGTH = 200;
+export const MAX_DESCRIPTION_LENGTH = 2000;
+export const MAX_COLUMNS = 500;
+export const MAX_COLUMN_NAME_LENGTH = 200;
+/** Domo's largest page of datasets. */
+export const MAX_LIST_LIMIT = 50;
+export const MAX_LIST_OFFSET = 1_000_000;
+export const LIST_SORTS = ['name', 'lastTouched', 'lastUpdated'] as const;
+export type ListSort = (typeof LIST_SORTS)[number];
+/** Largest CSV record (one row), so one malformed quote cannot buffer the whole upload. */
+export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
+/** Rows read per statement when exporting. */
+export const EXPORT_PAGE_ROWS = 5000;
+
+/** Physical table of a dataset's rows. The id is a UUID we made; its hex is safe in an identifier. */
+export function dataTable(id: string): string {
+  return `ds_${id.replace(/-/g, '')}`;
+}
+
+const SQLITE_TYPES: Record<ColumnType, string> = {
+  STRING: 'TEXT',
+  DECIMAL: 'NUMERIC',
+  LONG: 'INTEGER',
+  DOUBLE: 'REAL',
+  DATE: 'TEXT',
+  DATETIME: 'TEXT',
+};
+const PG_TYPES: Record<ColumnType, string> = {
+  STRING: 'text',
+  DECIMAL: 'numeric',
+  LONG: 'bigint',
+  DOUBLE: 'double precision',
+  DATE: 'date',
+  DATETIME: 'timestamptz',
+};
+
+/** An identifier in double quotes (both dialects). */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+const INTEGER = /^[+-]?\d{1,19}$/;
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATETIME =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+function validDay(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  const last = new Date(Date.UTC(2000, month, 0)).getUTCDate(); // days in month (leap-year agnostic base)
+  if (month === 2) {
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    return day <= (leap ? 29 : 28);
+  }
+  return day <= last;
+}
+
+/**
+ * The stored form of a CSV field for a column of `type`, or a string saying why it is not one.
+ * An empty field is null, whatever the type.
+ */
+export function convertValue(
+  type: ColumnType,
+  raw: string,
+): { value: string | number | null } | { error: string } {
+  if (raw === '') return { value: null };
+  switch (type) {
+    case 'STRING':
+      if (raw.includes('\u0000')) return { error: 'a STRING may not contain the NUL character' };
+      return { value: raw };
+    case 'LONG': {
+      const text = raw.trim();
+      if (!INTEGER.test(text)) return { error: 'not a whole number' };
+      const n = Number(text);
+      if (!Number.isSafeInteger(n)) return { error: 'a LONG must be between -(2^53-1) and 2^53-1' };
+      return { value: n };
+    }
+    case 'DOUBLE': {
+      const text = raw.trim();
+      const n = Number(text);
+      if (!NUMBER.test(text) || !Number.isFinite(n)) return { error: 'not a finite number' };
+      return { value: n };
+    }
+    case 'DECIMAL': {
+      const text = raw.trim();
+      if (!NUMBER.test(text) || !Number.isFinite(Number(text)))
+        return { error: 'not a finite decimal number' };
+      return { value: text };
+    }
+    case 'DATE': {
+      const m = DATE.exec(raw.trim());
+      if (!m || !validDay(Number(m[1]), Number(m[2]), Number(m[3])) || m[1] === '0000')
+        return { error: 'not a date (YYYY-MM-DD)' };
+      return { value: m[0] };
+    }
+    case 'DATETIME': {
+      const m = DATETIME.exec(raw.trim());
+      if (!m) return { error: 'not a date-time (YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH:MM])' };
+      const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(
+        Number,
+      ) as [number, number, number, number, number, number];
+      if (!validDay(year, month, day) || hour > 23 || minute > 59 || second > 59)
+        return { error: 'not a valid date-time' };
+      const millis = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
+      // Date.UTC maps the years 0–99 to 1900–1999; setUTCFullYear takes them as written.
+      const at = new Date(0);
+      at.setUTCFullYear(year, month - 1, day);
+      at.setUTCHours(hour, minute, second, millis);
+      let time = at.getTime();
+      const zone = m[8];
+      if (zone && zone !== 'Z') {
+        const digits = zone.slice(1).replace(':', '');
+        const offsetMinutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || '0');
+        if (offsetMinutes > 18 * 60) return { error: 'not a valid time zone offset' };
+        time -= (zone[0] === '-' ? -1 : 1) * offsetMinutes * 60_000;
+      }
+      const date = new Date(time);
+      const y = date.getUTCFullYear();
+      if (y < 1 || y > 9999) return { error: 'a DATETIME must fall in the years 0001–9999' };
+      return { value: date.toISOString() };
+    }
+  }
+}
+
+/** One CSV field: quoted when it holds a comma, a quote, a line break or leading/trailing space. */
+export function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = typeof value === 'string' ? value : String(value);
+  if (text === '') return '""';
+  if (/[",\r\n]/.test(text) || text.trim() !== text) return `"${text.replace(/"/g, '""')}"`;
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input checks
+
+/** True when `text` holds a C0 control character or DEL. */
+export function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
+function checkName(value: unknown): string {
+  if (typeof value !== 'string') throw new ValidationError('"name" must be a string.', { field: 'name' });
+  const name = value.trim();
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH || hasControlCharacter(name))
+    throw new ValidationError(`"name" must be 1–${MAX_NAME_LENGTH} characters without control characters.`, {
+      field: 'name',
+    });
+  return name;
+}
+
+function checkDescription(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string' || value.length > MAX_DESCRIPTION_LENGTH || value.includes('\u0000'))
+    throw new ValidationError(
+      `"description" must be a string of at most ${MAX_DESCRIPTION_LENGTH} characters.`,
+      {
+        field: 'description',
+      },
+    );
+  return value;
+}
+
+/** The columns of a `schema` object; a 400 names the first bad one. */
+export function checkSchema(value: unknown): DatasetColumn[] {
+  const columns = (value as { columns?: unknown } | null)?.columns;
+  if (typeof value !== 'object' || value === null || !Array.isArray(columns))
+    throw new ValidationError('"schema" must be {"columns": [{"name", "type"}, …]}.', { field: 'schema' });
+  if (columns.length === 0 || columns.length > MAX_COLUMNS)
+    throw new ValidationError(`"schema.columns" must have 1–${MAX_COLUMNS} columns.`, {
+      field: 'schema.columns',
+    });
+  const seen = new Set<string>();
+  return columns.map((column: unknown, i) => {
+    const field = `schema.columns[${i}]`;
+    const { name, type } = (column ?? {}) as { name?: unknown; type?: unknown };
+    if (typeof column !== 'object' || column === null || Array.isArray(column))
+      throw new ValidationError(`"${field}" must be {"name", "type"}.`, { field });
+    if (
+      typeof name !== 'string' ||
+      name.trim().length === 0 ||
+      name.length > MAX_COLUMN_NAME_LENGTH ||
+      hasControlCharacter(name)
+    )
+      throw new ValidationError(
+        `"${field}.name" must be 1–${MAX_COLUMN_NAME_LENGTH} characters without control characters.`,
+        { field: `${field}.name` },
+      );
+    if (typeof type !== 'string' || !(COLUMN_TYPES as readonly string[]).includes(type))
+      throw new ValidationError(`"${field}.type" must be one of ${COLUMN_TYPES.join(', ')}.`, {
+        field: `${field}.type`,
+        allowed: COLUMN_TYPES,
+      });
+    // SQL names are case-insensitive in SQLite: two columns differing in case could not be told apart in a query.
+    const key = name.toLowerCase();
+    if (seen.has(key))
+      throw new ValidationError(`Column name "${name}" is used twice (names are case-insensitive).`, {
+        field: `${field}.name`,
+      });
+    seen.add(key);
+    return { name, type: type as ColumnType };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface ListQuery {
+  limit?: number;
+  offset?: number;
+  sort?: string;
+  nameLike?: string;
+}
+
+export interface UploadOptions {
+  updateMethod: 'REPLACE' | 'APPEND';
+}
+
+/** Counts the bytes that pass; past `limit` it fails with a 413. */
+class ByteLimit extends Transform {
+  bytes = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit)
+      callback(
+        new PayloadTooLargeError(
+          `The CSV is larger than ${this.limit} bytes (GATEHOUSE_DATASET_MAX_UPLOAD_BYTES); nothing was changed.`,
+        ),
+      );
+    else callback(null, chunk);
+  }
+}
+
+/** Waits until `stream` wants more, or is gone (the client went away). */
+function drainOrClose(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+export class DatasetsService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly audit: AuditService,
+  ) {}
+
+  private get db() {
+    return this.ctx.store.db;
+  }
+
+  private get postgres(): boolean {
+    return this.ctx.store.dialect === 'postgres';
+  }
+
+  private async raw<R = Record<string, unknown>>(
+    executor: Executor,
+    text: string,
+    parameters: unknown[] = [],
+  ) {
+    return executor.executeQuery<R>(CompiledQuery.raw(text, parameters));
+  }
+
+  private async findRow(id: string, executor: Executor = this.db): Promise<Selectable<DatasetsTable>> {
+    const row = await executor.selectFrom('datasets').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new NotFoundError('DataSet', id);
+    return row;
+  }
+
+  private async toDatasets(
+    rows: Array<Selectable<DatasetsTable>>,
+    executor: Executor = this.db,
+  ): Promise<Dataset[]> {
+    const ownerIds = [...new Set(rows.map((r) => r.owner_user_id))];
+    const owners =
+      ownerIds.length === 0
+        ? []
+        : await executor
+            .selectFrom('users')
+            .select(['id', 'display_name'])
+            .where('id', 'in', ownerIds)
+            .execute();
+    const names = new Map(owners.map((o) => [o.id, o.display_name]));
+    return rows.map((row) => {
+      const columns = JSON.parse(row.columns) as DatasetColumn[];
+      return {
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        rows: Number(row.row_count),
+        columns: columns.length,
+        schema: { columns },
+        owner: { id: row.owner_user_id, name: names.get(row.owner_user_id) ?? '' },
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+        dataCurrentAt: row.data_current_at,
+        pdpEnabled: row.pdp_enabled === 1,
+      };
+    });
+  }
+
+  private async toDataset(row: Selectable<DatasetsTable>, executor: Executor = this.db): Promise<Dataset> {
+    return (await this.toDatasets([row], executor))[0] as Dataset;
+  }
+
+  /** Writes change a dataset only for its owner or an Admin; everyone with `data.view` reads every dataset. */
+  private assertOwnerOrAdmin(row: Selectable<DatasetsTable>, principal: Principal, what: string): void {
+    if (isAdmin(principal) || principal.user?.id === row.owner_user_id) return;
+    throw new ForbiddenError(`Only the DataSet's owner or an Admin may ${what}.`, { dataset: row.id });
+  }
+
+  /** `create table` for a dataset's rows under `table`. */
+  private createTableSql(table: string, columns: readonly DatasetColumn[]): string {
+    const types = this.postgres ? PG_TYPES : SQLITE_TYPES;
+    const first = this.postgres
+      ? '"_r" bigint generated always as identity primary key'
+      : '"_r" INTEGER PRIMARY KEY';
+    const rest = columns.map((c, i) => `"c${i}" ${types[c.type]}`);
+    return `create table ${quoteIdent(table)} (${[first, ...rest].join(', ')})`;
+  }
+
+  async list(query: ListQuery = {}): Promise<Dataset[]> {
+    const limit = query.limit ?? MAX_LIST_LIMIT;
+    const offset = query.offset ?? 0;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+      throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_LIST_LIMIT}.`, {
+        field: 'limit',
+      });
+    if (!Number.isInteger(offset) || offset < 0 || offset > MAX_LIST_OFFSET)
+      throw new ValidationError(`"offset" must be a whole number from 0 to ${MAX_LIST_OFFSET}.`, {
+        field: 'offset',
+      });
+    const sort = query.sort ?? 'name';
+    if (!(LIST_SORTS as readonly string[]).includes(sort))
+      throw new ValidationError(`"sort" must be one of ${LIST_SORTS.join(', ')}.`, { field: 'sort' });
+    let q = this.db.selectFrom('datasets').selectAll();
+    if (query.nameLike) q = q.where('name_key', 'like', likePattern(query.nameLike.toLowerCase()));
+    q = sort === 'name' ? q.orderBy('name_key').orderBy('id') : q.orderBy('updated_at', 'desc').orderBy('id');
+    return this.toDatasets(await q.limit(limit).offset(offset).execute());
+  }
+
+  async get(id: string): Promise<Dataset> {
+    return this.toDataset(await this.findRow(id));
+  }
+
+  async create(
+    input: { name: unknown; description?: unknown; schema: unknown },
+    principal: Principal,
+    actor: Actor,
+  ): Promise<Dataset> {
+    const name = checkName(input.name);
+    const description = checkDescription(input.description);
+    const columns = checkSchema(input.schema);
+    const ownerId = principal.user?.id;
+    if (ownerId === undefined)
+      throw new ForbiddenError('Only a user (or a client acting for one) may own a DataSet.');
+    const id = crypto.randomUUID();
+    const now = this.ctx.clock.now().toISOString();
+    await this.ctx.store.transaction(async (tx) => {
+      await tx
+        .insertInto('datasets')
+        .values({
+          id,
+          name,
+          name_key: name.toLowerCase(),
+          description,
+          owner_user_id: ownerId,
+          columns: JSON.stringify(columns),
+          row_count: 0,
+          pdp_enabled: 0,
+          created_at: now,
+          updated_at: now,
+          data_current_at: null,
+        })
+        .execute();
+      await this.raw(tx, this.createTableSql(dataTable(id), columns));
+      await this.audit.record(tx, {
+        actor,
+        action: 'dataset.created',
+        target: { type: 'dataset', id },
+        details: { name, columns: columns.length },
+      });
+    });
+    return this.get(id);
+  }
+
+  /**
+   * Name, description and schema. With rows stored, a schema may rename columns and add columns
+   * at the end (their values null), but not drop or retype one (409: replace the data of a new
+   * dataset instead); without rows any schema goes.
+   */
+  async update(
+    id: string,
+    input: { name?: unknown; description?: unknown; schema?: unknown },
+    principal: Principal,
+    actor: Actor,
+  ): Promise<Dataset> {
+    const name = input.name === undefined ? undefined : checkName(input.name);
+    const description = input.description === undefined ? undefined : checkDescription(input.description);
+    const columns = input.schema === undefined ? undefined : checkSchema(input.schema);
+    await this.ctx.store.transaction(async (tx) => {
+      const row = await this.findRow(id, tx);
+      this.assertOwnerOrAdmin(row, principal, 'change it');
+      const now = this.ctx.clock.now().toISOString();
+      let schemaChange: string | undefined;
+      if (columns) {
+        const old = JSON.parse(row.columns) as DatasetColumn[];
+        const table = dataTable(id);
+        const sameTypes = old.every((c, i) => columns[i]?.type === c.type);
+        if (Number(row.row_count) === 0 && !(sameTypes && columns.length >= old.length)) {
+          await this.raw(tx, `drop table ${quoteIdent(table)}`);
+          await this.raw(tx, this.createTableSql(table, columns));
+          schemaChange = 'recreated';
+        } else {
+          if (columns.length < old.length || !sameTypes) {
+            const i = old.findIndex((c, j) => columns[j]?.type !== c.type);
+            throw new ConflictError(
+              i === -1
+                ? `The DataSet has ${row.row_count} rows: its schema may rename and add columns, not remove them.`
+                : `The DataSet has ${row.row_count} rows: column ${i + 1} ("${old[i]?.name}") cannot change type from ${old[i]?.type}. Create a new DataSet, or change the schema before importing data.`,
+              { field: 'schema.columns' },
+            );
+          }
+          const types = this.postgres ? PG_TYPES : SQLITE_TYPES;
+          for (let i = old.length; i < columns.length; i++)
+            await this.raw(
+              tx,
+              `alter table ${quoteIdent(table)} add column "c${i}" ${types[columns[i]!.type]}`,
+            );
+          schemaChange = columns.length > old.length ? 'columns added' : 'renamed';
+        }
+      }
+      await tx
+        .updateTable('datasets')
+        .set({
+          ...(name !== undefined ? { name, name_key: name.toLowerCase() } : {}),
+          ...(description !== undefined ? { description } : {}),
+          ...(columns ? { columns: JSON.stringify(columns) } : {}),
+          updated_at: now,
+        })
+        .where('id', '=', id)
+        .execute();
+      await this.audit.record(tx, {
+        actor,
+        action: 'dataset.updated',
+        target: { type: 'dataset', id },
+        details: {
+          ...(name !== undefined ? { name } : {}),
+          ...(description !== undefined ? { description: true } : {}),
+          ...(schemaChange ? { schema: schemaChange, columns: columns?.length } : {}),
+        },
+      });
+    });
+    return this.get(id);
+  }
+
+  async delete(id: string, principal: Principal, actor: Actor): Promise<void> {
+    await this.ctx.store.transaction(async (tx) => {
+      const row = await this.findRow(id, tx);
+      this.assertOwnerOrAdmin(row, principal, 'delete it');
+      await tx.deleteFrom('datasets').where('id', '=', id).execute();
+      await this.raw(tx, `drop table if exists ${quoteIdent(dataTable(id))}`);
+      await this.audit.record(tx, {
+        actor,
+        action: 'dataset.deleted',
+        target: { type: 'dataset', id },
+        details: { name: row.name, rows: Number(row.row_count) },
+      });
+    });
+  }
+
+  /**
+   * Imports a CSV body (no header row) read from `body` as it arrives: every value is checked
+   * against the schema and the rows go to a staging table in batches; then one short transaction
+   * replaces or appends. A bad value answers 400 naming the row, the column and the value, and
+   * the dataset is as it was.
+   */
+  async importCsv(
+    id: string,
+    body: Readable,
+    options: UploadOptions,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<Dataset> {
+    const row = await this.findRow(id);
+    this.assertOwnerOrAdmin(row, principal, 'import data into it');
+    const columns = JSON.parse(row.columns) as DatasetColumn[];
+    const table = dataTable(id);
+    const staging = `${table}_u${crypto.randomBytes(6).toString('hex')}`;
+    const names = columns.map((_c, i) => `"c${i}"`).join(', ');
+    // Both dialects cap bound parameters (SQLite 32766, PostgreSQL 65535).
+    const batchRows = Math.max(1, Math.min(2000, Math.floor(30_000 / columns.length)));
+    const placeholders = (n: number) => {
+      if (this.postgres) {
+        const rows: string[] = [];
+        for (let r = 0; r < n; r++)
+          rows.push(`(${columns.map((_c, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
+        return rows.join(', ');
+      }
+      const one = `(${columns.map(() => '?').join(', ')})`;
+      return new Array(n).fill(one).join(', ');
+    };
+    const fullInsert = `insert into ${quoteIdent(staging)} (${names}) values ${placeholders(batchRows)}`;
+
+    await this.raw(this.db, this.createTableSql(staging, columns));
+    let count = 0;
+    try {
+      const limit = new ByteLimit(this.ctx.config.datasetMaxUploadBytes);
+      const parser = parseCsv({
+        bom: true,
+        relax_column_count: true,
+        max_record_size: MAX_RECORD_BYTES,
+        skip_empty_lines: columns.length > 1,
+      });
+      // Errors anywhere (the body, the size limit, the parser) end the whole chain.
+      pipeline(body, limit, parser, () => {});
+      let batch: unknown[] = [];
+      let batchCount = 0;
+      const flush = async () => {
+        if (batchCount === 0) return;
+        const text =
+          batchCount === batchRows
+            ? fullInsert
+            : `insert into ${quoteIdent(staging)} (${names}) values ${placeholders(batchCount)}`;
+        await this.raw(this.db, text, batch);
+        batch = [];
+        batchCount = 0;
+      };
+      try {
+        for await (const record of parser as AsyncIterable<string[]>) {
+          count++;
+          if (record.length !== columns.length)
+            throw new ValidationError(
+              `Row ${count} has ${record.length} values; the DataSet has ${columns.length} columns. Nothing was imported.`,
+              { row: count, expected: columns.length, got: record.length },
+            );
+          for (let i = 0; i < columns.length; i++) {
+            const column = columns[i]!;
+            const converted = convertValue(column.type, record[i]!);
+            if ('error' in converted) {
+              const shown = record[i]!.length > 100 ? `${record[i]!.slice(0, 100)}…` : record[i]!;
+              throw new ValidationError(
+                `Row ${count}, column ${i + 1} ("${column.name}", ${column.type}): "${shown}" is ${converted.error}. Nothing was imported.`,
+                { row: count, column: column.name, type: column.type, value: shown, reason: converted.error },
+              );
+            }
+            batch.push(converted.value);
+          }
+          batchCount++;
+          if (batchCount === batchRows) await flush();
+        }
+      } catch (error) {
+        if (error instanceof ValidationError || error instanceof PayloadTooLargeError) throw error;
+        const cause = (error as { cause?: unknown }).cause;
+        if (cause instanceof PayloadTooLargeError) throw cause;
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string' && code.startsWith('CSV_'))
+          throw new ValidationError(
+            `The CSV cannot be read: ${(error as Error).message}. Nothing was imported.`,
+            { reason: code },
+          );
+        if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR')
+          throw new ValidationError('The gzip body cannot be decompressed. Nothing was imported.');
+        throw error;
+      }
+      await flush();
+
+      const now = this.ctx.clock.now().toISOString();
+      await this.ctx.store.transaction(async (tx) => {
+        const current = await this.findRow(id, tx);
+        if (current.columns !== row.columns)
+          throw new ConflictError(
+            'The DataSet\u2019s schema changed during the import; nothing was imported.',
+          );
+        let total: number;
+        if (options.updateMethod === 'REPLACE') {
+          await this.raw(tx, `drop table ${quoteIdent(table)}`);
+          await this.raw(tx, `alter table ${quoteIdent(staging)} rename to ${quoteIdent(table)}`);
+          if (this.postgres)
+            await this.raw(
+              tx,
+              `alter table ${quoteIdent(table)} rename constraint ${quoteIdent(`${staging}_pkey`)} to ${quoteIdent(`${table}_pkey`)}`,
+            );
+          total = count;
+        } else {
+          await this.raw(
+            tx,
+            `insert into ${quoteIdent(table)} (${names}) select ${names} from ${quoteIdent(staging)} order by "_r"`,
+          );
+          await this.raw(tx, `drop table ${quoteIdent(staging)}`);
+          total = Number(current.row_count) + count;
+        }
+        await tx
+          .updateTable('datasets')
+          .set({ row_count: total, data_current_at: now, updated_at: now })
+          .where('id', '=', id)
+          .execute();
+        await this.audit.record(tx, {
+          actor,
+          action: options.updateMethod === 'REPLACE' ? 'dataset.data_replaced' : 'dataset.data_appended',
+          target: { type: 'dataset', id },
+          details: { rows: count, total },
+        });
+      });
+    } finally {
+      await this.raw(this.db, `drop table if exists ${quoteIdent(staging)}`).catch((error: unknown) => {
+        this.ctx.log.warn({ err: error, table: staging }, 'could not drop a dataset staging table');
+      });
+    }
+    return this.get(id);
+  }
+
+  /**
+   * The rows as CSV, in import order, read a page at a time (each page is one statement, so an
+   * export never holds a connection or a lock while the client reads slowly).
+   */
+  async exportCsv(id: string, options: { includeHeader: boolean }): Promise<Readable> {
+    const row = await this.findRow(id);
+    const columns = JSON.parse(row.columns) as DatasetColumn[];
+    const table = quoteIdent(dataTable(id));
+    const select = columns
+      .map((c, i) => {
+        const name = `"c${i}"`;
+        if (!this.postgres) return name;
+        if (c.type === 'DATE') return `to_char(${name}, 'YYYY-MM-DD') as ${name}`;
+        if (c.type === 'DATETIME')
+          return `to_char(${name} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ${name}`;
+        return `${name}::text as ${name}`;
+      })
+      .join(', ');
+    const text = `select "_r", ${select} from ${table} where "_r" > ${this.postgres ? '$1' : '?'} order by "_r" limit ${EXPORT_PAGE_ROWS}`;
+    const out = new PassThrough();
+    const db = this.db;
+    const run = async () => {
+      if (options.includeHeader) out.write(`${columns.map((c) => csvField(c.name)).join(',')}\n`);
+      let last = 0;
+      for (;;) {
+        const page = await this.raw<Record<string, unknown>>(db, text, [last]);
+        if (page.rows.length === 0) break;
+        let chunk = '';
+        for (const r of page.rows) {
+          for (let i = 0; i < columns.length; i++) {
+            if (i > 0) chunk += ',';
+            chunk += csvField(r[`c${i}`]);
+          }
+          chunk += '\n';
+        }
+        last = Number(page.rows.at(-1)?._r);
+        if (!out.write(chunk)) await drainOrClose(out);
+        if (out.destroyed) return;
+        if (page.rows.length < EXPORT_PAGE_ROWS) break;
+      }
+      out.end();
+    };
+    run().catch((error: unknown) => out.destroy(error as Error));
+    return out;
+  }
+}
