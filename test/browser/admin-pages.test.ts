@@ -374,6 +374,8 @@ describeBrowser(
         await page.locator('table[aria-busy="false"]').first().waitFor();
         await expectAccessible(page, `${link} (dark, 375 px)`);
         expect(await page.evaluate('document.documentElement.scrollWidth'), link).toBeLessThanOrEqual(375);
+        // The page starts right under the header, not below an empty band where the navigation folded away.
+        expect((await page.getByRole('heading', { level: 1 }).boundingBox())?.y, link).toBeLessThan(200);
       }
       await screenshot(page, 'signing-keys-dark-375');
       // The browser logs failed answers: the first GET /me signed out (401) and the workflow's validation error (400).

@@ -9,6 +9,8 @@ export interface TextFieldProps {
   required?: boolean;
   hint?: string;
   autocomplete?: string;
+  /** The first field of a dialog takes the focus when it opens (WAI-ARIA dialog pattern). */
+  autoFocus?: boolean;
 }
 
 export function TextField({
@@ -19,6 +21,7 @@ export function TextField({
   required,
   hint,
   autocomplete = 'off',
+  autoFocus,
 }: TextFieldProps) {
   const id = useId();
   const hintId = useId();
@@ -33,6 +36,8 @@ export function TextField({
         required={required}
         autocomplete={autocomplete}
         aria-describedby={hint ? hintId : undefined}
+        // biome-ignore lint/a11y/noAutofocus: only a dialog's first field asks for it.
+        autoFocus={autoFocus}
         onInput={(event) => onInput((event.target as HTMLInputElement).value)}
       />
       {hint ? (

@@ -136,7 +136,7 @@ function RoleEditor({
     <Dialog title={role ? `Edit role ${role.name}` : 'New role'} onClose={onClose} wide>
       <form onSubmit={save}>
         <ErrorBanner error={error} />
-        <TextField label="Name" value={name} onInput={setName} required />
+        <TextField label="Name" value={name} onInput={setName} required autoFocus />
         <TextField label="Description" value={description} onInput={setDescription} />
         <GrantChoices catalog={catalog} checked={grants} onChange={setGrants} />
         <p class="hint">You can give out only grants you hold yourself.</p>
@@ -191,7 +191,7 @@ function CopyRole({
     >
       <form onSubmit={copy}>
         <ErrorBanner error={error} />
-        <TextField label="Name of the copy" value={name} onInput={setName} required />
+        <TextField label="Name of the copy" value={name} onInput={setName} required autoFocus />
         <TextField label="Description" value={description} onInput={setDescription} />
         <div class="actions">
           <button type="button" onClick={onClose} disabled={busy}>

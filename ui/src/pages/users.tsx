@@ -34,18 +34,26 @@ function RoleSelect({
   value,
   onChange,
   includeAny,
+  autoFocus,
 }: {
   label: string;
   roles: RoleItem[];
   value: string;
   onChange: (v: string) => void;
   includeAny?: boolean;
+  autoFocus?: boolean;
 }) {
   const id = useId();
   return (
     <div class="field">
       <label for={id}>{label}</label>
-      <select id={id} value={value} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
+      <select
+        id={id}
+        value={value}
+        // biome-ignore lint/a11y/noAutofocus: only the change-role dialog's one field asks for it.
+        autoFocus={autoFocus}
+        onChange={(e) => onChange((e.target as HTMLSelectElement).value)}
+      >
         {includeAny ? <option value="">Any role</option> : null}
         {roles.map((role) => (
           <option key={role.id} value={String(role.id)}>
@@ -111,7 +119,7 @@ function CreateUser({
     <Dialog title="Create user" onClose={onClose}>
       <form onSubmit={create}>
         <ErrorBanner error={error} />
-        <TextField label="Email" type="email" value={email} onInput={setEmail} required />
+        <TextField label="Email" type="email" value={email} onInput={setEmail} required autoFocus />
         <TextField label="Display name" value={displayName} onInput={setDisplayName} />
         <RoleSelect label="Role" roles={roles} value={role} onChange={setRole} />
         <div class="choice">
@@ -173,7 +181,7 @@ function ChangeRole({
     <Dialog title={`Change the role of ${user.email}`} onClose={onClose}>
       <form onSubmit={save}>
         <ErrorBanner error={error} />
-        <RoleSelect label="Role" roles={roles} value={role} onChange={setRole} />
+        <RoleSelect label="Role" roles={roles} value={role} onChange={setRole} autoFocus />
         <p class="hint">
           The new grants count from their next request. You can give only roles whose grants you hold.
         </p>
