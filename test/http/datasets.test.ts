@@ -14,7 +14,8 @@ import { OPERATOR } from '../../src/services/principal.js';
 import { basic } from '../helpers/oauth.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
-import { dialects, type TestStore } from '../helpers/stores.js';
+import { openStore } from '../../src/store/index.js';
+import { dialects, PG_URL, type TestStore } from '../helpers/stores.js';
 
 const SCHEMA = {
   columns: [
@@ -592,6 +593,40 @@ for (const dialect of dialects()) {
           message: 'Send the rows as Content-Type: text/csv (no header row).',
         });
       });
+
+      it.skipIf(dialect.name !== 'postgres')(
+        'two nodes on one PostgreSQL: rows imported through one are exported through the other',
+        async () => {
+          const other = await openStore({ databaseUrl: PG_URL, databaseSchema: ts.schema });
+          try {
+            const { services: otherServices } = await testServices(other);
+            const node2 = await buildApp({
+              config: otherServices.ctx.config,
+              store: other,
+              services: otherServices,
+              logger: silentLogger(),
+              instrument: checkResponses,
+            });
+            try {
+              const ds = await create('Shared');
+              expect((await upload(ds.id, 'East,1,1,1,2026-01-01,\nWest,2,2,2,,\n')).statusCode).toBe(204);
+              const res = await node2.inject({
+                method: 'GET',
+                url: `/v1/datasets/${ds.id}/data?includeHeader=true`,
+                headers: bearer('reader'),
+              });
+              expect(res.statusCode, res.body).toBe(200);
+              expect(res.body).toBe(
+                'Region,Units,Amount,Ratio,Day,At\nEast,1,1,1,2026-01-01,\nWest,2,2,2,,\n',
+              );
+            } finally {
+              await node2.close();
+            }
+          } finally {
+            await other.close();
+          }
+        },
+      );
 
       it('only the owner or an Admin imports', async () => {
         const ds = await create('Guarded');
