@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../test/helpers/net.js';
 import { MIGRATION_NAMES } from '../store/migrations/index.js';
 import { runCliInProcess } from '../../test/helpers/run-cli.js';
+import { writeSelfSigned } from './tls.js';
 import { freshSchemaName, PG_URL } from '../../test/helpers/stores.js';
 
 /** Every file of `dir` with its mode, size and modification time: what "changed nothing" compares. */
@@ -59,6 +60,7 @@ describe('gatehouse doctor (SQLite)', () => {
       '✔ clock',
       '✔ signing key',
       '✔ issuer',
+      '- tls',
       '- redis',
       'All 8 checks passed.',
     ]);
@@ -135,6 +137,41 @@ describe('gatehouse doctor (SQLite)', () => {
     );
   });
 
+  it('checks the TLS files when configured: valid, close to expiry, or a key of another certificate', async () => {
+    const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-doctor-tls-'));
+    try {
+      const good = await writeSelfSigned(path.join(certs, 'good'), ['localhost'], 365, false);
+      const soon = await writeSelfSigned(path.join(certs, 'soon'), ['localhost'], 7, false);
+      const tls = (cert: string, key: string) => ({
+        ...env,
+        GATEHOUSE_TLS_CERT: cert,
+        GATEHOUSE_TLS_KEY: key,
+      });
+
+      const ok = await runCliInProcess(['doctor'], tls(good.certFile, good.keyFile));
+      expect(ok.code, ok.stdout).toBe(0);
+      expect(lineOf(ok.stdout, 'tls')).toMatch(
+        new RegExp(
+          `^✔ tls: ${good.certFile} \\(DNS:localhost, IP Address:127\\.0\\.0\\.1, IP Address:0:0:0:0:0:0:0:1\\), valid until \\S+ \\((364|365) days\\)$`,
+        ),
+      );
+
+      const expiring = await runCliInProcess(['doctor'], tls(soon.certFile, soon.keyFile));
+      expect(expiring.code).toBe(1);
+      expect(lineOf(expiring.stdout, 'tls')).toMatch(
+        /^✖ tls: .*soon\/cert\.pem \(DNS:localhost, .*\) expires \S+\. Fix: renew the certificate, replace the files and send SIGHUP to Gatehouse \(no restart needed\)$/,
+      );
+
+      const mismatched = await runCliInProcess(['doctor'], tls(good.certFile, soon.keyFile));
+      expect(mismatched.code).toBe(1);
+      expect(lineOf(mismatched.stdout, 'tls')).toBe(
+        `✖ tls: GATEHOUSE_TLS_KEY: ${soon.keyFile} is not the private key of ${good.certFile}. Fix: point GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY at a PEM certificate and its own private key`,
+      );
+    } finally {
+      fs.rmSync(certs, { recursive: true, force: true });
+    }
+  });
+
   it('fails on a plain-http public issuer, an overdue signing key, and a secret key that does not unseal it', async () => {
     const result = await runCliInProcess(['doctor'], {
       ...env,
@@ -178,6 +215,7 @@ describe('gatehouse doctor (SQLite)', () => {
       ['clock', 'skipped'],
       ['signing key', 'skipped'],
       ['issuer', 'ok'],
+      ['tls', 'skipped'],
       ['redis', 'skipped'],
     ]);
     expect(fs.existsSync(missing)).toBe(false);

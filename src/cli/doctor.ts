@@ -14,6 +14,7 @@ import { SecretKeyring } from '../crypto.js';
 import type { Store } from '../store/index.js';
 import { CliExit, type CliIo, globalFlags } from './io.js';
 import { writeJson } from './output.js';
+import { loadTlsMaterial, type TlsMaterial } from '../tls.js';
 
 export type CheckStatus = 'ok' | 'failed' | 'skipped';
 
@@ -36,7 +37,7 @@ export function registerDoctor(program: Command, io: CliIo): void {
   program
     .command('doctor')
     .description(
-      'check the data directory, file modes, secret key, database and migrations, clock, signing key, issuer and Redis; exit 1 if any check fails',
+      'check the data directory, file modes, secret key, database and migrations, clock, signing key, issuer, TLS files and Redis; exit 1 if any check fails',
     )
     .option('--json', 'print {ok, checks: [{check, status, detail, fix?}]} as JSON')
     .addHelpText(
@@ -101,6 +102,7 @@ async function diagnose(io: CliIo, command: Command): Promise<CheckLine[]> {
     await opened.close();
   }
   lines.push(checkIssuer(config));
+  lines.push(checkTls(config));
   lines.push(await checkRedis(config));
   return lines;
 }
@@ -484,6 +486,41 @@ function checkIssuer(config: Config): CheckLine {
     status: 'failed',
     detail: `${config.issuer} is plain http on a non-loopback host: tokens and client secrets would cross the network unencrypted`,
     fix: 'set GATEHOUSE_ISSUER=https://<public name> and terminate TLS in front of Gatehouse',
+  };
+}
+
+/** Certificates this close to their end are reported, so a renewal is not found missing at expiry. */
+const TLS_RENEW_WITHIN_DAYS = 14;
+
+function checkTls(config: Config, now: Date = new Date()): CheckLine {
+  const check = 'tls';
+  if (config.tls === undefined) return { check, status: 'skipped', detail: 'not configured (plain HTTP)' };
+  let material: TlsMaterial;
+  try {
+    material = loadTlsMaterial(config.tls, now);
+  } catch (error) {
+    return {
+      check,
+      status: 'failed',
+      detail: (error as Error).message,
+      fix: 'point GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY at a PEM certificate and its own private key',
+    };
+  }
+  const { summary } = material;
+  const daysLeft = Math.floor((Date.parse(summary.validTo) - now.getTime()) / 86_400_000);
+  const names = summary.subjectAltName ?? summary.subject;
+  if (summary.expired || daysLeft < TLS_RENEW_WITHIN_DAYS) {
+    return {
+      check,
+      status: 'failed',
+      detail: `${config.tls.certFile} (${names}) ${summary.expired ? 'expired' : 'expires'} ${summary.validTo}`,
+      fix: 'renew the certificate, replace the files and send SIGHUP to Gatehouse (no restart needed)',
+    };
+  }
+  return {
+    check,
+    status: 'ok',
+    detail: `${config.tls.certFile} (${names}), valid until ${summary.validTo} (${daysLeft} days)`,
   };
 }
 
