@@ -221,7 +221,8 @@ export class AuditService {
     };
     const from = bound('start', q.start);
     const to = bound('end', end);
-    if (end < q.start) throw new ValidationError('"end" must not be before "start".', { field: 'end' });
+    if (q.end !== undefined && end < q.start)
+      throw new ValidationError('"end" must not be before "start".', { field: 'end' });
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RANGE_LIMIT)
       throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_RANGE_LIMIT}.`, {
         field: 'limit',

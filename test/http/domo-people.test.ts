@@ -642,6 +642,10 @@ for (const dialect of dialects()) {
           'group.updated',
         ]);
 
+        const future = await call('GET', `/v1/audit?start=${t3 + 1}`, dev.manager);
+        expect(future.statusCode).toBe(200);
+        expect(future.json()).toEqual([]);
+
         const client = await call('GET', `/v1/audit?start=${t0}&end=${t3}`, await clientToken('audit'));
         expect(client.statusCode).toBe(200);
         expect(client.json()).toEqual(entries);
