@@ -507,7 +507,7 @@ new Gauge({
 
 new Gauge({
   name: 'gatehouse_db_pool_waiting',
-  help: 'Queries waiting for a PostgreSQL pool connection; absent with SQLite',
+  help: 'Queries waiting for a PostgreSQL pool connection; 0 with SQLite',
   registers: [registry],
   aggregator: 'sum',
   collect() {
@@ -518,7 +518,7 @@ new Gauge({
 
 new Gauge({
   name: 'gatehouse_db_pool_max',
-  help: 'Largest number of PostgreSQL connections the node may open (the sum of the processes’ pool sizes)',
+  help: 'Largest number of PostgreSQL connections the node may open (the sum of the processes’ pool sizes); 0 with SQLite',
   registers: [registry],
   aggregator: 'sum',
   collect() {
