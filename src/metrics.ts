@@ -61,6 +61,13 @@ export class SlotCounter<L extends string> {
     for (const labels of config.preset ?? []) this.slot(labels);
   }
 
+  /** One slot per value of a single label, made now (so each is exported as 0 before its first event). */
+  slotsOf<V extends string>(label: L, values: readonly V[]): Record<V, CounterSlot> {
+    return Object.fromEntries(
+      values.map((value) => [value, this.slot({ [label]: value } as unknown as Record<L, string>)]),
+    ) as Record<V, CounterSlot>;
+  }
+
   /** The slot of a label set (made at the first call; keep it, then `inc()` costs nothing more). */
   slot(labels: Record<L, string>): CounterSlot {
     const key = Object.keys(labels)
@@ -273,9 +280,7 @@ export const clientAuthFailures = new SlotCounter({
   help: 'Failed client authentications, by cause (the client always gets invalid_client, or slow_down when throttled)',
   labelNames: ['cause'],
 });
-const clientAuthFailureSlots = Object.fromEntries(
-  CLIENT_AUTH_FAILURE_CAUSES.map((cause) => [cause, clientAuthFailures.slot({ cause })]),
-) as Record<ClientAuthFailureCause, CounterSlot>;
+const clientAuthFailureSlots = clientAuthFailures.slotsOf('cause', CLIENT_AUTH_FAILURE_CAUSES);
 
 export function countClientAuthFailure(cause: ClientAuthFailureCause): void {
   clientAuthFailureSlots[cause].inc();
@@ -300,9 +305,7 @@ export const throttleHits = new SlotCounter({
   help: 'Attempts refused by a failed-attempt limit (429), by the limit that refused them',
   labelNames: ['limit'],
 });
-const throttleHitSlots = Object.fromEntries(
-  THROTTLE_LIMIT_NAMES.map((limit) => [limit, throttleHits.slot({ limit })]),
-) as Record<ThrottleLimitName, CounterSlot>;
+const throttleHitSlots = throttleHits.slotsOf('limit', THROTTLE_LIMIT_NAMES);
 
 export function countThrottleHit(limit: ThrottleLimitName): void {
   throttleHitSlots[limit].inc();
@@ -346,9 +349,7 @@ export const cacheInvalidations = new SlotCounter({
   help: 'Cache-epoch changes this process dropped caches for, by path (local, relay, notify; poll: every change the periodic read saw, also those a faster path delivered)',
   labelNames: ['via'],
 });
-const invalidationSlots = Object.fromEntries(
-  INVALIDATION_SOURCES.map((via) => [via, cacheInvalidations.slot({ via })]),
-) as Record<InvalidationSource, CounterSlot>;
+const invalidationSlots = cacheInvalidations.slotsOf('via', INVALIDATION_SOURCES);
 
 export const invalidationLag = new Histogram({
   name: 'gatehouse_cache_invalidation_lag_seconds',
