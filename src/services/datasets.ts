@@ -19,7 +19,7 @@
  *   in (REPLACE: drop + rename) or copies it over (APPEND), updates the row count and writes the
  *   audit event. A bad value, a broken CSV or a too-large body drops the staging table: the
  *   dataset is unchanged. The body is read as a stream (csv-parse), so memory stays bounded.
- * - Queries (src/services/dataset-sql.ts): the SQL is parsed into an AST (node-sql-parser) and
+ * - Queries (the next step, not built yet; see the README's notes for it): the SQL is parsed into an AST (node-sql-parser) and
  *   whitelisted: one SELECT, the only table `table`, known functions only; then `table` is
  *   rewritten to a subquery over this dataset's physical table that renames `c<i>` to the column
  *   names, and run read-only with a time limit and a row cap.
