@@ -19,36 +19,54 @@
  *   in (REPLACE: drop + rename) or copies it over (APPEND), updates the row count and writes the
  *   audit event. A bad value, a broken CSV or a too-large body drops the staging table: the
  *   dataset is unchanged. The body is read as a stream (csv-parse), so memory stays bounded.
+ *   The loading itself (staging table, checked rows, swap) is src/services/dataset-load.ts,
+ *   shared with the Streams API.
  * - Queries (the next step, not built yet; see the README's notes for it): the SQL is parsed into an AST (node-sql-parser) and
  *   whitelisted: one SELECT, the only table `table`, known functions only; then `table` is
  *   rewritten to a subquery over this dataset's physical table that renames `c<i>` to the column
  *   names, and run read-only with a time limit and a row cap.
  */
 import crypto from 'node:crypto';
-import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream';
-import { parse as parseCsv } from 'csv-parse';
+import { PassThrough, type Readable } from 'node:stream';
 import { CompiledQuery, type Selectable } from 'kysely';
 import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
-  PayloadTooLargeError,
   ValidationError,
 } from '../errors.js';
 import type { Executor } from '../store/index.js';
 import { likePattern } from '../store/index.js';
 import type { DatasetsTable } from '../store/schema/index.js';
+import {
+  appendFrom,
+  COLUMN_TYPES,
+  type ColumnType,
+  createStagingTable,
+  createTableSql,
+  type DatasetColumn,
+  dataTable,
+  dropTable,
+  loadCsv,
+  PG_TYPES,
+  quoteIdent,
+  replaceWith,
+  SQLITE_TYPES,
+  stagingTableName,
+} from './dataset-load.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
 import { isAdmin, type Principal } from './principal.js';
 
-export const COLUMN_TYPES = ['STRING', 'DECIMAL', 'LONG', 'DOUBLE', 'DATE', 'DATETIME'] as const;
-export type ColumnType = (typeof COLUMN_TYPES)[number];
-export interface DatasetColumn {
-  name: string;
-  type: ColumnType;
-}
+export {
+  COLUMN_TYPES,
+  type ColumnType,
+  convertValue,
+  type DatasetColumn,
+  dataTable,
+  MAX_RECORD_BYTES,
+  quoteIdent,
+} from './dataset-load.js';
 
 export interface Dataset {
   id: string;
@@ -73,123 +91,11 @@ export const MAX_LIST_LIMIT = 50;
 export const MAX_LIST_OFFSET = 1_000_000;
 export const LIST_SORTS = ['name', 'lastTouched', 'lastUpdated'] as const;
 export type ListSort = (typeof LIST_SORTS)[number];
-/** Largest CSV record (one row), so one malformed quote cannot buffer the whole upload. */
-export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
 /** Rows read per statement when exporting. */
 export const EXPORT_PAGE_ROWS = 5000;
 
-/** Physical table of a dataset's rows. The id is a UUID we made; its hex is safe in an identifier. */
-export function dataTable(id: string): string {
-  return `ds_${id.replace(/-/g, '')}`;
-}
-
-const SQLITE_TYPES: Record<ColumnType, string> = {
-  STRING: 'TEXT',
-  DECIMAL: 'NUMERIC',
-  LONG: 'INTEGER',
-  DOUBLE: 'REAL',
-  DATE: 'TEXT',
-  DATETIME: 'TEXT',
-};
-const PG_TYPES: Record<ColumnType, string> = {
-  STRING: 'text',
-  DECIMAL: 'numeric',
-  LONG: 'bigint',
-  DOUBLE: 'double precision',
-  DATE: 'date',
-  DATETIME: 'timestamptz',
-};
-
-/** An identifier in double quotes (both dialects). */
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Values
-
-const INTEGER = /^[+-]?\d{1,19}$/;
-const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?$/;
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATETIME =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
-
-function validDay(year: number, month: number, day: number): boolean {
-  if (month < 1 || month > 12 || day < 1) return false;
-  const last = new Date(Date.UTC(2000, month, 0)).getUTCDate(); // days in month (leap-year agnostic base)
-  if (month === 2) {
-    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-    return day <= (leap ? 29 : 28);
-  }
-  return day <= last;
-}
-
-/**
- * The stored form of a CSV field for a column of `type`, or a string saying why it is not one.
- * An empty field is null, whatever the type.
- */
-export function convertValue(
-  type: ColumnType,
-  raw: string,
-): { value: string | number | null } | { error: string } {
-  if (raw === '') return { value: null };
-  switch (type) {
-    case 'STRING':
-      if (raw.includes('\u0000')) return { error: 'a STRING may not contain the NUL character' };
-      return { value: raw };
-    case 'LONG': {
-      const text = raw.trim();
-      if (!INTEGER.test(text)) return { error: 'not a whole number' };
-      const n = Number(text);
-      if (!Number.isSafeInteger(n)) return { error: 'a LONG must be between -(2^53-1) and 2^53-1' };
-      return { value: n };
-    }
-    case 'DOUBLE': {
-      const text = raw.trim();
-      const n = Number(text);
-      if (!NUMBER.test(text) || !Number.isFinite(n)) return { error: 'not a finite number' };
-      return { value: n };
-    }
-    case 'DECIMAL': {
-      const text = raw.trim();
-      if (!NUMBER.test(text) || !Number.isFinite(Number(text)))
-        return { error: 'not a finite decimal number' };
-      return { value: text };
-    }
-    case 'DATE': {
-      const m = DATE.exec(raw.trim());
-      if (!m || !validDay(Number(m[1]), Number(m[2]), Number(m[3])) || m[1] === '0000')
-        return { error: 'not a date (YYYY-MM-DD)' };
-      return { value: m[0] };
-    }
-    case 'DATETIME': {
-      const m = DATETIME.exec(raw.trim());
-      if (!m) return { error: 'not a date-time (YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH:MM])' };
-      const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(
-        Number,
-      ) as [number, number, number, number, number, number];
-      if (!validDay(year, month, day) || hour > 23 || minute > 59 || second > 59)
-        return { error: 'not a valid date-time' };
-      const millis = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
-      // Date.UTC maps the years 0–99 to 1900–1999; setUTCFullYear takes them as written.
-      const at = new Date(0);
-      at.setUTCFullYear(year, month - 1, day);
-      at.setUTCHours(hour, minute, second, millis);
-      let time = at.getTime();
-      const zone = m[8];
-      if (zone && zone !== 'Z') {
-        const digits = zone.slice(1).replace(':', '');
-        const offsetMinutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || '0');
-        if (offsetMinutes > 18 * 60) return { error: 'not a valid time zone offset' };
-        time -= (zone[0] === '-' ? -1 : 1) * offsetMinutes * 60_000;
-      }
-      const date = new Date(time);
-      const y = date.getUTCFullYear();
-      if (y < 1 || y > 9999) return { error: 'a DATETIME must fall in the years 0001–9999' };
-      return { value: date.toISOString() };
-    }
-  }
-}
 
 /** One CSV field: quoted when it holds a comma, a quote, a line break or leading/trailing space. */
 export function csvField(value: unknown): string {
@@ -288,24 +194,6 @@ export interface UploadOptions {
   updateMethod: 'REPLACE' | 'APPEND';
 }
 
-/** Counts the bytes that pass; past `limit` it fails with a 413. */
-class ByteLimit extends Transform {
-  bytes = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.limit)
-      callback(
-        new PayloadTooLargeError(
-          `The CSV is larger than ${this.limit} bytes (GATEHOUSE_DATASET_MAX_UPLOAD_BYTES); nothing was changed.`,
-        ),
-      );
-    else callback(null, chunk);
-  }
-}
-
 /** Waits until `stream` wants more, or is gone (the client went away). */
 function drainOrClose(stream: PassThrough): Promise<void> {
   return new Promise((resolve) => {
@@ -389,16 +277,6 @@ export class DatasetsService {
     throw new ForbiddenError(`Only the DataSet's owner or an Admin may ${what}.`, { dataset: row.id });
   }
 
-  /** `create table` for a dataset's rows under `table`. */
-  private createTableSql(table: string, columns: readonly DatasetColumn[]): string {
-    const types = this.postgres ? PG_TYPES : SQLITE_TYPES;
-    const first = this.postgres
-      ? '"_r" bigint generated always as identity primary key'
-      : '"_r" INTEGER PRIMARY KEY';
-    const rest = columns.map((c, i) => `"c${i}" ${types[c.type]}`);
-    return `create table ${quoteIdent(table)} (${[first, ...rest].join(', ')})`;
-  }
-
   async list(query: ListQuery = {}): Promise<Dataset[]> {
     const limit = query.limit ?? MAX_LIST_LIMIT;
     const offset = query.offset ?? 0;
@@ -453,7 +331,7 @@ export class DatasetsService {
           data_current_at: null,
         })
         .execute();
-      await this.raw(tx, this.createTableSql(dataTable(id), columns));
+      await this.raw(tx, createTableSql(this.ctx.store.dialect, dataTable(id), columns));
       await this.audit.record(tx, {
         actor,
         action: 'dataset.created',
@@ -489,7 +367,7 @@ export class DatasetsService {
         const sameTypes = old.every((c, i) => columns[i]?.type === c.type);
         if (Number(row.row_count) === 0 && !(sameTypes && columns.length >= old.length)) {
           await this.raw(tx, `drop table ${quoteIdent(table)}`);
-          await this.raw(tx, this.createTableSql(table, columns));
+          await this.raw(tx, createTableSql(this.ctx.store.dialect, table, columns));
           schemaChange = 'recreated';
         } else {
           if (columns.length < old.length || !sameTypes) {
@@ -566,85 +444,13 @@ export class DatasetsService {
     this.assertOwnerOrAdmin(row, principal, 'import data into it');
     const columns = JSON.parse(row.columns) as DatasetColumn[];
     const table = dataTable(id);
-    const staging = `${table}_u${crypto.randomBytes(6).toString('hex')}`;
-    const names = columns.map((_c, i) => `"c${i}"`).join(', ');
-    // Both dialects cap bound parameters (SQLite 32766, PostgreSQL 65535).
-    const batchRows = Math.max(1, Math.min(2000, Math.floor(30_000 / columns.length)));
-    const placeholders = (n: number) => {
-      if (this.postgres) {
-        const rows: string[] = [];
-        for (let r = 0; r < n; r++)
-          rows.push(`(${columns.map((_c, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
-        return rows.join(', ');
-      }
-      const one = `(${columns.map(() => '?').join(', ')})`;
-      return new Array(n).fill(one).join(', ');
-    };
-    const fullInsert = `insert into ${quoteIdent(staging)} (${names}) values ${placeholders(batchRows)}`;
-
-    await this.raw(this.db, this.createTableSql(staging, columns));
-    let count = 0;
+    const staging = stagingTableName(table);
+    const store = this.ctx.store;
+    await createStagingTable(store, staging, columns);
     try {
-      const limit = new ByteLimit(this.ctx.config.datasetMaxUploadBytes);
-      const parser = parseCsv({
-        bom: true,
-        relax_column_count: true,
-        max_record_size: MAX_RECORD_BYTES,
-        skip_empty_lines: columns.length > 1,
+      const count = await loadCsv(store, staging, columns, body, {
+        maxBytes: this.ctx.config.datasetMaxUploadBytes,
       });
-      // Errors anywhere (the body, the size limit, the parser) end the whole chain.
-      pipeline(body, limit, parser, () => {});
-      let batch: unknown[] = [];
-      let batchCount = 0;
-      const flush = async () => {
-        if (batchCount === 0) return;
-        const text =
-          batchCount === batchRows
-            ? fullInsert
-            : `insert into ${quoteIdent(staging)} (${names}) values ${placeholders(batchCount)}`;
-        await this.raw(this.db, text, batch);
-        batch = [];
-        batchCount = 0;
-      };
-      try {
-        for await (const record of parser as AsyncIterable<string[]>) {
-          count++;
-          if (record.length !== columns.length)
-            throw new ValidationError(
-              `Row ${count} has ${record.length} values; the DataSet has ${columns.length} columns. Nothing was imported.`,
-              { row: count, expected: columns.length, got: record.length },
-            );
-          for (let i = 0; i < columns.length; i++) {
-            const column = columns[i]!;
-            const converted = convertValue(column.type, record[i]!);
-            if ('error' in converted) {
-              const shown = record[i]!.length > 100 ? `${record[i]!.slice(0, 100)}…` : record[i]!;
-              throw new ValidationError(
-                `Row ${count}, column ${i + 1} ("${column.name}", ${column.type}): "${shown}" is ${converted.error}. Nothing was imported.`,
-                { row: count, column: column.name, type: column.type, value: shown, reason: converted.error },
-              );
-            }
-            batch.push(converted.value);
-          }
-          batchCount++;
-          if (batchCount === batchRows) await flush();
-        }
-      } catch (error) {
-        if (error instanceof ValidationError || error instanceof PayloadTooLargeError) throw error;
-        const cause = (error as { cause?: unknown }).cause;
-        if (cause instanceof PayloadTooLargeError) throw cause;
-        const code = (error as { code?: unknown }).code;
-        if (typeof code === 'string' && code.startsWith('CSV_'))
-          throw new ValidationError(
-            `The CSV cannot be read: ${(error as Error).message}. Nothing was imported.`,
-            { reason: code },
-          );
-        if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR')
-          throw new ValidationError('The gzip body cannot be decompressed. Nothing was imported.');
-        throw error;
-      }
-      await flush();
-
       const now = this.ctx.clock.now().toISOString();
       await this.ctx.store.transaction(async (tx) => {
         const current = await this.findRow(id, tx);
@@ -654,20 +460,10 @@ export class DatasetsService {
           );
         let total: number;
         if (options.updateMethod === 'REPLACE') {
-          await this.raw(tx, `drop table ${quoteIdent(table)}`);
-          await this.raw(tx, `alter table ${quoteIdent(staging)} rename to ${quoteIdent(table)}`);
-          if (this.postgres)
-            await this.raw(
-              tx,
-              `alter table ${quoteIdent(table)} rename constraint ${quoteIdent(`${staging}_pkey`)} to ${quoteIdent(`${table}_pkey`)}`,
-            );
+          await replaceWith(tx, store.dialect, table, staging);
           total = count;
         } else {
-          await this.raw(
-            tx,
-            `insert into ${quoteIdent(table)} (${names}) select ${names} from ${quoteIdent(staging)} order by "_r"`,
-          );
-          await this.raw(tx, `drop table ${quoteIdent(staging)}`);
+          await appendFrom(tx, table, staging, columns);
           total = Number(current.row_count) + count;
         }
         await tx
@@ -683,7 +479,7 @@ export class DatasetsService {
         });
       });
     } finally {
-      await this.raw(this.db, `drop table if exists ${quoteIdent(staging)}`).catch((error: unknown) => {
+      await dropTable(store, staging).catch((error: unknown) => {
         this.ctx.log.warn({ err: error, table: staging }, 'could not drop a dataset staging table');
       });
     }
