@@ -317,7 +317,10 @@ for (const dialect of dialects()) {
           [{ email: 'x@example.com', roleId: 999999 }, 'role'],
           [{ email: 'x@example.com', role: 'Social', roleId: 1 }, 'roleId'],
           [{ email: 'x@example.com', name: '' }, 'displayName'],
-          [{ email: 'x@example.com', title: 'CEO' }, 'title'],
+          [{ email: 'x@example.com', title: 5 }, 'title'],
+          [{ email: 'x@example.com', phone: 'x'.repeat(501) }, 'phone'],
+          [{ email: 'x@example.com', employeeNumber: 1.5 }, 'employeeNumber'],
+          [{ email: 'x@example.com', nickname: 'Ace' }, 'nickname'],
           [{ email: 42 }, 'email'],
           [{ name: 'no email' }, 'email'],
         ] as const) {
@@ -333,6 +336,49 @@ for (const dialect of dialects()) {
           error: 'validation_error',
           message: 'Nothing to update: give email, displayName or role.',
         });
+      });
+
+      it("accepts Domo's profile fields (the Domo SDK's User) without storing them", async () => {
+        const profile = {
+          title: 'Rear Admiral',
+          alternateEmail: 'grace.hopper@example.org',
+          phone: '+1 555 0100',
+          location: 'Arlington',
+          timezone: 'America/New_York',
+          locale: 'en_US',
+        };
+        const created = await call('POST', '/v1/users?sendInvite=true', dev.admin, {
+          email: 'profile@example.com',
+          name: 'Profile',
+          role: 'Participant',
+          ...profile,
+          employeeNumber: 1906,
+        });
+        expect(created.statusCode, created.body).toBe(201);
+        const user = created.json();
+        expect(Object.keys(user).sort()).toEqual([
+          'active',
+          'createdAt',
+          'email',
+          'id',
+          'name',
+          'role',
+          'roleId',
+          'updatedAt',
+        ]);
+        const profileOnly = await call('PUT', `/v1/users/${user.id}`, dev.admin, {
+          ...profile,
+          employeeNumber: 'E-1906',
+        });
+        expect(profileOnly.statusCode, profileOnly.body).toBe(200);
+        // Nothing changed: not even updatedAt.
+        expect(profileOnly.json()).toEqual(user);
+        const renamed = await call('PUT', `/v1/users/${user.id}`, dev.admin, {
+          name: 'Grace',
+          title: 'Commodore',
+        });
+        expect(renamed.json()).toMatchObject({ id: user.id, name: 'Grace' });
+        expect((await call('DELETE', `/v1/users/${user.id}`, dev.admin)).statusCode).toBe(204);
       });
 
       it('unknown ids are 404', async () => {

@@ -60,6 +60,30 @@ const Role = Type.String({
 });
 const RoleId = Type.Integer({ description: 'A role id (instead of `role`).' });
 
+/**
+ * The profile fields of Domo's user object, which Domo programs (and the Domo SDK's `User`) send.
+ * Gatehouse keeps no user profile: they are checked for their JSON type and length, then ignored,
+ * so such a program runs unchanged; they are not in the answer.
+ */
+const MAX_PROFILE_TEXT = 500;
+const ProfileText = (description: string) =>
+  Type.Optional(
+    Type.String({ maxLength: MAX_PROFILE_TEXT, description: `${description} Accepted and not stored.` }),
+  );
+const domoProfile = {
+  title: ProfileText('Job title (Domo).'),
+  alternateEmail: ProfileText('Second email address (Domo).'),
+  phone: ProfileText('Phone number (Domo).'),
+  location: ProfileText('Where the user works (Domo).'),
+  timezone: ProfileText('IANA time zone, e.g. America/New_York (Domo).'),
+  locale: ProfileText('Locale, e.g. en_US (Domo).'),
+  employeeNumber: Type.Optional(
+    Type.Union([Type.Integer(), Type.String({ maxLength: MAX_PROFILE_TEXT })], {
+      description: 'Employee number (Domo; the Domo SDK sends a number). Accepted and not stored.',
+    }),
+  ),
+};
+
 export const CreateUserBody = Type.Object(
   {
     email: Type.String({ description: 'Unique (case-insensitive).' }),
@@ -68,6 +92,7 @@ export const CreateUserBody = Type.Object(
     ),
     role: Type.Optional(Role),
     roleId: Type.Optional(RoleId),
+    ...domoProfile,
   },
   {
     additionalProperties: false,
@@ -82,8 +107,13 @@ export const UpdateUserBody = Type.Object(
     name: Type.Optional(Type.String()),
     role: Type.Optional(Role),
     roleId: Type.Optional(RoleId),
+    ...domoProfile,
   },
-  { additionalProperties: false, description: 'Only the fields given change; at least one.' },
+  {
+    additionalProperties: false,
+    description:
+      'Only the fields given change; at least one (the profile fields alone change nothing and answer the user).',
+  },
 );
 
 export const DomoUser = Obj(

@@ -63,6 +63,9 @@ export async function userRoutes(app: FastifyInstance, { services, guard }: Domo
   r.put('/v1/users/:id', { schema: updateUserSchema, onRequest: write }, async (request) => {
     const { email, name, ...rest } = request.body;
     const role = roleOf(rest);
+    const profileOnly =
+      email === undefined && name === undefined && role === undefined && Object.keys(request.body).length > 0;
+    if (profileOnly) return toDomoUser(await services.users.get(request.params.id));
     const user = await services.users.update(
       request.params.id,
       { email, displayName: name, role },
