@@ -12,12 +12,13 @@
  *
  *   admin API (/api/admin/v1):  developer token, session cookie (+ CSRF for unsafe methods)
  *   bearer APIs (/v1/*):        developer token, client JWT
- *   Workflows API (/v1/workflows*, /api/workflow/v1/*): those, and the session cookie (+ CSRF), for the admin UI
+ *   APIs the admin UI calls itself (Workflows, DataSets, Users and Groups): those, and the
+ *   session cookie (+ CSRF), on the `BEARER_OR_SESSION` surface
  *
  * Authorization is `can(principal, grant, scope?)` (services/principal.ts).
  */
 import type { FastifyRequest } from 'fastify';
-import { UnauthenticatedError } from '../errors.js';
+import { PasswordChangeRequiredError, UnauthenticatedError } from '../errors.js';
 import type { Actor } from '../services/context.js';
 import type { GrantId } from '../services/grants.js';
 import type { Services } from '../services/index.js';
@@ -50,6 +51,29 @@ export const BEARER_API: Surface = {
   missing: missingCredentials,
   refused: () => invalidToken(),
 };
+
+/**
+ * The bearer credentials plus the admin session cookie, for the REST APIs the admin UI calls
+ * directly (the same routes as every other client, not a second API). The session resolver demands
+ * the session's `X-CSRF-Token` on every unsafe method (a cross-site page can make the browser send
+ * the cookie, not the header), and an explicit `Authorization` header wins over the cookie, as on
+ * the admin API. Routes on it register `@fastify/cookie` and `refuseBeforePasswordChange`.
+ */
+export const BEARER_OR_SESSION: Surface = {
+  ...BEARER_API,
+  name: 'bearer API or admin session',
+  accepts: [...BEARER_API.accepts, 'session'],
+};
+
+/**
+ * An onRequest hook after the guard's, on `BEARER_OR_SESSION` routes: a signed-in user whose password
+ * was generated or reset does nothing before changing it, as on the admin API.
+ */
+export async function refuseBeforePasswordChange(request: FastifyRequest): Promise<void> {
+  const principal = request.principal;
+  if (principal?.via === 'session' && principal.user?.mustChangePassword)
+    throw new PasswordChangeRequiredError();
+}
 
 export class Guard {
   private resolvers: readonly CredentialResolver[] = [];

@@ -1,13 +1,21 @@
 /**
- * The DataSets API (Domo's /v1/datasets, issue #15) on the bearer surface: client tokens need
- * scope `data` and their owner's grant, developer tokens the grant only — `data.view` to read,
- * `data.manage` to write. The guard runs at onRequest, before any body is read.
+ * The DataSets API (Domo's /v1/datasets, issue #15): client tokens need scope `data` and their
+ * owner's grant, developer tokens and the admin session (the admin UI's Data page; `X-CSRF-Token`
+ * on writes) the grant only — `data.view` to read, `data.manage` to write. The guard runs at
+ * onRequest, before any body is read.
  */
+import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
 import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
-import { actorOf, BEARER_API, type Guard, principalOf } from '../../guard/index.js';
+import {
+  actorOf,
+  BEARER_OR_SESSION,
+  type Guard,
+  principalOf,
+  refuseBeforePasswordChange,
+} from '../../guard/index.js';
 import { hasControlCharacter, type ListQuery, type UploadOptions } from '../../services/datasets.js';
 import type { Services } from '../../services/index.js';
 import {
@@ -43,8 +51,10 @@ export async function datasetApiRoutes(
   { services, guard }: DatasetApiOptions,
 ): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const view = guard.require(DATA_VIEW, BEARER_API);
-  const manage = guard.require(DATA_MANAGE, BEARER_API);
+  // Parses the session cookie for these routes only; the guard decides which credential counts.
+  await app.register(cookie);
+  const view = [guard.require(DATA_VIEW, BEARER_OR_SESSION), refuseBeforePasswordChange];
+  const manage = [guard.require(DATA_MANAGE, BEARER_OR_SESSION), refuseBeforePasswordChange];
 
   // CSV bodies are handed on as the raw (already gunzipped) stream; the service reads it as it arrives.
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));

@@ -5,19 +5,12 @@
  * tokens and the admin session cookie (with `X-CSRF-Token` on writes; see `WORKFLOW_API`).
  */
 import cookie from '@fastify/cookie';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { PasswordChangeRequiredError } from '../../errors.js';
+import type { FastifyInstance } from 'fastify';
+import { refuseBeforePasswordChange } from '../../guard/index.js';
 import { domoInstanceRoutes } from './domo.js';
 import { WORKFLOW_ACCESS, WORKFLOW_API, type WorkflowApiOptions } from './context.js';
 import { instanceRoutes } from './instances.js';
 import { workflowRoutes } from './workflows.js';
-
-/** A signed-in user whose password was generated or reset does nothing before changing it, as on the admin API. */
-async function refuseBeforePasswordChange(request: FastifyRequest): Promise<void> {
-  const principal = request.principal;
-  if (principal?.via === 'session' && principal.user?.mustChangePassword)
-    throw new PasswordChangeRequiredError();
-}
 
 export async function workflowApiRoutes(app: FastifyInstance, options: WorkflowApiOptions): Promise<void> {
   const shared: WorkflowApiOptions = { services: options.services, guard: options.guard };
