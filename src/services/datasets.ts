@@ -36,7 +36,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import type { Executor } from '../store/index.js';
-import { likePattern } from '../store/index.js';
+import { likePattern, toPostgresPlaceholders } from '../store/index.js';
 import type { DatasetsTable } from '../store/schema/index.js';
 import {
   appendFrom,
@@ -55,6 +55,7 @@ import {
   stagingTableName,
 } from './dataset-load.js';
 import type { AuditService } from './audit.js';
+import type { RowFilter } from './dataset-policies.js';
 import type { Actor, ServiceContext } from './context.js';
 import { isAdmin, type Principal } from './principal.js';
 
@@ -207,6 +208,16 @@ function drainOrClose(stream: PassThrough): Promise<void> {
   });
 }
 
+/** Writes change a dataset only for its owner or an Admin; everyone with `data.view` reads every dataset. */
+export function assertDatasetOwnerOrAdmin(
+  row: Pick<Selectable<DatasetsTable>, 'id' | 'owner_user_id'>,
+  principal: Principal,
+  what: string,
+): void {
+  if (isAdmin(principal) || principal.user?.id === row.owner_user_id) return;
+  throw new ForbiddenError(`Only the DataSet's owner or an Admin may ${what}.`, { dataset: row.id });
+}
+
 export class DatasetsService {
   constructor(
     private readonly ctx: ServiceContext,
@@ -271,10 +282,8 @@ export class DatasetsService {
     return (await this.toDatasets([row], executor))[0] as Dataset;
   }
 
-  /** Writes change a dataset only for its owner or an Admin; everyone with `data.view` reads every dataset. */
   private assertOwnerOrAdmin(row: Selectable<DatasetsTable>, principal: Principal, what: string): void {
-    if (isAdmin(principal) || principal.user?.id === row.owner_user_id) return;
-    throw new ForbiddenError(`Only the DataSet's owner or an Admin may ${what}.`, { dataset: row.id });
+    assertDatasetOwnerOrAdmin(row, principal, what);
   }
 
   async list(query: ListQuery = {}): Promise<Dataset[]> {
@@ -343,17 +352,21 @@ export class DatasetsService {
   }
 
   /**
-   * Name, description and schema. With rows stored, a schema may rename columns and add columns
+   * Name, description, schema and `pdpEnabled` (PDP policies apply to exports and queries while it
+   * is on; see dataset-policies.ts). With rows stored, a schema may rename columns and add columns
    * at the end (their values null), but not drop or retype one (409: replace the data of a new
    * dataset instead); without rows any schema goes.
    */
   async update(
     id: string,
-    input: { name?: unknown; description?: unknown; schema?: unknown },
+    input: { name?: unknown; description?: unknown; schema?: unknown; pdpEnabled?: unknown },
     principal: Principal,
     actor: Actor,
   ): Promise<Dataset> {
     const name = input.name === undefined ? undefined : checkName(input.name);
+    if (input.pdpEnabled !== undefined && typeof input.pdpEnabled !== 'boolean')
+      throw new ValidationError('"pdpEnabled" must be true or false.', { field: 'pdpEnabled' });
+    const pdpEnabled = input.pdpEnabled as boolean | undefined;
     const description = input.description === undefined ? undefined : checkDescription(input.description);
     const columns = input.schema === undefined ? undefined : checkSchema(input.schema);
     await this.ctx.store.transaction(async (tx) => {
@@ -394,6 +407,7 @@ export class DatasetsService {
           ...(name !== undefined ? { name, name_key: name.toLowerCase() } : {}),
           ...(description !== undefined ? { description } : {}),
           ...(columns ? { columns: JSON.stringify(columns) } : {}),
+          ...(pdpEnabled !== undefined ? { pdp_enabled: pdpEnabled ? 1 : 0 } : {}),
           updated_at: now,
         })
         .where('id', '=', id)
@@ -406,6 +420,7 @@ export class DatasetsService {
           ...(name !== undefined ? { name } : {}),
           ...(description !== undefined ? { description: true } : {}),
           ...(schemaChange ? { schema: schemaChange, columns: columns?.length } : {}),
+          ...(pdpEnabled !== undefined ? { pdpEnabled } : {}),
         },
       });
     });
@@ -490,7 +505,11 @@ export class DatasetsService {
    * The rows as CSV, in import order, read a page at a time (each page is one statement, so an
    * export never holds a connection or a lock while the client reads slowly).
    */
-  async exportCsv(id: string, options: { includeHeader: boolean }): Promise<Readable> {
+  async exportCsv(
+    id: string,
+    options: { includeHeader: boolean },
+    filter: RowFilter = { kind: 'all' },
+  ): Promise<Readable> {
     const row = await this.findRow(id);
     const columns = JSON.parse(row.columns) as DatasetColumn[];
     const table = quoteIdent(dataTable(id));
@@ -504,14 +523,21 @@ export class DatasetsService {
         return `${name}::text as ${name}`;
       })
       .join(', ');
-    const text = `select "_r", ${select} from ${table} where "_r" > ${this.postgres ? '$1' : '?'} order by "_r" limit ${EXPORT_PAGE_ROWS}`;
+    // The caller's PDP row filter (its values bound after the page's `_r`).
+    const where =
+      filter.kind === 'where'
+        ? ` and (${this.postgres ? toPostgresPlaceholders(filter.sql, 2) : filter.sql})`
+        : '';
+    const text = `select "_r", ${select} from ${table} where "_r" > ${this.postgres ? '$1' : '?'}${where} order by "_r" limit ${EXPORT_PAGE_ROWS}`;
+    const filterParameters = filter.kind === 'where' ? filter.parameters : [];
     const out = new PassThrough();
     const db = this.db;
     const run = async () => {
       if (options.includeHeader) out.write(`${columns.map((c) => csvField(c.name)).join(',')}\n`);
       let last = 0;
       for (;;) {
-        const page = await this.raw<Record<string, unknown>>(db, text, [last]);
+        if (filter.kind === 'none') break;
+        const page = await this.raw<Record<string, unknown>>(db, text, [last, ...filterParameters]);
         if (page.rows.length === 0) break;
         let chunk = '';
         for (const r of page.rows) {

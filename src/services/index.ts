@@ -6,6 +6,7 @@ import { AccessTokensService } from './access-tokens.js';
 import { AuditService } from './audit.js';
 import { ClientsService } from './clients.js';
 import { GroupsService } from './groups.js';
+import { DatasetPoliciesService } from './dataset-policies.js';
 import { DatasetsService } from './datasets.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
@@ -41,6 +42,8 @@ export interface Services {
   readonly groups: GroupsService;
   /** DataSets (Domo's /v1/datasets): metadata, CSV import/export, queries. */
   readonly datasets: DatasetsService;
+  /** PDP policies of DataSets and the row filter they make for a caller. */
+  readonly datasetPolicies: DatasetPoliciesService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -77,5 +80,6 @@ export function createServices(ctx: ServiceContext): Services {
     accessTokens,
     groups,
     datasets: new DatasetsService(ctx, audit),
+    datasetPolicies: new DatasetPoliciesService(ctx, audit),
   };
 }

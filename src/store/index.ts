@@ -358,6 +358,15 @@ export function isForeignKeyViolation(error: unknown): boolean {
   return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
+/**
+ * `?` placeholders → PostgreSQL's `$first`, `$first+1`, … For SQL built with every value bound
+ * (no string literal, no `?` operator), such as a DataSet row filter.
+ */
+export function toPostgresPlaceholders(sql: string, first = 1): string {
+  let n = first;
+  return sql.replace(/\?/g, () => `$${n++}`);
+}
+
 /** Escapes `%`, `_` and `\` for a LIKE pattern (used with `escape '\'`). */
 export function likePattern(fragment: string): string {
   return `%${fragment.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

@@ -282,6 +282,18 @@ for (const dialect of dialects()) {
       });
       expect(dataset.statusCode, dataset.body).toBe(201);
       const datasetId = (dataset.json() as { id: string }).id;
+      const policy = await app.inject({
+        method: 'POST',
+        url: `/v1/datasets/${datasetId}/policies`,
+        headers: { authorization: bearer },
+        payload: {
+          name: 'Sweep policy',
+          users: [other.id],
+          groups: [group.id],
+          filters: [{ column: 'n', values: ['1'], operator: 'EQUALS', not: false }],
+        },
+      });
+      expect(policy.statusCode, policy.body).toBe(201);
       seeded = {
         session,
         bearer,
@@ -295,6 +307,7 @@ for (const dialect of dialects()) {
           groups: String(group.id),
           datasets: datasetId,
           execute: datasetId,
+          policies: String((policy.json() as { id: number }).id),
           instance: (run.json() as { id: string }).id,
         },
       };

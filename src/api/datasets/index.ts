@@ -20,6 +20,11 @@ import { hasControlCharacter, type ListQuery, type UploadOptions } from '../../s
 import type { Services } from '../../services/index.js';
 import {
   createDatasetSchema,
+  createPolicySchema,
+  deletePolicySchema,
+  getPolicySchema,
+  listPoliciesSchema,
+  updatePolicySchema,
   deleteDatasetSchema,
   exportDataSchema,
   getDatasetSchema,
@@ -100,12 +105,68 @@ export async function datasetApiRoutes(
   r.get('/v1/datasets/:id/data', { schema: exportDataSchema, onRequest: view }, async (request, reply) => {
     const disposition =
       request.query.fileName === undefined ? undefined : contentDisposition(request.query.fileName);
-    const stream = await services.datasets.exportCsv(request.params.id, {
-      includeHeader: request.query.includeHeader ?? false,
-    });
+    const stream = await services.datasets.exportCsv(
+      request.params.id,
+      { includeHeader: request.query.includeHeader ?? false },
+      await services.datasetPolicies.rowFilter(request.params.id, principalOf(request)),
+    );
     reply.header('content-type', 'text/csv; charset=utf-8');
     if (disposition) reply.header('content-disposition', disposition);
     // The CSV stream goes out as it is read (no JSON serialization).
     return reply.send(stream as never);
   });
+
+  r.get('/v1/datasets/:id/policies', { schema: listPoliciesSchema, onRequest: view }, async (request) => {
+    return services.datasetPolicies.list(request.params.id);
+  });
+
+  r.post(
+    '/v1/datasets/:id/policies',
+    { schema: createPolicySchema, onRequest: manage },
+    async (request, reply) => {
+      const policy = await services.datasetPolicies.create(
+        request.params.id,
+        request.body,
+        principalOf(request),
+        actorOf(request),
+      );
+      return reply.code(201).send(policy);
+    },
+  );
+
+  r.get(
+    '/v1/datasets/:id/policies/:policyId',
+    { schema: getPolicySchema, onRequest: view },
+    async (request) => {
+      return services.datasetPolicies.get(request.params.id, request.params.policyId);
+    },
+  );
+
+  r.put(
+    '/v1/datasets/:id/policies/:policyId',
+    { schema: updatePolicySchema, onRequest: manage },
+    async (request) => {
+      return services.datasetPolicies.update(
+        request.params.id,
+        request.params.policyId,
+        request.body,
+        principalOf(request),
+        actorOf(request),
+      );
+    },
+  );
+
+  r.delete(
+    '/v1/datasets/:id/policies/:policyId',
+    { schema: deletePolicySchema, onRequest: manage },
+    async (request, reply) => {
+      await services.datasetPolicies.delete(
+        request.params.id,
+        request.params.policyId,
+        principalOf(request),
+        actorOf(request),
+      );
+      return reply.code(204).send();
+    },
+  );
 }

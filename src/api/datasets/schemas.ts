@@ -14,6 +14,16 @@ import {
   MAX_LIST_OFFSET,
   MAX_NAME_LENGTH,
 } from '../../services/datasets.js';
+import {
+  MAX_FILTERS_PER_POLICY,
+  MAX_POLICY_MEMBERS,
+  MAX_POLICY_NAME_LENGTH,
+  MAX_VALUE_LENGTH,
+  MAX_VALUES_PER_FILTER,
+  POLICY_OPERATORS,
+  POLICY_TYPES,
+} from '../../services/dataset-policies.js';
+import { MAX_ROW_ID } from '../../services/row-id.js';
 
 export const DatasetParams = Type.Object({
   id: Type.String({ maxLength: 100, description: 'DataSet id (UUID).' }),
@@ -82,6 +92,12 @@ export const UpdateDatasetBody = Type.Object(
     description: Type.Optional(Description),
     rows: Type.Optional(Rows),
     schema: Type.Optional(Schema),
+    pdpEnabled: Type.Optional(
+      Type.Boolean({
+        description:
+          'Personalized data permissions: while true, exports and queries show each caller only the rows their policies allow (owner and Admins: all). Creating a policy turns it on.',
+      }),
+    ),
   },
   {
     additionalProperties: false,
@@ -182,4 +198,122 @@ export const exportDataSchema = {
       content: { 'text/csv': { schema: Type.String() } },
     },
   },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Personalized data permissions (PDP): /v1/datasets/{id}/policies
+
+export const PolicyParams = Type.Object({
+  id: Type.String({ maxLength: 100, description: 'DataSet id (UUID).' }),
+  policyId: Type.Integer({ minimum: 0, maximum: MAX_ROW_ID, description: 'Policy id.' }),
+});
+
+const MemberIds = (what: string) =>
+  Type.Array(Type.Integer({ minimum: 0, maximum: MAX_ROW_ID }), {
+    maxItems: MAX_POLICY_MEMBERS,
+    description: `Ids of the ${what} the policy applies to (each must exist; 400 names the unknown ones).`,
+  });
+
+const PolicyFilterIn = Type.Object(
+  {
+    column: Type.String({ maxLength: 1000, description: 'A column name of the DataSet (case-insensitive).' }),
+    values: Type.Array(Type.String({ maxLength: MAX_VALUE_LENGTH }), {
+      maxItems: MAX_VALUES_PER_FILTER,
+      description:
+        "Read as the column's type (numbers for LONG/DOUBLE/DECIMAL, YYYY-MM-DD for DATE, a date-time or date for DATETIME). One value for the comparisons, two for BETWEEN, one or more otherwise (any of them matches).",
+    }),
+    operator: Type.String({ description: `One of ${POLICY_OPERATORS.join(', ')}.`, examples: ['EQUALS'] }),
+    not: Type.Optional(
+      Type.Boolean({ description: 'Match the rows the filter does not (nulls included); default false.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const PolicyName = Type.String({ maxLength: 1000, description: `1–${MAX_POLICY_NAME_LENGTH} characters.` });
+const PolicyType = Type.String({
+  description: '`user` (default) or `system`: labels, both filter the same way.',
+  examples: ['user'],
+});
+const PolicyFilters = Type.Array(PolicyFilterIn, {
+  maxItems: MAX_FILTERS_PER_POLICY,
+  description: 'ANDed; an empty list allows every row.',
+});
+
+export const CreatePolicyBody = Type.Object(
+  {
+    name: PolicyName,
+    type: Type.Optional(PolicyType),
+    users: Type.Optional(MemberIds('users')),
+    groups: Type.Optional(MemberIds('groups (their members now)')),
+    filters: PolicyFilters,
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        name: 'Only Show Attendees',
+        filters: [{ column: 'Attending', values: ['TRUE'], operator: 'EQUALS' }],
+        users: [27],
+      },
+    ],
+  },
+);
+export const UpdatePolicyBody = Type.Object(
+  {
+    name: Type.Optional(PolicyName),
+    type: Type.Optional(PolicyType),
+    users: Type.Optional(MemberIds('users')),
+    groups: Type.Optional(MemberIds('groups (their members now)')),
+    filters: Type.Optional(PolicyFilters),
+  },
+  { additionalProperties: false, description: "The fields given replace the policy's; the others stay." },
+);
+
+export const Policy = Obj(
+  {
+    id: Type.Integer(),
+    type: Literals(POLICY_TYPES),
+    name: Type.String(),
+    filters: Type.Array(
+      Obj({
+        column: Type.String(),
+        values: Type.Array(Type.String()),
+        operator: Literals(POLICY_OPERATORS),
+        not: Type.Boolean(),
+      }),
+    ),
+    users: Type.Array(Type.Integer()),
+    groups: Type.Array(Type.Integer()),
+  },
+  { title: 'DataSetPolicy' },
+);
+
+export const listPoliciesSchema = {
+  summary: "List a DataSet's PDP policies",
+  params: DatasetParams,
+  response: { 200: Type.Array(Policy) },
+};
+export const createPolicySchema = {
+  summary: 'Create a PDP policy (owner or Admin); turns pdpEnabled on',
+  description:
+    "An unknown column, operator, user or group, or a value that does not fit the column's type, is a 400 naming it; nothing is stored.",
+  params: DatasetParams,
+  body: CreatePolicyBody,
+  response: { 201: Policy },
+};
+export const getPolicySchema = {
+  summary: 'A PDP policy',
+  params: PolicyParams,
+  response: { 200: Policy },
+};
+export const updatePolicySchema = {
+  summary: 'Change a PDP policy (owner or Admin)',
+  params: PolicyParams,
+  body: UpdatePolicyBody,
+  response: { 200: Policy },
+};
+export const deletePolicySchema = {
+  summary: 'Delete a PDP policy (owner or Admin)',
+  params: PolicyParams,
+  response: { 204: NoBody('Deleted; no body.') },
 };

@@ -16,6 +16,7 @@ import { throttleCountersUnlogged } from './007_throttle_counters_unlogged.js';
 import { clientNameSearch } from './008_client_name_search.js';
 import { groups } from './009_groups.js';
 import { datasets } from './010_datasets.js';
+import { datasetPolicies } from './011_dataset_policies.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -31,6 +32,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['008_client_name_search', clientNameSearch],
   ['009_groups', groups],
   ['010_datasets', datasets],
+  ['011_dataset_policies', datasetPolicies],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */
