@@ -8,6 +8,7 @@ import {
   EscalationDeniedError,
   ForbiddenError,
   InvalidCredentialsError,
+  InvalidQueryError,
   MethodNotAllowedError,
   MissingGrantError,
   NotFoundError,
@@ -15,6 +16,7 @@ import {
   OwnRoleError,
   PasswordChangeRequiredError,
   PayloadTooLargeError,
+  QueryLimitError,
   serializeError,
   TooManyRequestsError,
   UnauthenticatedError,
@@ -158,6 +160,35 @@ describe('serializeError', () => {
           error: 'too_many_requests',
           message: 'Too many sign-in attempts.',
           details: { retryAfterSeconds: 13 },
+        },
+      },
+    ],
+    [
+      'InvalidQueryError',
+      new InvalidQueryError('The function pg_read_file is not allowed.', { refused: 'pg_read_file' }),
+      {
+        status: 400,
+        headers: {},
+        body: {
+          error: 'invalid_query',
+          message: 'The function pg_read_file is not allowed.',
+          details: { refused: 'pg_read_file' },
+        },
+      },
+    ],
+    [
+      'QueryLimitError',
+      new QueryLimitError('query_timeout', 'The query ran longer than 10 ms.', {
+        setting: 'GATEHOUSE_DATASET_QUERY_TIMEOUT_MS',
+        limit: 10,
+      }),
+      {
+        status: 400,
+        headers: {},
+        body: {
+          error: 'query_timeout',
+          message: 'The query ran longer than 10 ms.',
+          details: { setting: 'GATEHOUSE_DATASET_QUERY_TIMEOUT_MS', limit: 10 },
         },
       },
     ],

@@ -50,6 +50,31 @@ export class InvalidRequestError extends AppError {
   }
 }
 
+/**
+ * 400 from a DataSet query: the SQL cannot be parsed, or asks for something a query may not do
+ * (another table, a catalogue, a function off the allow-list, a second statement, a write).
+ * `details.refused` names it when there is one thing to name.
+ */
+export class InvalidQueryError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super(400, 'invalid_query', message, { details });
+  }
+}
+
+/**
+ * 400 from a DataSet query that ran into a limit: `query_timeout` (wall-clock time) or
+ * `query_result_too_large` (rows). `details` names the setting and its value.
+ */
+export class QueryLimitError extends AppError {
+  constructor(
+    code: 'query_timeout' | 'query_result_too_large',
+    message: string,
+    details: { setting: string; limit: number },
+  ) {
+    super(400, code, message, { details });
+  }
+}
+
 /** 401: no or bad credentials. */
 export class UnauthenticatedError extends AppError {
   constructor(message = 'Authentication required.', headers?: Record<string, string>) {
