@@ -7,7 +7,9 @@
  * The SDK runs in its own Node process (test/e2e/domo-sdk-bridge.cjs) that trusts the certificate
  * through NODE_EXTRA_CA_CERTS, as any Node program is made to trust a private CA: verification
  * stays on and nothing in this test process changes its TLS settings. Each step is one `it`
- * against one server per store (the steps build on each other, in order).
+ * against one server per store (the steps build on each other, in order). PDP policies are
+ * applied through a second SDK process, whose client belongs to a user who is neither the
+ * DataSet's owner nor an Admin.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -131,6 +133,10 @@ for (const dialect of dialects()) {
     let target: CliTarget;
     let server: ServedCluster;
     let sdk: SdkProcess;
+    /** The SDK as a user who is neither the datasets' owner nor an Admin (PDP applies to them). */
+    let analystSdk: SdkProcess | undefined;
+    let host: string;
+    let caFile: string;
     let admin: { id: number; email: string };
     let dataset: DomoDataset;
 
@@ -166,17 +172,14 @@ for (const dialect of dialects()) {
         GATEHOUSE_TLS_CERT: path.join(certs, 'cert.pem'),
         GATEHOUSE_TLS_KEY: path.join(certs, 'key.pem'),
       });
-      sdk = new SdkProcess(
-        client.client_id,
-        client.client_secret,
-        `localhost:${port}`,
-        path.join(certs, 'cert.pem'),
-        ['DATA', 'USER'],
-      );
+      host = `localhost:${port}`;
+      caFile = path.join(certs, 'cert.pem');
+      sdk = new SdkProcess(client.client_id, client.client_secret, host, caFile, ['DATA', 'USER']);
     }, CLI_TEST_TIMEOUT);
 
     afterAll(async () => {
       await sdk?.stop();
+      await analystSdk?.stop();
       await server?.stop();
       await target?.dispose();
     });
@@ -294,6 +297,88 @@ for (const dialect of dialects()) {
       expect((await sdk.call<DomoGroup[]>('groups.list', 50, 0)).map((g) => g.name)).toEqual(['Navy']);
       expect(await sdk.call('groups.removeUser', group.id, admin.id)).toBe(null);
       expect(await sdk.call<number[]>('groups.listUsers', group.id)).toEqual([user.id]);
+    });
+
+    it("creates, lists, gets, updates and deletes PDP policies and sees them applied to another user's export", async () => {
+      // An analyst (data.view, data.manage, may own clients) who is neither the owner nor an Admin.
+      const { user: analyst } = await target.json<{ user: { id: number } }>([
+        'users',
+        'create',
+        'analyst@example.com',
+        '--name',
+        'Analyst',
+        '--role',
+        'Privileged',
+      ]);
+      const client = await target.json<{ client_id: string; client_secret: string }>([
+        'clients',
+        'create',
+        'Analyst SDK',
+        '--owner',
+        'analyst@example.com',
+        '--scopes',
+        'data',
+      ]);
+      analystSdk = new SdkProcess(client.client_id, client.client_secret, host, caFile, ['DATA']);
+      expect(await sdk.call('groups.addUser', group.id, analyst.id)).toBe(null);
+
+      // PDPClient.create as Domo documents it: the analyst through the group sees East only.
+      const policy = await sdk.call<{ id: number }>('policies.create', dataset.id, {
+        name: 'East only',
+        type: 'user',
+        users: [],
+        groups: [group.id],
+        filters: [{ column: 'Region', values: ['East'], operator: 'EQUALS', not: false }],
+      });
+      const body = {
+        id: policy.id,
+        type: 'user',
+        name: 'East only',
+        filters: [{ column: 'Region', values: ['East'], operator: 'EQUALS', not: false }],
+        users: [],
+        groups: [group.id],
+      };
+      expect(policy).toEqual(body);
+      expect(await sdk.call('policies.list', dataset.id)).toEqual([body]);
+      expect(await sdk.call('policies.get', dataset.id, policy.id)).toEqual(body);
+      expect(await sdk.call<DomoDataset>('datasets.get', dataset.id)).toMatchObject({ pdpEnabled: true });
+      expect(await analystSdk.call('datasets.exportData', dataset.id, true)).toBe(
+        'Region,Amount,Day\nEast,12.5,2026-01-31\n',
+      );
+      // The owner (an Admin here) still sees every row.
+      expect(await sdk.call('datasets.exportData', dataset.id, true)).toBe(
+        'Region,Amount,Day\nEast,12.5,2026-01-31\nWest,7,\nNorth,,2026-02-01\n',
+      );
+
+      // PDPClient.update with name and filters only: the group stays; `not` flips the rows.
+      expect(
+        await sdk.call('policies.update', dataset.id, policy.id, {
+          name: 'Not East',
+          filters: [{ column: 'Region', values: ['East'], operator: 'EQUALS', not: true }],
+        }),
+      ).toEqual({
+        ...body,
+        name: 'Not East',
+        filters: [{ column: 'Region', values: ['East'], operator: 'EQUALS', not: true }],
+      });
+      expect(await analystSdk.call('datasets.exportData', dataset.id, false)).toBe(
+        'West,7,\nNorth,,2026-02-01\n',
+      );
+      // Only the owner or an Admin changes policies.
+      expect(await analystSdk.send('policies.delete', dataset.id, policy.id)).toMatchObject({
+        ok: false,
+        error: { statusCode: 403 },
+      });
+
+      // Without a policy the analyst sees no rows (PDP stays on).
+      expect(await sdk.call('policies.delete', dataset.id, policy.id)).toBe(null);
+      expect(await sdk.call('policies.list', dataset.id)).toEqual([]);
+      expect(await analystSdk.call('datasets.exportData', dataset.id, true)).toBe('Region,Amount,Day\n');
+      expect(await sdk.send('policies.get', dataset.id, policy.id)).toMatchObject({
+        ok: false,
+        error: { statusCode: 404 },
+      });
+      expect(await sdk.call('groups.removeUser', group.id, analyst.id)).toBe(null);
     });
 
     it('deletes a user (and with it the membership)', async () => {
