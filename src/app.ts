@@ -193,6 +193,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(adminUiRoutes);
   // Last use of clients and developer tokens is written in batches; write what is pending before the store closes.
   app.addHook('onClose', () => flushLastUse(services));
+  // DataSet query processes (SQLite) and connections (PostgreSQL) go with the app.
+  app.addHook('onClose', async () => services.datasetQueries.close());
 
   return app;
 }

@@ -21,18 +21,15 @@
  */
 import { createRequire } from 'node:module';
 import { InvalidQueryError } from '../errors.js';
+import type { RowFilter } from './dataset-policies.js';
 import type { ColumnType, DatasetColumn } from './datasets.js';
 
 /**
- * Which rows of a DataSet a query may see (personalized data permissions). `where.sql` is a
- * boolean expression over the physical columns (`"c0"` …) with `?` placeholders only, never
- * literals, so it can be renumbered to `$n` for PostgreSQL; `none` gives an empty result with the
- * right columns. Applied inside the `table` subquery, so no query can get around it.
+ * Which rows of the DataSet a query may see (personalized data permissions), made by
+ * src/services/dataset-policies.ts: applied inside the `table` subquery, so no query can get
+ * around it. `where.sql` is over the physical columns with `?` placeholders only.
  */
-export type RowFilter =
-  | { kind: 'all' }
-  | { kind: 'none' }
-  | { kind: 'where'; sql: string; parameters: unknown[] };
+export type { RowFilter };
 
 export type QueryDialect = 'sqlite' | 'postgres';
 

@@ -7,6 +7,7 @@ import { AuditService } from './audit.js';
 import { ClientsService } from './clients.js';
 import { GroupsService } from './groups.js';
 import { DatasetPoliciesService } from './dataset-policies.js';
+import { DatasetQueryService } from './dataset-query.js';
 import { DatasetsService } from './datasets.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
@@ -44,6 +45,8 @@ export interface Services {
   readonly datasets: DatasetsService;
   /** PDP policies of DataSets and the row filter they make for a caller. */
   readonly datasetPolicies: DatasetPoliciesService;
+  /** DataSet queries (`POST /v1/datasets/query/execute/{id}`); `datasetQueries.close()` when the app stops. */
+  readonly datasetQueries: DatasetQueryService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -81,5 +84,6 @@ export function createServices(ctx: ServiceContext): Services {
     groups,
     datasets: new DatasetsService(ctx, audit),
     datasetPolicies: new DatasetPoliciesService(ctx, audit),
+    datasetQueries: new DatasetQueryService(ctx),
   };
 }

@@ -73,7 +73,14 @@ export interface Store {
    * PostgreSQL only: a new connection outside the pool (same server, same search path), for
    * `LISTEN`. The caller ends it.
    */
-  dedicatedConnection?(): Promise<import('pg').Client>;
+  dedicatedConnection?(applicationName?: string): Promise<import('pg').Client>;
+  /**
+   * SQLite only: the database file (absolute), so another process can open it read-only (DataSet
+   * queries run in a child process that can be killed); undefined for `:memory:`.
+   */
+  readonly sqliteFile?: string;
+  /** SQLite `:memory:` only: a copy of the whole database, for the same purpose. */
+  sqliteSnapshot?(): Buffer;
   /** PostgreSQL only: the connection pool's numbers now (for the metrics). */
   poolStats?(): PoolStats;
   close(): Promise<void>;
@@ -158,9 +165,12 @@ function openSqlite(file: string): Store {
     // Statement durations for the metrics (gatehouse_db_query_duration_seconds).
     log: observeQuery,
   });
-  return makeStore(db, 'sqlite', async () => {
+  const store = makeStore(db, 'sqlite', async () => {
     await db.destroy();
   });
+  return file === ':memory:'
+    ? { ...store, sqliteSnapshot: () => database.serialize() }
+    : { ...store, sqliteFile: path.resolve(file) };
 }
 
 /** An existing SQLite file, read-only: nothing is created or changed (but SQLite's own -wal/-shm). */
@@ -286,13 +296,13 @@ async function openPostgres(
       waiting: pool.waitingCount,
       max: poolSize,
     }),
-    async dedicatedConnection() {
+    async dedicatedConnection(applicationName = 'gatehouse-listen') {
       const client = new pg.Client({
         connectionString: url,
         types: pgTypes(pg),
         // A silently dropped connection (a network partition) is noticed and reported as an error.
         keepAlive: true,
-        application_name: 'gatehouse-listen',
+        application_name: applicationName,
         ...(schema ? { options: `-c search_path=${schema}` } : {}),
       });
       try {

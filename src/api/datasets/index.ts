@@ -30,6 +30,7 @@ import {
   getDatasetSchema,
   importDataSchema,
   listDatasetsSchema,
+  queryDatasetSchema,
   updateDatasetSchema,
 } from './schemas.js';
 
@@ -101,6 +102,17 @@ export async function datasetApiRoutes(
     );
     return reply.code(204).send();
   });
+
+  // Domo's path puts the id last; the guard's data.view (scope `data`) covers it: a query reads.
+  r.post(
+    '/v1/datasets/query/execute/:id',
+    { schema: queryDatasetSchema, onRequest: view },
+    async (request) => {
+      // PDP: the caller's policies decide the rows `table` holds (all for the owner and Admins).
+      const filter = await services.datasetPolicies.rowFilter(request.params.id, principalOf(request));
+      return services.datasetQueries.execute(request.params.id, request.body.sql, filter);
+    },
+  );
 
   r.get('/v1/datasets/:id/data', { schema: exportDataSchema, onRequest: view }, async (request, reply) => {
     const disposition =

@@ -24,6 +24,7 @@ import {
   POLICY_TYPES,
 } from '../../services/dataset-policies.js';
 import { MAX_ROW_ID } from '../../services/row-id.js';
+import { MAX_SQL_LENGTH } from '../../services/dataset-sql.js';
 
 export const DatasetParams = Type.Object({
   id: Type.String({ maxLength: 100, description: 'DataSet id (UUID).' }),
@@ -316,4 +317,52 @@ export const deletePolicySchema = {
   summary: 'Delete a PDP policy (owner or Admin)',
   params: PolicyParams,
   response: { 204: NoBody('Deleted; no body.') },
+};
+
+export const QueryBody = Type.Object(
+  {
+    sql: Type.String({
+      minLength: 1,
+      maxLength: MAX_SQL_LENGTH,
+      description:
+        'One SELECT over this DataSet, named `table`; column names as in its schema (any case; quote names with spaces as "Name").',
+    }),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ sql: 'SELECT Region, SUM(Amount), COUNT(*) FROM table GROUP BY Region ORDER BY Region' }],
+  },
+);
+
+export const QueryResultSchema = Obj(
+  {
+    datasource: Type.String({ description: 'The DataSet id.' }),
+    columns: Type.Array(Type.String(), { description: 'Output column names, in order.' }),
+    metadata: Type.Array(
+      Obj({
+        type: Literals(COLUMN_TYPES),
+        dataSourceId: Type.String(),
+        maxLength: Type.Integer({ description: 'Longest text in the result (STRING); -1 otherwise.' }),
+        minLength: Type.Integer({ description: 'Shortest text in the result (STRING); -1 otherwise.' }),
+        periodIndex: Type.Integer(),
+      }),
+    ),
+    rows: Type.Array(Type.Array(Type.Unknown()), {
+      description:
+        'One array per row. LONG, DECIMAL and DOUBLE are numbers, DATE `YYYY-MM-DD`, DATETIME ISO 8601 UTC.',
+    }),
+    numRows: Type.Integer(),
+    numColumns: Type.Integer(),
+    fromcache: Type.Boolean(),
+  },
+  { title: 'DataSetQueryResult' },
+);
+
+export const queryDatasetSchema = {
+  summary: 'Query a DataSet with SQL',
+  description:
+    'One read-only SELECT; the DataSet is the table `table`. Other tables, catalogues and functions off the allow-list are refused (400 `invalid_query`); past GATEHOUSE_DATASET_QUERY_TIMEOUT_MS → 400 `query_timeout`; more than GATEHOUSE_DATASET_QUERY_MAX_ROWS rows → 400 `query_result_too_large`.',
+  params: DatasetParams,
+  body: QueryBody,
+  response: { 200: QueryResultSchema },
 };
