@@ -1,13 +1,15 @@
 /**
  * Admin › People › Users: the list (server-side search and paging, status and role filters),
  * create (with a temporary password shown once), change role, disable / enable, and reset the
- * password (a generated one, shown once; the user must change it at the next sign-in).
+ * password (a generated one, shown once; the user must change it at the next sign-in); below
+ * it, the groups and their members (components/GroupsPanel.tsx).
  */
 import { useEffect, useId, useState } from 'preact/hooks';
 import { type Answer, api, unwrap } from '../api/client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Dialog } from '../components/Dialog';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { GroupsPanel } from '../components/GroupsPanel';
 import { TextField } from '../components/TextField';
 import { useChanges } from '../components/use-changes';
 import { Menu } from '../components/Menu';
@@ -308,6 +310,7 @@ function UsersPage() {
           },
         ]}
       />
+      <GroupsPanel />
       {open?.kind === 'create' ? (
         <CreateUser
           roles={roles}
