@@ -21,6 +21,7 @@ import { oauthRoutes } from './oauth/index.js';
 import { readinessCheck } from './readiness.js';
 import { domoPeopleRoutes } from './api/domo/index.js';
 import { datasetApiRoutes } from './api/datasets/index.js';
+import { streamApiRoutes } from './api/streams/index.js';
 import { workflowApiRoutes } from './api/workflows/index.js';
 import { createGuard } from './guard/index.js';
 import { registerOpenApi } from './openapi/index.js';
@@ -189,6 +190,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(workflowApiRoutes, { services, guard });
   await app.register(domoPeopleRoutes, { services, guard });
   await app.register(datasetApiRoutes, { services, guard });
+  await app.register(streamApiRoutes, { services, guard });
   // The admin web UI (/ redirects to /admin); it uses the admin API above like any other client.
   await app.register(adminUiRoutes);
   // Last use of clients and developer tokens is written in batches; write what is pending before the store closes.

@@ -5,6 +5,9 @@
  *     processes and nodes reach this one's caches;
  *   - maintenance every minute: retire keys whose tokens have expired, rotate
  *     when due, prune expired revocations and throttle counters whose window has ended;
+ *     and the streams' cleanup (abandoned executions past GATEHOUSE_STREAM_EXECUTION_TTL_HOURS,
+ *     streams whose DataSet is gone, stray part tables), on its own so a failure of one
+ *     does not stop the other;
  *   - audit retention every hour: delete events older than GATEHOUSE_AUDIT_RETENTION_DAYS,
  *     1,000 per statement with a turn of the event loop between statements. Every serving
  *     process runs it; when two pick the same oldest batch, one deletes it and the other finds
@@ -32,6 +35,7 @@ export function startBackgroundJobs(services: Services): BackgroundJobs {
   services.epochs.start({ intervalMs: services.ctx.config.cachePollMs, log });
   const maintenance = setInterval(() => {
     runMaintenance(services).catch((error: unknown) => log.warn({ err: error }, 'token maintenance failed'));
+    sweepStreams(services).catch((error: unknown) => log.warn({ err: error }, 'streams cleanup failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
   const pruning = new AbortController();
@@ -78,6 +82,16 @@ export async function runMaintenance(services: Services): Promise<void> {
   await services.keys.rotateIfDue();
   await services.tokens.pruneRevoked();
   await services.throttle.prune();
+}
+
+/** Aborts abandoned stream executions and drops what belongs to nothing any more (see StreamsService.sweep). */
+export async function sweepStreams(services: Services): Promise<void> {
+  const result = await services.streams.sweep();
+  if (result.expired > 0 || result.orphanStreams > 0)
+    services.ctx.log.info(
+      { ...result, ttlHours: services.ctx.config.streamExecutionTtlHours },
+      'streams: aborted abandoned executions / removed streams of deleted DataSets',
+    );
 }
 
 /** Writes the pending `last_used_at` batches of API clients and developer tokens. */

@@ -97,6 +97,13 @@ export interface Config {
   readonly datasetQueryTimeoutMs: number;
   /** Most rows one dataset query may return (more → 400). */
   readonly datasetQueryMaxRows: number;
+  /**
+   * Hours an ACTIVE stream execution may go without a part, commit or abort before the background
+   * maintenance aborts it and drops its parts: uploaded parts hold staging tables (disk), and a
+   * client that crashed for good never comes back to abort. A day leaves room to resume after a
+   * crash or a night; 0 < N.
+   */
+  readonly streamExecutionTtlHours: number;
   /** `redis://…`: keep the throttle counters in Redis instead of the database. */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key Gatehouse writes (instances sharing one Redis need different ones). */
@@ -345,6 +352,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_DATASET_QUERY_MAX_ROWS',
     default: '100000',
     meaning: 'most rows one dataset query may return; more → 400 (1–10000000)',
+  },
+  {
+    variable: 'GATEHOUSE_STREAM_EXECUTION_TTL_HOURS',
+    default: '24',
+    meaning:
+      'an ACTIVE stream execution with no part, commit or abort for this long is aborted and its parts dropped (1–8760)',
   },
   {
     variable: 'GATEHOUSE_REDIS_URL',
@@ -717,6 +730,7 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
     datasetMaxUploadBytes: readInt(env, 'GATEHOUSE_DATASET_MAX_UPLOAD_BYTES', 1024 * MiB, 1024, 2 ** 50),
     datasetQueryTimeoutMs: readInt(env, 'GATEHOUSE_DATASET_QUERY_TIMEOUT_MS', 10_000, 10, 600_000),
     datasetQueryMaxRows: readInt(env, 'GATEHOUSE_DATASET_QUERY_MAX_ROWS', 100_000, 1, 10_000_000),
+    streamExecutionTtlHours: readInt(env, 'GATEHOUSE_STREAM_EXECUTION_TTL_HOURS', 24, 1, 8760),
     redisUrl,
     redisPrefix: readRedisPrefix(env),
     throttle: Object.freeze({

@@ -15,6 +15,7 @@ import { KeysService } from './keys.js';
 import { LiveUsers } from './live-users.js';
 import { RolesService } from './roles.js';
 import { SessionsService } from './sessions.js';
+import { StreamsService } from './streams.js';
 import { RedisThrottleCounter, StoreThrottleCounter, ThrottleService } from './throttle.js';
 import { TokenService } from './tokens.js';
 import { UsersService } from './users.js';
@@ -47,6 +48,8 @@ export interface Services {
   readonly datasetPolicies: DatasetPoliciesService;
   /** DataSet queries (`POST /v1/datasets/query/execute/{id}`); `datasetQueries.close()` when the app stops. */
   readonly datasetQueries: DatasetQueryService;
+  /** Streams (Domo's /v1/streams): multi-part uploads into a DataSet, committed at once. */
+  readonly streams: StreamsService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -67,6 +70,7 @@ export function createServices(ctx: ServiceContext): Services {
   const workflows = new WorkflowsService(ctx, audit);
   const accessTokens = new AccessTokensService(ctx, users, audit);
   const groups = new GroupsService(ctx, users, audit);
+  const datasets = new DatasetsService(ctx, audit);
   return {
     ctx,
     audit,
@@ -82,8 +86,9 @@ export function createServices(ctx: ServiceContext): Services {
     workflows,
     accessTokens,
     groups,
-    datasets: new DatasetsService(ctx, audit),
+    datasets,
     datasetPolicies: new DatasetPoliciesService(ctx, audit),
     datasetQueries: new DatasetQueryService(ctx),
+    streams: new StreamsService(ctx, datasets, audit),
   };
 }

@@ -17,6 +17,7 @@ import { clientNameSearch } from './008_client_name_search.js';
 import { groups } from './009_groups.js';
 import { datasets } from './010_datasets.js';
 import { datasetPolicies } from './011_dataset_policies.js';
+import { datasetStreams } from './012_dataset_streams.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -33,6 +34,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['009_groups', groups],
   ['010_datasets', datasets],
   ['011_dataset_policies', datasetPolicies],
+  ['012_dataset_streams', datasetStreams],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */

@@ -3,6 +3,7 @@
  * Later parts add `schema/<part>.ts` and extend `Database` with it.
  */
 import type { AccessTokenTables } from './access-tokens.js';
+import type { DatasetStreamTables } from './dataset-streams.js';
 import type { DatasetTables } from './datasets.js';
 import type { FoundationTables } from './foundation.js';
 import type { GroupTables } from './groups.js';
@@ -10,6 +11,7 @@ import type { OAuthTables } from './oauth.js';
 import type { WorkflowTables } from './workflows.js';
 
 export type * from './access-tokens.js';
+export type * from './dataset-streams.js';
 export type * from './datasets.js';
 export type * from './foundation.js';
 export type * from './groups.js';
@@ -24,3 +26,4 @@ export interface Database
     WorkflowTables,
     GroupTables {}
 export interface Database extends FoundationTables, OAuthTables, AccessTokenTables, WorkflowTables, DatasetTables {}
+export interface Database extends DatasetStreamTables {}
