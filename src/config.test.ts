@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       datasetMaxUploadBytes: 1024 * 1024 * 1024,
       datasetQueryTimeoutMs: 10_000,
       datasetQueryMaxRows: 100_000,
+      streamExecutionTtlHours: 24,
       redisUrl: undefined,
       redisPrefix: 'gatehouse:',
       throttle: {
@@ -111,6 +112,7 @@ describe('loadConfig', () => {
         GATEHOUSE_DATASET_MAX_UPLOAD_BYTES: '2048',
         GATEHOUSE_DATASET_QUERY_TIMEOUT_MS: '500',
         GATEHOUSE_DATASET_QUERY_MAX_ROWS: '10',
+        GATEHOUSE_STREAM_EXECUTION_TTL_HOURS: '2',
         GATEHOUSE_REDIS_URL: 'redis://cache.internal:6379/2',
         GATEHOUSE_REDIS_PREFIX: 'gh-prod:',
         GATEHOUSE_THROTTLE_SIGNIN: '3/10m',
@@ -158,6 +160,7 @@ describe('loadConfig', () => {
       datasetMaxUploadBytes: 2048,
       datasetQueryTimeoutMs: 500,
       datasetQueryMaxRows: 10,
+      streamExecutionTtlHours: 2,
       redisUrl: 'redis://cache.internal:6379/2',
       redisPrefix: 'gh-prod:',
       throttle: {

@@ -121,6 +121,11 @@ const TAGS = [
     description:
       'Domo-compatible DataSets (`/v1/datasets`): metadata, CSV import and export, queries; grant `data.view` to read and `data.manage` to write, scope `data` for client tokens.',
   },
+  {
+    name: 'Streams',
+    description:
+      'Domo-compatible Streams (`/v1/streams`): large uploads into a DataSet in parts, committed at once; the DataSets grants and scope.',
+  },
   { name: 'Health', description: 'Liveness, readiness and this description.' },
 ] as const;
 
@@ -237,6 +242,21 @@ export function areaConventions(route: RouteOptions): AreaConventions | undefine
         ...(hasId ? [404] : []),
         ...(writes ? [409] : []),
         ...(imports ? [413, 415] : []),
+      ),
+    };
+  }
+  if (url.startsWith('/v1/streams')) {
+    const parts = url.includes('/part/');
+    return {
+      tags: ['Streams'],
+      security: BEARER,
+      errors: errors(
+        ...(hasInput ? [400] : []),
+        401,
+        403,
+        ...(hasId ? [404] : []),
+        ...(writes ? [409] : []),
+        ...(parts ? [413, 415] : []),
       ),
     };
   }

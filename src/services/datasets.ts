@@ -313,7 +313,11 @@ export class DatasetsService {
   /** The datasets of `ids` that exist, by id (one query each for datasets and owners). */
   async getMany(ids: readonly string[]): Promise<Map<string, Dataset>> {
     if (ids.length === 0) return new Map();
-    const rows = await this.db.selectFrom('datasets').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.db
+      .selectFrom('datasets')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     return new Map((await this.toDatasets(rows)).map((d) => [d.id, d]));
   }
 

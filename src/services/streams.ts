@@ -185,7 +185,8 @@ export class StreamsService {
     lock = false,
   ): Promise<ExecutionRow> {
     const id = rowIdOf(ref);
-    if (id === undefined || id === NO_SUCH_ROW) throw new NotFoundError(`Execution ${ref} of stream`, stream.id);
+    if (id === undefined || id === NO_SUCH_ROW)
+      throw new NotFoundError(`Execution ${ref} of stream`, stream.id);
     let query = executor
       .selectFrom('dataset_stream_executions')
       .selectAll()
@@ -284,14 +285,15 @@ export class StreamsService {
     else if (byOwner) {
       const owner = rowIdOf(byOwner[1]!);
       if (owner === undefined)
-        throw new ValidationError('"dataSource.owner.id" must be a user id (a whole number).', { field: 'q' });
+        throw new ValidationError('"dataSource.owner.id" must be a user id (a whole number).', {
+          field: 'q',
+        });
       if (owner === NO_SUCH_ROW) return [];
       select = select.where('datasets.owner_user_id', '=', owner);
     } else
-      throw new ValidationError(
-        '"q" must be dataSource.id:<DataSet id> or dataSource.owner.id:<user id>.',
-        { field: 'q' },
-      );
+      throw new ValidationError('"q" must be dataSource.id:<DataSet id> or dataSource.owner.id:<user id>.', {
+        field: 'q',
+      });
     const rows = await select.orderBy('dataset_streams.id').limit(limit).offset(offset).execute();
     return this.toStreams(rows);
   }
@@ -439,7 +441,11 @@ export class StreamsService {
   // Executions
 
   /** Starts an upload. One execution of a stream is ACTIVE at a time: another is a 409 naming it. */
-  async createExecution(streamRef: number | string, principal: Principal, actor: Actor): Promise<StreamExecution> {
+  async createExecution(
+    streamRef: number | string,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<StreamExecution> {
     const activeConflict = (id: number | undefined) =>
       new ConflictError(
         `Stream ${streamRef} already has an ACTIVE execution${id === undefined ? '' : ` (${id})`}: commit or abort it first.`,
@@ -487,10 +493,10 @@ export class StreamsService {
   }
 
   private notActive(execution: ExecutionRow, doing: string): ConflictError {
-    return new ConflictError(
-      `Execution ${execution.id} is ${execution.state}: it cannot ${doing}.`,
-      { execution: execution.id, currentState: execution.state },
-    );
+    return new ConflictError(`Execution ${execution.id} is ${execution.state}: it cannot ${doing}.`, {
+      execution: execution.id,
+      currentState: execution.state,
+    });
   }
 
   /**

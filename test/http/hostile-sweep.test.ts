@@ -294,6 +294,23 @@ for (const dialect of dialects()) {
         },
       });
       expect(policy.statusCode, policy.body).toBe(201);
+      const stream = await app.inject({
+        method: 'POST',
+        url: '/v1/streams',
+        headers: { authorization: bearer },
+        payload: {
+          dataSet: { name: 'Sweep stream', schema: { columns: [{ name: 'n', type: 'LONG' }] } },
+          updateMethod: 'APPEND',
+        },
+      });
+      expect(stream.statusCode, stream.body).toBe(201);
+      const streamId = String((stream.json() as { id: number }).id);
+      const execution = await app.inject({
+        method: 'POST',
+        url: `/v1/streams/${streamId}/executions`,
+        headers: { authorization: bearer },
+      });
+      expect(execution.statusCode, execution.body).toBe(201);
       seeded = {
         session,
         bearer,
@@ -308,6 +325,9 @@ for (const dialect of dialects()) {
           datasets: datasetId,
           execute: datasetId,
           policies: String((policy.json() as { id: number }).id),
+          streams: streamId,
+          executions: String((execution.json() as { id: number }).id),
+          part: '1',
           instance: (run.json() as { id: string }).id,
         },
       };

@@ -33,7 +33,8 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** `n` CSV rows tagged with `tag`, numbered from `from`. */
 function rows(tag: string, n: number, from = 1): string {
   let out = '';
-  for (let i = from; i < from + n; i++) out += `${tag},${i},2026-01-${String((i % 28) + 1).padStart(2, '0')}\n`;
+  for (let i = from; i < from + n; i++)
+    out += `${tag},${i},2026-01-${String((i % 28) + 1).padStart(2, '0')}\n`;
   return out;
 }
 
@@ -64,7 +65,13 @@ for (const dialect of dialects()) {
 
     async function buildOn(store: Store, s: Services): Promise<App> {
       await s.keys.prepare();
-      return buildApp({ config: s.ctx.config, store, services: s, logger: silentLogger(), instrument: checkResponses });
+      return buildApp({
+        config: s.ctx.config,
+        store,
+        services: s,
+        logger: silentLogger(),
+        instrument: checkResponses,
+      });
     }
 
     const call = (
@@ -107,7 +114,9 @@ for (const dialect of dialects()) {
           ? 'select tablename as name from pg_tables where schemaname = current_schema() order by 1'
           : "select name from sqlite_master where type = 'table' order by 1";
       const result = await ts.store.db.executeQuery<{ name: string }>(CompiledQuery.raw(text, []));
-      return result.rows.map((r) => r.name).filter((name) => new RegExp(`_s${execId}_[0-9a-f]{8}$`).test(name));
+      return result.rows
+        .map((r) => r.name)
+        .filter((name) => new RegExp(`_s${execId}_[0-9a-f]{8}$`).test(name));
     }
 
     beforeAll(async () => {
@@ -216,9 +225,15 @@ for (const dialect of dialects()) {
         ).toEqual([]);
 
         clock.advance(1000);
-        const patched = await call('PATCH', `/v1/streams/${stream.id}`, { payload: { updateMethod: 'REPLACE' } });
+        const patched = await call('PATCH', `/v1/streams/${stream.id}`, {
+          payload: { updateMethod: 'REPLACE' },
+        });
         expect(patched.statusCode, patched.body).toBe(200);
-        expect(patched.json()).toEqual({ ...stream, updateMethod: 'REPLACE', modifiedAt: clock.now().toISOString() });
+        expect(patched.json()).toEqual({
+          ...stream,
+          updateMethod: 'REPLACE',
+          modifiedAt: clock.now().toISOString(),
+        });
 
         const deleted = await call('DELETE', `/v1/streams/${stream.id}`);
         expect(deleted.statusCode).toBe(204);
@@ -226,7 +241,11 @@ for (const dialect of dialects()) {
         expect((await call('GET', `/v1/streams/${stream.id}`)).statusCode).toBe(404);
         expect((await call('GET', `/v1/datasets/${stream.dataSet.id}`)).statusCode).toBe(200);
         const events = await services.audit.query({ targetType: 'stream', targetId: String(stream.id) });
-        expect(events.items.map((e) => e.action).sort()).toEqual(['stream.created', 'stream.deleted', 'stream.updated']);
+        expect(events.items.map((e) => e.action).sort()).toEqual([
+          'stream.created',
+          'stream.deleted',
+          'stream.updated',
+        ]);
       });
 
       it('bad input → 4xx that changes nothing; unknown and out-of-range ids → 404', async () => {
@@ -237,7 +256,10 @@ for (const dialect of dialects()) {
           { dataSet: { name: 'x', schema: SCHEMA }, updateMethod: 'SOMETIMES' },
           { dataSet: { name: 'x', schema: SCHEMA } },
           { dataSet: { name: '', schema: SCHEMA }, updateMethod: 'APPEND' },
-          { dataSet: { name: 'x', schema: { columns: [{ name: 'a', type: 'BLOB' }] } }, updateMethod: 'APPEND' },
+          {
+            dataSet: { name: 'x', schema: { columns: [{ name: 'a', type: 'BLOB' }] } },
+            updateMethod: 'APPEND',
+          },
           { dataSet: { name: 'x', schema: SCHEMA }, updateMethod: 'APPEND', extra: 1 },
           { updateMethod: 'APPEND' },
         ]) {
@@ -266,9 +288,14 @@ for (const dialect of dialects()) {
         for (const id of ['999999', '99999999999999999999', 'abc']) {
           const res = await call('GET', `/v1/streams/${stream.id}/executions/${id}`);
           expect(res.statusCode, id).toBe(404);
-          expect(res.json()).toEqual({ error: 'not_found', message: `Execution ${id} of stream ${stream.id} not found.` });
+          expect(res.json()).toEqual({
+            error: 'not_found',
+            message: `Execution ${id} of stream ${stream.id} not found.`,
+          });
           expect((await part(stream.id, id as never, 1, 'a,1,\n')).statusCode).toBe(404);
-          expect((await call('PUT', `/v1/streams/${stream.id}/executions/${id}/commit`)).statusCode).toBe(404);
+          expect((await call('PUT', `/v1/streams/${stream.id}/executions/${id}/commit`)).statusCode).toBe(
+            404,
+          );
         }
         const exec = await start(stream.id);
         for (const n of ['0', '10001', 'x', '1.5']) {
@@ -375,7 +402,9 @@ for (const dialect of dialects()) {
           expect(res.statusCode).toBe(409);
           expect(res.json().details).toEqual({ execution: exec.id, currentState: 'SUCCESS' });
         }
-        const listed = await call('GET', `/v1/streams/${stream.id}/executions?limit=10&offset=0`, { who: 'reader' });
+        const listed = await call('GET', `/v1/streams/${stream.id}/executions?limit=10&offset=0`, {
+          who: 'reader',
+        });
         expect(listed.json()).toEqual([commit.json()]);
         const events = await services.audit.query({ targetType: 'stream', targetId: String(stream.id) });
         expect(events.items.map((e) => e.action).sort()).toEqual([
@@ -393,7 +422,9 @@ for (const dialect of dialects()) {
         await call('PATCH', `/v1/streams/${stream.id}`, { payload: { updateMethod: 'APPEND' } });
         const next = await start(stream.id);
         expect((await part(stream.id, next.id, 7, rows('z', 2))).statusCode).toBe(200);
-        expect((await call('PUT', `/v1/streams/${stream.id}/executions/${next.id}/commit`)).json().rows).toBe(2);
+        expect((await call('PUT', `/v1/streams/${stream.id}/executions/${next.id}/commit`)).json().rows).toBe(
+          2,
+        );
         expect((await call('GET', `/v1/datasets/${datasetId}`)).json().rows).toBe(802);
         expect((await exportCsv(datasetId)).body.endsWith(`${rows('d', 50)}${rows('z', 2)}`)).toBe(true);
       });
@@ -408,8 +439,16 @@ for (const dialect of dialects()) {
         expect(bad.statusCode).toBe(400);
         expect(bad.json()).toEqual({
           error: 'validation_error',
-          message: 'Part 2: Row 2, column 2 ("Units", LONG): "x1" is not a whole number. The part was not stored.',
-          details: { part: 2, row: 2, column: 'Units', type: 'LONG', value: 'x1', reason: 'not a whole number' },
+          message:
+            'Part 2: Row 2, column 2 ("Units", LONG): "x1" is not a whole number. The part was not stored.',
+          details: {
+            part: 2,
+            row: 2,
+            column: 'Units',
+            type: 'LONG',
+            value: 'x1',
+            reason: 'not a whole number',
+          },
         });
         // Re-sending part 1 with a bad value keeps the old part 1.
         const badAgain = await part(stream.id, exec.id, 1, 'a,1\n');
@@ -456,7 +495,13 @@ for (const dialect of dialects()) {
         const aborted = await call('PUT', `/v1/streams/${stream.id}/executions/abort`);
         expect(aborted.statusCode, aborted.body).toBe(200);
         const now = clock.now().toISOString();
-        expect(aborted.json()).toEqual({ ...still, currentState: 'ABORTED', modifiedAt: now, endedAt: now, parts: [] });
+        expect(aborted.json()).toEqual({
+          ...still,
+          currentState: 'ABORTED',
+          modifiedAt: now,
+          endedAt: now,
+          parts: [],
+        });
         expect(await partTables(exec.id)).toEqual([]);
         expect((await part(stream.id, exec.id, 2, rows('b', 1))).statusCode).toBe(409);
         const none = await call('PUT', `/v1/streams/${stream.id}/executions/abort`);
@@ -477,7 +522,8 @@ for (const dialect of dialects()) {
         await call('PUT', `/v1/streams/${stream.id}/executions/${seed.id}/commit`);
         const oldBody = rows('old', 500);
         const exec = await start(stream.id);
-        for (let n = 1; n <= 6; n++) expect((await part(stream.id, exec.id, n, rows('new', 400, n * 1000))).statusCode).toBe(200);
+        for (let n = 1; n <= 6; n++)
+          expect((await part(stream.id, exec.id, n, rows('new', 400, n * 1000))).statusCode).toBe(200);
         let newBody = '';
         for (let n = 1; n <= 6; n++) newBody += rows('new', 400, n * 1000);
 
@@ -490,12 +536,17 @@ for (const dialect of dialects()) {
         while (!done || reads < 3) {
           const res = await exportCsv(datasetId);
           expect(res.statusCode).toBe(200);
-          seen.add(res.body === oldBody ? 'old' : res.body === newBody ? 'new' : `mix of ${res.body.length} chars`);
+          seen.add(
+            res.body === oldBody ? 'old' : res.body === newBody ? 'new' : `mix of ${res.body.length} chars`,
+          );
           reads++;
           if (reads > 500) break;
         }
         expect((await commit).statusCode).toBe(200);
-        expect([...seen].every((s) => s === 'old' || s === 'new'), [...seen].join(', ')).toBe(true);
+        expect(
+          [...seen].every((s) => s === 'old' || s === 'new'),
+          [...seen].join(', '),
+        ).toBe(true);
         expect((await exportCsv(datasetId)).body).toBe(newBody);
       });
 
@@ -509,10 +560,16 @@ for (const dialect of dialects()) {
         const peerApp = await buildOn(peerStore, peer.services);
         try {
           await app.close();
-          const seenThere = await call('GET', `/v1/streams/${stream.id}/executions/${exec.id}`, { on: peerApp });
-          expect(seenThere.json().parts).toEqual([{ part: 2, rows: 20, uploadedAt: clock.now().toISOString() }]);
+          const seenThere = await call('GET', `/v1/streams/${stream.id}/executions/${exec.id}`, {
+            on: peerApp,
+          });
+          expect(seenThere.json().parts).toEqual([
+            { part: 2, rows: 20, uploadedAt: clock.now().toISOString() },
+          ]);
           expect((await part(stream.id, exec.id, 1, rows('a', 10), undefined, peerApp)).statusCode).toBe(200);
-          const commit = await call('PUT', `/v1/streams/${stream.id}/executions/${exec.id}/commit`, { on: peerApp });
+          const commit = await call('PUT', `/v1/streams/${stream.id}/executions/${exec.id}/commit`, {
+            on: peerApp,
+          });
           expect(commit.statusCode, commit.body).toBe(200);
           expect(commit.json().rows).toBe(30);
         } finally {
@@ -533,17 +590,29 @@ for (const dialect of dialects()) {
 
         clock.advance(23 * 3_600_000);
         await sweepStreams(services);
-        expect((await call('GET', `/v1/streams/${stream.id}/executions/${exec.id}`)).json().currentState).toBe('ACTIVE');
+        expect(
+          (await call('GET', `/v1/streams/${stream.id}/executions/${exec.id}`)).json().currentState,
+        ).toBe('ACTIVE');
         expect(await partTables(exec.id)).toHaveLength(2);
 
         clock.advance(3_600_000 + 1);
         await sweepStreams(services);
         const ended = (await call('GET', `/v1/streams/${stream.id}/executions/${exec.id}`)).json();
-        expect([ended.currentState, ended.endedAt, ended.parts]).toEqual(['ABORTED', clock.now().toISOString(), []]);
+        expect([ended.currentState, ended.endedAt, ended.parts]).toEqual([
+          'ABORTED',
+          clock.now().toISOString(),
+          [],
+        ]);
         expect(await partTables(exec.id)).toEqual([]);
-        const events = await services.audit.query({ action: 'stream.execution_aborted', targetId: String(stream.id) });
+        const events = await services.audit.query({
+          action: 'stream.execution_aborted',
+          targetId: String(stream.id),
+        });
         expect(events.items.map((e) => [e.actor, e.details])).toEqual([
-          [{ type: "system", id: null, label: null }, { execution: exec.id, droppedParts: 1, reason: 'expired' }],
+          [
+            { type: 'system', id: null, label: null },
+            { execution: exec.id, droppedParts: 1, reason: 'expired' },
+          ],
         ]);
         // The stream takes a new execution.
         await start(stream.id);

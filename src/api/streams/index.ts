@@ -33,7 +33,10 @@ export interface StreamApiOptions {
   guard: Guard;
 }
 
-export async function streamApiRoutes(app: FastifyInstance, { services, guard }: StreamApiOptions): Promise<void> {
+export async function streamApiRoutes(
+  app: FastifyInstance,
+  { services, guard }: StreamApiOptions,
+): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const view = guard.require(DATA_VIEW, BEARER_API);
   const manage = guard.require(DATA_MANAGE, BEARER_API);
@@ -82,7 +85,11 @@ export async function streamApiRoutes(app: FastifyInstance, { services, guard }:
     '/v1/streams/:id/executions',
     { schema: createExecutionSchema, onRequest: manage },
     async (request, reply) => {
-      const execution = await streams.createExecution(request.params.id, principalOf(request), actorOf(request));
+      const execution = await streams.createExecution(
+        request.params.id,
+        principalOf(request),
+        actorOf(request),
+      );
       return reply.code(201).send(execution);
     },
   );
@@ -97,8 +104,10 @@ export async function streamApiRoutes(app: FastifyInstance, { services, guard }:
     async (request) => streams.abort(request.params.id, undefined, principalOf(request), actorOf(request)),
   );
 
-  r.get('/v1/streams/:id/executions/:execId', { schema: getExecutionSchema, onRequest: view }, async (request) =>
-    streams.getExecution(request.params.id, request.params.execId),
+  r.get(
+    '/v1/streams/:id/executions/:execId',
+    { schema: getExecutionSchema, onRequest: view },
+    async (request) => streams.getExecution(request.params.id, request.params.execId),
   );
 
   r.put(

@@ -33,7 +33,11 @@ const Limit = Type.Integer({
   maximum: MAX_LIST_LIMIT,
   description: `Page size (default ${DEFAULT_LIST_LIMIT}, at most ${MAX_LIST_LIMIT}).`,
 });
-const Offset = Type.Integer({ minimum: 0, maximum: MAX_LIST_OFFSET, description: 'Items to skip (default 0).' });
+const Offset = Type.Integer({
+  minimum: 0,
+  maximum: MAX_LIST_OFFSET,
+  description: 'Items to skip (default 0).',
+});
 
 export const ListQuery = Type.Object({
   limit: Type.Optional(Limit),
@@ -108,10 +112,9 @@ export const Execution = Obj(
     endedAt: Type.Optional(Timestamp),
     updateMethod: Literals(UPDATE_METHODS, { description: 'The stream\u2019s, when the execution started.' }),
     rows: Type.Optional(Type.Integer({ description: 'Rows the commit made visible (after SUCCESS).' })),
-    parts: Type.Array(
-      Obj({ part: Type.Integer(), rows: Type.Integer(), uploadedAt: Timestamp }),
-      { description: 'Parts stored so far, by number (empty once the execution has ended).' },
-    ),
+    parts: Type.Array(Obj({ part: Type.Integer(), rows: Type.Integer(), uploadedAt: Timestamp }), {
+      description: 'Parts stored so far, by number (empty once the execution has ended).',
+    }),
   },
   { title: 'StreamExecution' },
 );
