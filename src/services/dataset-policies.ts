@@ -18,8 +18,10 @@
  *   as midnight UTC) for DATETIME, and STRING compares by code point on both stores.
  * - A null never matches a filter; `not` is the complement of its filter, so it does match nulls.
  * - A value may not be empty: an empty CSV field is stored as null, which no value equals.
- * - A filter whose column has since been renamed, removed or retyped so that its values no longer
- *   fit matches nothing: its policy then allows no row until it is updated (fail closed).
+ * - Renaming a column in place (`PUT /v1/datasets/{id}`, same position and type) renames it in the
+ *   filters too (datasets.ts). A filter whose column has since been removed, or retyped so that its
+ *   values no longer fit (a new schema on an empty DataSet), matches nothing: its policy then
+ *   allows no row until it is updated (fail closed).
  *   A deleted user or group drops out of every policy (foreign-key cascade); deleting a DataSet
  *   deletes its policies.
  * - Creating a policy turns `pdpEnabled` on (a policy is only made to be applied); `PUT
@@ -32,8 +34,6 @@
 import type { Selectable } from 'kysely';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { Dialect, Executor } from '../store/index.js';
-
-export { toPostgresPlaceholders } from '../store/index.js';
 import type { DatasetsTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
@@ -46,6 +46,8 @@ import {
 } from './datasets.js';
 import { isAdmin, type Principal } from './principal.js';
 import { MAX_ROW_ID } from './row-id.js';
+
+export { toPostgresPlaceholders } from '../store/index.js';
 
 export const POLICY_OPERATORS = [
   'EQUALS',
@@ -92,6 +94,7 @@ export interface PolicyInput {
  * Which rows of a DataSet a caller may read: every row, none, or those where `sql` (a boolean
  * expression over the physical columns `"c<i>"`, values only as `?` placeholders, in order of
  * `parameters`) is true. On PostgreSQL number the placeholders with `toPostgresPlaceholders`.
+ * The query compiler (dataset-sql.ts) and the export apply it.
  */
 export type RowFilter =
   | { kind: 'all' }

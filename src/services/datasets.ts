@@ -208,6 +208,41 @@ function drainOrClose(stream: PassThrough): Promise<void> {
   });
 }
 
+/**
+ * A column renamed in place (same position, same type) keeps its PDP filters: they name columns
+ * by name (as Domo's do), so each is renamed with it rather than left naming a column that is gone.
+ */
+async function renamePolicyColumns(
+  tx: Executor,
+  datasetId: string,
+  old: readonly DatasetColumn[],
+  columns: readonly DatasetColumn[],
+): Promise<number> {
+  const renamed = new Map<string, string>();
+  old.forEach((c, i) => {
+    if (columns[i] && columns[i].name !== c.name) renamed.set(c.name, columns[i].name);
+  });
+  if (renamed.size === 0) return 0;
+  let changed = 0;
+  const policies = await tx
+    .selectFrom('dataset_policies')
+    .select(['id', 'filters'])
+    .where('dataset_id', '=', datasetId)
+    .execute();
+  for (const policy of policies) {
+    const filters = JSON.parse(policy.filters) as Array<{ column: string }>;
+    if (!filters.some((f) => renamed.has(f.column))) continue;
+    const next = filters.map((f) => ({ ...f, column: renamed.get(f.column) ?? f.column }));
+    await tx
+      .updateTable('dataset_policies')
+      .set({ filters: JSON.stringify(next) })
+      .where('id', '=', policy.id)
+      .execute();
+    changed++;
+  }
+  return changed;
+}
+
 /** Writes change a dataset only for its owner or an Admin; everyone with `data.view` reads every dataset. */
 export function assertDatasetOwnerOrAdmin(
   row: Pick<Selectable<DatasetsTable>, 'id' | 'owner_user_id'>,
@@ -385,6 +420,7 @@ export class DatasetsService {
       this.assertOwnerOrAdmin(row, principal, 'change it');
       const now = this.ctx.clock.now().toISOString();
       let schemaChange: string | undefined;
+      let policiesRenamed = 0;
       if (columns) {
         const old = JSON.parse(row.columns) as DatasetColumn[];
         const table = dataTable(id);
@@ -410,6 +446,7 @@ export class DatasetsService {
               `alter table ${quoteIdent(table)} add column "c${i}" ${types[columns[i]!.type]}`,
             );
           schemaChange = columns.length > old.length ? 'columns added' : 'renamed';
+          policiesRenamed = await renamePolicyColumns(tx, id, old, columns);
         }
       }
       await tx
@@ -432,6 +469,7 @@ export class DatasetsService {
           ...(description !== undefined ? { description: true } : {}),
           ...(schemaChange ? { schema: schemaChange, columns: columns?.length } : {}),
           ...(pdpEnabled !== undefined ? { pdpEnabled } : {}),
+          ...(policiesRenamed > 0 ? { policiesRenamed } : {}),
         },
       });
     });

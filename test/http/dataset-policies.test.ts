@@ -358,7 +358,7 @@ for (const dialect of dialects()) {
       expect(await exported(id, 'bob')).toBe(HEADER + CSV);
     });
 
-    it('policies follow users and groups: a removed member, a deleted group or user drops out; a renamed column closes its policy', async () => {
+    it('policies follow users, groups and columns: a removed member, a deleted group or user drops out; a renamed column is renamed in the filters', async () => {
       const id = await createDataset('Lifecycle');
       const byGroup = await createPolicy(id, {
         name: 'Group',
@@ -394,23 +394,28 @@ for (const dialect of dialects()) {
       });
       expect(after.json()).toMatchObject({ users: [userId.carol], groups: [] });
 
-      // Renaming the column (same position and type) leaves the filter naming a column that is gone:
-      // its policy allows nothing until updated; the others keep working.
+      // Renaming the column in place renames it in the filters: the policy keeps working.
       await services.datasets.update(
         id,
         { schema: { columns: [{ name: 'Area', type: 'STRING' }, SCHEMA.columns[1], SCHEMA.columns[2]] } },
         OPERATOR,
         CLI_ACTOR,
       );
-      expect(await exported(id, 'bob', false)).toBe('');
-      const fixed = await app.inject({
-        method: 'PUT',
-        url: `${policies(id)}/${byGroup.id}`,
-        headers: bearer('owner'),
-        payload: { filters: [{ column: 'Area', values: ['North'], operator: 'EQUALS', not: false }] },
-      });
-      expect(fixed.statusCode, fixed.body).toBe(200);
       expect(await exported(id, 'bob', false)).toBe(csvOf(ROWS[2]!));
+      const renamed = await app.inject({
+        method: 'GET',
+        url: `${policies(id)}/${byGroup.id}`,
+        headers: bearer('bob'),
+      });
+      expect(renamed.json()).toMatchObject({
+        filters: [{ column: 'Area', values: ['North'], operator: 'EQUALS', not: false }],
+      });
+      const events = await services.audit.query({
+        targetType: 'dataset',
+        targetId: id,
+        action: 'dataset.updated',
+      });
+      expect(events.items[0]?.details).toEqual({ schema: 'renamed', columns: 3, policiesRenamed: 2 });
     });
 
     it('deleting the DataSet deletes its policies', async () => {
