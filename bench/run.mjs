@@ -8,6 +8,7 @@
  *   npm run bench -- --duration 3 --warmup 1 --only rs256
  *   npm run bench -- --profile         # then profiles Gatehouse under the RS256 token load
  *   npm run bench -- --scale [--pg]    # small vs large instance, in turns (bench/scale/*.mjs)
+ *   npm run bench -- --datasets [--pg] # DataSet query on 1M rows vs DuckDB (bench/datasets.mjs)
  *
  * Writes bench/results/<time>.{json,md} (and latest.*); exits 1 if any request failed.
  */
@@ -49,6 +50,9 @@ Options:
                       bench/results/scale-<time>.{json,md}. The memory group runs only when
                       named (--only memory): a long run, see the README's Performance › Scale
   --requests <n>      --scale memory group: requests to drive (default 1000000; --quick 50000)
+  --datasets          instead: the DataSets bench (bench/datasets.mjs) on 1,000,000 rows generated
+                      by SQL (--quick: 100,000): the issue's GROUP BY through the query service,
+                      with a PDP filter, and on DuckDB, with the ratio
   -h, --help          this text`;
 
 let parsed;
@@ -67,6 +71,7 @@ try {
       profile: { type: 'boolean', default: false },
       scale: { type: 'boolean', default: false },
       requests: { type: 'string' },
+      datasets: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -135,6 +140,24 @@ if (
 }
 step('building Gatehouse');
 sh('npm', ['run', '--silent', 'build'], ROOT);
+
+// --datasets: the DataSets query bench instead of the load comparison.
+if (args.datasets) {
+  step('DataSets: GROUP BY over generated rows, the query service against DuckDB');
+  sh(
+    process.execPath,
+    [
+      path.join(BENCH, 'datasets.mjs'),
+      '--rows',
+      opts.quick ? '100000' : '1000000',
+      '--load',
+      'sql',
+      ...(opts.pgUrl ? ['--database-url', opts.pgUrl] : []),
+    ],
+    ROOT,
+  );
+  process.exit(0);
+}
 
 const { default: autocannon } = await import('autocannon');
 const { startGatehouse, SCOPES } = await import('./lib/gatehouse.mjs');
