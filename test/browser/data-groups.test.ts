@@ -1,5 +1,5 @@
 /**
- * The DataSets page (list, schema, row count, a preview of the first rows) and the Groups panel of
+ * The DataSets page (list, schema, row count, a preview of the first rows, PDP policies) and the Groups panel of
  * the Users page (create, rename, members add/remove, delete) in Chromium, against one
  * `gatehouse serve`. Both call the public REST APIs (/v1/datasets, /v1/groups, /v1/users) with the
  * admin session and its CSRF token. axe-core scans each, in light at 1280 px and dark at 375 px.
@@ -82,6 +82,21 @@ describeBrowser('admin UI: DataSets and Groups', { timeout: BROWSER_TEST_TIMEOUT
       }),
     );
     await apiCall('PUT', `/v1/datasets/${created?.id}/data`, CSV, 'text/csv');
+    const me = (await (
+      await fetch(`${gatehouse.url}/api/admin/v1/me`, { headers: { cookie: session.cookie } })
+    ).json()) as { user: { id: number } };
+    await apiCall(
+      'POST',
+      `/v1/datasets/${created?.id}/policies`,
+      JSON.stringify({
+        name: 'East and West this year',
+        users: [me.user.id],
+        filters: [
+          { column: 'Region', values: ['East', 'West'], operator: 'EQUALS' },
+          { column: 'Day', values: ['2026-01-01', '2026-12-31'], operator: 'BETWEEN', not: true },
+        ],
+      }),
+    );
     await apiCall(
       'POST',
       '/v1/datasets',
@@ -134,12 +149,23 @@ describeBrowser('admin UI: DataSets and Groups', { timeout: BROWSER_TEST_TIMEOUT
     expect(await rows.nth(1).getByRole('cell').allTextContents()).toEqual(['East', '12.5', '2026-01-31']);
     expect(await rows.nth(2).getByRole('cell').allTextContents()).toEqual(['North, upper', '7', 'null']);
     expect(await rows.nth(20).getByRole('cell').first().textContent()).toBe('Region 20');
+    // The policy, in words; the owner (an Admin) still sees every row, as the sentence above says.
+    const policies = page.getByRole('region', { name: 'Policies of Regional sales' });
+    expect(await policies.getByRole('row').nth(1).getByRole('cell').allTextContents()).toEqual([
+      'East and West this year',
+      'user',
+      gatehouse.adminEmail,
+      'Region EQUALS East, West AND NOT (Day BETWEEN 2026-01-01, 2026-12-31)',
+    ]);
+    await page.getByText('On: besides the owner and Admins', { exact: false }).waitFor();
     await screenshot(page, 'dataset');
     await expectAccessible(page, 'DataSet');
 
     await page.getByRole('link', { name: 'All DataSets' }).click();
     await page.getByRole('link', { name: 'Empty targets' }).click();
     await page.getByText('No rows yet', { exact: false }).waitFor();
+    await page.getByText('Off: everyone who may view data sees every row.').waitFor();
+    await page.getByText('No policies.').waitFor();
   });
 
   it('creates, renames and deletes a group and adds and removes its members on the Users page', async () => {

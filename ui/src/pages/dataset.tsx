@@ -1,17 +1,19 @@
 /**
  * One DataSet (/data/:id): its facts (owner, row count, when its data last changed), its schema,
- * and a preview of its first rows, read from the CSV export (GET /v1/datasets/{id}/data), which
- * the page stops downloading once it has them.
+ * a preview of its first rows, read from the CSV export (GET /v1/datasets/{id}/data, so the
+ * viewer's personalized data permissions apply), which the page stops downloading once it has
+ * them, and its PDP policies (GET /v1/datasets/{id}/policies).
  */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, unwrap } from '../api/client';
+import { type Answer, api, type Me, unwrap } from '../api/client';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Time } from '../components/Time';
 import { firstCsvRecords } from '../csv-preview';
 import '../components/page-parts.css';
 import type { PageDefinition, PageProps } from '../pages';
 import { Link } from '../router';
+import { useMe } from '../session';
 import type { Dataset } from './data';
 
 /** Rows in the preview: enough to see the data's shape, few enough to read only the start of a large export. */
@@ -60,7 +62,23 @@ function StaticTable({
   );
 }
 
+/**
+ * What the preview shows. With PDP on, the export holds only the rows the viewer's policies allow,
+ * unless the viewer is the owner or an Admin (GET /me's `admin`: every grant, as the server decides).
+ */
+function previewSentence(shown: number, dataset: Dataset, me: Me | undefined): string {
+  const filtered = dataset.pdpEnabled && !me?.admin && me?.user.id !== dataset.owner.id;
+  if (filtered)
+    return shown === PREVIEW_ROWS
+      ? `The first ${shown} rows you may see (personalized data permissions apply), in import order.`
+      : `The ${shown} of ${dataset.rows.toLocaleString()} rows you may see (personalized data permissions apply), in import order.`;
+  return shown < dataset.rows
+    ? `The first ${shown} of ${dataset.rows.toLocaleString()} rows, in import order.`
+    : `All ${shown} rows, in import order.`;
+}
+
 function Preview({ dataset }: { dataset: Dataset }) {
+  const me = useMe();
   const [records, setRecords] = useState<string[][]>();
   const [error, setError] = useState<unknown>();
 
@@ -93,10 +111,7 @@ function Preview({ dataset }: { dataset: Dataset }) {
       ) : (
         <>
           <p class="muted">
-            {records.length < dataset.rows
-              ? `The first ${records.length} of ${dataset.rows.toLocaleString()} rows, in import order.`
-              : `All ${records.length} rows, in import order.`}{' '}
-            An empty value is shown as <em>null</em>.
+            {previewSentence(records.length, dataset, me)} An empty value is shown as <em>null</em>.
           </p>
           <StaticTable
             caption={`First rows of ${dataset.name}`}
@@ -109,6 +124,79 @@ function Preview({ dataset }: { dataset: Dataset }) {
             )}
           />
         </>
+      )}
+    </section>
+  );
+}
+
+type Policy = Answer<'/v1/datasets/{id}/policies/{policyId}', 'get'>;
+
+/** A filter in words: `Region EQUALS East, West`, or `NOT (…)` for `not: true`. */
+function filterText(filter: Policy['filters'][number]): string {
+  const text = `${filter.column} ${filter.operator} ${filter.values.join(', ')}`;
+  return filter.not ? `NOT (${text})` : text;
+}
+
+/** The policies (read-only here; programs manage them through the API) with the users' emails and the groups' names. */
+function Policies({ dataset }: { dataset: Dataset }) {
+  const [policies, setPolicies] = useState<Policy[]>();
+  const [names, setNames] = useState<{ users: Map<number, string>; groups: Map<number, string> }>();
+  const [error, setError] = useState<unknown>();
+
+  useEffect(() => {
+    setPolicies(undefined);
+    setError(undefined);
+    const load = async () => {
+      const list = await unwrap(
+        api.GET('/v1/datasets/{id}/policies', { params: { path: { id: dataset.id } } }),
+      );
+      const userIds = [...new Set(list.flatMap((p) => p.users))];
+      const groupIds = [...new Set(list.flatMap((p) => p.groups))];
+      const [users, groups] = await Promise.all([
+        Promise.all(userIds.map((id) => unwrap(api.GET('/v1/users/{id}', { params: { path: { id } } })))),
+        Promise.all(groupIds.map((id) => unwrap(api.GET('/v1/groups/{id}', { params: { path: { id } } })))),
+      ]);
+      setNames({
+        users: new Map(users.map((u) => [u.id, u.email])),
+        groups: new Map(groups.map((g) => [g.id, g.name])),
+      });
+      setPolicies(list);
+    };
+    load().catch(setError);
+  }, [dataset.id, dataset.updatedAt]);
+
+  const appliesTo = (policy: Policy) =>
+    [
+      ...policy.users.map((id) => names?.users.get(id) ?? `user ${id}`),
+      ...policy.groups.map((id) => `group ${names?.groups.get(id) ?? id}`),
+    ].join('; ') || 'nobody';
+
+  return (
+    <section class="panel" aria-labelledby="policies-heading">
+      <h2 id="policies-heading">Personalized data permissions</h2>
+      <ErrorBanner error={error} />
+      <p class="muted">
+        {dataset.pdpEnabled
+          ? 'On: besides the owner and Admins, each user sees only the rows their policies allow (the union of them); a user with no policy sees none.'
+          : 'Off: everyone who may view data sees every row.'}
+      </p>
+      {policies === undefined ? (
+        error ? null : (
+          <p class="muted">Loading…</p>
+        )
+      ) : policies.length === 0 ? (
+        <p class="muted">No policies.</p>
+      ) : (
+        <StaticTable
+          caption={`Policies of ${dataset.name}`}
+          headers={['Policy', 'Type', 'Applies to', 'Rows where']}
+          rows={policies.map((policy) => [
+            policy.name,
+            policy.type,
+            appliesTo(policy),
+            policy.filters.length === 0 ? 'every row' : policy.filters.map(filterText).join(' AND '),
+          ])}
+        />
       )}
     </section>
   );
@@ -158,7 +246,9 @@ function DatasetPage({ params }: PageProps) {
             <dd>
               <Time value={dataset.updatedAt} />
             </dd>
-            <dt>Personalized data permissions</dt>
+            <dt>
+              <abbr title="Personalized data permissions">PDP</abbr>
+            </dt>
             <dd>{dataset.pdpEnabled ? 'on' : 'off'}</dd>
             <dt>ID</dt>
             <dd>
@@ -174,6 +264,7 @@ function DatasetPage({ params }: PageProps) {
             />
           </section>
           <Preview dataset={dataset} />
+          <Policies dataset={dataset} />
         </>
       ) : error ? null : (
         <p class="muted">Loading…</p>
