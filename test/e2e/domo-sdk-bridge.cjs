@@ -5,10 +5,12 @@
  * (certificate verification stays on; nothing here touches TLS).
  *
  * argv: clientId clientSecret host [scope …]. Standard input: one JSON call per line,
- * `{"id": 1, "call": "datasets.create", "args": [...]}`; standard output: one JSON answer per line,
+ * `{"id": 1, "call": "datasets.create", "args": [...]}` (an argument `{"$gzip": text}` is passed as
+ * the gzip Buffer of text); standard output: one JSON answer per line,
  * `{"id": 1, "ok": true, "value": …}` or `{"id": 1, "ok": false, "error": {message, statusCode, body}}`.
  */
 const readline = require('node:readline');
+const zlib = require('node:zlib');
 const { DomoClient } = require('domo-sdk');
 const { API_SCOPE } = require('domo-sdk/dist/common/Constants');
 
@@ -25,7 +27,11 @@ function reply(message) {
 }
 
 readline.createInterface({ input: process.stdin }).on('line', async (line) => {
-  const { id, call, args } = JSON.parse(line);
+  const { id, call, args: given } = JSON.parse(line);
+  // JSON carries no bytes: `{"$gzip": text}` is the gzip Buffer of text (for uploadCompressedPart).
+  const args = given.map((arg) =>
+    arg !== null && typeof arg === 'object' && typeof arg.$gzip === 'string' ? zlib.gzipSync(arg.$gzip) : arg,
+  );
   const [area, method] = call.split('.');
   try {
     const value = await client[area][method](...args);

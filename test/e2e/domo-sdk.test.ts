@@ -386,6 +386,60 @@ for (const dialect of dialects()) {
       expect(await sdk.send('users.get', user.id)).toMatchObject({ ok: false, error: { statusCode: 404 } });
       expect(await sdk.call<number[]>('groups.listUsers', group.id)).toEqual([]);
     });
+
+    it('uploads a stream in several parts (out of order, one gzip-compressed); the commit makes them visible at once', async () => {
+      const stream = await sdk.call<{ id: number; dataSet: DomoDataset; updateMethod: string }>(
+        'streams.create',
+        {
+          dataSet: { name: 'SDK stream', description: 'parts', schema: { columns: COLUMNS } },
+          updateMethod: 'REPLACE',
+        },
+      );
+      expect([stream.updateMethod, stream.dataSet.name, stream.dataSet.rows]).toEqual([
+        'REPLACE',
+        'SDK stream',
+        0,
+      ]);
+      expect(await sdk.call('streams.get', stream.id)).toEqual(stream);
+      expect(await sdk.call('streams.list')).toContainEqual(stream);
+      expect(await sdk.call('streams.search', [`dataSource.id:${stream.dataSet.id}`])).toEqual([stream]);
+      const execution = await sdk.call<{ id: number; currentState: string }>(
+        'streams.createExecution',
+        stream.id,
+      );
+      expect(execution.currentState).toBe('ACTIVE');
+      // uploadPart and uploadCompressedPart resolve to the answer's text (the SDK asks for no JSON).
+      await sdk.call('streams.uploadPart', stream.id, execution.id, 2, 'West,2.5,2026-02-01\n');
+      await sdk.call('streams.uploadCompressedPart', stream.id, execution.id, 1, { $gzip: 'East,1.25,\n' });
+      // Nothing visible before the commit (an empty export: the SDK resolves to undefined).
+      expect(await sdk.call('datasets.exportData', stream.dataSet.id, false)).toBe(null);
+      const committed = await sdk.call<{ currentState: string }>('streams.commit', stream.id, execution.id);
+      expect(committed.currentState).toBe('SUCCESS');
+      expect(await sdk.call('datasets.exportData', stream.dataSet.id, true)).toBe(
+        'Region,Amount,Day\nEast,1.25,\nWest,2.5,2026-02-01\n',
+      );
+      expect(await sdk.call<Array<{ id: number }>>('streams.listExecutions', stream.id, 10, 0)).toEqual([
+        expect.objectContaining({ id: execution.id, currentState: 'SUCCESS' }),
+      ]);
+      const next = await sdk.call<{ id: number }>('streams.createExecution', stream.id);
+      await sdk.call('streams.uploadPart', stream.id, next.id, 1, 'North,9,2026-03-01\n');
+      expect(await sdk.call('streams.abort', stream.id)).toMatchObject({
+        id: next.id,
+        currentState: 'ABORTED',
+      });
+      expect(await sdk.call('streams.getExecution', stream.id, next.id)).toMatchObject({
+        currentState: 'ABORTED',
+      });
+      expect(await sdk.call('streams.update', stream.id, { updateMethod: 'APPEND' })).toMatchObject({
+        updateMethod: 'APPEND',
+      });
+      expect(await sdk.call('streams.delete', stream.id)).toBe(null);
+      expect(await sdk.send('streams.get', stream.id)).toMatchObject({
+        ok: false,
+        error: { statusCode: 404 },
+      });
+      expect((await sdk.call<DomoDataset>('datasets.get', stream.dataSet.id)).rows).toBe(2);
+    });
   });
 }
 
