@@ -1,7 +1,7 @@
 /**
  * Personalized data permissions over HTTP on both stores: policy CRUD with exact bodies (Domo's
  * shapes, as domo-sdk's PDPClient sends them), who may write, bad input that changes nothing, and
- * what exports show each caller once `pdpEnabled` is on — the union of their policies (as a user
+ * what exports and queries show each caller once `pdpEnabled` is on — the union of their policies (as a user
  * and through groups), nothing without a policy, everything for the owner and Admins, the same
  * through a client token as for its owner — and what deleting a user, a group or the DataSet does.
  */
@@ -98,6 +98,16 @@ for (const dialect of dialects()) {
       expect(res.statusCode, res.body).toBe(200);
       expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
       return res.body;
+    }
+    async function queried(id: string, who: string | Record<string, string>, sql: string) {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/v1/datasets/query/execute/${id}`,
+        headers: typeof who === 'string' ? bearer(who) : who,
+        payload: { sql },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      return (res.json() as { rows: unknown[][] }).rows;
     }
     const auditActions = async (id: string) =>
       (await services.audit.query({ targetType: 'dataset', targetId: id })).items
@@ -310,7 +320,7 @@ for (const dialect of dialects()) {
       expect(events.items.map((e) => e.details)).toEqual([{ pdpEnabled: false }, { pdpEnabled: true }]);
     });
 
-    it('exports show each caller the union of their policies (as a user and through groups); none without; all for owner and Admin', async () => {
+    it('exports and queries show each caller the union of their policies (as a user and through groups); none without; all for owner and Admin', async () => {
       const id = await createDataset('Export');
       // alice: East (as a user) and Units ≥ 30 (through the group, with bob).
       await createPolicy(id, {
@@ -348,6 +358,24 @@ for (const dialect of dialects()) {
       expect(tokenRes.statusCode, tokenRes.body).toBe(200);
       const client = { authorization: `Bearer ${tokenRes.json().access_token}` };
       expect(await exported(id, client)).toBe(HEADER + csvOf(ROWS[0]!, ROWS[2]!, ROWS[3]!));
+
+      // Queries see the same rows: `table` is the caller's rows only, in every copy of it.
+      const sql = 'select Region, Units from table order by Units';
+      const aliceRows = [
+        ['East', 10],
+        ['North', 30],
+        ['East', 40],
+      ];
+      expect(await queried(id, 'alice', sql)).toEqual(aliceRows);
+      expect(await queried(id, client, sql)).toEqual(aliceRows);
+      expect(await queried(id, 'bob', sql)).toEqual([['North', 30]]);
+      expect(await queried(id, 'carol', sql)).toEqual([]);
+      expect(await queried(id, 'carol', 'select count(*) from table')).toEqual([[0]]);
+      expect(await queried(id, 'owner', 'select count(*) from table')).toEqual([[5]]);
+      expect(await queried(id, 'admin', 'select sum(Units) from table')).toEqual([[150]]);
+      expect(
+        await queried(id, 'alice', 'select count(*) from table a cross join table b where a.Units < b.Units'),
+      ).toEqual([[3]]);
 
       // A policy without filters allows every row.
       await createPolicy(id, { name: 'All rows', type: 'system', users: [userId.carol], filters: [] });
