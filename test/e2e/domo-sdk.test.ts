@@ -9,7 +9,8 @@
  * stays on and nothing in this test process changes its TLS settings. Each step is one `it`
  * against one server per store (the steps build on each other, in order). PDP policies are
  * applied through a second SDK process, whose client belongs to a user who is neither the
- * DataSet's owner nor an Admin.
+ * DataSet's owner nor an Admin. Streams upload parts out of order and in parallel (one gzip) and
+ * commit them at once.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -381,56 +382,121 @@ for (const dialect of dialects()) {
       expect(await sdk.call('groups.removeUser', group.id, analyst.id)).toBe(null);
     });
 
-    it('deletes a user (and with it the membership)', async () => {
-      expect(await sdk.call('users.delete', user.id)).toBe(null);
-      expect(await sdk.send('users.get', user.id)).toMatchObject({ ok: false, error: { statusCode: 404 } });
-      expect(await sdk.call<number[]>('groups.listUsers', group.id)).toEqual([]);
+    interface DomoStream {
+      id: number;
+      dataSet: DomoDataset;
+      updateMethod: string;
+    }
+    interface DomoExecution {
+      id: number;
+      currentState: string;
+      rows?: number;
+      parts?: Array<{ part: number; rows: number }>;
+    }
+    let stream: DomoStream;
+    const STREAM_COLUMNS = [
+      { name: 'Order', type: 'LONG' },
+      { name: 'Total', type: 'DOUBLE' },
+      { name: 'Shipped', type: 'DATE' },
+    ];
+
+    it('creates a stream with its DataSet, gets and lists it', async () => {
+      stream = await sdk.call<DomoStream>('streams.create', {
+        dataSet: {
+          name: 'Streamed orders',
+          description: 'Uploaded in parts',
+          schema: { columns: STREAM_COLUMNS },
+        },
+        updateMethod: 'REPLACE',
+      });
+      expect(stream).toMatchObject({
+        updateMethod: 'REPLACE',
+        dataSet: {
+          name: 'Streamed orders',
+          rows: 0,
+          schema: { columns: STREAM_COLUMNS },
+          owner: { id: admin.id },
+        },
+      });
+      expect(await sdk.call<DomoStream>('streams.get', stream.id)).toMatchObject({
+        id: stream.id,
+        dataSet: { id: stream.dataSet.id },
+      });
+      expect((await sdk.call<DomoStream[]>('streams.list')).map((s) => s.id)).toEqual([stream.id]);
+      expect(await sdk.call('streams.search', [`dataSource.id:${stream.dataSet.id}`])).toEqual([stream]);
+      // Rows that were there before the stream's first commit.
+      expect(await sdk.call('datasets.importData', stream.dataSet.id, '0,0.5,2026-01-01\n')).toBe('');
     });
 
-    it('uploads a stream in several parts (out of order, one gzip-compressed); the commit makes them visible at once', async () => {
-      const stream = await sdk.call<{ id: number; dataSet: DomoDataset; updateMethod: string }>(
-        'streams.create',
-        {
-          dataSet: { name: 'SDK stream', description: 'parts', schema: { columns: COLUMNS } },
-          updateMethod: 'REPLACE',
-        },
-      );
-      expect([stream.updateMethod, stream.dataSet.name, stream.dataSet.rows]).toEqual([
-        'REPLACE',
-        'SDK stream',
-        0,
+    let execution: DomoExecution;
+
+    it('uploads an execution in several parts, out of order and at once, one gzip-compressed; nothing shows before the commit', async () => {
+      execution = await sdk.call<DomoExecution>('streams.createExecution', stream.id);
+      expect(execution).toMatchObject({ currentState: 'ACTIVE' });
+      const answers = await Promise.all([
+        sdk.call<string>(
+          'streams.uploadPart',
+          stream.id,
+          execution.id,
+          3,
+          '5,50.125,2026-03-05\n6,60.5,2026-03-06\n',
+        ),
+        sdk.call<string>(
+          'streams.uploadPart',
+          stream.id,
+          execution.id,
+          1,
+          '1,10.5,2026-03-01\n2,20.25,2026-03-02\n',
+        ),
+        sdk.call<string>('streams.uploadCompressedPart', stream.id, execution.id, 2, {
+          $gzip: '3,30.75,\n4,40.5,2026-03-04\n',
+        }),
       ]);
-      expect(await sdk.call('streams.get', stream.id)).toEqual(stream);
-      expect(await sdk.call('streams.list')).toContainEqual(stream);
-      expect(await sdk.call('streams.search', [`dataSource.id:${stream.dataSet.id}`])).toEqual([stream]);
-      const execution = await sdk.call<{ id: number; currentState: string }>(
-        'streams.createExecution',
-        stream.id,
-      );
-      expect(execution.currentState).toBe('ACTIVE');
-      // uploadPart and uploadCompressedPart resolve to the answer's text (the SDK asks for no JSON).
-      await sdk.call('streams.uploadPart', stream.id, execution.id, 2, 'West,2.5,2026-02-01\n');
-      await sdk.call('streams.uploadCompressedPart', stream.id, execution.id, 1, { $gzip: 'East,1.25,\n' });
-      // Nothing visible before the commit (an empty export: the SDK resolves to undefined).
-      expect(await sdk.call('datasets.exportData', stream.dataSet.id, false)).toBe(null);
-      const committed = await sdk.call<{ currentState: string }>('streams.commit', stream.id, execution.id);
-      expect(committed.currentState).toBe('SUCCESS');
+      // uploadPart sends with json: false, so the SDK hands back the execution as text.
+      for (const answer of answers)
+        expect(JSON.parse(answer)).toMatchObject({ id: execution.id, currentState: 'ACTIVE' });
+      const resumed = await sdk.call<DomoExecution>('streams.getExecution', stream.id, execution.id);
+      expect(resumed.parts?.map((p) => [p.part, p.rows])).toEqual([
+        [1, 2],
+        [2, 2],
+        [3, 2],
+      ]);
+      expect(await sdk.call('datasets.exportData', stream.dataSet.id, false)).toBe('0,0.5,2026-01-01\n');
+    });
+
+    it('commits: every part becomes the DataSet at once, in part order', async () => {
+      expect(await sdk.call<DomoExecution>('streams.commit', stream.id, execution.id)).toMatchObject({
+        id: execution.id,
+        currentState: 'SUCCESS',
+        rows: 6,
+      });
       expect(await sdk.call('datasets.exportData', stream.dataSet.id, true)).toBe(
-        'Region,Amount,Day\nEast,1.25,\nWest,2.5,2026-02-01\n',
+        'Order,Total,Shipped\n1,10.5,2026-03-01\n2,20.25,2026-03-02\n3,30.75,\n4,40.5,2026-03-04\n5,50.125,2026-03-05\n6,60.5,2026-03-06\n',
       );
-      expect(await sdk.call<Array<{ id: number }>>('streams.listExecutions', stream.id, 10, 0)).toEqual([
-        expect.objectContaining({ id: execution.id, currentState: 'SUCCESS' }),
+      expect(await sdk.call<DomoDataset>('datasets.get', stream.dataSet.id)).toMatchObject({ rows: 6 });
+    });
+
+    it('aborts an execution (nothing changes), lists executions, switches to APPEND and deletes the stream', async () => {
+      const second = await sdk.call<DomoExecution>('streams.createExecution', stream.id);
+      await sdk.call('streams.uploadPart', stream.id, second.id, 1, '7,70.5,2026-03-07\n');
+      expect(await sdk.call<DomoExecution>('streams.abort', stream.id)).toMatchObject({
+        id: second.id,
+        currentState: 'ABORTED',
+      });
+      expect(
+        (await sdk.call<DomoExecution[]>('streams.listExecutions', stream.id, 50, 0)).map((e) => [
+          e.id,
+          e.currentState,
+        ]),
+      ).toEqual([
+        [execution.id, 'SUCCESS'],
+        [second.id, 'ABORTED'],
       ]);
-      const next = await sdk.call<{ id: number }>('streams.createExecution', stream.id);
-      await sdk.call('streams.uploadPart', stream.id, next.id, 1, 'North,9,2026-03-01\n');
-      expect(await sdk.call('streams.abort', stream.id)).toMatchObject({
-        id: next.id,
-        currentState: 'ABORTED',
-      });
-      expect(await sdk.call('streams.getExecution', stream.id, next.id)).toMatchObject({
-        currentState: 'ABORTED',
-      });
-      expect(await sdk.call('streams.update', stream.id, { updateMethod: 'APPEND' })).toMatchObject({
+      expect(await sdk.call<DomoDataset>('datasets.get', stream.dataSet.id)).toMatchObject({ rows: 6 });
+      expect(
+        await sdk.call<DomoStream>('streams.update', stream.id, { updateMethod: 'APPEND' }),
+      ).toMatchObject({
+        id: stream.id,
         updateMethod: 'APPEND',
       });
       expect(await sdk.call('streams.delete', stream.id)).toBe(null);
@@ -438,7 +504,14 @@ for (const dialect of dialects()) {
         ok: false,
         error: { statusCode: 404 },
       });
-      expect((await sdk.call<DomoDataset>('datasets.get', stream.dataSet.id)).rows).toBe(2);
+      // The DataSet and its rows stay.
+      expect(await sdk.call<DomoDataset>('datasets.get', stream.dataSet.id)).toMatchObject({ rows: 6 });
+    });
+
+    it('deletes a user (and with it the membership)', async () => {
+      expect(await sdk.call('users.delete', user.id)).toBe(null);
+      expect(await sdk.send('users.get', user.id)).toMatchObject({ ok: false, error: { statusCode: 404 } });
+      expect(await sdk.call<number[]>('groups.listUsers', group.id)).toEqual([]);
     });
   });
 }
