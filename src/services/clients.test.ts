@@ -8,7 +8,6 @@ import { CLI_ACTOR, type Actor } from './context.js';
 import type { Services } from './index.js';
 import type { User } from './users.js';
 import { OPERATOR } from './principal.js';
-import { NAME_CANDIDATES } from './clients.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`API clients (${dialect.name})`, () => {
@@ -167,7 +166,9 @@ for (const dialect of dialects()) {
           .map((c) => c.name)
           .sort(),
       ).toEqual(['Bob one', 'Bob two']);
-      expect((await services.clients.list({ owner: bob.id, status: 'active' }, OPERATOR)).items).toHaveLength(2);
+      expect((await services.clients.list({ owner: bob.id, status: 'active' }, OPERATOR)).items).toHaveLength(
+        2,
+      );
       const first = await services.clients.list({ limit: 2 }, OPERATOR);
       expect(first.items).toHaveLength(2);
       const rest = await services.clients.list({ limit: 200, cursor: first.nextCursor! }, OPERATOR);
@@ -190,7 +191,11 @@ for (const dialect of dialects()) {
         'To revoke',
       );
       clock.advance(1000);
-      const revoked = await services.clients.revoke(issued.client.id, asUser(admin), await asPrincipal(services, admin.id));
+      const revoked = await services.clients.revoke(
+        issued.client.id,
+        asUser(admin),
+        await asPrincipal(services, admin.id),
+      );
       expect(revoked).toMatchObject({ status: 'revoked', revokedAt: clock.now().toISOString() });
       expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).toBeNull();
       await services.clients.revoke(issued.clientId, asUser(alice), await asPrincipal(services, alice.id));
@@ -209,7 +214,12 @@ for (const dialect of dialects()) {
     it('rotates a secret with a grace period; at most two live; grace 0 ends the old one now', async () => {
       const issued = await services.clients.create({ name: 'Rotating', scopes: ['data'] }, asUser(alice));
       await expect(
-        services.clients.rotateSecret(issued.clientId, {}, asUser(admin), await asPrincipal(services, admin.id)),
+        services.clients.rotateSecret(
+          issued.clientId,
+          {},
+          asUser(admin),
+          await asPrincipal(services, admin.id),
+        ),
       ).rejects.toMatchObject({ status: 403 });
       const second = await services.clients.rotateSecret(
         issued.clientId,
@@ -300,7 +310,9 @@ for (const dialect of dialects()) {
         .where('id', '=', issued.clientId)
         .executeTakeFirstOrThrow();
       expect(before.last_used_at).toBeNull();
-      expect((await services.clients.get(issued.clientId, OPERATOR)).lastUsedAt).toBe(clock.now().toISOString());
+      expect((await services.clients.get(issued.clientId, OPERATOR)).lastUsedAt).toBe(
+        clock.now().toISOString(),
+      );
       await services.clients.flushLastUsed();
       const after = await ts.store.db
         .selectFrom('api_clients')
@@ -347,7 +359,9 @@ for (const dialect of dialects()) {
       expect((await services.clients.get('5ca1ab1e-00b0', OPERATOR)).name).toBe('Edge 6');
       // Two clients share the prefix 5ca1ab1e-00af: the partial id names neither.
       await expect(services.clients.get('5ca1ab1e-00af', OPERATOR)).rejects.toMatchObject({ status: 404 });
-      expect((await services.clients.get('5ca1ab1e-00af-4fff-8fff-ffffffffffff', OPERATOR)).name).toBe('Edge 5');
+      expect((await services.clients.get('5ca1ab1e-00af-4fff-8fff-ffffffffffff', OPERATOR)).name).toBe(
+        'Edge 5',
+      );
       await expect(services.clients.get('5ca1ab1e-00ab', OPERATOR)).rejects.toMatchObject({ status: 404 });
       await expect(services.clients.get('5ca1ab1e-00a', OPERATOR)).rejects.toMatchObject({ status: 404 });
 
@@ -374,6 +388,7 @@ for (const dialect of dialects()) {
     });
 
     it('finds a name by substring, case-insensitively, through the trigram index or the list walk alike', async () => {
+      const BULK = 500;
       for (const name of [
         'Ünïcode Straße Export',
         `O'Brien "quoted" feed`,
@@ -383,9 +398,9 @@ for (const dialect of dialects()) {
       ]) {
         await services.clients.create({ name, scopes: ['data'] }, asUser(alice));
       }
-      // More matches than the index plan takes, so `bulk` walks the list and `bulk 100` uses the index.
+      // More than two pages of 200 created in one millisecond: pages end inside it (sorted by id there).
       const now = clock.now().toISOString();
-      const bulk = Array.from({ length: NAME_CANDIDATES + 5 }, (_, i) => ({
+      const bulk = Array.from({ length: BULK + 5 }, (_, i) => ({
         id: `b0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
         name: `Bulk ${i}`,
         name_key: `bulk ${i}`,
@@ -430,7 +445,7 @@ for (const dialect of dialects()) {
         '東京',
         'sync 東',
         ' bulk 100 ',
-        `bulk ${NAME_CANDIDATES + 4}`,
+        `bulk ${BULK + 4}`,
         'bulk',
         'ulk 1',
         '100%',
@@ -442,13 +457,13 @@ for (const dialect of dialects()) {
         expect(found, fragment).toEqual(expected(fragment));
       }
       expect(await everyPage({ name: 'straße' })).toEqual(['Ünïcode Straße Export']);
-      expect((await everyPage({ name: 'bulk' })).length).toBe(NAME_CANDIDATES + 5);
-      // `bulk 50` matches six of them (504 … 500 and 50, same time, id order): the index plan.
-      const last = [4, 3, 2, 1, 0].map((k) => NAME_CANDIDATES + k).concat(NAME_CANDIDATES / 10);
-      const top = `bulk ${NAME_CANDIDATES / 10}`;
+      expect((await everyPage({ name: 'bulk' })).length).toBe(BULK + 5);
+      // `bulk 50` matches six of them (504 … 500 and 50, same time, id order).
+      const last = [4, 3, 2, 1, 0].map((k) => BULK + k).concat(BULK / 10);
+      const top = `bulk ${BULK / 10}`;
       expect(await everyPage({ name: top })).toEqual(last.map((i) => `Bulk ${i}`));
       // Combined with the other filters, in both plans.
-      const bulkRevoked = Array.from({ length: NAME_CANDIDATES + 5 }, (_, i) => i)
+      const bulkRevoked = Array.from({ length: BULK + 5 }, (_, i) => i)
         .filter((i) => i % 3 === 0)
         .map((i) => `Bulk ${i}`);
       expect((await everyPage({ name: 'bulk', status: 'revoked' })).sort()).toEqual(bulkRevoked.sort());
@@ -466,12 +481,102 @@ for (const dialect of dialects()) {
         );
         expect(rows[0]!.n).toBe(clients[0]!.n);
       } else {
-        const { rows } = await sql<{ n: string }>`
-          select count(*) as n from pg_indexes where schemaname = current_schema() and indexname = 'api_clients_name_trgm_idx'`.execute(
+        const keys = (await sql<{ name_key: string }>`select name_key from api_clients`.execute(ts.store.db))
+          .rows;
+        const expectedCounts = new Map<string, number>();
+        for (const { name_key } of keys) {
+          const chars = [...name_key];
+          const grams = new Set(chars.slice(0, -2).map((_, i) => chars.slice(i, i + 3).join('')));
+          for (const gram of grams) expectedCounts.set(gram, (expectedCounts.get(gram) ?? 0) + 1);
+        }
+        const { rows: postings } = await sql<{ trigram: string; n: string }>`
+          select trigram, count(*) as n from api_client_name_trigrams group by trigram`.execute(ts.store.db);
+        const { rows: counts } = await sql<{ trigram: string; clients: string }>`
+          select trigram, clients from api_client_name_trigram_counts where clients <> 0`.execute(
           ts.store.db,
         );
-        expect(Number(rows[0]!.n)).toBe(1);
+        const asMap = (rows: { trigram: string; n?: string; clients?: string }[]) =>
+          new Map(rows.map((r) => [r.trigram, Number(r.n ?? r.clients)]));
+        expect(asMap(postings)).toEqual(expectedCounts);
+        expect(asMap(counts)).toEqual(expectedCounts);
       }
+    });
+
+    it('pages a name filter in list order whether its matches are the newest, the oldest or spread, across equal times', async () => {
+      // 600 clients, one per (fake) second, three of them in each millisecond at every 7th
+      // second; "old n" names the oldest 150, "new n" the newest 150, "mid n" the rest.
+      const base = Date.parse('2026-03-01T00:00:00.000Z');
+      const rows = Array.from({ length: 600 }, (_, i) => {
+        const name = i < 150 ? `Old ${i}` : i >= 450 ? `New ${i}` : `Mid ${i}`;
+        const at = new Date(base + (i % 7 === 0 ? Math.floor(i / 21) * 21 : i) * 1000).toISOString();
+        return {
+          id: `c0000000-0000-4000-8000-${String((i * 7919) % 600).padStart(12, '0')}`,
+          name,
+          name_key: name.toLowerCase(),
+          description: '',
+          scopes: '["data"]',
+          token_ttl_seconds: 3600,
+          owner_user_id: i % 2 === 0 ? alice.id : bob.id,
+          status: i % 5 === 0 ? ('revoked' as const) : ('active' as const),
+          created_at: at,
+          revoked_at: null,
+          revoked_by: null,
+          last_used_at: null,
+        };
+      });
+      for (let i = 0; i < rows.length; i += 100) {
+        await ts.store.db
+          .insertInto('api_clients')
+          .values(rows.slice(i, i + 100))
+          .execute();
+      }
+      const pages = async (
+        query: { name?: string; owner?: string; status?: 'active' | 'revoked' },
+        limit: number,
+      ) => {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await services.clients.list({ ...query, limit, cursor }, OPERATOR);
+          seen.push(...page.items.map((c) => c.name));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        return seen;
+      };
+      const all = await pages({}, 100);
+      const alices = new Set(await pages({ owner: alice.email }, 100));
+      const revoked = new Set(await pages({ status: 'revoked' }, 100));
+      for (const fragment of ['old', 'old 1', 'new', 'mid 3', 'id 4', 'ld 14', 'd 1', '1', 'no such']) {
+        const expected = all.filter((name) => name.toLowerCase().includes(fragment));
+        for (const limit of expected.length < 30 ? [1, 7] : [7, 50]) {
+          expect(await pages({ name: fragment }, limit), `${fragment} / ${limit}`).toEqual(expected);
+        }
+        expect(await pages({ name: fragment, owner: alice.email }, 9), fragment).toEqual(
+          expected.filter((name) => alices.has(name)),
+        );
+        expect(await pages({ name: fragment, status: 'revoked' }, 9), fragment).toEqual(
+          expected.filter((name) => revoked.has(name)),
+        );
+      }
+
+      // The index follows a change of name or creation time, and a deleted client.
+      await ts.store.db
+        .updateTable('api_clients')
+        .set({ name: 'Renamed', name_key: 'renamed' })
+        .where('name', '=', 'Old 3')
+        .execute();
+      await ts.store.db
+        .updateTable('api_clients')
+        .set({ created_at: '2027-01-01T00:00:00.000Z' })
+        .where('name', '=', 'Old 4')
+        .execute();
+      await ts.store.db.deleteFrom('api_clients').where('name', '=', 'Old 5').execute();
+      expect(await pages({ name: 'renamed' }, 10)).toEqual(['Renamed']);
+      const olds = await pages({ name: 'old ' }, 13);
+      expect(olds[0]).toBe('Old 4');
+      expect(olds).not.toContain('Old 3');
+      expect(olds).not.toContain('Old 5');
+      expect(olds).toEqual((await pages({}, 200)).filter((name) => name.startsWith('Old ')));
     });
   });
 }

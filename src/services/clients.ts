@@ -10,7 +10,7 @@
  * `last_used_at` is written in batches, never in the request path.
  */
 import crypto from 'node:crypto';
-import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
+import { type ExpressionBuilder, type RawBuilder, type Selectable, sql } from 'kysely';
 import { addSeconds } from '../clock.js';
 import { constantTimeEqual, randomHex } from '../crypto.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
@@ -37,8 +37,6 @@ export const MAX_SECRET_GRACE_SECONDS = 30 * 86_400;
 /** Length of the partial client ID shown in lists and used to name a client (`441e307a-b2a1`). */
 export const CLIENT_REF_LENGTH = 13;
 const LAST_USED_FLUSH_MS = 5_000;
-/** Up to this many name matches, a `?name=` page is read from the matches' ids (see nameCandidates). */
-export const NAME_CANDIDATES = 500;
 
 /** What lists and admin screens show: never the whole client ID, never a secret. */
 export interface ApiClientView {
@@ -107,14 +105,17 @@ export function validateClientName(value: unknown): string {
     throw new ValidationError('Client name must not be empty.', { field: 'name' });
   }
   const name = normaliseName(value, 'name', 'Client name');
-  if (name.length > 100) throw new ValidationError('Client name must be at most 100 characters.', { field: 'name' });
+  if (name.length > 100)
+    throw new ValidationError('Client name must be at most 100 characters.', { field: 'name' });
   return name;
 }
 
 function validateDescription(value: unknown): string {
   if (value === undefined || value === null) return '';
-  if (typeof value !== 'string') throw new ValidationError('Description must be a string.', { field: 'description' });
-  if (value.length > 1000) throw new ValidationError('Description must be at most 1000 characters.', { field: 'description' });
+  if (typeof value !== 'string')
+    throw new ValidationError('Description must be a string.', { field: 'description' });
+  if (value.length > 1000)
+    throw new ValidationError('Description must be at most 1000 characters.', { field: 'description' });
   return value.trim();
 }
 
@@ -122,9 +123,12 @@ function validateTtl(value: unknown, fallback: number): number {
   if (value === undefined || value === null) return fallback;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < MIN_TOKEN_TTL || n > MAX_TOKEN_TTL) {
-    throw new ValidationError(`Token lifetime must be a whole number of seconds from ${MIN_TOKEN_TTL} to ${MAX_TOKEN_TTL}.`, {
-      field: 'tokenTtlSeconds',
-    });
+    throw new ValidationError(
+      `Token lifetime must be a whole number of seconds from ${MIN_TOKEN_TTL} to ${MAX_TOKEN_TTL}.`,
+      {
+        field: 'tokenTtlSeconds',
+      },
+    );
   }
   return n;
 }
@@ -133,9 +137,12 @@ export function validateGraceSeconds(value: unknown): number {
   if (value === undefined || value === null) return DEFAULT_SECRET_GRACE_SECONDS;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_SECRET_GRACE_SECONDS) {
-    throw new ValidationError(`Grace period must be a whole number of seconds from 0 to ${MAX_SECRET_GRACE_SECONDS}.`, {
-      field: 'graceSeconds',
-    });
+    throw new ValidationError(
+      `Grace period must be a whole number of seconds from 0 to ${MAX_SECRET_GRACE_SECONDS}.`,
+      {
+        field: 'graceSeconds',
+      },
+    );
   }
   return n;
 }
@@ -178,6 +185,25 @@ function idHasPrefix(
 }
 
 type ClientRow = Selectable<ApiClientsTable> & { owner_email: string; owner_display_name: string };
+/** A client's place in the list order (newest first by created_at, then id). */
+type ClientKey = { id: string; created_at: string };
+
+const byListOrder = (a: ClientKey, b: ClientKey): number =>
+  a.created_at === b.created_at
+    ? a.id < b.id
+      ? 1
+      : a.id > b.id
+        ? -1
+        : 0
+    : a.created_at < b.created_at
+      ? 1
+      : -1;
+
+/** The 3-character pieces of a text, by code point (as SQL's substr counts characters). */
+function trigramsOf(text: string): string[] {
+  const chars = [...text];
+  return chars.slice(0, -2).map((_, i) => chars.slice(i, i + 3).join(''));
+}
 
 function actorLabel(actor: Actor): string {
   switch (actor.type) {
@@ -212,7 +238,9 @@ export class ClientsService {
     this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record last use of API clients'),
     );
-    this.unknownClientSecrets = [{ hash: ctx.keyring.hashSecret('unknown-client', randomHex(32)), expiresAt: null }];
+    this.unknownClientSecrets = [
+      { hash: ctx.keyring.hashSecret('unknown-client', randomHex(32)), expiresAt: null },
+    ];
   }
 
   private get db() {
@@ -254,7 +282,10 @@ export class ClientsService {
         }
         throw error;
       }
-      await tx.insertInto('client_secrets').values({ client_id: id, secret_hash: secretHash, created_at: now, expires_at: null }).execute();
+      await tx
+        .insertInto('client_secrets')
+        .values({ client_id: id, secret_hash: secretHash, created_at: now, expires_at: null })
+        .execute();
       await this.audit.record(tx, {
         actor,
         action: 'api_client.created',
@@ -278,12 +309,11 @@ export class ClientsService {
    *   owner (and every principal who sees only their own): `api_clients_owner_created_idx (owner_user_id=?)`
    *               (an owner email is looked up first by users' unique email_key).
    *   status:     `api_clients_status_created_idx (status=?)`.
-   *   name (a case-insensitive substring): checked on the name_key that api_clients_created_idx
-   *               carries, while walking it in list order, so a common name stops after a page. A
-   *               substring no b-tree can look up: a name few clients have costs one pass over that
-   *               index on SQLite (no table rows, no sort) and a scan of the table on PostgreSQL
-   *               (`Seq Scan … Filter: name_key ~~ …`): the one list filter that grows with the
-   *               number of clients (a trigram index would fix it; not done).
+   *   name (a case-insensitive substring) of 3 characters or more: the trigram postings of
+   *               migration 013, which are kept in list order, walked from the cursor; see
+   *               nameKeys. Shorter: checked on the name_key that api_clients_created_idx
+   *               carries while walking it in list order (no trigram to look up; a fragment
+   *               that short is in most names, so the walk stops after about a page).
    *   cursor:     `(created_at, id) < (?, ?)`, a row value both planners use as the range start.
    * With the join in one statement, SQLite preferred to loop over the 50 owners and sort their
    * clients (`SCAN users … USE TEMP B-TREE FOR ORDER BY`) once a cursor was given.
@@ -298,18 +328,9 @@ export class ClientsService {
     if (query.status !== undefined && query.status !== 'active' && query.status !== 'revoked') {
       throw new ValidationError('"status" must be active or revoked.', { field: 'status' });
     }
-    let q = this.db.selectFrom('api_clients').select(['id', 'created_at']);
+    const owners: number[] = [];
     const ownedBy = ownerFilter(principal);
-    if (ownedBy !== null) q = q.where('owner_user_id', '=', ownedBy);
-    if (query.name) {
-      const fragment = query.name.trim().toLowerCase();
-      const candidates = await this.nameCandidates(fragment);
-      if (candidates !== undefined) {
-        if (candidates.length === 0) return { items: [], nextCursor: null };
-        q = q.where('id', 'in', candidates);
-      }
-      q = q.where(sql<boolean>`${sql.ref('name_key')} like ${likePattern(fragment)} escape '\\'`);
-    }
+    if (ownedBy !== null) owners.push(ownedBy);
     if (query.owner !== undefined && query.owner !== '') {
       const owner = String(query.owner).trim();
       const ownerRef = rowIdOf(owner);
@@ -318,25 +339,36 @@ export class ClientsService {
         ownerRef !== undefined
           ? ownerRef
           : (
-            await this.db
-              .selectFrom('users')
-              .select('id')
-              .where('email_key', '=', owner.toLowerCase())
-              .executeTakeFirst()
-          )?.id;
+              await this.db
+                .selectFrom('users')
+                .select('id')
+                .where('email_key', '=', owner.toLowerCase())
+                .executeTakeFirst()
+            )?.id;
       if (ownerId === undefined) return { items: [], nextCursor: null };
-      q = q.where('owner_user_id', '=', ownerId);
+      owners.push(ownerId);
     }
-    if (query.status) q = q.where('status', '=', query.status);
-    if (after) {
-      const [createdAt, id] = after;
-      q = q.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(createdAt, id)));
+    const fragment = query.name ? query.name.trim().toLowerCase() : undefined;
+    let keys: ClientKey[];
+    if (fragment !== undefined && [...fragment].length >= 3) {
+      keys = await this.nameKeys(fragment, { owners, status: query.status, after }, limit + 1);
+    } else {
+      let q = this.db.selectFrom('api_clients').select(['id', 'created_at']);
+      for (const owner of owners) q = q.where('owner_user_id', '=', owner);
+      if (fragment !== undefined) {
+        q = q.where(sql<boolean>`${sql.ref('name_key')} like ${likePattern(fragment)} escape '\\'`);
+      }
+      if (query.status) q = q.where('status', '=', query.status);
+      if (after) {
+        const [createdAt, id] = after;
+        q = q.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(createdAt, id)));
+      }
+      keys = await q
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute();
     }
-    const keys = await q
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit + 1)
-      .execute();
     const kept = keys.slice(0, limit).map((k) => k.id);
     const rows =
       kept.length === 0 ? [] : await this.selectClients().where('api_clients.id', 'in', kept).execute();
@@ -351,29 +383,80 @@ export class ClientsService {
   }
 
   /**
-   * On SQLite, the ids of every client whose name contains `fragment` (lower-case), found
-   * through the FTS5 trigram table of migration 008; `undefined` when that index cannot narrow
-   * the list (a fragment of fewer than 3 characters: no trigram; more than NAME_CANDIDATES
-   * matches), and always on PostgreSQL, whose planner makes the same choice itself from its
-   * statistics with pg_trgm's GIN index on `name_key` (a bitmap index scan and a sort of the
-   * few matches, or the list-order index walked with the filter).
+   * The first `count` clients in list order (from `after`) whose name_key contains `fragment`
+   * (lower case, 3 characters or more) and that pass the other filters, read through the
+   * trigram postings of migration 013, which are in list order, so the read stops after the
+   * page: a name few clients have, many have, or many have at the far end of the list all cost
+   * about one page (plus, for a rare name, the postings its rarest trigram has). The exact
+   * `LIKE` check stays on: the trigrams only find candidates (the answer never depends on them).
    *
-   * So `list()` takes the cheaper of two plans. Few matches: the page is read from those ids
-   * (primary-key lookups and a sort of at most NAME_CANDIDATES rows), so a rare name costs the
-   * same at 100k clients as at 10. Many matches: the list-order index is walked and each entry's
-   * `name_key` checked (no table rows), which stops after a page when the matches are spread
-   * over the list, but reads up to every client when they all sit at its far end. The exact
-   * `LIKE` check stays on in both plans, so the answer never depends on the index (FTS5 finds a
-   * superset: it folds case per character).
+   * SQLite: FTS5's phrase query (the fragment's trigrams, adjacent and in order) with
+   * `order by rowid desc`; the rowid is the creation millisecond × 2^20 + a sequence, so the
+   * postings come in created_at order, newest first, and the cursor is a rowid range. Clients
+   * created in the same millisecond are not in id order among themselves: when the page ends
+   * inside a millisecond, every match of that millisecond is read and the whole sorted here.
+   * Plan: `SCAN api_clients_name_fts VIRTUAL TABLE INDEX 0:M…` then
+   * `SEARCH c USING INDEX sqlite_autoindex_api_clients_1 (id=?)`, no temp b-tree.
+   *
+   * PostgreSQL: the fragment's rarest trigram (by api_client_name_trigram_counts; a trigram
+   * no client has means no match) and its rows of api_client_name_trigrams, keyed (trigram,
+   * created_at, client_id): `Index Only Scan Backward using api_client_name_trigrams_pkey`
+   * from the cursor, each joined to its client (`Index Scan using api_clients_pkey`) for the
+   * whole fragment and the other filters, `Limit` on top.
    */
-  private async nameCandidates(fragment: string): Promise<string[] | undefined> {
-    if (this.ctx.store.dialect !== 'sqlite' || [...fragment].length < 3) return undefined;
-    // A phrase query: the trigrams of the fragment, adjacent and in order, i.e. the substring.
-    const phrase = `"${fragment.replaceAll('"', '""')}"`;
-    const { rows } = await sql<{ id: string }>`
-      select id from api_clients_name_fts where api_clients_name_fts match ${phrase}
-      limit ${NAME_CANDIDATES + 1}`.execute(this.db);
-    return rows.length > NAME_CANDIDATES ? undefined : rows.map((row) => row.id);
+  private async nameKeys(
+    fragment: string,
+    filters: { owners: number[]; status?: string; after?: [string, string] },
+    count: number,
+  ): Promise<ClientKey[]> {
+    const { owners, status, after } = filters;
+    const conditions = [sql`c.name_key like ${likePattern(fragment)} escape '\\'`];
+    for (const owner of owners) conditions.push(sql`c.owner_user_id = ${owner}`);
+    if (status) conditions.push(sql`c.status = ${status}`);
+    if (this.ctx.store.dialect === 'sqlite') {
+      const phrase = `"${fragment.replaceAll('"', '""')}"`;
+      conditions.push(sql`api_clients_name_fts match ${phrase}`);
+      if (after) {
+        conditions.push(sql`(c.created_at, c.id) < (${after[0]}, ${after[1]})`);
+        conditions.push(
+          sql`api_clients_name_fts.rowid < (cast(round(julianday(${after[0]}) * 86400000) as integer) - 210866760000000 + 1) * 1048576`,
+        );
+      }
+      const read = async (extra: RawBuilder<unknown>[], max?: number) =>
+        (
+          await sql<ClientKey & { ms: number }>`
+            select api_clients_name_fts.rowid >> 20 as ms, c.id, c.created_at
+            from api_clients_name_fts join api_clients c on c.id = api_clients_name_fts.id
+            where ${sql.join([...conditions, ...extra], sql` and `)}
+            order by api_clients_name_fts.rowid desc ${max === undefined ? sql`` : sql`limit ${max}`}`.execute(
+            this.db,
+          )
+        ).rows;
+      const first = await read([], count);
+      if (first.length < count) return first.sort(byListOrder);
+      // The page ends in millisecond `ms`: the matches before it are all read; take all of it.
+      const ms = first[count - 1]!.ms;
+      const boundary = await read([
+        sql`api_clients_name_fts.rowid >= cast(${ms} as integer) * 1048576`,
+        sql`api_clients_name_fts.rowid < (cast(${ms} as integer) + 1) * 1048576`,
+      ]);
+      return [...first.filter((k) => k.ms > ms), ...boundary].sort(byListOrder).slice(0, count);
+    }
+    const trigrams = [...new Set(trigramsOf(fragment))];
+    const { rows: counted } = await sql<{ trigram: string; clients: string }>`
+      select trigram, clients from api_client_name_trigram_counts where trigram in (${sql.join(trigrams)})`.execute(
+      this.db,
+    );
+    if (counted.length < trigrams.length || counted.some((row) => Number(row.clients) <= 0)) return [];
+    const rarest = counted.reduce((a, b) => (Number(b.clients) < Number(a.clients) ? b : a)).trigram;
+    if (after) conditions.push(sql`(t.created_at, t.client_id) < (${after[0]}, ${after[1]})`);
+    const { rows } = await sql<ClientKey>`
+      select c.id, c.created_at
+      from api_client_name_trigrams t join api_clients c on c.id = t.client_id
+      where t.trigram = ${rarest} and ${sql.join(conditions, sql` and `)}
+      order by t.created_at desc, t.client_id desc
+      limit ${count}`.execute(this.db);
+    return rows;
   }
 
   /** By full client ID or partial ID; 404 when it does not exist or the principal may not see it. */
@@ -433,14 +516,30 @@ export class ClientsService {
       const [current, ...older] = live;
       let previousExpiresAt: string | null = null;
       if (older.length > 0) {
-        await tx.updateTable('client_secrets').set({ expires_at: nowIso }).where('id', 'in', older.map((s) => s.id)).execute();
+        await tx
+          .updateTable('client_secrets')
+          .set({ expires_at: nowIso })
+          .where(
+            'id',
+            'in',
+            older.map((s) => s.id),
+          )
+          .execute();
       }
       if (current) {
         const graceEnd = addSeconds(now, grace).toISOString();
-        previousExpiresAt = current.expires_at !== null && current.expires_at < graceEnd ? current.expires_at : graceEnd;
-        await tx.updateTable('client_secrets').set({ expires_at: previousExpiresAt }).where('id', '=', current.id).execute();
+        previousExpiresAt =
+          current.expires_at !== null && current.expires_at < graceEnd ? current.expires_at : graceEnd;
+        await tx
+          .updateTable('client_secrets')
+          .set({ expires_at: previousExpiresAt })
+          .where('id', '=', current.id)
+          .execute();
       }
-      await tx.insertInto('client_secrets').values({ client_id: row.id, secret_hash: secretHash, created_at: nowIso, expires_at: null }).execute();
+      await tx
+        .insertInto('client_secrets')
+        .values({ client_id: row.id, secret_hash: secretHash, created_at: nowIso, expires_at: null })
+        .execute();
       await this.audit.record(tx, {
         actor,
         action: 'api_client.secret_rotated',
@@ -463,7 +562,10 @@ export class ClientsService {
    * owner only if the secret matches a live secret, the client is active and the
    * owner is active; the caller cannot tell which check failed.
    */
-  async authenticate(clientId: string, secret: string): Promise<{ client: ClientRecord; owner: ClientOwner } | null> {
+  async authenticate(
+    clientId: string,
+    secret: string,
+  ): Promise<{ client: ClientRecord; owner: ClientOwner } | null> {
     // An unknown client does the same work as a wrong secret: the HMAC, then a
     // constant-time compare (against a stored-hash-shaped dummy), so the two answers take the same time.
     const presented = this.ctx.keyring.hashSecret(SECRET_PURPOSE, secret.length > 512 ? '' : secret);
@@ -485,7 +587,8 @@ export class ClientsService {
 
   /** The cached record of a client (null when there is none). */
   record(clientId: string): Promise<ClientRecord | null> {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(clientId)) return Promise.resolve(null);
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(clientId))
+      return Promise.resolve(null);
     return this.records.get(clientId, () => this.loadRecord(clientId));
   }
 
@@ -514,7 +617,9 @@ export class ClientsService {
       .leftJoin('client_secrets', (join) =>
         join
           .onRef('client_secrets.client_id', '=', 'api_clients.id')
-          .on((eb) => eb.or([eb('client_secrets.expires_at', 'is', null), eb('client_secrets.expires_at', '>', now)])),
+          .on((eb) =>
+            eb.or([eb('client_secrets.expires_at', 'is', null), eb('client_secrets.expires_at', '>', now)]),
+          ),
       )
       .select([
         'api_clients.id',
@@ -541,7 +646,9 @@ export class ClientsService {
       ownerUserId: row.owner_user_id,
       status: row.status,
       // Authentication tries every live secret, so their order does not matter.
-      secrets: rows.flatMap((r) => (r.secret_hash === null ? [] : [{ hash: r.secret_hash, expiresAt: r.secret_expires_at }])),
+      secrets: rows.flatMap((r) =>
+        r.secret_hash === null ? [] : [{ hash: r.secret_hash, expiresAt: r.secret_expires_at }],
+      ),
     };
   }
 
@@ -558,7 +665,9 @@ export class ClientsService {
 
   private parseScopes(text: string): Scope[] {
     const parsed = JSON.parse(text) as unknown;
-    return Array.isArray(parsed) ? inCatalogOrder(parsed.filter((s): s is Scope => SCOPES.includes(s as Scope))) : [];
+    return Array.isArray(parsed)
+      ? inCatalogOrder(parsed.filter((s): s is Scope => SCOPES.includes(s as Scope)))
+      : [];
   }
 
   private selectClients(executor: Executor = this.db) {
@@ -574,12 +683,21 @@ export class ClientsService {
    * `FOR UPDATE OF api_clients`), so writes to one client from several nodes run one
    * after the other and each sees the other's result. SQLite writers are serial already.
    */
-  private async findRow(ref: string, principal: Principal, executor: Executor, lock = false): Promise<ClientRow> {
+  private async findRow(
+    ref: string,
+    principal: Principal,
+    executor: Executor,
+    lock = false,
+  ): Promise<ClientRow> {
     const parsed = typeof ref === 'string' ? parseClientRef(ref) : undefined;
-    if (!parsed) throw new NotFoundError('API client', typeof ref === 'string' ? ref.slice(0, 40) : undefined);
+    if (!parsed)
+      throw new NotFoundError('API client', typeof ref === 'string' ? ref.slice(0, 40) : undefined);
     let q = this.selectClients(executor);
     if (lock && this.ctx.store.dialect === 'postgres') q = q.forUpdate('api_clients');
-    q = 'full' in parsed ? q.where('api_clients.id', '=', parsed.full) : q.where((eb) => idHasPrefix(eb, 'api_clients.id', parsed.prefix));
+    q =
+      'full' in parsed
+        ? q.where('api_clients.id', '=', parsed.full)
+        : q.where((eb) => idHasPrefix(eb, 'api_clients.id', parsed.prefix));
     const ownedBy = ownerFilter(principal);
     if (ownedBy !== null) q = q.where('api_clients.owner_user_id', '=', ownedBy);
     const rows = await q.limit(2).execute();
@@ -632,7 +750,9 @@ export class ClientsService {
       .where('role_grants.grant_id', '=', 'api.clients.create')
       .executeTakeFirst();
     if (owner?.status !== 'active') {
-      throw new ValidationError('The owner must be an active user holding the grant "api.clients.create".', { field: 'owner' });
+      throw new ValidationError('The owner must be an active user holding the grant "api.clients.create".', {
+        field: 'owner',
+      });
     }
     return ownerId;
   }

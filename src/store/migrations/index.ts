@@ -18,6 +18,7 @@ import { groups } from './009_groups.js';
 import { datasets } from './010_datasets.js';
 import { datasetPolicies } from './011_dataset_policies.js';
 import { datasetStreams } from './012_dataset_streams.js';
+import { clientNameOrder } from './013_client_name_order.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -35,6 +36,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['010_datasets', datasets],
   ['011_dataset_policies', datasetPolicies],
   ['012_dataset_streams', datasetStreams],
+  ['013_client_name_order', clientNameOrder],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */
