@@ -43,7 +43,8 @@ Options:
   --only <algs>       comma list of rs256, es256, eddsa (default all)
   --pg                PostgreSQL (GATEHOUSE_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test)
   --profile           afterwards, run Gatehouse RS256 under --cpu-prof with the token load
-                      alone, and summarise where its CPU time goes
+                      alone, and summarise where its CPU time goes; with --scale: the served
+                      groups' instances run under --cpu-prof (profiles beside their logs)
   --scale             instead: the scale groups (bench/scale/*.mjs), each timing the same work on
                       a small and a large instance in turns and printing large ÷ small;
                       --only then names groups (e.g. --only audit,clients); writes
@@ -188,6 +189,7 @@ if (opts.scale) {
       connections: opts.connections,
       workers: opts.workers,
       requests: opts.requests,
+      profile: opts.profile,
       logDir,
     },
     helpers: { autocannon, measureInterleaved, startGatehouse },

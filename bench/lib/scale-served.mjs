@@ -17,6 +17,8 @@ export async function startPair(options, group) {
       workers: options.workers,
       pgUrl: options.pgUrl,
       logDir,
+      // --profile: each process writes a V8 CPU profile there when it stops (bench/profile-summary.mjs).
+      ...(options.profile ? { profileDir: path.join(logDir, 'profile') } : {}),
     });
   };
   const small = await start('small');

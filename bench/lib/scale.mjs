@@ -39,18 +39,26 @@ import { performance } from 'node:perf_hooks';
 
 /**
  * Times each case's `fn` `iterations` times per round, the cases taking turns within each
- * round (so machine drift hits small and large alike). Returns key → { median, p95, max } in ms.
+ * round (so machine drift hits small and large alike). Returns key → { median, p95, max } in ms,
+ * and `cpuMedian`: the median CPU time this process spent per call (process.cpuUsage, all its
+ * threads), which a busy machine does not inflate the way it inflates wall time (a call that
+ * outlasts its time slice waits for the next one); with SQLite, which runs in-process, it is the
+ * query's own cost, with PostgreSQL only the client's side.
  */
 export async function timeTurns(cases, { rounds = 5, iterations = 20, warmup = 3 } = {}) {
   for (const c of cases) for (let i = 0; i < warmup; i += 1) await c.fn();
   const samples = new Map(cases.map((c) => [c.key, []]));
+  const cpuSamples = new Map(cases.map((c) => [c.key, []]));
   for (let round = 0; round < rounds; round += 1) {
     for (let i = 0; i < cases.length; i += 1) {
       const c = cases[(round + i) % cases.length];
       for (let n = 0; n < iterations; n += 1) {
+        const cpu = process.cpuUsage();
         const start = performance.now();
         await c.fn();
         samples.get(c.key).push(performance.now() - start);
+        const used = process.cpuUsage(cpu);
+        cpuSamples.get(c.key).push((used.user + used.system) / 1000);
       }
     }
   }
@@ -58,7 +66,13 @@ export async function timeTurns(cases, { rounds = 5, iterations = 20, warmup = 3
   for (const [key, values] of samples) {
     values.sort((a, b) => a - b);
     const at = (q) => values[Math.min(values.length - 1, Math.floor(q * values.length))];
-    result.set(key, { median: at(0.5), p95: at(0.95), max: values[values.length - 1] });
+    const cpu = cpuSamples.get(key).sort((a, b) => a - b);
+    result.set(key, {
+      median: at(0.5),
+      p95: at(0.95),
+      max: values[values.length - 1],
+      cpuMedian: cpu[Math.floor(cpu.length / 2)],
+    });
   }
   return result;
 }
@@ -231,7 +245,9 @@ export function generatedColumns(store, sql) {
  */
 export async function insertGenerated(store, sql, { insert, values, count, table }) {
   if (store.dialect === 'postgres') {
-    await sql`${insert} select ${values} from generate_series(0, ${sql.lit(count - 1)}) as n`.execute(store.db);
+    await sql`${insert} select ${values} from generate_series(0, ${sql.lit(count - 1)}) as n`.execute(
+      store.db,
+    );
     await sql`analyze ${sql.table(table)}`.execute(store.db);
     return;
   }

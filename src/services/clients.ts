@@ -400,9 +400,10 @@ export class ClientsService {
    *
    * PostgreSQL: the fragment's rarest trigram (by api_client_name_trigram_counts; a trigram
    * no client has means no match) and its rows of api_client_name_trigrams, keyed (trigram,
-   * created_at, client_id): `Index Only Scan Backward using api_client_name_trigrams_pkey`
-   * from the cursor, each joined to its client (`Index Scan using api_clients_pkey`) for the
-   * whole fragment and the other filters, `Limit` on top.
+   * created_at, client_id): `Limit -> Nested Loop -> Index Only Scan Backward using
+   * api_client_name_trigrams_pkey` from the cursor, each posting's client read by
+   * `Index Scan using api_clients_pkey` and checked for the whole fragment and the other
+   * filters. A rare name costs one lookup per posting of its rarest trigram.
    */
   private async nameKeys(
     fragment: string,
@@ -449,11 +450,23 @@ export class ClientsService {
     );
     if (counted.length < trigrams.length || counted.some((row) => Number(row.clients) <= 0)) return [];
     const rarest = counted.reduce((a, b) => (Number(b.clients) < Number(a.clients) ? b : a)).trigram;
-    if (after) conditions.push(sql`(t.created_at, t.client_id) < (${after[0]}, ${after[1]})`);
+    const from = after ? sql`and (created_at, client_id) < (${after[0]}, ${after[1]})` : sql``;
+    // The client is looked up per posting (a lateral subquery the planner may not flatten,
+    // `offset 0`), so the plan is the ordered walk that stops after the page whatever the
+    // statistics say; flattened, a planner without fresh statistics on the postings chose a
+    // hash join over a scan of every client (169 ms at 100k).
     const { rows } = await sql<ClientKey>`
       select c.id, c.created_at
-      from api_client_name_trigrams t join api_clients c on c.id = t.client_id
-      where t.trigram = ${rarest} and ${sql.join(conditions, sql` and `)}
+      from (
+        select created_at, client_id from api_client_name_trigrams
+        where trigram = ${rarest} ${from}
+        order by created_at desc, client_id desc
+      ) t
+      cross join lateral (
+        select c.id, c.created_at from api_clients c
+        where c.id = t.client_id and ${sql.join(conditions, sql` and `)}
+        offset 0
+      ) c
       order by t.created_at desc, t.client_id desc
       limit ${count}`.execute(this.db);
     return rows;
