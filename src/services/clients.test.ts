@@ -8,6 +8,7 @@ import { CLI_ACTOR, type Actor } from './context.js';
 import type { Services } from './index.js';
 import type { User } from './users.js';
 import { OPERATOR } from './principal.js';
+import { nameSearchTuning } from './clients.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`API clients (${dialect.name})`, () => {
@@ -551,12 +552,20 @@ for (const dialect of dialects()) {
         for (const limit of expected.length < 30 ? [1, 7] : [7, 50]) {
           expect(await pages({ name: fragment }, limit), `${fragment} / ${limit}`).toEqual(expected);
         }
-        expect(await pages({ name: fragment, owner: alice.email }, 9), fragment).toEqual(
-          expected.filter((name) => alices.has(name)),
-        );
-        expect(await pages({ name: fragment, status: 'revoked' }, 9), fragment).toEqual(
-          expected.filter((name) => revoked.has(name)),
-        );
+        // Both plans: the owner's (or status's) clients walked, and the name's postings walked.
+        for (const filterWalkMax of [1000, 0]) {
+          nameSearchTuning.filterWalkMax = filterWalkMax;
+          try {
+            expect(await pages({ name: fragment, owner: alice.email }, 9), fragment).toEqual(
+              expected.filter((name) => alices.has(name)),
+            );
+            expect(await pages({ name: fragment, status: 'revoked' }, 9), fragment).toEqual(
+              expected.filter((name) => revoked.has(name)),
+            );
+          } finally {
+            nameSearchTuning.filterWalkMax = 1000;
+          }
+        }
       }
 
       // The index follows a change of name or creation time, and a deleted client.

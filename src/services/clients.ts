@@ -36,6 +36,13 @@ export const DEFAULT_SECRET_GRACE_SECONDS = 86_400;
 export const MAX_SECRET_GRACE_SECONDS = 30 * 86_400;
 /** Length of the partial client ID shown in lists and used to name a client (`441e307a-b2a1`). */
 export const CLIENT_REF_LENGTH = 13;
+/**
+ * Below `filterWalkMax` clients of an owner (or status), `?name=` checks each of them instead of
+ * walking the name's postings (see fewClientsFor). A setting so tests can drive both plans.
+ */
+export const nameSearchTuning = { filterWalkMax: 1000 };
+/** PostgreSQL: the most trigram postings read in one statement by a `?name=` page. */
+const POSTINGS_CHUNK_MAX = 16_384;
 const LAST_USED_FLUSH_MS = 5_000;
 
 /** What lists and admin screens show: never the whole client ID, never a secret. */
@@ -311,9 +318,11 @@ export class ClientsService {
    *   status:     `api_clients_status_created_idx (status=?)`.
    *   name (a case-insensitive substring) of 3 characters or more: the trigram postings of
    *               migration 013, which are kept in list order, walked from the cursor; see
-   *               nameKeys. Shorter: checked on the name_key that api_clients_created_idx
-   *               carries while walking it in list order (no trigram to look up; a fragment
-   *               that short is in most names, so the walk stops after about a page).
+   *               nameKeys. With an owner or status filter that leaves under nameSearchTuning.filterWalkMax
+   *               clients, those are walked instead and each name checked. Shorter fragments:
+   *               checked on the name_key that api_clients_created_idx carries while walking it
+   *               in list order (no trigram to look up; a fragment that short is in most names,
+   *               so the walk stops after about a page).
    *   cursor:     `(created_at, id) < (?, ?)`, a row value both planners use as the range start.
    * With the join in one statement, SQLite preferred to loop over the 50 owners and sort their
    * clients (`SCAN users … USE TEMP B-TREE FOR ORDER BY`) once a cursor was given.
@@ -350,7 +359,11 @@ export class ClientsService {
     }
     const fragment = query.name ? query.name.trim().toLowerCase() : undefined;
     let keys: ClientKey[];
-    if (fragment !== undefined && [...fragment].length >= 3) {
+    if (
+      fragment !== undefined &&
+      [...fragment].length >= 3 &&
+      !(await this.fewClientsFor(owners, query.status))
+    ) {
       keys = await this.nameKeys(fragment, { owners, status: query.status, after }, limit + 1);
     } else {
       let q = this.db.selectFrom('api_clients').select(['id', 'created_at']);
@@ -383,6 +396,25 @@ export class ClientsService {
   }
 
   /**
+   * Whether an owner or status filter leaves fewer than nameSearchTuning.filterWalkMax clients, counted on
+   * its index (at most that many entries read). Then `?name=` walks those clients in list
+   * order and checks each name, which costs at most that many rows: a user who sees only their
+   * own few clients, searching a name thousands of others' clients have, would otherwise walk
+   * the name's postings through all of those.
+   */
+  private async fewClientsFor(owners: number[], status: string | undefined): Promise<boolean> {
+    if (owners.length === 0 && !status) return false;
+    let inner = this.db.selectFrom('api_clients').select(sql<number>`1`.as('one'));
+    for (const owner of owners) inner = inner.where('owner_user_id', '=', owner);
+    if (status) inner = inner.where('status', '=', status as 'active' | 'revoked');
+    const row = await this.db
+      .selectFrom(inner.limit(nameSearchTuning.filterWalkMax).as('x'))
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n) < nameSearchTuning.filterWalkMax;
+  }
+
+  /**
    * The first `count` clients in list order (from `after`) whose name_key contains `fragment`
    * (lower case, 3 characters or more) and that pass the other filters, read through the
    * trigram postings of migration 013, which are in list order, so the read stops after the
@@ -400,8 +432,8 @@ export class ClientsService {
    *
    * PostgreSQL: the fragment's rarest trigram (by api_client_name_trigram_counts; a trigram
    * no client has means no match) and its rows of api_client_name_trigrams, keyed (trigram,
-   * created_at, client_id): `Limit -> Nested Loop -> Index Only Scan Backward using
-   * api_client_name_trigrams_pkey` from the cursor, each posting's client read by
+   * created_at, client_id): `Nested Loop Left Join -> Limit -> Index (Only) Scan Backward
+   * using api_client_name_trigrams_pkey` from the cursor, each posting's client read by
    * `Index Scan using api_clients_pkey` and checked for the whole fragment and the other
    * filters. A rare name costs one lookup per posting of its rarest trigram.
    */
@@ -444,32 +476,42 @@ export class ClientsService {
       return [...first.filter((k) => k.ms > ms), ...boundary].sort(byListOrder).slice(0, count);
     }
     const trigrams = [...new Set(trigramsOf(fragment))];
-    const { rows: counted } = await sql<{ trigram: string; clients: string }>`
-      select trigram, clients from api_client_name_trigram_counts where trigram in (${sql.join(trigrams)})`.execute(
-      this.db,
-    );
-    if (counted.length < trigrams.length || counted.some((row) => Number(row.clients) <= 0)) return [];
-    const rarest = counted.reduce((a, b) => (Number(b.clients) < Number(a.clients) ? b : a)).trigram;
-    const from = after ? sql`and (created_at, client_id) < (${after[0]}, ${after[1]})` : sql``;
-    // The client is looked up per posting (a lateral subquery the planner may not flatten,
-    // `offset 0`), so the plan is the ordered walk that stops after the page whatever the
-    // statistics say; flattened, a planner without fresh statistics on the postings chose a
-    // hash join over a scan of every client (169 ms at 100k).
-    const { rows } = await sql<ClientKey>`
-      select c.id, c.created_at
+    // The rarest of the fragment's trigrams, by api_client_name_trigram_counts; none (no
+    // postings read) when one of them is in no client's name.
+    const rarest = sql`(
+      select case when count(*) = ${trigrams.length} then min(trigram) filter (where n = 1) end
       from (
-        select created_at, client_id from api_client_name_trigrams
-        where trigram = ${rarest} ${from}
-        order by created_at desc, client_id desc
-      ) t
-      cross join lateral (
-        select c.id, c.created_at from api_clients c
-        where c.id = t.client_id and ${sql.join(conditions, sql` and `)}
-        offset 0
-      ) c
-      order by t.created_at desc, t.client_id desc
-      limit ${count}`.execute(this.db);
-    return rows;
+        select trigram, row_number() over (order by clients, trigram) as n
+        from api_client_name_trigram_counts where trigram in (${sql.join(trigrams)}) and clients > 0
+      ) counted
+    )`;
+    // The postings are read in chunks with a LIMIT (2 pages' worth, then 4 times more each
+    // time, at most POSTINGS_CHUNK_MAX), so the planner takes the ordered index scan whatever its
+    // statistics say; without a limit, on a table not yet analysed, it sorted every posting of
+    // the trigram (100 ms for 11k at 100k clients). Each posting's client is read in a lateral
+    // subquery it may not flatten (`offset 0`), so that is a primary-key lookup per posting.
+    const found: ClientKey[] = [];
+    let from = after;
+    for (let chunk = count * 2; ; chunk = Math.min(chunk * 4, POSTINGS_CHUNK_MAX)) {
+      const { rows } = await sql<{ created_at: string; client_id: string; hit: boolean }>`
+        select t.created_at, t.client_id, c.id is not null as hit
+        from (
+          select created_at, client_id from api_client_name_trigrams
+          where trigram = ${rarest} ${from ? sql`and (created_at, client_id) < (${from[0]}, ${from[1]})` : sql``}
+          order by created_at desc, client_id desc
+          limit ${chunk}
+        ) t
+        left join lateral (
+          select c.id from api_clients c
+          where c.id = t.client_id and ${sql.join(conditions, sql` and `)}
+          offset 0
+        ) c on true
+        order by t.created_at desc, t.client_id desc`.execute(this.db);
+      for (const row of rows) if (row.hit) found.push({ id: row.client_id, created_at: row.created_at });
+      const last = rows.at(-1);
+      if (found.length >= count || rows.length < chunk || last === undefined) return found.slice(0, count);
+      from = [last.created_at, last.client_id];
+    }
   }
 
   /** By full client ID or partial ID; 404 when it does not exist or the principal may not see it. */
