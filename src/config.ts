@@ -346,12 +346,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_DATASET_QUERY_TIMEOUT_MS',
     default: '10000',
     meaning:
-      'wall-clock limit of one dataset query (POST /v1/datasets/query/execute/{id}); past it → 400 (10–600000)',
+      'wall-clock limit of one dataset query (POST /v1/datasets/query/execute/{id}), waiting for a free query slot included; past it the query is stopped (PostgreSQL statement_timeout; SQLite: its process is killed) → 400 query_timeout (10–600000)',
   },
   {
     variable: 'GATEHOUSE_DATASET_QUERY_MAX_ROWS',
     default: '100000',
-    meaning: 'most rows one dataset query may return; more → 400 (1–10000000)',
+    meaning: 'most rows one dataset query may return; more → 400 query_result_too_large (1–10000000)',
   },
   {
     variable: 'GATEHOUSE_STREAM_EXECUTION_TTL_HOURS',

@@ -13,7 +13,7 @@
  * - Why not an embedded analytical engine (DuckDB): its files are per node, so a second node on
  *   the same PostgreSQL would not see the rows, and it would be a second store to back up and
  *   migrate. SQLite and PostgreSQL run the GROUP BY target on 1M rows in one scan; DuckDB stays
- *   the bench's reference (later).
+ *   the bench's reference (bench/datasets.mjs).
  * - Uploads are atomic without holding a long write lock: rows are checked and inserted in
  *   batches into a staging table (`ds_<id>_u<random>`), and one short transaction then swaps it
  *   in (REPLACE: drop + rename) or copies it over (APPEND), updates the row count and writes the
@@ -21,10 +21,11 @@
  *   dataset is unchanged. The body is read as a stream (csv-parse), so memory stays bounded.
  *   The loading itself (staging table, checked rows, swap) is src/services/dataset-load.ts,
  *   shared with the Streams API.
- * - Queries (the next step, not built yet; see the README's notes for it): the SQL is parsed into an AST (node-sql-parser) and
- *   whitelisted: one SELECT, the only table `table`, known functions only; then `table` is
- *   rewritten to a subquery over this dataset's physical table that renames `c<i>` to the column
- *   names, and run read-only with a time limit and a row cap.
+ * - Queries: src/services/dataset-sql.ts compiles the caller's SQL from its AST through
+ *   allow-lists (one SELECT, the only table `table`, known functions) into SQL whose `table` is a
+ *   subquery over this dataset's physical table with the PDP row filter inside it;
+ *   src/services/dataset-query.ts runs it read-only with a time limit and a row cap (PostgreSQL:
+ *   its own connections; SQLite: a child process that is killed past the limit).
  */
 import crypto from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
