@@ -20,7 +20,9 @@
  * - `dropTable(store, table)` drops a table if it exists, logging nothing and never throwing
  *   for a missing table.
  */
-import { Transform, type Readable, type TransformCallback, pipeline } from 'node:stream';
+import { once } from 'node:events';
+import { type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import crypto from 'node:crypto';
 import { parse as parseCsv } from 'csv-parse';
 import { CompiledQuery } from 'kysely';
@@ -64,9 +66,72 @@ export function dataTable(id: string): string {
   return `ds_${id.replace(/-/g, '')}`;
 }
 
-/** A fresh staging table name for `table` (a dataset's `dataTable`). */
-export function stagingTableName(table: string): string {
-  return `${table}_u${crypto.randomBytes(6).toString('hex')}`;
+/**
+ * A staging table is swept (`sweepStaleTables`) once its name says it is older than this: no
+ * upload takes this long (GATEHOUSE_DATASET_MAX_UPLOAD_BYTES, 1 GiB by default, loads in
+ * minutes), so the import that made it has died (a crash, a killed node). On PostgreSQL another
+ * node may be importing right now: the age, not "not mine", is what makes dropping safe.
+ */
+export const STALE_STAGING_AGE_MS = 6 * 3_600_000;
+/** A table a REPLACE retired (see `replaceWith`) is swept after this; exports still reading it fail. */
+export const RETIRED_TABLE_MAX_AGE_MS = 3_600_000;
+
+/** `<table>_<kind><seconds since 1970, 8 hex><random hex>`: the name carries its age for the sweep. */
+function datedName(table: string, kind: 'u' | 'o', now: number, randomBytes: number): string {
+  const seconds = Math.floor(now / 1000)
+    .toString(16)
+    .padStart(8, '0');
+  return `${table}_${kind}${seconds}${crypto.randomBytes(randomBytes).toString('hex')}`;
+}
+
+/**
+ * A fresh staging table name for `table` (a dataset's `dataTable`): `ds_<hex>_u<time><random>`.
+ * Such tables are dropped by the sweep after STALE_STAGING_AGE_MS: a table that must live longer
+ * (a resumable multi-part upload) needs a name of another shape.
+ */
+export function stagingTableName(table: string, now = Date.now()): string {
+  return datedName(table, 'u', now, 4);
+}
+
+const SWEPT_NAME = /^ds_[0-9a-f]{32}_(u|o)([0-9a-f]{8})[0-9a-f]*$/;
+/** Staging tables named before names carried their age (`_u` + 12 hex): always stale now. */
+const UNDATED_STAGING = /^ds_[0-9a-f]{32}_u[0-9a-f]{12}$/;
+
+/**
+ * Drops staging tables older than STALE_STAGING_AGE_MS and retired tables older than
+ * RETIRED_TABLE_MAX_AGE_MS (ages from their names), and staging tables named the old way (no
+ * age in the name: they come from before this version). Returns the names dropped.
+ */
+export async function sweepStaleTables(
+  store: Store,
+  options: { now?: number; stagingMaxAgeMs?: number; retiredMaxAgeMs?: number } = {},
+): Promise<string[]> {
+  const now = options.now ?? Date.now();
+  const stagingMaxAge = options.stagingMaxAgeMs ?? STALE_STAGING_AGE_MS;
+  const retiredMaxAge = options.retiredMaxAgeMs ?? RETIRED_TABLE_MAX_AGE_MS;
+  const listed =
+    store.dialect === 'postgres'
+      ? await raw(
+          store.db,
+          `select tablename as name from pg_catalog.pg_tables where schemaname = current_schema() and tablename like 'ds\\_%\\_%' escape '\\'`,
+        )
+      : await raw(
+          store.db,
+          `select name from sqlite_schema where type = 'table' and name like 'ds\\_%\\_%' escape '\\'`,
+        );
+  const dropped: string[] = [];
+  for (const { name } of listed.rows as Array<{ name: string }>) {
+    const m = SWEPT_NAME.exec(name);
+    let stale = UNDATED_STAGING.test(name);
+    if (!stale && m) {
+      const age = now - Number.parseInt(m[2]!, 16) * 1000;
+      stale = age > (m[1] === 'u' ? stagingMaxAge : retiredMaxAge);
+    }
+    if (!stale) continue;
+    await dropTable(store, name);
+    dropped.push(name);
+  }
+  return dropped;
 }
 
 /** `create table` for a dataset's rows under `table`. */
@@ -185,20 +250,32 @@ export async function dropTable(store: Store, table: string): Promise<void> {
   await raw(store.db, `drop table if exists ${quoteIdent(table)}`);
 }
 
-/** Inside `tx`: `table` becomes `staging` (its rows replace the old ones). */
+/**
+ * Inside `tx`: `table` becomes `staging` (its rows replace the old ones). The old table is not
+ * dropped but renamed aside (`<table>_o<time>…`), so an export that is reading it finishes with
+ * the rows it started on; `sweepStaleTables` drops it after RETIRED_TABLE_MAX_AGE_MS.
+ */
 export async function replaceWith(
   tx: Executor,
   dialect: Dialect,
   table: string,
   staging: string,
+  now = Date.now(),
 ): Promise<void> {
-  await raw(tx, `drop table ${quoteIdent(table)}`);
+  const retired = datedName(table, 'o', now, 2);
+  await raw(tx, `alter table ${quoteIdent(table)} rename to ${quoteIdent(retired)}`);
   await raw(tx, `alter table ${quoteIdent(staging)} rename to ${quoteIdent(table)}`);
-  if (dialect === 'postgres')
+  if (dialect === 'postgres') {
+    // Primary-key constraints (and their indexes) are named per schema: the old one moves aside first.
+    await raw(
+      tx,
+      `alter table ${quoteIdent(retired)} rename constraint ${quoteIdent(`${table}_pkey`)} to ${quoteIdent(`${retired}_pkey`)}`,
+    );
     await raw(
       tx,
       `alter table ${quoteIdent(table)} rename constraint ${quoteIdent(`${staging}_pkey`)} to ${quoteIdent(`${table}_pkey`)}`,
     );
+  }
 }
 
 /** Inside `tx`: the rows of `staging` go after those of `table`, in their order; `staging` is dropped. */
@@ -224,7 +301,18 @@ export interface LoadOptions {
   maxBytes: number;
   /** Prefixes every error message, e.g. "Part 3". */
   label?: string;
+  /** SQLite: rows per write transaction (default LOAD_BATCH_ROWS). */
+  batchRows?: number;
 }
+
+/**
+ * SQLite: rows per write transaction. Each batch takes the write lock for a few milliseconds
+ * only, so other writers (token issuing, other workers) wait that long at most, not for the
+ * whole upload; larger batches gained nothing measurable (README, "DataSets").
+ */
+export const LOAD_BATCH_ROWS = 5000;
+/** PostgreSQL: COPY text is sent in chunks of about this many characters. */
+const COPY_CHUNK_CHARS = 256 * 1024;
 
 /** Counts the bytes that pass; past `limit` it fails with a 413. */
 class ByteLimit extends Transform {
@@ -244,6 +332,97 @@ class ByteLimit extends Transform {
   }
 }
 
+/** A checked value, or BAD when `convertValue` must say why not. */
+const BAD = Symbol('bad');
+type Converter = (raw: string) => string | number | null | typeof BAD;
+
+const SHORT_INTEGER = /^-?\d{1,15}$/;
+const PLAIN_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{3})?Z?$/;
+
+function viaConvertValue(type: ColumnType): Converter {
+  return (raw) => {
+    const converted = convertValue(type, raw);
+    return 'error' in converted ? BAD : converted.value;
+  };
+}
+
+/**
+ * The converter of one column, chosen once per load: `convertValue` with fast paths for the
+ * common shapes (each returns exactly what `convertValue` would; dataset-load.test.ts compares
+ * them), since conversion runs for every value of every row.
+ */
+export function converterFor(type: ColumnType): Converter {
+  const general = viaConvertValue(type);
+  switch (type) {
+    case 'STRING':
+      return (raw) => (raw === '' ? null : raw.indexOf('\u0000') === -1 ? raw : BAD);
+    case 'LONG':
+      // Up to 15 digits is always a safe integer; anything else takes the full check.
+      return (raw) => (SHORT_INTEGER.test(raw) ? Number(raw) : general(raw));
+    case 'DATETIME':
+      // UTC with seconds (and milliseconds): no zone arithmetic, and the ISO form is the input's.
+      return (raw) => {
+        const m = PLAIN_DATETIME.exec(raw);
+        if (m === null) return general(raw);
+        const year = Number(m[1]);
+        if (
+          year < 1 ||
+          !validDay(year, Number(m[2]), Number(m[3])) ||
+          Number(m[4]) > 23 ||
+          Number(m[5]) > 59 ||
+          Number(m[6]) > 59
+        )
+          return general(raw);
+        return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? '.000'}Z`;
+      };
+    default:
+      return general;
+  }
+}
+
+/** Checks one record against the columns; the values in `out`, or a ValidationError. */
+type RowChecker = (record: string[], row: number, out: unknown[]) => void;
+
+function rowChecker(columns: readonly DatasetColumn[], prefix: string): RowChecker {
+  const converters = columns.map((c) => converterFor(c.type));
+  const width = columns.length;
+  const fail = (record: string[], row: number, i: number): never => {
+    const column = columns[i]!;
+    const raw = record[i]!;
+    const converted = convertValue(column.type, raw);
+    const reason = 'error' in converted ? converted.error : 'not valid';
+    const shown = raw.length > 100 ? `${raw.slice(0, 100)}…` : raw;
+    throw new ValidationError(
+      `${prefix}Row ${row}, column ${i + 1} ("${column.name}", ${column.type}): "${shown}" is ${reason}. Nothing was imported.`,
+      { row, column: column.name, type: column.type, value: shown, reason },
+    );
+  };
+  return (record, row, out) => {
+    if (record.length !== width)
+      throw new ValidationError(
+        `${prefix}Row ${row} has ${record.length} values; the DataSet has ${width} columns. Nothing was imported.`,
+        { row, expected: width, got: record.length },
+      );
+    for (let i = 0; i < width; i++) {
+      const value = converters[i]!(record[i]!);
+      if (value === BAD) fail(record, row, i);
+      out[i] = value;
+    }
+  };
+}
+
+/** One value in PostgreSQL's COPY text format (tab-separated, `\N` for null). */
+function copyText(value: unknown): string {
+  if (value === null) return '\\N';
+  if (typeof value === 'number') return String(value);
+  const text = value as string;
+  return /[\\\t\n\r]/.test(text)
+    ? text.replace(/[\\\t\n\r]/g, (c) =>
+        c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+      )
+    : text;
+}
+
 /** Appends the rows of the CSV `body` to `table`, every value checked; see the module header. */
 export async function loadCsv(
   store: Store,
@@ -252,24 +431,8 @@ export async function loadCsv(
   body: Readable,
   options: LoadOptions,
 ): Promise<number> {
-  const postgres = store.dialect === 'postgres';
   const prefix = options.label ? `${options.label}: ` : '';
-  const names = columns.map((_c, i) => `"c${i}"`).join(', ');
-  // Both dialects cap bound parameters (SQLite 32766, PostgreSQL 65535).
-  const batchRows = Math.max(1, Math.min(2000, Math.floor(30_000 / columns.length)));
-  const placeholders = (n: number) => {
-    if (postgres) {
-      const rows: string[] = [];
-      for (let r = 0; r < n; r++)
-        rows.push(`(${columns.map((_c, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
-      return rows.join(', ');
-    }
-    const one = `(${columns.map(() => '?').join(', ')})`;
-    return new Array(n).fill(one).join(', ');
-  };
-  const fullInsert = `insert into ${quoteIdent(table)} (${names}) values ${placeholders(batchRows)}`;
-
-  let count = 0;
+  const check = rowChecker(columns, prefix);
   const limit = new ByteLimit(options.maxBytes);
   const parser = parseCsv({
     bom: true,
@@ -279,46 +442,105 @@ export async function loadCsv(
   });
   // Errors anywhere (the body, the size limit, the parser) end the whole chain.
   pipeline(body, limit, parser, () => {});
-  let batch: unknown[] = [];
-  let batchCount = 0;
-  const flush = async () => {
-    if (batchCount === 0) return;
-    const text =
-      batchCount === batchRows
-        ? fullInsert
-        : `insert into ${quoteIdent(table)} (${names}) values ${placeholders(batchCount)}`;
-    await raw(store.db, text, batch);
-    batch = [];
-    batchCount = 0;
-  };
+  const records = parser as AsyncIterable<string[]>;
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
-      count++;
-      if (record.length !== columns.length)
-        throw new ValidationError(
-          `${prefix}Row ${count} has ${record.length} values; the DataSet has ${columns.length} columns. Nothing was imported.`,
-          { row: count, expected: columns.length, got: record.length },
-        );
-      for (let i = 0; i < columns.length; i++) {
-        const column = columns[i]!;
-        const converted = convertValue(column.type, record[i]!);
-        if ('error' in converted) {
-          const shown = record[i]!.length > 100 ? `${record[i]!.slice(0, 100)}…` : record[i]!;
-          throw new ValidationError(
-            `${prefix}Row ${count}, column ${i + 1} ("${column.name}", ${column.type}): "${shown}" is ${converted.error}. Nothing was imported.`,
-            { row: count, column: column.name, type: column.type, value: shown, reason: converted.error },
-          );
-        }
-        batch.push(converted.value);
-      }
-      batchCount++;
-      if (batchCount === batchRows) await flush();
-    }
+    if (store.withPgClient) return await copyInto(store.withPgClient, table, columns, records, check);
+    if (store.withSqliteHandle)
+      return await insertInBatches(store.withSqliteHandle, table, columns, records, check, options.batchRows);
+    throw new Error('the store offers neither a SQLite handle nor a PostgreSQL client');
   } catch (error) {
+    parser.destroy();
     throw readError(error, prefix);
+  }
+}
+
+/**
+ * SQLite: one prepared INSERT run per row, a batch of rows per `BEGIN IMMEDIATE … COMMIT`, on
+ * better-sqlite3 directly (Kysely's per-statement overhead was a third of the import time).
+ */
+async function insertInBatches(
+  withHandle: NonNullable<Store['withSqliteHandle']>,
+  table: string,
+  columns: readonly DatasetColumn[],
+  records: AsyncIterable<string[]>,
+  check: RowChecker,
+  batchRows = LOAD_BATCH_ROWS,
+): Promise<number> {
+  const names = columns.map((_c, i) => `"c${i}"`).join(', ');
+  const text = `insert into ${quoteIdent(table)} (${names}) values (${columns.map(() => '?').join(', ')})`;
+  let write: ((rows: unknown[][]) => void) | undefined;
+  let batch: unknown[][] = [];
+  let count = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const rows = batch;
+    batch = [];
+    await withHandle((database) => {
+      if (write === undefined) {
+        const insert = database.prepare(text);
+        write = database.transaction((all: unknown[][]) => {
+          for (const row of all) insert.run(row);
+        }).immediate;
+      }
+      write(rows);
+    });
+  };
+  for await (const record of records) {
+    count++;
+    const row = new Array<unknown>(columns.length);
+    check(record, count, row);
+    batch.push(row);
+    if (batch.length >= batchRows) await flush();
   }
   await flush();
   return count;
+}
+
+/**
+ * PostgreSQL: `COPY … FROM STDIN` (text format) on a connection of its own, fed with the checked
+ * values. COPY is one statement: if anything fails, none of its rows are there.
+ */
+async function copyInto(
+  withClient: NonNullable<Store['withPgClient']>,
+  table: string,
+  columns: readonly DatasetColumn[],
+  records: AsyncIterable<string[]>,
+  check: RowChecker,
+): Promise<number> {
+  const names = columns.map((_c, i) => `"c${i}"`).join(', ');
+  // Loaded only for PostgreSQL, as pg itself is.
+  const { from: copyFrom } = await import('pg-copy-streams');
+  return withClient(async (client) => {
+    const copy = client.query(copyFrom(`copy ${quoteIdent(table)} (${names}) from stdin`));
+    const done = finished(copy);
+    // An error of the COPY itself surfaces from `done`; until then, nothing is unhandled.
+    done.catch(() => {});
+    const row = new Array<unknown>(columns.length);
+    let count = 0;
+    let chunk = '';
+    try {
+      for await (const record of records) {
+        count++;
+        check(record, count, row);
+        let line = copyText(row[0]);
+        for (let i = 1; i < row.length; i++) line += `\t${copyText(row[i])}`;
+        chunk += `${line}\n`;
+        if (chunk.length >= COPY_CHUNK_CHARS) {
+          const more = copy.write(chunk);
+          chunk = '';
+          if (!more) await Promise.race([once(copy, 'drain'), done]);
+        }
+      }
+      if (chunk.length > 0) copy.write(chunk);
+      copy.end();
+      await done;
+      return count;
+    } catch (error) {
+      // Sends CopyFail: the server rolls the COPY back; the client is discarded (withPgClient).
+      copy.destroy(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  });
 }
 
 /** What a failed read of the body means for the client: our 400/413, or the error as it came. */

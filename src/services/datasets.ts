@@ -28,16 +28,11 @@
  *   its own connections; SQLite: a child process that is killed past the limit).
  */
 import crypto from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { CompiledQuery, type Selectable } from 'kysely';
-import {
-  ConflictError,
-  ForbiddenError,
-  NotFoundError,
-  ValidationError,
-} from '../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import type { Executor } from '../store/index.js';
-import { likePattern, toPostgresPlaceholders } from '../store/index.js';
+import { likePattern } from '../store/index.js';
 import type { DatasetsTable } from '../store/schema/index.js';
 import {
   appendFrom,
@@ -55,11 +50,13 @@ import {
   SQLITE_TYPES,
   stagingTableName,
 } from './dataset-load.js';
+import { type ExportParameter, exportRows } from './dataset-export.js';
 import type { AuditService } from './audit.js';
 import type { RowFilter } from './dataset-policies.js';
 import type { Actor, ServiceContext } from './context.js';
 import { isAdmin, type Principal } from './principal.js';
 
+export { csvField } from './dataset-export.js';
 export {
   COLUMN_TYPES,
   type ColumnType,
@@ -93,20 +90,9 @@ export const MAX_LIST_LIMIT = 50;
 export const MAX_LIST_OFFSET = 1_000_000;
 export const LIST_SORTS = ['name', 'lastTouched', 'lastUpdated'] as const;
 export type ListSort = (typeof LIST_SORTS)[number];
-/** Rows read per statement when exporting. */
-export const EXPORT_PAGE_ROWS = 5000;
 
 // ---------------------------------------------------------------------------------------------
 // Values
-
-/** One CSV field: quoted when it holds a comma, a quote, a line break or leading/trailing space. */
-export function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = typeof value === 'string' ? value : String(value);
-  if (text === '') return '""';
-  if (/[",\r\n]/.test(text) || text.trim() !== text) return `"${text.replace(/"/g, '""')}"`;
-  return text;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Input checks
@@ -194,19 +180,6 @@ export interface ListQuery {
 
 export interface UploadOptions {
   updateMethod: 'REPLACE' | 'APPEND';
-}
-
-/** Waits until `stream` wants more, or is gone (the client went away). */
-function drainOrClose(stream: PassThrough): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
 }
 
 /**
@@ -552,8 +525,9 @@ export class DatasetsService {
   }
 
   /**
-   * The rows as CSV, in import order, read a page at a time (each page is one statement, so an
-   * export never holds a connection or a lock while the client reads slowly).
+   * The rows as CSV, in import order, streamed a page at a time (dataset-export.ts: no
+   * connection, snapshot or lock is held while the client reads; a REPLACE meanwhile does not
+   * change what this export sends).
    */
   async exportCsv(
     id: string,
@@ -562,49 +536,13 @@ export class DatasetsService {
   ): Promise<Readable> {
     const row = await this.findRow(id);
     const columns = JSON.parse(row.columns) as DatasetColumn[];
-    const table = quoteIdent(dataTable(id));
-    const select = columns
-      .map((c, i) => {
-        const name = `"c${i}"`;
-        if (!this.postgres) return name;
-        if (c.type === 'DATE') return `to_char(${name}, 'YYYY-MM-DD') as ${name}`;
-        if (c.type === 'DATETIME')
-          return `to_char(${name} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ${name}`;
-        return `${name}::text as ${name}`;
-      })
-      .join(', ');
-    // The caller's PDP row filter (its values bound after the page's `_r`).
-    const where =
-      filter.kind === 'where'
-        ? ` and (${this.postgres ? toPostgresPlaceholders(filter.sql, 2) : filter.sql})`
-        : '';
-    const text = `select "_r", ${select} from ${table} where "_r" > ${this.postgres ? '$1' : '?'}${where} order by "_r" limit ${EXPORT_PAGE_ROWS}`;
-    const filterParameters = filter.kind === 'where' ? filter.parameters : [];
-    const out = new PassThrough();
-    const db = this.db;
-    const run = async () => {
-      if (options.includeHeader) out.write(`${columns.map((c) => csvField(c.name)).join(',')}\n`);
-      let last = 0;
-      for (;;) {
-        if (filter.kind === 'none') break;
-        const page = await this.raw<Record<string, unknown>>(db, text, [last, ...filterParameters]);
-        if (page.rows.length === 0) break;
-        let chunk = '';
-        for (const r of page.rows) {
-          for (let i = 0; i < columns.length; i++) {
-            if (i > 0) chunk += ',';
-            chunk += csvField(r[`c${i}`]);
-          }
-          chunk += '\n';
-        }
-        last = Number(page.rows.at(-1)?._r);
-        if (!out.write(chunk)) await drainOrClose(out);
-        if (out.destroyed) return;
-        if (page.rows.length < EXPORT_PAGE_ROWS) break;
-      }
-      out.end();
-    };
-    run().catch((error: unknown) => out.destroy(error as Error));
-    return out;
+    // The caller's PDP row filter: a condition over c<i> with `?` values (none: the header only).
+    return exportRows(this.ctx.store, dataTable(id), columns, {
+      includeHeader: options.includeHeader,
+      ...(filter.kind === 'none' ? { noRows: true } : {}),
+      ...(filter.kind === 'where'
+        ? { where: { sql: filter.sql, params: filter.parameters as ExportParameter[] } }
+        : {}),
+    });
   }
 }

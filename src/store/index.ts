@@ -81,6 +81,19 @@ export interface Store {
   readonly sqliteFile?: string;
   /** SQLite `:memory:` only: a copy of the whole database, for the same purpose. */
   sqliteSnapshot?(): Buffer;
+  /**
+   * SQLite only: runs `work` synchronously on the better-sqlite3 handle while this process's
+   * Kysely connection is held, so no other query of this process (and no Kysely transaction)
+   * runs in between. For bulk work that Kysely would slow down (DataSet loads and exports);
+   * `work` must not keep a transaction open after it returns.
+   */
+  withSqliteHandle?<T>(work: (database: SqliteDatabase.Database) => T): Promise<T>;
+  /**
+   * PostgreSQL only: runs `work` on a pooled client of its own (for COPY streams). The client
+   * goes back to the pool afterwards, or is closed if `work` failed (a COPY cut off midway
+   * leaves the connection in no state to reuse).
+   */
+  withPgClient?<T>(work: (client: import('pg').PoolClient) => Promise<T>): Promise<T>;
   /** PostgreSQL only: the connection pool's numbers now (for the metrics). */
   poolStats?(): PoolStats;
   close(): Promise<void>;
@@ -165,9 +178,13 @@ function openSqlite(file: string): Store {
     // Statement durations for the metrics (gatehouse_db_query_duration_seconds).
     log: observeQuery,
   });
-  const store = makeStore(db, 'sqlite', async () => {
-    await db.destroy();
-  });
+  const store = {
+    ...makeStore(db, 'sqlite', async () => {
+      await db.destroy();
+    }),
+    withSqliteHandle: <T>(work: (handle: SqliteDatabase.Database) => T) =>
+      db.connection().execute(async () => work(database)),
+  };
   return file === ':memory:'
     ? { ...store, sqliteSnapshot: () => database.serialize() }
     : { ...store, sqliteFile: path.resolve(file) };
@@ -290,6 +307,18 @@ async function openPostgres(
   );
   return {
     ...store,
+    async withPgClient(work) {
+      const client = await pool.connect();
+      let failed = false;
+      try {
+        return await work(client);
+      } catch (error) {
+        failed = true;
+        throw error;
+      } finally {
+        client.release(failed);
+      }
+    },
     poolStats: () => ({
       total: pool.totalCount,
       idle: pool.idleCount,
