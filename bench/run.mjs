@@ -53,7 +53,9 @@ Options:
   --requests <n>      --scale memory group: requests to drive (default 1000000; --quick 50000)
   --datasets          instead: the DataSets bench (bench/datasets.mjs) on 1,000,000 rows generated
                       by SQL (--quick: 100,000): the issue's GROUP BY through the query service,
-                      with a PDP filter, and on DuckDB, with the ratio
+                      with a PDP filter, and on DuckDB, with the ratio. With --io: the CSV
+                      import and export of 1M rows instead (--load csv --no-query)
+  --io                with --datasets, see there
   -h, --help          this text`;
 
 let parsed;
@@ -73,6 +75,7 @@ try {
       scale: { type: 'boolean', default: false },
       requests: { type: 'string' },
       datasets: { type: 'boolean', default: false },
+      io: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -152,7 +155,7 @@ if (args.datasets) {
       '--rows',
       opts.quick ? '100000' : '1000000',
       '--load',
-      'sql',
+      ...(args.io ? ['csv', '--no-query'] : ['sql']),
       ...(opts.pgUrl ? ['--database-url', opts.pgUrl] : []),
     ],
     ROOT,

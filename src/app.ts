@@ -120,6 +120,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
         },
         'request failed',
       );
+    } else if (status === 499 && logger.isLevelEnabled('info')) {
+      // The client has gone, so no response will finish and the onResponse access-log hook will
+      // not run: the access-log line is written here.
+      request.log.info({ ...accessLogFields(request, reply), status }, 'request');
     } else if (isDatabaseDataException(error)) {
       request.log.warn({ err: error, url: request.url.split('?')[0], method: request.method }, 'a value reached the database unchecked');
     }

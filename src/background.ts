@@ -8,6 +8,8 @@
  *     and the streams' cleanup (abandoned executions past GATEHOUSE_STREAM_EXECUTION_TTL_HOURS,
  *     streams whose DataSet is gone, stray part tables), on its own so a failure of one
  *     does not stop the other;
+ *   - DataSet table sweep shortly after start and every 10 minutes: staging tables of imports
+ *     that died and tables a REPLACE retired, once old enough (services/dataset-load.ts);
  *   - audit retention every hour: delete events older than GATEHOUSE_AUDIT_RETENTION_DAYS,
  *     1,000 per statement with a turn of the event loop between statements. Every serving
  *     process runs it; when two pick the same oldest batch, one deletes it and the other finds
@@ -24,6 +26,9 @@ export const MAINTENANCE_INTERVAL_MS = 60_000;
 /** How often old audit events are pruned; the first run is a minute after start, not during it. */
 export const AUDIT_PRUNE_INTERVAL_MS = 3_600_000;
 const AUDIT_PRUNE_FIRST_MS = 60_000;
+/** How often stale DataSet tables are swept; the first sweep runs this long after start. */
+export const DATASET_SWEEP_INTERVAL_MS = 600_000;
+const DATASET_SWEEP_FIRST_MS = 5_000;
 
 export interface BackgroundJobs {
   /** Stops the timers; safe to call twice. */
@@ -52,6 +57,19 @@ export function startBackgroundJobs(services: Services): BackgroundJobs {
     pruneTimer.unref();
   }, AUDIT_PRUNE_FIRST_MS);
   pruneTimer.unref();
+  let sweepRun: Promise<void> = Promise.resolve();
+  const sweep = () => {
+    sweepRun = services.datasets.sweepTables().then(
+      () => undefined,
+      (error: unknown) => log.warn({ err: error }, 'DataSet table sweep failed'),
+    );
+  };
+  let sweepTimer: NodeJS.Timeout = setTimeout(() => {
+    sweep();
+    sweepTimer = setInterval(sweep, DATASET_SWEEP_INTERVAL_MS);
+    sweepTimer.unref();
+  }, DATASET_SWEEP_FIRST_MS);
+  sweepTimer.unref();
   let stopped = false;
   return {
     async stop() {
@@ -62,7 +80,10 @@ export function startBackgroundJobs(services: Services): BackgroundJobs {
       clearTimeout(pruneTimer);
       clearInterval(pruneTimer);
       pruning.abort();
+      clearTimeout(sweepTimer);
+      clearInterval(sweepTimer);
       await pruneRun;
+      await sweepRun;
     },
   };
 }

@@ -170,6 +170,17 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/**
+ * 499 (nginx's "client closed request"): the client went away before its request body was read
+ * to the end. Nobody receives the answer; the status is for the access log and the metrics, so a
+ * dropped upload is not counted as a server error.
+ */
+export class ClientClosedRequestError extends AppError {
+  constructor(message = 'The client closed the connection before the request body was complete.') {
+    super(499, 'client_closed_request', message);
+  }
+}
+
 /** 415: a body of a media type the route does not take. */
 export class UnsupportedMediaTypeError extends AppError {
   constructor(message: string) {

@@ -35,6 +35,8 @@ export interface ExportOptions {
   where?: { sql: string; params: readonly ExportParameter[] };
   /** The header only (a PDP filter that allows no row). */
   noRows?: boolean;
+  /** Rows per page (tests); default SQLITE_EXPORT_PAGE_ROWS or PG_EXPORT_PAGE_ROWS. */
+  pageRows?: number;
 }
 
 /** One CSV field: quoted when it holds a comma, a quote, a line break or leading/trailing space. */
@@ -104,6 +106,7 @@ async function exportSqlite(
   const where = options.where ? ` and (${options.where.sql})` : '';
   const params = options.where?.params ?? [];
   const width = columns.length;
+  const pageRows = options.pageRows ?? SQLITE_EXPORT_PAGE_ROWS;
   const start = await withHandle((database) =>
     database.transaction(() => {
       const found = database
@@ -129,7 +132,7 @@ async function exportSqlite(
         if (!found || !found.name.startsWith(table)) throw new TableGoneError(table);
         return database
           .prepare(
-            `select "_r", ${select} from ${quoteIdent(found.name)} where "_r" > ? and "_r" <= ?${where} order by "_r" limit ${SQLITE_EXPORT_PAGE_ROWS}`,
+            `select "_r", ${select} from ${quoteIdent(found.name)} where "_r" > ? and "_r" <= ?${where} order by "_r" limit ${pageRows}`,
           )
           .raw(true)
           .all(last, start.end, ...params) as unknown[][];
@@ -144,7 +147,7 @@ async function exportSqlite(
     }
     last = page[page.length - 1]![0] as number;
     if (!(await send(chunk))) return;
-    if (page.length < SQLITE_EXPORT_PAGE_ROWS) return;
+    if (page.length < pageRows) return;
   }
 }
 
@@ -223,7 +226,7 @@ async function exportPostgres(
   });
   let from = start.first - 1;
   while (from < start.end) {
-    const to = Math.min(start.end, from + PG_EXPORT_PAGE_ROWS);
+    const to = Math.min(start.end, from + (options.pageRows ?? PG_EXPORT_PAGE_ROWS));
     const page = await withClient(async (client) => {
       for (;;) {
         const named = await client.query<{ name: string }>(

@@ -49,6 +49,7 @@ import {
   replaceWith,
   SQLITE_TYPES,
   stagingTableName,
+  sweepStaleTables,
 } from './dataset-load.js';
 import { type ExportParameter, exportRows } from './dataset-export.js';
 import type { AuditService } from './audit.js';
@@ -522,6 +523,13 @@ export class DatasetsService {
       });
     }
     return this.get(id);
+  }
+
+  /** Drops stale staging tables and old retired tables (see `sweepStaleTables`); returns how many. */
+  async sweepTables(): Promise<number> {
+    const dropped = await sweepStaleTables(this.ctx.store);
+    if (dropped.length > 0) this.ctx.log.info({ tables: dropped }, 'dropped stale DataSet tables');
+    return dropped.length;
   }
 
   /**

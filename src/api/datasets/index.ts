@@ -8,7 +8,7 @@ import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
-import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
+import { AppError, ClientClosedRequestError, UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
 import {
   actorOf,
   BEARER_OR_SESSION,
@@ -91,15 +91,25 @@ export async function datasetApiRoutes(
     const body = request.body as unknown;
     if (typeof (body as Readable | undefined)?.pipe !== 'function')
       throw new UnsupportedMediaTypeError('Send the rows as Content-Type: text/csv (no header row).');
-    await services.datasets.importCsv(
-      request.params.id,
-      body as Readable,
-      {
-        updateMethod: (request.query.updateMethod as UploadOptions['updateMethod'] | undefined) ?? 'REPLACE',
-      },
-      principalOf(request),
-      actorOf(request),
-    );
+    try {
+      await services.datasets.importCsv(
+        request.params.id,
+        body as Readable,
+        {
+          updateMethod:
+            (request.query.updateMethod as UploadOptions['updateMethod'] | undefined) ?? 'REPLACE',
+        },
+        principalOf(request),
+        actorOf(request),
+      );
+    } catch (error) {
+      // The body broke off because the client left (not a server fault): a 499 in the access log.
+      // (Our own refusals are AppErrors; a client that leaves makes the body fail with ECONNRESET.)
+      const code = (error as { code?: unknown } | null)?.code;
+      if (!(error instanceof AppError) && code === 'ECONNRESET' && !request.raw.complete)
+        throw new ClientClosedRequestError();
+      throw error;
+    }
     return reply.code(204).send();
   });
 
