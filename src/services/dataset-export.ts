@@ -86,7 +86,8 @@ export function exportRows(
     if (options.includeHeader && !(await send(`${columns.map((c) => csvField(c.name)).join(',')}\n`))) return;
     if (!options.noRows) {
       if (store.withPgClient) await exportPostgres(store.withPgClient, table, columns, options, send);
-      else if (store.withSqliteHandle) await exportSqlite(store.withSqliteHandle, table, columns, options, send);
+      else if (store.withSqliteHandle)
+        await exportSqlite(store.withSqliteHandle, table, columns, options, send);
       else throw new Error('the store offers neither a SQLite handle nor a PostgreSQL client');
     }
     out.end();
@@ -209,32 +210,38 @@ async function exportPostgres(
   const { to: copyTo } = await import('pg-copy-streams');
   const line = columns.map((c, i) => pgCsvField(c, i)).join(` || ',' || `);
   const where = options.where ? ` and (${inlineParams(options.where.sql, options.where.params)})` : '';
+  const nameOf = async (client: import('pg').PoolClient, oid: number) => {
+    const named = await client.query<{ name: string }>(
+      'select relname as name from pg_class where oid = $1',
+      [oid],
+    );
+    const name = named.rows[0]?.name;
+    if (name === undefined || !name.startsWith(table)) throw new TableGoneError(table);
+    return name;
+  };
   const start = await withClient(async (client) => {
     const { rows } = await client.query<{ oid: number | null }>('select to_regclass($1)::oid::int8 as oid', [
       quoteIdent(table),
     ]);
     const oid = rows[0]?.oid;
     if (oid === null || oid === undefined) throw new TableGoneError(table);
-    const found = await client.query<{ end: number | null; first: number | null }>(
-      `select max("_r") as "end", min("_r") as "first" from ${quoteIdent(table)} where tableoid = ${Number(oid)}`,
-    );
-    return {
-      oid: Number(oid),
-      end: Number(found.rows[0]?.end ?? 0),
-      first: Number(found.rows[0]?.first ?? 1),
-    };
+    // The table is read by oid: if a REPLACE renames it meanwhile, its rows are still the ones read.
+    for (;;) {
+      const name = await nameOf(client, Number(oid));
+      const found = await client.query<{ end: number | null; first: number | null }>(
+        `select max("_r") as "end", min("_r") as "first" from ${quoteIdent(name)} where tableoid = ${Number(oid)}`,
+      );
+      const end = found.rows[0]?.end ?? null;
+      if (end !== null || (await nameOf(client, Number(oid))) === name)
+        return { oid: Number(oid), end: Number(end ?? 0), first: Number(found.rows[0]?.first ?? 1) };
+    }
   });
   let from = start.first - 1;
   while (from < start.end) {
     const to = Math.min(start.end, from + (options.pageRows ?? PG_EXPORT_PAGE_ROWS));
     const page = await withClient(async (client) => {
       for (;;) {
-        const named = await client.query<{ name: string }>(
-          'select relname as name from pg_class where oid = $1',
-          [start.oid],
-        );
-        const name = named.rows[0]?.name;
-        if (name === undefined || !name.startsWith(table)) throw new TableGoneError(table);
+        const name = await nameOf(client, start.oid);
         const stream = client.query(
           copyTo(
             `copy (select ${line} from ${quoteIdent(name)} where tableoid = ${start.oid} and "_r" > ${from} and "_r" <= ${to}${where} order by "_r") to stdout`,
@@ -245,11 +252,7 @@ async function exportPostgres(
         await finished(stream);
         if (chunks.length > 0) return Buffer.concat(chunks);
         // Nothing: a gap in `_r`, or the table was renamed (REPLACEd) between the two statements.
-        const again = await client.query<{ name: string }>(
-          'select relname as name from pg_class where oid = $1',
-          [start.oid],
-        );
-        if (again.rows[0]?.name === name) return undefined;
+        if ((await nameOf(client, start.oid)) === name) return undefined;
       }
     });
     if (page && !(await send(unescapeCopyText(page)))) return;
