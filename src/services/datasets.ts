@@ -31,7 +31,7 @@ import crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { CompiledQuery, type Selectable } from 'kysely';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import type { Executor } from '../store/index.js';
+import type { Executor, Tx } from '../store/index.js';
 import { likePattern } from '../store/index.js';
 import type { DatasetsTable } from '../store/schema/index.js';
 import {
@@ -331,10 +331,15 @@ export class DatasetsService {
     return new Map((await this.toDatasets(rows)).map((d) => [d.id, d]));
   }
 
+  /**
+   * `alsoInTransaction` writes what belongs with the new DataSet in the same transaction (the
+   * Streams API's stream), so the two exist together or not at all.
+   */
   async create(
     input: { name: unknown; description?: unknown; schema: unknown },
     principal: Principal,
     actor: Actor,
+    alsoInTransaction?: (tx: Tx, datasetId: string) => Promise<void>,
   ): Promise<Dataset> {
     const name = checkName(input.name);
     const description = checkDescription(input.description);
@@ -368,6 +373,7 @@ export class DatasetsService {
         target: { type: 'dataset', id },
         details: { name, columns: columns.length },
       });
+      await alsoInTransaction?.(tx, id);
     });
     return this.get(id);
   }

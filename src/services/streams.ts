@@ -332,7 +332,7 @@ export class StreamsService {
     return dataset;
   }
 
-  /** Creates the DataSet (as POST /v1/datasets does) and its stream. */
+  /** Creates the DataSet (as POST /v1/datasets does) and its stream, in one transaction. */
   async create(
     input: { dataSet?: unknown; updateMethod?: unknown },
     principal: Principal,
@@ -342,33 +342,28 @@ export class StreamsService {
     if (typeof input.dataSet !== 'object' || input.dataSet === null || Array.isArray(input.dataSet))
       throw new ValidationError('"dataSet" must be {name, description, schema}.', { field: 'dataSet' });
     const dataSet = input.dataSet as { name?: unknown; description?: unknown; schema?: unknown };
-    const dataset = await this.datasets.create(
+    let id: number | undefined;
+    await this.datasets.create(
       { name: dataSet.name, description: dataSet.description, schema: dataSet.schema },
       principal,
       actor,
-    );
-    const now = this.ctx.clock.now().toISOString();
-    let id: number;
-    try {
-      id = await this.ctx.store.transaction(async (tx) => {
+      async (tx, datasetId) => {
+        const now = this.ctx.clock.now().toISOString();
         const row = await tx
           .insertInto('dataset_streams')
-          .values({ dataset_id: dataset.id, update_method: updateMethod, created_at: now, modified_at: now })
+          .values({ dataset_id: datasetId, update_method: updateMethod, created_at: now, modified_at: now })
           .returning('id')
           .executeTakeFirstOrThrow();
         await this.audit.record(tx, {
           actor,
           action: 'stream.created',
           target: { type: 'stream', id: row.id },
-          details: { dataset: dataset.id, updateMethod },
+          details: { dataset: datasetId, updateMethod },
         });
-        return row.id;
-      });
-    } catch (error) {
-      // Without its stream the DataSet was not asked for: take it back.
-      await this.datasets.delete(dataset.id, principal, actor).catch(() => {});
-      throw error;
-    }
+        id = row.id;
+      },
+    );
+    if (id === undefined) throw new Error('the stream was not created with its DataSet');
     return this.get(id);
   }
 
