@@ -56,6 +56,7 @@ describe('loadConfig', () => {
       datasetQueryTimeoutMs: 10_000,
       datasetQueryMaxRows: 100_000,
       streamExecutionTtlHours: 24,
+      gatewayJwksCooldownSeconds: 30,
       redisUrl: undefined,
       redisPrefix: 'gatehouse:',
       throttle: {
@@ -113,6 +114,7 @@ describe('loadConfig', () => {
         GATEHOUSE_DATASET_QUERY_TIMEOUT_MS: '500',
         GATEHOUSE_DATASET_QUERY_MAX_ROWS: '10',
         GATEHOUSE_STREAM_EXECUTION_TTL_HOURS: '2',
+        GATEHOUSE_GATEWAY_JWKS_COOLDOWN_SECONDS: '0',
         GATEHOUSE_REDIS_URL: 'redis://cache.internal:6379/2',
         GATEHOUSE_REDIS_PREFIX: 'gh-prod:',
         GATEHOUSE_THROTTLE_SIGNIN: '3/10m',
@@ -161,6 +163,7 @@ describe('loadConfig', () => {
       datasetQueryTimeoutMs: 500,
       datasetQueryMaxRows: 10,
       streamExecutionTtlHours: 2,
+      gatewayJwksCooldownSeconds: 0,
       redisUrl: 'redis://cache.internal:6379/2',
       redisPrefix: 'gh-prod:',
       throttle: {

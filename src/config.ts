@@ -104,6 +104,11 @@ export interface Config {
    * crash or a night; 0 < N.
    */
   readonly streamExecutionTtlHours: number;
+  /**
+   * API platform, jwt access profiles: the least time between two fetches of an identity
+   * provider's JWKS when a token names a key id it does not have (jose's cooldown).
+   */
+  readonly gatewayJwksCooldownSeconds: number;
   /** `redis://…`: keep the throttle counters in Redis instead of the database. */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key Gatehouse writes (instances sharing one Redis need different ones). */
@@ -358,6 +363,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     default: '24',
     meaning:
       'an ACTIVE stream execution with no part, commit or abort for this long is aborted and its parts dropped (1–8760)',
+  },
+  {
+    variable: 'GATEHOUSE_GATEWAY_JWKS_COOLDOWN_SECONDS',
+    default: '30',
+    meaning:
+      "API platform, jwt access profiles: least seconds between two fetches of an identity provider's JWKS when a token names an unknown key id (0–3600; keys are otherwise cached 10 minutes)",
   },
   {
     variable: 'GATEHOUSE_REDIS_URL',
@@ -731,6 +742,7 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
     datasetQueryTimeoutMs: readInt(env, 'GATEHOUSE_DATASET_QUERY_TIMEOUT_MS', 10_000, 10, 600_000),
     datasetQueryMaxRows: readInt(env, 'GATEHOUSE_DATASET_QUERY_MAX_ROWS', 100_000, 1, 10_000_000),
     streamExecutionTtlHours: readInt(env, 'GATEHOUSE_STREAM_EXECUTION_TTL_HOURS', 24, 1, 8760),
+    gatewayJwksCooldownSeconds: readInt(env, 'GATEHOUSE_GATEWAY_JWKS_COOLDOWN_SECONDS', 30, 0, 3600),
     redisUrl,
     redisPrefix: readRedisPrefix(env),
     throttle: Object.freeze({

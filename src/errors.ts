@@ -198,6 +198,20 @@ export class TooManyRequestsError extends AppError {
   }
 }
 
+/** 502: the API platform could not reach an endpoint's upstream (the message names the endpoint, never the upstream). */
+export class BadGatewayError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super(502, 'bad_gateway', message, { details });
+  }
+}
+
+/** 504: an endpoint's upstream did not answer within the endpoint's timeout. */
+export class GatewayTimeoutError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super(504, 'gateway_timeout', message, { details });
+  }
+}
+
 /** 503: not ready (migrations running, database unreachable). */
 export class UnavailableError extends AppError {
   constructor(message: string) {

@@ -29,7 +29,12 @@ export function principalField(
 ): { kind: string; id: string | number | null; via: string } | undefined {
   const principal = request.principal;
   if (principal === undefined) return undefined;
-  const id = principal.kind === 'client' ? (principal.clientId ?? null) : (principal.user?.id ?? null);
+  const id =
+    principal.kind === 'client'
+      ? (principal.clientId ?? null)
+      : principal.kind === 'profile'
+        ? `profile:${principal.profile?.id ?? ''}`
+        : (principal.user?.id ?? null);
   return { kind: principal.kind, id, via: principal.via };
 }
 

@@ -14,6 +14,7 @@ import { clientRoutes } from './clients.js';
 import { grantRoutes } from './grants.js';
 import { keyRoutes } from './keys.js';
 import { meRoutes } from './me.js';
+import { platformRoutes } from './platform.js';
 import { roleRoutes } from './roles.js';
 import { authenticateUser, sessionRoutes } from './session.js';
 import { userRoutes } from './users.js';
@@ -50,4 +51,5 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   await app.register(accessTokenRoutes, shared);
   await app.register(clientRoutes, shared);
   await app.register(keyRoutes, shared);
+  await app.register(platformRoutes, shared);
 }

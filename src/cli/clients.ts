@@ -63,7 +63,7 @@ export function registerClients(program: Command, io: CliIo): void {
     .requiredOption('--owner <user>', 'the owning user (id or email); must hold "api.clients.create"')
     .requiredOption(
       '--scopes <list>',
-      'scopes, comma or space separated: account, audit, buzz, dashboard, data, user, workflow',
+      'scopes, comma or space separated: account, audit, buzz, dashboard, data, gateway, user, workflow',
     )
     .option('--description <text>', 'what the client is for (up to 1000 characters)')
     .option(

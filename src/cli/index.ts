@@ -15,6 +15,7 @@ import { registerInit } from './init.js';
 import { CliExit, type CliIo } from './io.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
+import { registerPlatform } from './platform.js';
 import { registerRoles } from './roles.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
@@ -37,6 +38,7 @@ const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [
   registerKeys,
   registerTokens,
   registerWorkflows,
+  registerPlatform,
   registerTls,
   registerConfig,
   registerDoctor,

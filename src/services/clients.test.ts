@@ -91,7 +91,7 @@ for (const dialect of dialects()) {
         ],
         [
           { name: 'ok', scopes: [] },
-          '"scopes" must name at least one of: account, audit, buzz, dashboard, data, user, workflow.',
+          '"scopes" must name at least one of: account, audit, buzz, dashboard, data, gateway, user, workflow.',
         ],
         [{ name: 'ok', scopes: ['data', 'admin'] }, 'Unknown scope: "admin".'],
         [

@@ -255,54 +255,64 @@ export class ClientsService {
   }
 
   async create(input: CreateClientInput, actor: Actor): Promise<IssuedClientCredentials> {
+    const issued = await this.ctx.store.transaction((tx) => this.createIn(tx, input, actor));
+    return { client: await this.get(issued.clientId, OPERATOR), ...issued };
+  }
+
+  /**
+   * `create` inside the caller's write transaction (an oauth2 access profile and its client are
+   * made together): the same checks, audit event and cache epoch; the secret is returned once.
+   */
+  async createIn(
+    tx: Executor,
+    input: CreateClientInput,
+    actor: Actor,
+  ): Promise<{ clientId: string; clientSecret: string }> {
     const name = validateClientName(input.name);
     const description = validateDescription(input.description);
     const scopes = validateClientScopes(input.scopes);
     const ttl = validateTtl(input.tokenTtlSeconds, this.ctx.config.tokenTtlSeconds);
     const clientSecret = randomHex(32);
     const secretHash = this.ctx.keyring.hashSecret(SECRET_PURPOSE, clientSecret);
-    const clientId = await this.ctx.store.transaction(async (tx) => {
-      const ownerId = await this.resolveOwner(input, actor, tx);
-      const id = await this.unusedClientId(tx);
-      const now = this.ctx.clock.now().toISOString();
-      try {
-        await tx
-          .insertInto('api_clients')
-          .values({
-            id,
-            name,
-            name_key: name.toLowerCase(),
-            description,
-            scopes: JSON.stringify(scopes),
-            token_ttl_seconds: ttl,
-            owner_user_id: ownerId,
-            status: 'active',
-            created_at: now,
-            revoked_at: null,
-            revoked_by: null,
-            last_used_at: null,
-          })
-          .execute();
-      } catch (error) {
-        if (isUniqueViolation(error)) {
-          throw new ConflictError(`An active API client named "${name}" already exists.`, { field: 'name' });
-        }
-        throw error;
-      }
+    const ownerId = await this.resolveOwner(input, actor, tx);
+    const id = await this.unusedClientId(tx);
+    const now = this.ctx.clock.now().toISOString();
+    try {
       await tx
-        .insertInto('client_secrets')
-        .values({ client_id: id, secret_hash: secretHash, created_at: now, expires_at: null })
+        .insertInto('api_clients')
+        .values({
+          id,
+          name,
+          name_key: name.toLowerCase(),
+          description,
+          scopes: JSON.stringify(scopes),
+          token_ttl_seconds: ttl,
+          owner_user_id: ownerId,
+          status: 'active',
+          created_at: now,
+          revoked_at: null,
+          revoked_by: null,
+          last_used_at: null,
+        })
         .execute();
-      await this.audit.record(tx, {
-        actor,
-        action: 'api_client.created',
-        target: { type: 'api_client', id },
-        details: { name, scopes, ttlSeconds: ttl, ownerUserId: ownerId },
-      });
-      await this.epochs.bump(tx, 'clients');
-      return id;
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new ConflictError(`An active API client named "${name}" already exists.`, { field: 'name' });
+      }
+      throw error;
+    }
+    await tx
+      .insertInto('client_secrets')
+      .values({ client_id: id, secret_hash: secretHash, created_at: now, expires_at: null })
+      .execute();
+    await this.audit.record(tx, {
+      actor,
+      action: 'api_client.created',
+      target: { type: 'api_client', id },
+      details: { name, scopes, ttlSeconds: ttl, ownerUserId: ownerId },
     });
-    return { client: await this.get(clientId, OPERATOR), clientId, clientSecret };
+    await this.epochs.bump(tx, 'clients');
+    return { clientId: id, clientSecret };
   }
 
   /**
@@ -523,26 +533,35 @@ export class ClientsService {
   async revoke(ref: string, actor: Actor, principal: Principal): Promise<ApiClientView> {
     const id = await this.ctx.store.transaction(async (tx) => {
       const row = await this.findRow(ref, principal, tx, true);
-      if (row.status === 'revoked') return row.id;
-      const now = this.ctx.clock.now().toISOString();
-      const updated = await tx
-        .updateTable('api_clients')
-        .set({ status: 'revoked', revoked_at: now, revoked_by: actorLabel(actor) })
-        .where('id', '=', row.id)
-        .where('status', '=', 'active')
-        .executeTakeFirst();
-      // Someone else revoked it a moment ago: theirs is the event.
-      if (Number(updated.numUpdatedRows) === 0) return row.id;
-      await this.audit.record(tx, {
-        actor,
-        action: 'api_client.revoked',
-        target: { type: 'api_client', id: row.id },
-        details: { name: row.name, ownerUserId: row.owner_user_id },
-      });
-      await this.epochs.bump(tx, 'clients');
+      await this.revokeIn(tx, row.id, actor);
       return row.id;
     });
     return this.get(id, OPERATOR);
+  }
+
+  /**
+   * `revoke` of a client by its full id inside the caller's write transaction (deleting an oauth2
+   * access profile revokes its client); nothing when it is revoked already.
+   */
+  async revokeIn(tx: Executor, clientId: string, actor: Actor): Promise<void> {
+    const row = await this.findRow(clientId, OPERATOR, tx, true);
+    if (row.status === 'revoked') return;
+    const now = this.ctx.clock.now().toISOString();
+    const updated = await tx
+      .updateTable('api_clients')
+      .set({ status: 'revoked', revoked_at: now, revoked_by: actorLabel(actor) })
+      .where('id', '=', row.id)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    // Someone else revoked it a moment ago: theirs is the event.
+    if (Number(updated.numUpdatedRows) === 0) return;
+    await this.audit.record(tx, {
+      actor,
+      action: 'api_client.revoked',
+      target: { type: 'api_client', id: row.id },
+      details: { name: row.name, ownerUserId: row.owner_user_id },
+    });
+    await this.epochs.bump(tx, 'clients');
   }
 
   /**

@@ -12,6 +12,7 @@ import { DatasetsService } from './datasets.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
+import { PlatformService } from './platform.js';
 import { LiveUsers } from './live-users.js';
 import { RolesService } from './roles.js';
 import { SessionsService } from './sessions.js';
@@ -50,6 +51,8 @@ export interface Services {
   readonly datasetQueries: DatasetQueryService;
   /** Streams (Domo's /v1/streams): multi-part uploads into a DataSet, committed at once. */
   readonly streams: StreamsService;
+  /** The API platform: collections, endpoints, access profiles, and the gateway's catalog. */
+  readonly platform: PlatformService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -90,5 +93,6 @@ export function createServices(ctx: ServiceContext): Services {
     datasetPolicies: new DatasetPoliciesService(ctx, audit),
     datasetQueries: new DatasetQueryService(ctx),
     streams: new StreamsService(ctx, datasets, audit),
+    platform: new PlatformService(ctx, audit, clients),
   };
 }

@@ -16,16 +16,27 @@ import { GRANTS, type GrantId } from './grants.js';
 import type { LiveUser } from './live-users.js';
 import type { User } from './users.js';
 
-/** How the principal proved who it is. Later resolvers (access profiles, outside IdPs) add theirs. */
-export type AuthMethod = 'session' | 'developer_token' | 'client_jwt' | 'cli';
+/**
+ * How the principal proved who it is: `api_token` is an access profile's static token
+ * (`api-token` header), `idp_jwt` a JWT from an access profile's outside identity provider.
+ */
+export type AuthMethod = 'session' | 'developer_token' | 'client_jwt' | 'api_token' | 'idp_jwt' | 'cli';
+
+/** The access profile (API platform) a credential acts for. */
+export interface ProfileRef {
+  readonly id: number;
+  readonly name: string;
+}
 
 export interface Principal {
   /**
    * `user`: a person (session or developer token) acting with their own grants;
    * `client`: a program with a client JWT, limited by its scopes and its owner's grants;
-   * `operator`: the local CLI, which has the data directory or database URL and so holds everything.
+   * `operator`: the local CLI, which has the data directory or database URL and so holds everything;
+   * `profile`: an access profile's API token or outside-IdP JWT, which may call the profile's API
+   *   collections and nothing else (no user, no grants, no scopes).
    */
-  readonly kind: 'user' | 'client' | 'operator';
+  readonly kind: 'user' | 'client' | 'operator' | 'profile';
   /** The acting user (for a client: its owner); null for the operator. */
   readonly user: User | null;
   /** The grants the user's role holds now (for a client: the owner's); every grant for the operator. */
@@ -39,6 +50,16 @@ export interface Principal {
   readonly sessionId?: string;
   /** The developer token's id, for `via: 'developer_token'`. */
   readonly tokenId?: number;
+  /**
+   * The access profile the credential acts for: every `profile` principal, and a `client` whose
+   * API client belongs to an oauth2 access profile.
+   */
+  readonly profile?: ProfileRef;
+  /**
+   * Who the caller is to the upstream (X-Gatehouse-Client-Id): the API client's id, or an outside
+   * IdP token's `client_id` / `azp` / `sub`. Unset for static API tokens.
+   */
+  readonly callerId?: string;
 }
 
 const ALL_GRANTS: ReadonlySet<GrantId> = new Set(GRANTS.map((g) => g.id));
@@ -61,13 +82,32 @@ export function userPrincipal(
   return { kind: 'user', user: live.user, grants: live.grants, scopes: null, via, ...ids };
 }
 
-/** A program with a client JWT: its owner's grants now, limited by the token's scopes. */
-export function clientPrincipal(owner: LiveUser, clientId: string, scopes: Iterable<Scope>): Principal {
-  return { kind: 'client', user: owner.user, grants: owner.grants, scopes: new Set(scopes), via: 'client_jwt', clientId };
+/**
+ * A program with a client JWT: its owner's grants now, limited by the token's scopes; with the
+ * access profile when the client is an oauth2 profile's.
+ */
+export function clientPrincipal(owner: LiveUser, clientId: string, scopes: Iterable<Scope>, profile?: ProfileRef): Principal {
+  const base = { kind: 'client', user: owner.user, grants: owner.grants, scopes: new Set(scopes), via: 'client_jwt', clientId } as const;
+  return profile === undefined ? base : { ...base, profile, callerId: clientId };
+}
+
+const NO_GRANTS: ReadonlySet<GrantId> = new Set();
+const NO_SCOPES: ReadonlySet<Scope> = new Set();
+
+/**
+ * An access profile's static API token or outside-IdP JWT: it may call the profile's collections
+ * through the gateway and nothing else. No grants and an empty scope set, so `can` refuses it any
+ * API that names a scope; the surfaces refuse its credential kinds before that.
+ */
+export function profilePrincipal(profile: ProfileRef, via: 'api_token' | 'idp_jwt', callerId?: string): Principal {
+  const base = { kind: 'profile', user: null, grants: NO_GRANTS, scopes: NO_SCOPES, via, profile } as const;
+  return callerId === undefined ? base : { ...base, callerId };
 }
 
 /** The audit actor of a principal: a client as `client`, a person as `user`, the operator as `cli`. */
 export function actorFor(principal: Principal, ip?: string): Actor {
+  // A profile principal changes nothing it could be audited for; `system` rather than `cli` if it ever did.
+  if (principal.kind === 'profile') return { type: 'system' };
   if (principal.kind === 'operator' || principal.user === null) return { type: 'cli' };
   if (principal.kind === 'client') {
     return { type: 'client', clientId: principal.clientId ?? '', userId: principal.user.id, ...(ip === undefined ? {} : { ip }) };

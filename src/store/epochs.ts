@@ -23,7 +23,14 @@ import type { Executor, Store } from './index.js';
 
 export { DEFAULT_EPOCH_CACHE_ENTRIES, EpochCache } from './epoch-cache.js';
 
-export type EpochName = 'clients' | 'keys' | 'users' | 'roles' | 'revoked_tokens' | 'access_tokens';
+export type EpochName =
+  | 'clients'
+  | 'keys'
+  | 'users'
+  | 'roles'
+  | 'revoked_tokens'
+  | 'access_tokens'
+  | 'platform';
 
 export const DEFAULT_POLL_MS = 300;
 

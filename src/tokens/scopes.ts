@@ -1,10 +1,10 @@
 /**
- * The scope catalog (Domo's six API scopes, spec 001, plus `workflow`) and the
+ * The scope catalog (Domo's six API scopes, spec 001, plus `workflow` and `gateway`) and the
  * parsing of a requested `scope` parameter.
  */
 import { OAuthError, ValidationError } from '../errors.js';
 
-export const SCOPES = ['account', 'audit', 'buzz', 'dashboard', 'data', 'user', 'workflow'] as const;
+export const SCOPES = ['account', 'audit', 'buzz', 'dashboard', 'data', 'gateway', 'user', 'workflow'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** What each scope lets a token reach (the admin UI labels its check-boxes with these; GET /api/admin/v1/scopes). */
@@ -14,6 +14,7 @@ export const SCOPE_DESCRIPTIONS: Readonly<Record<Scope, string>> = {
   buzz: 'Buzz: read and post messages in channels.',
   dashboard: 'Dashboards: read and manage pages and cards.',
   data: 'Data: read, write and query data sets.',
+  gateway: "API platform: call the API collections of the client's access profile (oauth2 access profiles' clients hold it).",
   user: 'Users and groups: read and manage people and groups.',
   workflow: 'Workflows: list, start and cancel workflow runs (the Workflows API).',
 };

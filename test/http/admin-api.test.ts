@@ -98,6 +98,7 @@ describe('admin API', () => {
         'buzz',
         'dashboard',
         'data',
+        'gateway',
         'user',
         'workflow',
       ]);

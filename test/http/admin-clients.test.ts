@@ -226,7 +226,7 @@ for (const dialect of dialects()) {
         [
           { name: 'ok', scopes: [] },
           400,
-          '"scopes" must name at least one of: account, audit, buzz, dashboard, data, user, workflow.',
+          '"scopes" must name at least one of: account, audit, buzz, dashboard, data, gateway, user, workflow.',
         ],
         [{ name: 'ok', scopes: ['data', 'admin'] }, 400, 'Unknown scope: "admin".'],
         [{ name: 'ok', scopes: ['data', 7] }, 400, 'Invalid body: "scopes.1" must be string.'],

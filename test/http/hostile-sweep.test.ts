@@ -249,6 +249,22 @@ for (const dialect of dialects()) {
         CLI_ACTOR,
       );
       const group = await services.groups.create({ name: 'Sweep group' }, OPERATOR, CLI_ACTOR);
+      const collection = await services.platform.createCollection(
+        { name: 'Sweep collection', prefix: 'sweep', upstreamUrl: 'http://127.0.0.1:9' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      const endpoint = await services.platform.createEndpoint(
+        collection.id,
+        { name: 'Sweep endpoint', method: 'GET', path: '/things/:id' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      const profile = await services.platform.createProfile(
+        { name: 'Sweep profile', authMethod: 'token', collections: [collection.id] },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       await services.groups.addMember(group.id, other.id, CLI_ACTOR);
       const bearer = `Bearer ${developerToken.token}`;
       const created = await app.inject({
@@ -328,6 +344,9 @@ for (const dialect of dialects()) {
           streams: streamId,
           executions: String((execution.json() as { id: number }).id),
           part: '1',
+          collections: String(collection.id),
+          endpoints: String(endpoint.id),
+          profiles: String(profile.profile.id),
           instance: (run.json() as { id: string }).id,
         },
       };

@@ -299,7 +299,7 @@ for (const dialect of dialects()) {
         });
         expectOAuthError(response, 400, {
           error: 'invalid_scope',
-          error_description: '"foo" is not a known scope; the scopes are: account, audit, buzz, dashboard, data, user, workflow.',
+          error_description: '"foo" is not a known scope; the scopes are: account, audit, buzz, dashboard, data, gateway, user, workflow.',
         });
       });
 
@@ -521,7 +521,7 @@ for (const dialect of dialects()) {
           issuer: 'http://localhost:8080',
           token_endpoint: 'http://localhost:8080/oauth/token',
           jwks_uri: 'http://localhost:8080/.well-known/jwks.json',
-          scopes_supported: ['account', 'audit', 'buzz', 'dashboard', 'data', 'user', 'workflow'],
+          scopes_supported: ['account', 'audit', 'buzz', 'dashboard', 'data', 'gateway', 'user', 'workflow'],
           response_types_supported: [],
           grant_types_supported: ['client_credentials'],
           token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],

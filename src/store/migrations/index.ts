@@ -19,6 +19,7 @@ import { datasets } from './010_datasets.js';
 import { datasetPolicies } from './011_dataset_policies.js';
 import { datasetStreams } from './012_dataset_streams.js';
 import { clientNameOrder } from './013_client_name_order.js';
+import { apiPlatform } from './014_api_platform.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -37,6 +38,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['011_dataset_policies', datasetPolicies],
   ['012_dataset_streams', datasetStreams],
   ['013_client_name_order', clientNameOrder],
+  ['014_api_platform', apiPlatform],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */

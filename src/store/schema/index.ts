@@ -8,6 +8,7 @@ import type { DatasetTables } from './datasets.js';
 import type { FoundationTables } from './foundation.js';
 import type { GroupTables } from './groups.js';
 import type { OAuthTables } from './oauth.js';
+import type { PlatformTables } from './platform.js';
 import type { WorkflowTables } from './workflows.js';
 
 export type * from './access-tokens.js';
@@ -16,6 +17,7 @@ export type * from './datasets.js';
 export type * from './foundation.js';
 export type * from './groups.js';
 export type * from './oauth.js';
+export type * from './platform.js';
 
 export type * from './workflows.js';
 
@@ -27,3 +29,4 @@ export interface Database
     GroupTables {}
 export interface Database extends FoundationTables, OAuthTables, AccessTokenTables, WorkflowTables, DatasetTables {}
 export interface Database extends DatasetStreamTables {}
+export interface Database extends PlatformTables {}

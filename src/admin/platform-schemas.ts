@@ -1,0 +1,386 @@
+/**
+ * Schemas of the API platform's admin routes (src/admin/platform.ts), beside src/admin/schemas.ts
+ * and built from the same pieces: request schemas fix the shape, the service (src/services/platform.ts)
+ * checks the values with the messages the CLI gets, response schemas list every property in the
+ * order the service builds it.
+ */
+import { Type } from '@sinclair/typebox';
+import { Cursor, CursorLimit, Literals, NoBody, Nullable, Obj, Page, Timestamp } from '../schemas.js';
+import { MAX_SECRET_GRACE_SECONDS } from '../services/clients.js';
+import {
+  AUTH_METHODS,
+  DEFAULT_ENDPOINT_TIMEOUT_MS,
+  ENDPOINT_METHODS,
+  MAX_DESCRIPTION_LENGTH,
+  MAX_ENDPOINT_TIMEOUT_MS,
+  MAX_IP_RULES,
+  MAX_NAME_LENGTH,
+  MAX_PATH_LENGTH,
+  MAX_URL_LENGTH,
+  MIN_ENDPOINT_TIMEOUT_MS,
+} from '../services/platform.js';
+
+const NoContent = NoBody('Done; no body.');
+const Name = Type.String({
+  maxLength: 1000,
+  description: `1–${MAX_NAME_LENGTH} characters, unique (case-insensitive).`,
+});
+const Description = Type.String({
+  maxLength: 4000,
+  description: `At most ${MAX_DESCRIPTION_LENGTH} characters.`,
+});
+const Enabled = Type.Boolean({
+  description: 'false: calls answer 404 (collections, endpoints) or 401 (profiles) until enabled again.',
+});
+
+// ---- collections -----------------------------------------------------------------------------
+
+export const ApiCollection = Obj(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    prefix: Type.String({
+      description: 'Calls reach the collection at `/<prefix>/<endpoint path>`.',
+      examples: ['orders-api'],
+    }),
+    description: Type.String(),
+    upstreamUrl: Type.String({
+      description: 'The base URL endpoints are forwarded to.',
+      examples: ['https://orders.internal.example.com/v2'],
+    }),
+    enabled: Type.Boolean(),
+    endpointCount: Type.Integer(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { title: 'API collection' },
+);
+
+const Prefix = Type.String({
+  maxLength: 200,
+  description:
+    "One lower-case path segment (letters, digits, `-`, `_`, `.`); unique; not one of Gatehouse's own (`api`, `oauth`, `oauth2`, `v1`, `admin`, `docs`, …).",
+});
+const UpstreamUrl = Type.String({
+  maxLength: MAX_URL_LENGTH + 100,
+  description: 'An http(s) URL without query or fragment.',
+});
+
+export const CollectionParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 100, description: 'The collection id or prefix.' }),
+});
+export const EndpointParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 100, description: 'The collection id or prefix.' }),
+  endpointId: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }),
+});
+export const ProfileParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 1000, description: 'The profile id or name.' }),
+});
+const ListQuery = Type.Object(
+  { limit: Type.Optional(CursorLimit), cursor: Type.Optional(Cursor) },
+  { additionalProperties: false },
+);
+
+export const CreateCollectionBody = Type.Object(
+  {
+    name: Name,
+    prefix: Prefix,
+    upstreamUrl: UpstreamUrl,
+    description: Type.Optional(Description),
+    enabled: Type.Optional(Enabled),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      { name: 'Orders', prefix: 'orders-api', upstreamUrl: 'https://orders.internal.example.com/v2' },
+    ],
+  },
+);
+export const UpdateCollectionBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    prefix: Type.Optional(Prefix),
+    upstreamUrl: Type.Optional(UpstreamUrl),
+    description: Type.Optional(Description),
+    enabled: Type.Optional(Enabled),
+  },
+  { additionalProperties: false },
+);
+
+export const listCollectionsSchema = {
+  summary: 'List API collections',
+  description: 'Needs `gateway.manage`. By id.',
+  querystring: ListQuery,
+  response: { 200: Page(ApiCollection) },
+};
+export const createCollectionSchema = {
+  summary: 'Create an API collection',
+  body: CreateCollectionBody,
+  response: { 201: ApiCollection },
+};
+export const getCollectionSchema = {
+  summary: 'An API collection',
+  params: CollectionParams,
+  response: { 200: ApiCollection },
+};
+export const updateCollectionSchema = {
+  summary: 'Change an API collection',
+  description: 'Disabling it makes every call to it answer 404, on every node, from the next call.',
+  params: CollectionParams,
+  body: UpdateCollectionBody,
+  response: { 200: ApiCollection },
+};
+export const deleteCollectionSchema = {
+  summary: 'Delete an API collection and its endpoints',
+  params: CollectionParams,
+  response: { 204: NoContent },
+};
+
+// ---- endpoints -------------------------------------------------------------------------------
+
+const Method = Literals(ENDPOINT_METHODS);
+const PathPattern = Type.String({
+  maxLength: MAX_PATH_LENGTH + 100,
+  description: 'Starts with `/`; literal segments and parameters like `:id`.',
+  examples: ['/orders/:id'],
+});
+
+export const ApiEndpoint = Obj(
+  {
+    id: Type.Integer(),
+    collectionId: Type.Integer(),
+    name: Type.String(),
+    method: Method,
+    path: Type.String({ examples: ['/orders/:id'] }),
+    upstreamPath: Type.String({
+      description: "Appended to the collection's upstream URL, parameters filled in.",
+      examples: ['/v2/orders/:id'],
+    }),
+    timeoutMs: Type.Integer(),
+    enabled: Type.Boolean(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { title: 'API endpoint' },
+);
+
+const Timeout = Type.Integer({
+  description: `Milliseconds the upstream has to answer (${MIN_ENDPOINT_TIMEOUT_MS}–${MAX_ENDPOINT_TIMEOUT_MS}; default ${DEFAULT_ENDPOINT_TIMEOUT_MS}); past it → 504.`,
+});
+export const CreateEndpointBody = Type.Object(
+  {
+    name: Name,
+    method: Type.String({ maxLength: 20, description: `One of ${ENDPOINT_METHODS.join(', ')}.` }),
+    path: PathPattern,
+    upstreamPath: Type.Optional(Nullable(PathPattern, { description: 'Default: the same as `path`.' })),
+    timeoutMs: Type.Optional(Timeout),
+    enabled: Type.Optional(Enabled),
+  },
+  { additionalProperties: false, examples: [{ name: 'Get order', method: 'GET', path: '/orders/:id' }] },
+);
+export const UpdateEndpointBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    method: Type.Optional(Type.String({ maxLength: 20 })),
+    path: Type.Optional(PathPattern),
+    upstreamPath: Type.Optional(Nullable(PathPattern)),
+    timeoutMs: Type.Optional(Timeout),
+    enabled: Type.Optional(Enabled),
+  },
+  { additionalProperties: false },
+);
+
+export const listEndpointsSchema = {
+  summary: "List a collection's endpoints",
+  params: CollectionParams,
+  querystring: ListQuery,
+  response: { 200: Page(ApiEndpoint) },
+};
+export const createEndpointSchema = {
+  summary: 'Add an endpoint to a collection',
+  description: 'One endpoint per method and path pattern (parameter names aside): another is a 409.',
+  params: CollectionParams,
+  body: CreateEndpointBody,
+  response: { 201: ApiEndpoint },
+};
+export const getEndpointSchema = {
+  summary: 'An endpoint',
+  params: EndpointParams,
+  response: { 200: ApiEndpoint },
+};
+export const updateEndpointSchema = {
+  summary: 'Change an endpoint',
+  params: EndpointParams,
+  body: UpdateEndpointBody,
+  response: { 200: ApiEndpoint },
+};
+export const deleteEndpointSchema = {
+  summary: 'Delete an endpoint',
+  params: EndpointParams,
+  response: { 204: NoContent },
+};
+
+// ---- access profiles -------------------------------------------------------------------------
+
+const Jwt = Obj(
+  {
+    jwksUrl: Type.String({ description: 'https (http only on loopback).' }),
+    issuer: Type.String({ description: 'The `iss` its tokens carry.' }),
+    audience: Nullable(Type.String(), { description: 'The `aud` required; null: not checked.' }),
+    requiredClaims: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
+      description: 'Claim → value the token must carry (equal, or in an array claim).',
+    }),
+  },
+  { description: 'jwt profiles: the outside identity provider.' },
+);
+
+export const AccessProfile = Obj(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    description: Type.String(),
+    authMethod: Literals(AUTH_METHODS),
+    collections: Type.Array(Obj({ id: Type.Integer(), name: Type.String(), prefix: Type.String() })),
+    ipAllowList: Type.Array(Type.String(), { description: 'CIDRs; empty: any address.' }),
+    policyId: Nullable(Type.Integer(), {
+      description: 'Rate limit, quota and concurrency policy: not built yet (always null).',
+    }),
+    enabled: Type.Boolean(),
+    clientId: Nullable(Type.String(), {
+      description: 'oauth2: the partial id of its API client, as client lists show it.',
+    }),
+    tokenPrefix: Nullable(Type.String(), {
+      description: 'token: `gh_api_` and the first characters of the token.',
+    }),
+    jwt: Nullable(Jwt),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { title: 'Access profile' },
+);
+
+const Credentials = Type.Union(
+  [
+    Obj({
+      type: Type.Literal('oauth2'),
+      clientId: Type.String({ description: 'The full client ID for `POST /oauth2/token`.' }),
+      clientSecret: Type.String({ description: 'Shown only in this answer.' }),
+    }),
+    Obj({
+      type: Type.Literal('token'),
+      apiToken: Type.String({ description: 'Send as `api-token`; shown only in this answer.' }),
+    }),
+    Obj({ type: Type.Literal('jwt') }, { description: 'The identity provider issues the tokens.' }),
+  ],
+  { description: 'Shown once.' },
+);
+const IssuedProfile = Obj({ profile: AccessProfile, credentials: Credentials });
+
+const JwtInput = Type.Object(
+  {
+    jwksUrl: Type.String({ maxLength: MAX_URL_LENGTH + 100 }),
+    issuer: Type.String({ maxLength: MAX_URL_LENGTH + 100 }),
+    audience: Type.Optional(Nullable(Type.String({ maxLength: MAX_URL_LENGTH + 100 }))),
+    requiredClaims: Type.Optional(
+      Type.Record(
+        Type.String({ maxLength: 100 }),
+        Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean()]),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+const CollectionRefs = Type.Array(
+  Type.Union([Type.Integer({ minimum: 1 }), Type.String({ maxLength: 100 })]),
+  {
+    maxItems: 500,
+    description: 'Collection ids or prefixes this profile may call.',
+  },
+);
+const IpAllowList = Type.Array(Type.String({ maxLength: 100 }), {
+  maxItems: MAX_IP_RULES,
+  description: 'CIDRs (`203.0.113.0/24`, `2001:db8::/32`) or addresses; a call from elsewhere → 403.',
+});
+
+export const CreateProfileBody = Type.Object(
+  {
+    name: Name,
+    authMethod: Type.String({ maxLength: 20, description: `One of ${AUTH_METHODS.join(', ')}.` }),
+    description: Type.Optional(Description),
+    collections: Type.Optional(CollectionRefs),
+    ipAllowList: Type.Optional(IpAllowList),
+    enabled: Type.Optional(Enabled),
+    jwt: Type.Optional(JwtInput),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ name: 'Partner A', authMethod: 'oauth2', collections: ['orders-api'] }],
+  },
+);
+export const UpdateProfileBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    description: Type.Optional(Description),
+    collections: Type.Optional(CollectionRefs),
+    ipAllowList: Type.Optional(IpAllowList),
+    enabled: Type.Optional(Enabled),
+    jwt: Type.Optional(JwtInput),
+  },
+  { additionalProperties: false },
+);
+export const RegenerateBody = Type.Union(
+  [
+    Type.Object(
+      {
+        graceSeconds: Type.Optional(
+          Type.Integer({
+            description: `oauth2: how long the previous secret keeps working, 0–${MAX_SECRET_GRACE_SECONDS} s (default 0).`,
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { description: 'Optional.' },
+);
+
+export const listProfilesSchema = {
+  summary: 'List access profiles',
+  querystring: ListQuery,
+  response: { 200: Page(AccessProfile) },
+};
+export const createProfileSchema = {
+  summary: 'Create an access profile',
+  description:
+    'oauth2: an API client (scope `gateway`, owned by you; you need `api.clients.create` too) is made with it; ' +
+    'token: a static API token. Either credential is in this answer only.',
+  body: CreateProfileBody,
+  response: { 201: IssuedProfile },
+};
+export const getProfileSchema = {
+  summary: 'An access profile',
+  params: ProfileParams,
+  response: { 200: AccessProfile },
+};
+export const updateProfileSchema = {
+  summary: 'Change an access profile',
+  description: 'Disabling it refuses its next call on every node. The authentication method cannot change.',
+  params: ProfileParams,
+  body: UpdateProfileBody,
+  response: { 200: AccessProfile },
+};
+export const regenerateProfileSchema = {
+  summary: "Regenerate an access profile's credentials",
+  description:
+    'oauth2: a new client secret; token: a new API token (the old one stops at once). Shown once; 409 for jwt profiles.',
+  params: ProfileParams,
+  body: RegenerateBody,
+  response: { 200: IssuedProfile },
+};
+export const deleteProfileSchema = {
+  summary: 'Delete an access profile',
+  description: 'An oauth2 profile’s API client is revoked with it.',
+  params: ProfileParams,
+  response: { 204: NoContent },
+};

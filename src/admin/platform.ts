@@ -1,0 +1,169 @@
+/**
+ * The API platform's admin routes (issue 14), all behind `gateway.manage`:
+ *
+ *   GET    /platform/collections                          ?limit&cursor → {items, nextCursor}
+ *   POST   /platform/collections                          {name, prefix, upstreamUrl, description?, enabled?} → 201
+ *   GET    /platform/collections/:id                      by id or prefix
+ *   PATCH  /platform/collections/:id                      any of the create fields
+ *   DELETE /platform/collections/:id                      with its endpoints → 204
+ *   GET    /platform/collections/:id/endpoints            ?limit&cursor
+ *   POST   /platform/collections/:id/endpoints            {name, method, path, upstreamPath?, timeoutMs?, enabled?} → 201
+ *   GET    /platform/collections/:id/endpoints/:endpointId
+ *   PATCH  /platform/collections/:id/endpoints/:endpointId
+ *   DELETE /platform/collections/:id/endpoints/:endpointId → 204
+ *   GET    /platform/profiles                             ?limit&cursor
+ *   POST   /platform/profiles                             {name, authMethod, collections?, ipAllowList?, enabled?, jwt?}
+ *                                                        → 201 {profile, credentials} (credentials only here)
+ *   GET    /platform/profiles/:id                         by id or name
+ *   PATCH  /platform/profiles/:id
+ *   POST   /platform/profiles/:id/credentials             {graceSeconds?} → {profile, credentials}
+ *   DELETE /platform/profiles/:id                         (an oauth2 profile's client is revoked) → 204
+ *
+ * The service checks `gateway.manage` too (the CLI calls it directly); the hook here answers
+ * before the body is read.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AdminRouteOptions } from './index.js';
+import {
+  createCollectionSchema,
+  createEndpointSchema,
+  createProfileSchema,
+  deleteCollectionSchema,
+  deleteEndpointSchema,
+  deleteProfileSchema,
+  getCollectionSchema,
+  getEndpointSchema,
+  getProfileSchema,
+  listCollectionsSchema,
+  listEndpointsSchema,
+  listProfilesSchema,
+  regenerateProfileSchema,
+  updateCollectionSchema,
+  updateEndpointSchema,
+  updateProfileSchema,
+} from './platform-schemas.js';
+import { actorOf, requirePrincipal } from './principal.js';
+import { needsGrant } from './session.js';
+
+export async function platformRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const platform = services.platform;
+  const manage = needsGrant('gateway.manage');
+
+  r.get('/platform/collections', { schema: listCollectionsSchema, onRequest: manage }, async (request) =>
+    platform.listCollections(request.query, requirePrincipal(request)),
+  );
+  r.post(
+    '/platform/collections',
+    { schema: createCollectionSchema, onRequest: manage },
+    async (request, reply) => {
+      const created = await platform.createCollection(
+        request.body,
+        requirePrincipal(request),
+        actorOf(request),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+  r.get('/platform/collections/:id', { schema: getCollectionSchema, onRequest: manage }, async (request) =>
+    platform.getCollection(request.params.id, requirePrincipal(request)),
+  );
+  r.patch(
+    '/platform/collections/:id',
+    { schema: updateCollectionSchema, onRequest: manage },
+    async (request) =>
+      platform.updateCollection(request.params.id, request.body, requirePrincipal(request), actorOf(request)),
+  );
+  r.delete(
+    '/platform/collections/:id',
+    { schema: deleteCollectionSchema, onRequest: manage },
+    async (request, reply) => {
+      await platform.deleteCollection(request.params.id, requirePrincipal(request), actorOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  r.get(
+    '/platform/collections/:id/endpoints',
+    { schema: listEndpointsSchema, onRequest: manage },
+    async (request) => platform.listEndpoints(request.params.id, request.query, requirePrincipal(request)),
+  );
+  r.post(
+    '/platform/collections/:id/endpoints',
+    { schema: createEndpointSchema, onRequest: manage },
+    async (request, reply) => {
+      const created = await platform.createEndpoint(
+        request.params.id,
+        request.body,
+        requirePrincipal(request),
+        actorOf(request),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+  r.get(
+    '/platform/collections/:id/endpoints/:endpointId',
+    { schema: getEndpointSchema, onRequest: manage },
+    async (request) =>
+      platform.getEndpoint(request.params.id, request.params.endpointId, requirePrincipal(request)),
+  );
+  r.patch(
+    '/platform/collections/:id/endpoints/:endpointId',
+    { schema: updateEndpointSchema, onRequest: manage },
+    async (request) =>
+      platform.updateEndpoint(
+        request.params.id,
+        request.params.endpointId,
+        request.body,
+        requirePrincipal(request),
+        actorOf(request),
+      ),
+  );
+  r.delete(
+    '/platform/collections/:id/endpoints/:endpointId',
+    { schema: deleteEndpointSchema, onRequest: manage },
+    async (request, reply) => {
+      await platform.deleteEndpoint(
+        request.params.id,
+        request.params.endpointId,
+        requirePrincipal(request),
+        actorOf(request),
+      );
+      return reply.code(204).send();
+    },
+  );
+
+  r.get('/platform/profiles', { schema: listProfilesSchema, onRequest: manage }, async (request) =>
+    platform.listProfiles(request.query, requirePrincipal(request)),
+  );
+  r.post('/platform/profiles', { schema: createProfileSchema, onRequest: manage }, async (request, reply) => {
+    const issued = await platform.createProfile(request.body, requirePrincipal(request), actorOf(request));
+    return reply.code(201).send(issued);
+  });
+  r.get('/platform/profiles/:id', { schema: getProfileSchema, onRequest: manage }, async (request) =>
+    platform.getProfile(request.params.id, requirePrincipal(request)),
+  );
+  r.patch('/platform/profiles/:id', { schema: updateProfileSchema, onRequest: manage }, async (request) =>
+    platform.updateProfile(request.params.id, request.body, requirePrincipal(request), actorOf(request)),
+  );
+  r.post(
+    '/platform/profiles/:id/credentials',
+    { schema: regenerateProfileSchema, onRequest: manage },
+    async (request) =>
+      platform.regenerateCredentials(
+        request.params.id,
+        { graceSeconds: request.body?.graceSeconds },
+        requirePrincipal(request),
+        actorOf(request),
+      ),
+  );
+  r.delete(
+    '/platform/profiles/:id',
+    { schema: deleteProfileSchema, onRequest: manage },
+    async (request, reply) => {
+      await platform.deleteProfile(request.params.id, requirePrincipal(request), actorOf(request));
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,175 @@
+/**
+ * `gatehouse platform …` in process on a SQLite instance: a collection with an endpoint, profiles
+ * of each method with their credentials printed once, --json shapes, errors on stderr with exit 1,
+ * usage errors with exit 2.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliInProcess } from '../../test/helpers/run-cli.js';
+
+describe('gatehouse platform (SQLite)', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  const cli = (...args: string[]) => runCliInProcess(args, env);
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-platform-'));
+    env = {
+      GATEHOUSE_DATA_DIR: dir,
+      GATEHOUSE_LOG_LEVEL: 'silent',
+      GATEHOUSE_ADMIN_EMAIL: 'admin@example.com',
+    };
+    const init = await cli('init');
+    expect(init.code, init.stderr).toBe(0);
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates a collection and an endpoint, and lists them', async () => {
+    const created = await cli(
+      'platform',
+      'collections',
+      'create',
+      'Orders',
+      '--prefix',
+      'orders',
+      '--upstream',
+      'https://orders.example.com/v2',
+    );
+    expect(created).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'Created API collection 1 "Orders": /orders/… → https://orders.example.com/v2\n',
+    });
+    const endpoint = await cli(
+      'platform',
+      'endpoints',
+      'create',
+      'orders',
+      'Get order',
+      '--method',
+      'GET',
+      '--path',
+      '/orders/:id',
+      '--upstream-path',
+      '/order/:id',
+      '--timeout',
+      '5s',
+    );
+    expect(endpoint).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'Created endpoint 1 "Get order": GET /orders/:id → /order/:id\n',
+    });
+    const list = await cli('platform', 'endpoints', 'list', 'orders', '--json');
+    expect(JSON.parse(list.stdout)).toMatchObject({
+      items: [{ name: 'Get order', timeoutMs: 5000 }],
+      nextCursor: null,
+    });
+    const table = await cli('platform', 'collections', 'list');
+    expect(table.stdout.split('\n')[0]).toBe(
+      'ID  NAME    PREFIX   UPSTREAM                       ENDPOINTS  ENABLED',
+    );
+  });
+
+  it('creates profiles of each method; credentials are printed once', async () => {
+    const oauth2 = await cli(
+      'platform',
+      'profiles',
+      'create',
+      'Partner',
+      '--auth',
+      'oauth2',
+      '--owner',
+      'admin@example.com',
+      '--collection',
+      'orders',
+      '--json',
+    );
+    expect(oauth2.code, oauth2.stderr).toBe(0);
+    const issued = JSON.parse(oauth2.stdout);
+    expect(issued.credentials).toEqual({
+      type: 'oauth2',
+      clientId: expect.any(String),
+      clientSecret: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    const clients = await cli('clients', 'list', '--json');
+    expect(JSON.parse(clients.stdout).items).toMatchObject([
+      { name: 'Access profile: Partner', scopes: ['gateway'] },
+    ]);
+
+    const token = await cli(
+      'platform',
+      'profiles',
+      'create',
+      'Batch',
+      '--auth',
+      'token',
+      '--collection',
+      'orders',
+      '--allow-ip',
+      '10.0.0.0/8,192.0.2.1',
+    );
+    expect(token.code, token.stderr).toBe(0);
+    expect(token.stdout).toMatch(
+      /^Created access profile 2 "Batch" \(token\)\.\n {2}api-token: gh_api_[\w-]{43}\n/,
+    );
+    const shown = await cli('platform', 'profiles', 'show', 'Batch');
+    expect(shown.stdout).toContain('ip allow-list: 10.0.0.0/8, 192.0.2.1/32\n');
+    expect(shown.stdout).not.toContain(token.stdout.split('api-token: ')[1]!.split('\n')[0]!);
+
+    const jwt = await cli(
+      'platform',
+      'profiles',
+      'create',
+      'IdP',
+      '--auth',
+      'jwt',
+      '--jwks-url',
+      'https://idp.example.com/jwks',
+      '--issuer',
+      'https://idp.example.com',
+      '--claim',
+      'tier=gold',
+      '--claim',
+      'level=3',
+    );
+    expect(jwt.code, jwt.stderr).toBe(0);
+    const jwtShown = JSON.parse((await cli('platform', 'profiles', 'show', 'IdP', '--json')).stdout);
+    expect(jwtShown.jwt).toEqual({
+      jwksUrl: 'https://idp.example.com/jwks',
+      issuer: 'https://idp.example.com',
+      audience: null,
+      requiredClaims: { tier: 'gold', level: 3 },
+    });
+
+    const disabled = await cli('platform', 'profiles', 'update', 'Batch', '--enabled', 'false');
+    expect(disabled).toEqual({ code: 0, stderr: '', stdout: 'Updated access profile 2 "Batch".\n' });
+    const regenerated = await cli('platform', 'profiles', 'regenerate', 'Batch');
+    expect(regenerated.stdout).toMatch(/api-token: gh_api_/);
+  });
+
+  it('answers mistakes on stderr: a reserved prefix exits 1, a missing option exits 2', async () => {
+    const reserved = await cli(
+      'platform',
+      'collections',
+      'create',
+      'X',
+      '--prefix',
+      'oauth2',
+      '--upstream',
+      'https://x.example.com',
+    );
+    expect(reserved).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'gatehouse: The prefix "oauth2" is reserved for Gatehouse\'s own routes.\n',
+    });
+    const missing = await cli('platform', 'profiles', 'create', 'Y');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("required option '--auth <method>' not specified");
+  });
+});
