@@ -210,7 +210,8 @@ class SqliteQueryProcesses {
       {
         stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
         serialization: 'advanced',
-        env: { ...process.env, GATEHOUSE_BETTER_SQLITE3: this.modulePath },
+        // Nothing of Gatehouse's environment (secrets) is needed there.
+        env: { GATEHOUSE_BETTER_SQLITE3: this.modulePath },
       },
     );
     // An idle query process never keeps Gatehouse running.
@@ -368,7 +369,8 @@ class PgQueryConnections {
       const remaining = Math.max(1, deadline - Date.now());
       // One round trip (simple protocol, several statements): the limits hold for this transaction only.
       await client.query(
-        `begin transaction read only; set local statement_timeout = ${Math.floor(remaining)}; set local timezone = 'UTC'`,
+        // standard_conforming_strings: the compiler's literals double quotes and leave backslashes alone.
+        `begin transaction read only; set local statement_timeout = ${Math.floor(remaining)}; set local timezone = 'UTC'; set local standard_conforming_strings = on`,
       );
       const query = client.query({ text, values: parameters, rowMode: 'array', types });
       // statement_timeout ends the statement on the server; this is for a connection that hangs.

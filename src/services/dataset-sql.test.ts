@@ -279,6 +279,10 @@ describe('compileDatasetQuery: what is refused', () => {
     ['SELECT * FROM table WHERE Region = $1', 'Parameters and variables are not supported (found $1).'],
     ['SELECT $$x$$', "Dollar-quoted strings ($$…$$) are not supported; use '…'."],
     ["SELECT 'unterminated", 'The SQL has an unterminated string.'],
+    [
+      "SELECT * FROM table WHERE Region = 'x\\' OR 1 = 1 --'",
+      "A backslash before a quote in a string is not supported; write a quote as ''.",
+    ],
     ['SELECT 1 /* open', 'The SQL has an unterminated /* comment.'],
     ['', '"sql" must be a SELECT statement.'],
   ])('%s', (sql, message) => {

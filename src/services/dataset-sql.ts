@@ -246,6 +246,12 @@ function prepare(sql: string, columnNames: ReadonlySet<string>): { text: string;
           else break;
         } else j++;
       }
+      // The parser reads \' as an escaped quote, the stores as a backslash ending the string:
+      // refused rather than guessed (the two would see different statements).
+      if (c === "'" && sql.slice(i + 1, j + 1).includes("\\'"))
+        throw new InvalidQueryError(
+          "A backslash before a quote in a string is not supported; write a quote as ''.",
+        );
       out += sql.slice(i, j + 1);
       i = j + 1;
       if (!firstWord) firstWord = c === '"' ? '(name)' : '(string)';
@@ -798,7 +804,12 @@ class Compiler {
       }
       case 'single_quote_string': {
         const raw = String(node.value);
-        if (!/^(?:[^']|'')*$/.test(raw)) throw new InvalidQueryError('A string literal is malformed.');
+        // The parser reads \' as an escaped quote, the stores as a backslash ending the string: refused
+        // rather than guessed. What is emitted is the raw text between quotes, so it cannot end early.
+        if (!/^(?:[^']|'')*$/.test(raw))
+          throw new InvalidQueryError(
+            "A backslash before a quote in a string is not supported; write a quote as ''.",
+          );
         const literal = quoteLiteral(raw.replace(/''/g, "'"));
         return { sql: literal, display: literal, type: 'STRING' };
       }
