@@ -2,15 +2,17 @@
  * The PDP row filter against real rows on both stores: every operator on every type it applies
  * to, `not` (nulls included), AND within a policy, OR across policies, LIKE/GLOB metacharacters as
  * plain text, STRING order by code point, and policies that can no longer match (a column gone, a
- * value that no longer fits). Plus the filter checks' 400s.
+ * value that no longer fits). Plus the filter checks' 400s, and (PostgreSQL) a group deleted by another
+ * node while a policy naming it is written: 409, nothing stored.
  */
 import { Readable } from 'node:stream';
 import { CompiledQuery } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../errors.js';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ConflictError, ValidationError } from '../errors.js';
 import { toPostgresPlaceholders } from '../store/index.js';
 import { asPrincipal, testServices } from '../../test/helpers/services.js';
-import { dialects, type TestStore } from '../../test/helpers/stores.js';
+import { dialects, PG_URL, type TestStore } from '../../test/helpers/stores.js';
 import { CLI_ACTOR } from './context.js';
 import { buildRowFilter, checkFilters, type PolicyFilter, type RowFilter } from './dataset-policies.js';
 import { type DatasetColumn, dataTable } from './datasets.js';
@@ -134,6 +136,59 @@ for (const dialect of dialects()) {
     afterAll(async () => {
       await ts?.dispose();
     });
+
+    it.skipIf(dialect.name !== 'postgres')(
+      'a group deleted by another node while a policy naming it is written: 409, nothing stored',
+      async () => {
+        const owner = await services.users.create(
+          { email: 'racer@example.com', displayName: 'Racer', role: 'Admin' },
+          OPERATOR,
+          CLI_ACTOR,
+        );
+        const principal = await asPrincipal(services, owner);
+        const dataset = await services.datasets.create(
+          { name: 'Race', schema: { columns: COLUMNS } },
+          principal,
+          CLI_ACTOR,
+        );
+        const group = await services.groups.create({ name: 'Going' }, OPERATOR, CLI_ACTOR);
+        const other = new pg.Client({ connectionString: PG_URL });
+        await other.connect();
+        try {
+          await other.query(`set search_path to "${ts.schema}"`);
+          await other.query('begin');
+          await other.query('delete from groups where id = $1', [group.id]);
+          const xid = (await other.query('select txid_current()::text as xid')).rows[0].xid as string;
+          const creating = services.datasetPolicies
+            .create(dataset.id, { name: 'p', groups: [group.id], filters: [] }, principal, CLI_ACTOR)
+            .then(
+              () => 'created',
+              (error: Error) => error,
+            );
+          // The insert waits on the deleting transaction (the group's row lock); then the delete commits.
+          await vi.waitFor(
+            async () => {
+              const waiting = await other.query(
+                "select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid' and transactionid::text = $1",
+                [xid],
+              );
+              expect(waiting.rows[0].n).toBeGreaterThan(0);
+            },
+            { timeout: 10_000, interval: 50 },
+          );
+          await other.query('commit');
+          const outcome = await creating;
+          expect(outcome).toBeInstanceOf(ConflictError);
+          expect((outcome as ConflictError).message).toBe(
+            'The DataSet, a user or a group was deleted meanwhile; nothing was changed.',
+          );
+          expect(await services.datasetPolicies.list(dataset.id)).toEqual([]);
+          expect((await services.datasets.get(dataset.id)).pdpEnabled).toBe(false);
+        } finally {
+          await other.end();
+        }
+      },
+    );
 
     async function keys(filter: RowFilter): Promise<string[]> {
       if (filter.kind === 'none') return [];

@@ -32,8 +32,8 @@
  * value (never a literal), built for the store's dialect; `toPostgresPlaceholders` numbers them.
  */
 import type { Selectable } from 'kysely';
-import { NotFoundError, ValidationError } from '../errors.js';
-import type { Dialect, Executor } from '../store/index.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { type Dialect, type Executor, isForeignKeyViolation } from '../store/index.js';
 import type { DatasetsTable } from '../store/schema/index.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
@@ -524,6 +524,20 @@ export class DatasetPoliciesService {
       );
   }
 
+  /**
+   * A write's transaction. The users, groups and DataSet it names were checked in it, but another
+   * node may delete one before the insert (PostgreSQL, read committed): a 409, not a 500.
+   */
+  private async writing<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    try {
+      return await this.ctx.store.transaction(work);
+    } catch (error) {
+      if (isForeignKeyViolation(error))
+        throw new ConflictError('The DataSet, a user or a group was deleted meanwhile; nothing was changed.');
+      throw error;
+    }
+  }
+
   async list(datasetId: string): Promise<DatasetPolicy[]> {
     await this.dataset(datasetId);
     const rows = await this.db
@@ -556,7 +570,7 @@ export class DatasetPoliciesService {
       throw new ValidationError('"filters" is required (an empty list allows every row).', {
         field: 'filters',
       });
-    const id = await this.ctx.store.transaction(async (tx) => {
+    const id = await this.writing(async (tx) => {
       const dataset = await this.dataset(datasetId, tx);
       assertDatasetOwnerOrAdmin(dataset, principal, 'change its policies');
       const columns = JSON.parse(dataset.columns) as DatasetColumn[];
@@ -616,7 +630,7 @@ export class DatasetPoliciesService {
     const type = input.type === undefined ? undefined : checkType(input.type);
     const users = input.users === undefined ? undefined : checkIds(input.users, 'users');
     const groups = input.groups === undefined ? undefined : checkIds(input.groups, 'groups');
-    await this.ctx.store.transaction(async (tx) => {
+    await this.writing(async (tx) => {
       const dataset = await this.dataset(datasetId, tx);
       assertDatasetOwnerOrAdmin(dataset, principal, 'change its policies');
       const current = await this.policyRow(datasetId, policyId, tx);
