@@ -23,6 +23,7 @@ import { domoPeopleRoutes } from './api/domo/index.js';
 import { datasetApiRoutes } from './api/datasets/index.js';
 import { streamApiRoutes } from './api/streams/index.js';
 import { workflowApiRoutes } from './api/workflows/index.js';
+import { gatewayRoutes } from './api/gateway/index.js';
 import { createGuard } from './guard/index.js';
 import { registerOpenApi } from './openapi/index.js';
 import type { Services } from './services/index.js';
@@ -197,6 +198,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(streamApiRoutes, { services, guard });
   // The admin web UI (/ redirects to /admin); it uses the admin API above like any other client.
   await app.register(adminUiRoutes);
+  // The API platform's proxy: a catch-all after every route of Gatehouse's own, which always win.
+  await app.register(gatewayRoutes, { services, guard });
   // Last use of clients and developer tokens is written in batches; write what is pending before the store closes.
   app.addHook('onClose', () => flushLastUse(services));
   // DataSet query processes (SQLite) and connections (PostgreSQL) go with the app.

@@ -18,15 +18,17 @@
  * Authorization is `can(principal, grant, scope?)` (services/principal.ts).
  */
 import type { FastifyRequest } from 'fastify';
-import { PasswordChangeRequiredError, UnauthenticatedError } from '../errors.js';
+import { BearerError, PasswordChangeRequiredError, UnauthenticatedError } from '../errors.js';
 import type { Actor } from '../services/context.js';
 import type { GrantId } from '../services/grants.js';
 import type { Services } from '../services/index.js';
 import { actorFor, can, type Principal } from '../services/principal.js';
 import type { Scope } from '../tokens/scopes.js';
-import { insufficientScope, invalidToken, missingCredentials } from './errors.js';
+import { insufficientScope, invalidToken, missingCredentials, REALM } from './errors.js';
 import type { CredentialKind, CredentialResolver, Surface } from './resolver.js';
+import { apiTokenResolver } from './resolvers/api-token.js';
 import { clientJwtResolver } from './resolvers/client-jwt.js';
+import { idpJwtResolver } from './resolvers/idp-jwt.js';
 import { developerTokenResolver } from './resolvers/developer-token.js';
 import { sessionResolver } from './resolvers/session.js';
 
@@ -75,6 +77,27 @@ export async function refuseBeforePasswordChange(request: FastifyRequest): Promi
     throw new PasswordChangeRequiredError();
 }
 
+/**
+ * The API platform's calls (`/<collection prefix>/…`, src/api/gateway/): an access profile's
+ * credential: a client JWT of an oauth2 profile's client, its static API token, or a JWT from its
+ * outside identity provider.
+ */
+export const GATEWAY: Surface = {
+  name: 'API platform',
+  accepts: ['client_jwt', 'api_token', 'idp_jwt'],
+  missing: () =>
+    new BearerError(
+      401,
+      'unauthenticated',
+      "Authentication required: send Authorization: Bearer <access token> or the access profile's api-token header.",
+      { 'www-authenticate': `Bearer realm="${REALM}"` },
+    ),
+  refused: () =>
+    invalidToken(
+      "The API platform takes an access profile's credential: a bearer token from /oauth2/token or the profile's identity provider, or the api-token header.",
+    ),
+};
+
 export class Guard {
   private resolvers: readonly CredentialResolver[] = [];
 
@@ -83,6 +106,8 @@ export class Guard {
     readonly services: Services,
     resolvers: readonly CredentialResolver[] = [
       developerTokenResolver(services),
+      apiTokenResolver(services),
+      idpJwtResolver(services),
       clientJwtResolver(services),
       sessionResolver(services),
     ],

@@ -372,7 +372,14 @@ for (const dialect of dialects()) {
           },
         };
         guard.register(apiToken);
-        expect(guard.kinds).toEqual(['developer_token', 'test_api_token', 'client_jwt', 'session']);
+        expect(guard.kinds).toEqual([
+          'developer_token',
+          'test_api_token',
+          'api_token',
+          'idp_jwt',
+          'client_jwt',
+          'session',
+        ]);
         const gateway: Surface = { ...BEARER_API, name: 'gateway', accepts: ['test_api_token'] };
         const request = fakeRequest({ 'x-test-token': String(ann.id) });
         expect((await guard.authenticate(request, gateway)).user?.id).toBe(ann.id);

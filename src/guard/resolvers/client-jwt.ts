@@ -25,7 +25,17 @@ export function clientJwtResolver(services: Services): CredentialResolver {
       if (!JWT_SHAPE.test(token)) throw invalidToken();
       const verified = await services.tokens.verify(token, { clockToleranceSeconds: JWT_CLOCK_SKEW_SECONDS });
       if (!verified) throw invalidToken();
-      return clientPrincipal(verified.owner, verified.claims.client_id, verified.claims.scope);
+      const clientId = verified.claims.client_id;
+      // An oauth2 access profile's client acts for its profile (the API platform); a disabled
+      // profile's tokens are refused from its next call, as a revoked client's are.
+      const profile = await services.platform.profileOfClient(clientId);
+      if (profile && !profile.enabled) throw invalidToken(`The access profile "${profile.name}" is disabled.`);
+      return clientPrincipal(
+        verified.owner,
+        clientId,
+        verified.claims.scope,
+        profile ? { id: profile.id, name: profile.name } : undefined,
+      );
     },
   };
 }

@@ -1,0 +1,184 @@
+/**
+ * The API platform's proxy (issue 14, spec 003): `/<collection prefix>/<endpoint path>` is
+ * forwarded to the collection's upstream URL + the endpoint's upstream path, with
+ * `@fastify/reply-from` on undici.
+ *
+ * One catch-all route (`/*`): Gatehouse's own routes are more specific and always win, and a
+ * prefix can never be one of their first segments (RESERVED_PREFIXES). A path that names no
+ * enabled collection, or no enabled endpoint of it, is handed to the app's not-found handler,
+ * so it answers exactly as an unknown route does ("404 as if absent").
+ *
+ * The steps of a call, in order:
+ *   1. collection by prefix (catalog in memory)             else 404 as an unknown route
+ *   2. credential → principal (guard, GATEWAY surface)      401 (missing, wrong, disabled profile)
+ *   3. the principal acts for an access profile             403
+ *   4. the profile may call this collection                 403
+ *   5. the caller's address is on the profile's allow-list  403
+ *   6. endpoint by method and path                          else 404 as an unknown route
+ *   7. forward: method, parameters, query and body streamed both ways; the answer streamed back,
+ *      status and headers as the upstream sent them (hop-by-hop headers aside). Unreachable → 502,
+ *      no answer within the endpoint's timeout → 504, both naming the endpoint only.
+ *
+ * Bodies are never parsed here: the route's only content-type parser hands fastify the raw
+ * request stream, and reply-from pipes it to undici. Nothing is compressed (the upstream's
+ * answer passes through as it came).
+ */
+import replyFrom from '@fastify/reply-from';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BadGatewayError, ForbiddenError, GatewayTimeoutError } from '../../errors.js';
+import { GATEWAY, type Guard, insufficientScope, invalidToken } from '../../guard/index.js';
+import type { Services } from '../../services/index.js';
+import {
+  API_TOKEN_HEADER,
+  type CatalogEndpoint,
+  GATEWAY_SCOPE,
+  ipAllowed,
+  notAllowed,
+  upstreamPathOf,
+} from '../../services/platform.js';
+import { can, type Principal } from '../../services/principal.js';
+
+export interface GatewayRouteOptions {
+  services: Services;
+  guard: Guard;
+}
+
+/** The methods an endpoint can have (`ENDPOINT_METHODS`). */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/** RFC 9110 §7.6.1 connection-specific headers, and the proxy ones: never forwarded either way. */
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
+
+/** What the upstream must not see: the caller's credentials, and headers only Gatehouse may set. */
+function upstreamHeaders(
+  request: FastifyRequest,
+  headers: Record<string, string | string[] | undefined>,
+  principal: Principal,
+): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (HOP_BY_HOP.includes(name) || name === 'authorization' || name === API_TOKEN_HEADER) continue;
+    if (name.startsWith('x-gatehouse-') || name.startsWith('x-forwarded-') || name === 'forwarded') continue;
+    out[name] = value;
+  }
+  const prior = request.headers['x-forwarded-for'];
+  const remote = request.raw.socket.remoteAddress ?? request.ip;
+  out['x-forwarded-for'] = typeof prior === 'string' && prior.trim() !== '' ? `${prior}, ${remote}` : remote;
+  out['x-forwarded-proto'] = request.protocol;
+  if (typeof request.headers.host === 'string') out['x-forwarded-host'] = request.headers.host;
+  out['x-request-id'] = request.id;
+  if (principal.callerId !== undefined) out['x-gatehouse-client-id'] = principal.callerId;
+  if (principal.profile !== undefined) out['x-gatehouse-profile'] = String(principal.profile.id);
+  return out;
+}
+
+function responseHeaders(headers: Record<string, string | string[] | undefined>) {
+  for (const name of HOP_BY_HOP) delete headers[name];
+  return headers;
+}
+
+function describe(endpoint: CatalogEndpoint): string {
+  return `"${endpoint.name}" (${endpoint.method} ${endpoint.path})`;
+}
+
+/** reply-from's errors: a timeout is 504; everything else (refused, reset, DNS, TLS) is 502. */
+function upstreamFailure(endpoint: CatalogEndpoint, error: { statusCode?: number; code?: string }): Error {
+  const details = { endpoint: { id: endpoint.id, name: endpoint.name } };
+  if (error.statusCode === 504 || error.code === 'FST_REPLY_FROM_GATEWAY_TIMEOUT') {
+    return new GatewayTimeoutError(
+      `The upstream of endpoint ${describe(endpoint)} did not answer within ${endpoint.timeoutMs} ms.`,
+      details,
+    );
+  }
+  return new BadGatewayError(`The upstream of endpoint ${describe(endpoint)} could not be reached.`, details);
+}
+
+export async function gatewayRoutes(
+  app: FastifyInstance,
+  { services, guard }: GatewayRouteOptions,
+): Promise<void> {
+  await app.register(replyFrom, {
+    // Status codes pass through: no retry on a 503 or a reset (a retried POST could run twice).
+    retryMethods: [],
+    disableRequestLogging: true,
+    undici: { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 },
+  });
+  // The body stays a stream: no JSON (or any) parsing in this scope.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const raw = request.raw.url ?? '/';
+    const queryAt = raw.indexOf('?');
+    const path = queryAt === -1 ? raw : raw.slice(0, queryAt);
+    const query = queryAt === -1 ? '' : raw.slice(queryAt);
+    const slash = path.indexOf('/', 1);
+    const prefix = slash === -1 ? path.slice(1) : path.slice(1, slash);
+    const rest = slash === -1 ? '' : path.slice(slash);
+
+    const catalog = await services.platform.catalog();
+    const collection = catalog.collections.get(prefix);
+    if (collection === undefined) {
+      reply.callNotFound();
+      return reply;
+    }
+
+    const principal = await guard.authenticate(request, GATEWAY);
+    request.principal = principal;
+    if (principal.profile === undefined) {
+      throw new ForbiddenError(
+        'This credential belongs to no access profile; the API platform takes only those.',
+        {
+          reason: 'no_access_profile',
+        },
+      );
+    }
+    if (principal.kind === 'client' && !can(principal, null, GATEWAY_SCOPE)) {
+      throw insufficientScope(GATEWAY_SCOPE, { scope: GATEWAY_SCOPE });
+    }
+    const profile = catalog.profiles.get(principal.profile.id);
+    if (profile === undefined || !profile.enabled)
+      throw invalidToken(`The access profile "${principal.profile.name}" is disabled.`);
+    if (!profile.collectionIds.has(collection.id)) throw notAllowed(profile.name, collection.name);
+    if (!ipAllowed(profile.ipAllow, request.ip)) {
+      throw new ForbiddenError(`The access profile "${profile.name}" may not call from ${request.ip}.`, {
+        reason: 'ip_not_allowed',
+      });
+    }
+
+    const match = catalog.match(collection, request.method, rest);
+    if (match === undefined) {
+      reply.callNotFound();
+      return reply;
+    }
+    const { endpoint } = match;
+    return reply.from(`${collection.upstreamUrl}${upstreamPathOf(match)}${query}`, {
+      timeout: endpoint.timeoutMs,
+      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(request, headers, principal),
+      rewriteHeaders: responseHeaders,
+      onError: (failed, { error }) => {
+        void failed.send(upstreamFailure(endpoint, error as { statusCode?: number; code?: string }));
+      },
+    });
+  };
+
+  app.route({
+    method: METHODS,
+    url: '/*',
+    // Not in /openapi.json: the routes under it are data (collections and endpoints).
+    schema: { hide: true },
+    // The upstream's answer is sent as it came.
+    compress: false,
+    handler,
+  });
+}
