@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/logger.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import { OPERATOR } from '../../src/services/principal.js';
+import { TokenHolders } from '../helpers/token-holders.js';
 import { basic } from '../helpers/oauth.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
@@ -39,25 +40,12 @@ for (const dialect of dialects()) {
     let ts: TestStore;
     let services: Services;
     let app: App;
-    const token: Record<string, string> = {};
-    const userId: Record<string, number> = {};
     let groupId: number;
 
-    async function tokenFor(name: string, role: string): Promise<void> {
-      const user = await services.users.create(
-        { email: `${name}@example.com`, displayName: name, role },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      userId[name] = user.id;
-      const created = await services.accessTokens.create(
-        { description: `${name}'s token`, user: user.id, expiresInDays: 30 },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      token[name] = created.token;
-    }
-    const bearer = (name: string) => ({ authorization: `Bearer ${token[name]}` });
+    const holders = new TokenHolders(() => services);
+    const { userId } = holders;
+    const tokenFor = (name: string, role: string) => holders.add(name, role);
+    const bearer = (name: string) => holders.bearer(name);
 
     async function createDataset(name: string, who = 'owner') {
       const res = await app.inject({

@@ -9,7 +9,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
-import { OPERATOR } from '../../src/services/principal.js';
+import { TokenHolders } from '../helpers/token-holders.js';
 import { basic } from '../helpers/oauth.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
@@ -124,24 +124,11 @@ for (const dialect of dialects()) {
     /** Same store, a short time limit and a small row cap. */
     let limited: App;
     let id: string;
-    const token: Record<string, string> = {};
-    const userId: Record<string, number> = {};
 
-    async function tokenFor(name: string, role: string): Promise<void> {
-      const user = await services.users.create(
-        { email: `${name}@example.com`, displayName: name, role },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      userId[name] = user.id;
-      const created = await services.accessTokens.create(
-        { description: `${name}'s token`, user: user.id, expiresInDays: 30 },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      token[name] = created.token;
-    }
-    const bearer = (name: string) => ({ authorization: `Bearer ${token[name]}` });
+    const holders = new TokenHolders(() => services);
+    const { userId } = holders;
+    const tokenFor = (name: string, role: string) => holders.add(name, role);
+    const bearer = (name: string) => holders.bearer(name);
     const query = (sql: unknown, who = 'reader', on: App = app, dataset = id) =>
       on.inject({
         method: 'POST',

@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/logger.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import { OPERATOR } from '../../src/services/principal.js';
+import { TokenHolders } from '../helpers/token-holders.js';
 import { basic } from '../helpers/oauth.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
@@ -36,24 +37,11 @@ for (const dialect of dialects()) {
     let services: Services;
     let app: App;
     let clock: ManualClock;
-    const token: Record<string, string> = {};
-    const userId: Record<string, number> = {};
 
-    async function tokenFor(name: string, role: string): Promise<void> {
-      const user = await services.users.create(
-        { email: `${name}@example.com`, displayName: name, role },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      userId[name] = user.id;
-      const created = await services.accessTokens.create(
-        { description: `${name}'s token`, user: user.id, expiresInDays: 30 },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      token[name] = created.token;
-    }
-    const bearer = (name: string) => ({ authorization: `Bearer ${token[name]}` });
+    const holders = new TokenHolders(() => services);
+    const { userId } = holders;
+    const tokenFor = (name: string, role: string) => holders.add(name, role);
+    const bearer = (name: string) => holders.bearer(name);
 
     async function clientToken(scopes: string[], owner: string): Promise<string> {
       const issued = await services.clients.create(
@@ -595,7 +583,7 @@ for (const dialect of dialects()) {
       });
 
       it.skipIf(dialect.name !== 'postgres')(
-        'two nodes on one PostgreSQL: rows imported through one are exported through the other',
+        'two nodes on one PostgreSQL: rows imported through one are exported and queried through the other',
         async () => {
           const other = await openStore({ databaseUrl: PG_URL, databaseSchema: ts.schema });
           try {
@@ -619,6 +607,24 @@ for (const dialect of dialects()) {
               expect(res.body).toBe(
                 'Region,Units,Amount,Ratio,Day,At\nEast,1,1,1,2026-01-01,\nWest,2,2,2,,\n',
               );
+              const query = await node2.inject({
+                method: 'POST',
+                url: `/v1/datasets/query/execute/${ds.id}`,
+                headers: bearer('reader'),
+                payload: {
+                  sql: 'SELECT Region, SUM(Units) AS total FROM table GROUP BY Region ORDER BY Region',
+                },
+              });
+              expect(query.statusCode, query.body).toBe(200);
+              expect(query.json()).toMatchObject({
+                columns: ['Region', 'total'],
+                rows: [
+                  ['East', 1],
+                  ['West', 2],
+                ],
+                numRows: 2,
+                numColumns: 2,
+              });
             } finally {
               await node2.close();
             }

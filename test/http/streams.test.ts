@@ -17,6 +17,7 @@ import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import { OPERATOR } from '../../src/services/principal.js';
 import type { Store } from '../../src/store/index.js';
+import { TokenHolders } from '../helpers/token-holders.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
@@ -44,24 +45,11 @@ for (const dialect of dialects()) {
     let services: Services;
     let app: App;
     let clock: ManualClock;
-    const token: Record<string, string> = {};
-    const userId: Record<string, number> = {};
 
-    async function tokenFor(name: string, role: string): Promise<void> {
-      const user = await services.users.create(
-        { email: `${name}@example.com`, displayName: name, role },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      userId[name] = user.id;
-      const created = await services.accessTokens.create(
-        { description: `${name}'s token`, user: user.id, expiresInDays: 30 },
-        OPERATOR,
-        CLI_ACTOR,
-      );
-      token[name] = created.token;
-    }
-    const bearer = (name: string) => ({ authorization: `Bearer ${token[name]}` });
+    const holders = new TokenHolders(() => services);
+    const { userId } = holders;
+    const tokenFor = (name: string, role: string) => holders.add(name, role);
+    const bearer = (name: string) => holders.bearer(name);
 
     async function buildOn(store: Store, s: Services): Promise<App> {
       await s.keys.prepare();
