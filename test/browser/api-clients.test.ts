@@ -8,6 +8,7 @@
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { SCOPES } from '../../src/tokens/scopes.js';
 import {
   BROWSER_TEST_TIMEOUT,
   describeBrowser,
@@ -60,7 +61,8 @@ describeBrowser('admin UI: API Clients', { timeout: BROWSER_TEST_TIMEOUT }, () =
     const dialog = page.getByRole('dialog', { name: 'Create API client' });
     await dialog.waitFor();
     const boxes = dialog.getByRole('checkbox');
-    await expect.poll(() => boxes.count()).toBe(7);
+    // One box per scope of the catalog, none checked.
+    await expect.poll(() => boxes.count()).toBe(SCOPES.length);
     for (const box of await boxes.all()) expect(await box.isChecked()).toBe(false);
     expect(await dialog.getByRole('checkbox', { name: /^data\b/ }).count()).toBe(1);
     await expectAccessible(page, 'Create API client dialog');
