@@ -1,7 +1,8 @@
 /**
- * Every command of the built CLI answers --help with exit code 0 and its usage,
- * found by walking the command tree the CLI itself prints (so groups added later
- * are covered too); and the top-level mistakes give the documented exit codes.
+ * Every command of the CLI answers --help with exit code 0 and its usage, found by
+ * walking the command tree the CLI itself prints (so groups added later are covered
+ * too; the walk runs in-process, the top level through the built binary); and the
+ * built binary's top-level mistakes give the documented exit codes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_TEST_TIMEOUT, type CliTarget, cliTarget } from '../helpers/cli.js';
