@@ -13,23 +13,7 @@ import { CLI_ACTOR } from './context.js';
 import { DatasetQueryService, type RowFilter } from './dataset-query.js';
 import type { Services } from './index.js';
 import { OPERATOR } from './principal.js';
-
-const SCHEMA = {
-  columns: [
-    { name: 'Region', type: 'STRING' },
-    { name: 'Units', type: 'LONG' },
-    { name: 'Amount', type: 'DECIMAL' },
-    { name: 'Ratio', type: 'DOUBLE' },
-    { name: 'Day', type: 'DATE' },
-    { name: 'At', type: 'DATETIME' },
-  ],
-};
-const CSV = [
-  'East,10,12.50,0.5,2026-01-31,2026-01-31T10:00:00Z',
-  'West,5,3.25,1.25,2026-02-01,2026-02-01T08:30:00.250Z',
-  'East,7,,0.75,2026-02-02,',
-  'North,,1.00,,,2026-02-03T00:00:00Z',
-].join('\n');
+import { SALES_CSV as CSV, SALES_SCHEMA as SCHEMA } from '../../test/helpers/sales-dataset.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`DatasetQueryService (${dialect.name})`, () => {

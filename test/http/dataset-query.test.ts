@@ -14,23 +14,7 @@ import { basic } from '../helpers/oauth.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
-
-const SCHEMA = {
-  columns: [
-    { name: 'Region', type: 'STRING' },
-    { name: 'Units', type: 'LONG' },
-    { name: 'Amount', type: 'DECIMAL' },
-    { name: 'Ratio', type: 'DOUBLE' },
-    { name: 'Day', type: 'DATE' },
-    { name: 'At', type: 'DATETIME' },
-  ],
-};
-const CSV = [
-  'East,10,12.50,0.5,2026-01-31,2026-01-31T10:00:00Z',
-  'West,5,3.25,1.25,2026-02-01,2026-02-01T08:30:00.250Z',
-  'East,7,,0.75,2026-02-02,',
-  'North,,1.00,,,2026-02-03T00:00:00Z',
-].join('\n');
+import { SALES_CSV as CSV, SALES_SCHEMA as SCHEMA } from '../helpers/sales-dataset.js';
 
 /** Each forbidden thing the issue names, and the message that names it. */
 const FORBIDDEN: Array<[string, string]> = [
