@@ -1,6 +1,6 @@
 /**
  * Schemas of the API platform's admin routes (src/admin/platform.ts), beside src/admin/schemas.ts
- * and built from the same pieces: request schemas fix the shape, the service (src/services/platform.ts)
+ * and built from the same pieces: request schemas fix the shape, the service (src/services/platform/)
  * checks the values with the messages the CLI gets, response schemas list every property in the
  * order the service builds it.
  */
@@ -18,7 +18,7 @@ import {
   MAX_PATH_LENGTH,
   MAX_URL_LENGTH,
   MIN_ENDPOINT_TIMEOUT_MS,
-} from '../services/platform.js';
+} from '../services/platform/model.js';
 
 const NoContent = NoBody('Done; no body.');
 const Name = Type.String({

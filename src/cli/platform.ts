@@ -14,7 +14,7 @@ import {
   AUTH_METHODS,
   ENDPOINT_METHODS,
   type IssuedProfile,
-} from '../services/platform.js';
+} from '../services/platform/model.js';
 import { OPERATOR } from '../services/principal.js';
 import type { CliIo } from './io.js';
 import { collectList, parseDuration, parseLimit } from './options.js';

@@ -12,7 +12,7 @@ import { DatasetsService } from './datasets.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
-import { PlatformService } from './platform.js';
+import { PlatformService } from './platform/service.js';
 import { LiveUsers } from './live-users.js';
 import { RolesService } from './roles.js';
 import { SessionsService } from './sessions.js';

@@ -5,7 +5,7 @@
  * every write; bad input answers 4xx and writes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RESERVED_PREFIXES } from '../../src/services/platform.js';
+import { RESERVED_PREFIXES } from '../../src/services/platform/model.js';
 import { createUser, type SignedIn, signIn, type TestApp, testApp } from '../helpers/app.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 

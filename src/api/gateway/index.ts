@@ -28,14 +28,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadGatewayError, ForbiddenError, GatewayTimeoutError } from '../../errors.js';
 import { GATEWAY, type Guard, insufficientScope, invalidToken } from '../../guard/index.js';
 import type { Services } from '../../services/index.js';
-import {
-  API_TOKEN_HEADER,
-  type CatalogEndpoint,
-  GATEWAY_SCOPE,
-  ipAllowed,
-  notAllowed,
-  upstreamPathOf,
-} from '../../services/platform.js';
+import { type CatalogEndpoint, notAllowed, upstreamPathOf } from '../../services/platform/catalog.js';
+import { API_TOKEN_HEADER, GATEWAY_SCOPE } from '../../services/platform/model.js';
+import { ipAllowed } from '../../services/platform/validation.js';
 import { can, type Principal } from '../../services/principal.js';
 
 export interface GatewayRouteOptions {

@@ -5,7 +5,7 @@
  * disabled profile is refused on the next call. The principal is the profile.
  */
 import type { Services } from '../../services/index.js';
-import { API_TOKEN_HEADER } from '../../services/platform.js';
+import { API_TOKEN_HEADER } from '../../services/platform/model.js';
 import { profilePrincipal } from '../../services/principal.js';
 import { invalidToken } from '../errors.js';
 import { type CredentialResolver, PRECEDENCE } from '../resolver.js';

@@ -29,7 +29,8 @@ export function clientJwtResolver(services: Services): CredentialResolver {
       // An oauth2 access profile's client acts for its profile (the API platform); a disabled
       // profile's tokens are refused from its next call, as a revoked client's are.
       const profile = await services.platform.profileOfClient(clientId);
-      if (profile && !profile.enabled) throw invalidToken(`The access profile "${profile.name}" is disabled.`);
+      if (profile && !profile.enabled)
+        throw invalidToken(`The access profile "${profile.name}" is disabled.`);
       return clientPrincipal(
         verified.owner,
         clientId,

@@ -7,7 +7,7 @@
  * or `sub`.
  */
 import type { Services } from '../../services/index.js';
-import { foreignIssuer } from '../../services/platform.js';
+import { foreignIssuer } from '../../services/platform/catalog.js';
 import { profilePrincipal } from '../../services/principal.js';
 import { bearerToken } from '../credentials.js';
 import { invalidToken } from '../errors.js';
