@@ -4,7 +4,9 @@
  * body streamed both ways (the upstream must see the first bytes before the client has sent the
  * rest, which a buffering proxy could never do); upstream 5xx passed through; 502 and 504; the
  * three authentication methods (jwt with a JWKS server of its own); IP allow-list; collection not
- * allowed; disabled profile refused on its next call; unknown paths answer as before.
+ * allowed; disabled profile refused on its next call, on this node and (a second app over the same
+ * store) on another; HEAD through a GET endpoint; a credential of no access profile refused; unknown
+ * paths answer as before.
  */
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -15,7 +17,7 @@ import type { App } from '../../src/app.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import { OPERATOR } from '../../src/services/principal.js';
 import type { Services } from '../../src/services/index.js';
-import { createUser, testApp } from '../helpers/app.js';
+import { createUser, type TestApp, testApp } from '../helpers/app.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 
 const MB = 1024 * 1024;
@@ -75,7 +77,11 @@ async function startUpstream(): Promise<Upstream> {
         return;
       }
       if (url.pathname === '/slow') return; // never answers: the endpoint's timeout decides
-      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-upstream': 'yes',
+        'x-upstream-method': req.method ?? '',
+      });
       res.end(
         JSON.stringify({
           method: req.method,
@@ -134,12 +140,16 @@ for (const dialect of dialects()) {
     let apiToken: string;
     let oauth: { clientId: string; clientSecret: string };
     let tokenProfileId: number;
+    let clock: TestApp['clock'];
+    let config: TestApp['config'];
 
     beforeAll(async () => {
       ts = await dialect.open();
       upstream = await startUpstream();
       jwks = await startJwks();
-      ({ app, services } = await testApp(ts.store, { config: { gatewayJwksCooldownSeconds: 0 } }));
+      ({ app, services, clock, config } = await testApp(ts.store, {
+        config: { gatewayJwksCooldownSeconds: 0 },
+      }));
       await services.keys.prepare();
       await createUser(services, 'gw-owner@example.com', 'Privileged');
       await app.listen({ port: 0, host: '127.0.0.1' });
@@ -471,6 +481,112 @@ for (const dialect of dialects()) {
       expect((await call(await sign(second.privateKey, 'k2', { tier: 'gold' }))).status).toBe(401);
       jwks.keys = [...jwks.keys, { ...(await exportJWK(second.publicKey)), kid: 'k2', alg: 'ES256' }];
       expect((await call(await sign(second.privateKey, 'k2', { tier: 'gold' }))).status).toBe(200);
+    });
+    it('answers HEAD through the GET endpoint: the upstream sees HEAD, the caller gets its headers and no body', async () => {
+      const res = await fetch(`${base}/shop/orders/42/items/7?q=1`, { method: 'HEAD', headers: withToken() });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-upstream')).toBe('yes');
+      expect(res.headers.get('x-upstream-method')).toBe('HEAD');
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(await res.text()).toBe('');
+    });
+
+    it('refuses a credential of no access profile: an ordinary client token with scope gateway (403), a developer token (401)', async () => {
+      const owner = await createUser(services, `plain-owner-${dialect.name}@example.com`, 'Privileged');
+      const plain = await services.clients.create(
+        { name: 'Plain client', scopes: ['gateway', 'data'], owner: owner.email },
+        CLI_ACTOR,
+      );
+      const tokenRes = await fetch(`${base}/oauth2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: plain.clientId,
+          client_secret: plain.clientSecret,
+          scope: 'gateway',
+        }),
+      });
+      expect(tokenRes.status).toBe(200);
+      const { access_token: bearer } = (await tokenRes.json()) as { access_token: string };
+      const refused = await fetch(`${base}/shop/orders/1/items/2`, {
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toEqual({
+        error: 'forbidden',
+        message: 'This credential belongs to no access profile; the API platform takes only those.',
+        details: { reason: 'no_access_profile' },
+      });
+
+      // A developer token is not a kind of credential the gateway takes at all: the surface's 401.
+      const developer = await services.accessTokens.create(
+        { description: 'not for the gateway', user: owner.id, expiresInDays: 1 },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      for (const headers of <Array<Record<string, string>>>[
+        { authorization: `Bearer ${developer.token}` },
+        { 'x-domo-developer-token': developer.token },
+      ]) {
+        const res = await fetch(`${base}/shop/orders/1/items/2`, { headers });
+        expect(res.status).toBe(401);
+        expect(((await res.json()) as { error: string }).error).toBe('invalid_token');
+      }
+    });
+
+    it('two nodes on one store: a profile disabled through node A is refused on its next call through node B', async () => {
+      const peer = await testApp(await ts.openPeer(), { clock, config });
+      try {
+        const issued = await services.platform.createProfile(
+          { name: 'Two nodes', authMethod: 'oauth2', collections: ['shop'], owner: 'gw-owner@example.com' },
+          OPERATOR,
+          CLI_ACTOR,
+        );
+        const { clientId, clientSecret } = issued.credentials as { clientId: string; clientSecret: string };
+        const token = await fetch(`${base}/oauth2/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_id: clientId,
+            client_secret: clientSecret,
+          }),
+        });
+        const { access_token: bearer } = (await token.json()) as { access_token: string };
+        const onB = () =>
+          peer.app.inject({
+            method: 'GET',
+            url: '/shop/orders/5/items/6',
+            headers: { authorization: `Bearer ${bearer}` },
+          });
+        // Node B has the catalog cached from this call on.
+        await peer.services.epochs.poll();
+        expect((await onB()).statusCode).toBe(200);
+
+        const admin = await createUser(services, `gw-admin-${dialect.name}@example.com`, 'Admin');
+        const adminToken = await services.accessTokens.create(
+          { description: 'gateway admin', user: admin.id, expiresInDays: 1 },
+          OPERATOR,
+          CLI_ACTOR,
+        );
+        const disabled = await fetch(`${base}/api/admin/v1/platform/profiles/${issued.profile.id}`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${adminToken.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ enabled: false }),
+        });
+        expect(disabled.status).toBe(200);
+        // B learns of the change by its cache-epoch poll (on PostgreSQL also by NOTIFY): the next call is refused.
+        await peer.services.epochs.poll();
+        const refused = await onB();
+        expect(refused.statusCode).toBe(401);
+        expect(refused.json()).toMatchObject({
+          error: 'invalid_token',
+          message: 'The access profile "Two nodes" is disabled.',
+        });
+      } finally {
+        await peer.app.close();
+      }
     });
   });
 }
