@@ -1,0 +1,213 @@
+/**
+ * Pieces the API platform pages share (pages/platform-*.tsx): the API's types, the enabled
+ * badge and check-box, the collection dialog (the list and a collection's page both edit), and
+ * every collection in one list (the access profile dialog's multi-select).
+ */
+import { useId, useRef, useState } from 'preact/hooks';
+import { type Answer, api, unwrap } from '../api/client';
+import { Dialog } from './Dialog';
+import { ErrorBanner } from './ErrorBanner';
+import { formErrors, useFocusInvalid } from './field-errors';
+import { TextField } from './TextField';
+import './platform.css';
+
+export type Collection = Answer<'/api/admin/v1/platform/collections/{id}', 'get'>;
+export type Endpoint = Answer<'/api/admin/v1/platform/collections/{id}/endpoints/{endpointId}', 'get'>;
+export type Profile = Answer<'/api/admin/v1/platform/profiles/{id}', 'get'>;
+export type IssuedProfile = Answer<'/api/admin/v1/platform/profiles', 'post', 201>;
+
+export function EnabledBadge({ enabled }: { enabled: boolean }) {
+  return (
+    <span class={`badge ${enabled ? 'badge-enabled' : 'badge-disabled'}`}>
+      {enabled ? 'enabled' : 'disabled'}
+    </span>
+  );
+}
+
+/** A labelled check-box with a hint, and the server's message when it names this field. */
+export function CheckField({
+  label,
+  checked,
+  onChange,
+  hint,
+  error,
+}: {
+  label: string;
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+  hint?: string;
+  error?: string;
+}) {
+  const id = useId();
+  const hintId = useId();
+  const errorId = useId();
+  return (
+    <div class="field">
+      <div class="choice">
+        <input
+          id={id}
+          type="checkbox"
+          checked={checked}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={[hint ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ') || undefined}
+          onChange={(e) => onChange((e.target as HTMLInputElement).checked)}
+        />
+        <label for={id}>{label}</label>
+      </div>
+      {hint ? (
+        <p id={hintId} class="hint">
+          {hint}
+        </p>
+      ) : null}
+      {error ? (
+        <p id={errorId} class="field-error">
+          {error}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+/** The form's Cancel and submit buttons. */
+export function FormActions({
+  busy,
+  submit,
+  onCancel,
+}: {
+  busy: boolean;
+  submit: string;
+  onCancel: () => void;
+}) {
+  return (
+    <div class="actions">
+      <button type="button" onClick={onCancel} disabled={busy}>
+        Cancel
+      </button>
+      <button type="submit" class="primary" disabled={busy}>
+        {submit}
+      </button>
+    </div>
+  );
+}
+
+/**
+ * A form's submit: runs `action`, keeps the error for the fields and the banner, and stays busy
+ * until it ends. The dialog stays open on a refusal, with what was typed.
+ */
+export function useSubmit(action: () => Promise<void>) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const formRef = useRef<HTMLFormElement>(null);
+  useFocusInvalid(formRef, error);
+  const onSubmit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, formRef, onSubmit };
+}
+
+const COLLECTION_FIELDS = ['name', 'prefix', 'description', 'upstreamUrl', 'enabled'] as const;
+
+/** Create a collection (no `collection`) or edit one. */
+export function CollectionDialog({
+  collection,
+  onClose,
+  onSaved,
+}: {
+  collection?: Collection;
+  onClose: () => void;
+  onSaved: (saved: Collection) => void;
+}) {
+  const [name, setName] = useState(collection?.name ?? '');
+  const [prefix, setPrefix] = useState(collection?.prefix ?? '');
+  const [description, setDescription] = useState(collection?.description ?? '');
+  const [upstreamUrl, setUpstreamUrl] = useState(collection?.upstreamUrl ?? '');
+  const [enabled, setEnabled] = useState(collection?.enabled ?? true);
+  const { busy, error, formRef, onSubmit } = useSubmit(async () => {
+    const body = { name, prefix, description, upstreamUrl, enabled };
+    const saved = collection
+      ? await unwrap(
+          api.PATCH('/api/admin/v1/platform/collections/{id}', {
+            params: { path: { id: String(collection.id) } },
+            body,
+          }),
+        )
+      : await unwrap(api.POST('/api/admin/v1/platform/collections', { body }));
+    onSaved(saved);
+  });
+  const errors = formErrors(error, COLLECTION_FIELDS);
+  return (
+    <Dialog
+      title={collection ? `Edit the collection “${collection.name}”` : 'Create API collection'}
+      onClose={onClose}
+      wide
+      description={
+        collection
+          ? undefined
+          : 'A collection puts one upstream service behind Gatehouse: its endpoints are called at /<prefix>/<path>.'
+      }
+    >
+      <form ref={formRef} onSubmit={onSubmit} noValidate>
+        <ErrorBanner error={errors.banner} />
+        <TextField label="Name" value={name} onInput={setName} required autoFocus error={errors.of('name')} />
+        <TextField
+          label="Prefix"
+          value={prefix}
+          onInput={setPrefix}
+          required
+          mono
+          hint={`Calls reach the collection at ${window.location.origin}/${prefix || '<prefix>'}/…: one lower-case path segment.`}
+          error={errors.of('prefix')}
+        />
+        <TextField
+          label="Upstream URL"
+          type="url"
+          value={upstreamUrl}
+          onInput={setUpstreamUrl}
+          required
+          mono
+          placeholder="https://orders.internal.example.com/v2"
+          hint="The base URL its endpoints are forwarded to."
+          error={errors.of('upstreamUrl')}
+        />
+        <TextField
+          label="Description"
+          value={description}
+          onInput={setDescription}
+          rows={2}
+          error={errors.of('description')}
+        />
+        <CheckField
+          label="Enabled"
+          checked={enabled}
+          onChange={setEnabled}
+          hint="A disabled collection answers every call with 404, as if it did not exist."
+          error={errors.of('enabled')}
+        />
+        <FormActions busy={busy} submit={collection ? 'Save' : 'Create'} onCancel={onClose} />
+      </form>
+    </Dialog>
+  );
+}
+
+/** Every collection, page after page (for a multi-select; a profile may name at most 500). */
+export async function allCollections(): Promise<Collection[]> {
+  const all: Collection[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await unwrap(
+      api.GET('/api/admin/v1/platform/collections', { params: { query: { limit: 200, cursor } } }),
+    );
+    all.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor && all.length < 2000);
+  return all;
+}
