@@ -219,6 +219,59 @@ describeBrowser('admin UI: API platform', { timeout: BROWSER_TEST_TIMEOUT }, () 
     expect((await call(renewed)).status).toBe(200);
   });
 
+  it('creates an oauth2 profile (its client secret shown once works at /oauth2/token) and a jwt profile', async () => {
+    await page.getByRole('button', { name: 'Create access profile' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create access profile' });
+    await dialog.getByLabel('Name').fill('Partner B');
+    await dialog.getByRole('radio', { name: /^OAuth 2.0/ }).check();
+    await dialog.getByRole('checkbox', { name: /^Shop/ }).check();
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    const shown = page.getByRole('dialog', { name: 'Credentials of “Partner B”' });
+    const clientId = await shown.getByLabel('Client ID').inputValue();
+    const secret = await shown.getByLabel('Client secret').inputValue();
+    expect(await shown.textContent()).toContain('You will not see this again.');
+    const issued = await fetch(`${gatehouse.url}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: clientId,
+        client_secret: secret,
+      }),
+    });
+    expect(issued.status).toBe(200);
+    const { access_token } = (await issued.json()) as { access_token: string };
+    const called = await fetch(`${gatehouse.url}/shop/orders/7`, {
+      headers: { authorization: `Bearer ${access_token}` },
+    });
+    expect(called.status).toBe(200);
+    await shown.getByRole('button', { name: 'Done' }).click();
+    expect(await row(page, 'Partner B').getByRole('cell').nth(1).textContent()).toContain(
+      `OAuth 2.0 ${clientId.slice(0, 8)}`,
+    );
+
+    // jwt: required claims that are not a JSON object are refused at their field, before any call.
+    await page.getByRole('button', { name: 'Create access profile' }).click();
+    await dialog.getByLabel('Name').fill('Partner C');
+    await dialog.getByRole('radio', { name: /^JWT/ }).check();
+    await dialog
+      .getByRole('textbox', { name: 'JWKS URL' })
+      .fill('https://idp.example.com/.well-known/jwks.json');
+    await dialog.getByRole('textbox', { name: 'Issuer' }).fill('https://idp.example.com/');
+    const claims = dialog.getByLabel('Required claims (optional)');
+    await claims.fill('tier=gold');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => claims.getAttribute('aria-invalid')).toBe('true');
+    expect(await description(claims)).toContain('Required claims must be a JSON object');
+    await claims.fill('{"tier": "gold"}');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    // No credential to show: the identity provider issues the tokens.
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    await expect
+      .poll(() => row(page, 'Partner C').getByRole('cell').nth(1).textContent())
+      .toBe('JWT https://idp.example.com/');
+  });
+
   it('shows the API platform pages only to a role holding gateway.manage', async () => {
     const me = (await (await context.request.get('/api/admin/v1/me')).json()) as { csrfToken: string };
     const headers = { 'x-csrf-token': me.csrfToken };
