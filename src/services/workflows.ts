@@ -1,8 +1,9 @@
 /**
  * Workflows: versioned definitions, sharing, runs (instances) and their logs.
  * Visibility: a workflow is visible to its owner, to the users it is shared
- * with, and to admins (a principal holding every grant: `isAdmin`, never a role name); for anyone else it does not exist (404, same body as a
- * missing one). The engine (src/workflows/engine.ts) runs the instances.
+ * with, to the members (at the time of the request) of the groups it is shared with, and to
+ * admins (a principal holding every grant: `isAdmin`, never a role name); for anyone else it does
+ * not exist (404, same body as a missing one). The engine (src/workflows/engine.ts) runs the instances.
  */
 import crypto from 'node:crypto';
 import type { Selectable } from 'kysely';
@@ -25,6 +26,8 @@ export interface Workflow {
   version: number;
   ownerId: number;
   sharedWith: number[];
+  /** Groups whose members see the workflow (membership is read at each request). */
+  sharedWithGroups: number[];
   definition: WorkflowDefinition;
   createdBy: number | null;
   createdOn: string;
@@ -202,16 +205,33 @@ export class WorkflowsService {
     return this.visibleTo(restrictedTo(principal), executor);
   }
 
-  /** Workflows owned by or shared with `userId` (not deleted); every one for null. */
+  /** Workflows owned by or shared with `userId`, directly or through a group it is in now (not deleted); every one for null. */
   private visibleTo(userId: number | null, executor: Executor = this.db) {
     let query = executor.selectFrom('workflows').where('workflows.deleted_at', 'is', null);
     if (userId !== null) {
-      // `id in (…)` rather than a correlated `exists`, so both sides of the OR use an index
-      // (owner, and shares by user): the cost follows the user's workflows, not all of them.
+      // `id in (…)` rather than a correlated `exists`, so every side of the OR uses an index
+      // (owner, shares by user, memberships by user then shares by group): the cost follows the
+      // user's workflows, not all of them. Group membership is read here, at each request.
       query = query.where((eb) =>
         eb.or([
           eb('workflows.owner_id', '=', userId),
-          eb('workflows.id', 'in', eb.selectFrom('workflow_shares').select('workflow_shares.workflow_id').where('workflow_shares.user_id', '=', userId)),
+          eb(
+            'workflows.id',
+            'in',
+            eb
+              .selectFrom('workflow_shares')
+              .select('workflow_shares.workflow_id')
+              .where('workflow_shares.user_id', '=', userId),
+          ),
+          eb(
+            'workflows.id',
+            'in',
+            eb
+              .selectFrom('workflow_group_shares')
+              .innerJoin('group_members', 'group_members.group_id', 'workflow_group_shares.group_id')
+              .select('workflow_group_shares.workflow_id')
+              .where('group_members.user_id', '=', userId),
+          ),
         ]),
       );
     }
@@ -237,6 +257,12 @@ export class WorkflowsService {
       .where('workflow_id', '=', row.id)
       .orderBy('user_id')
       .execute();
+    const groupShares = await executor
+      .selectFrom('workflow_group_shares')
+      .select('group_id')
+      .where('workflow_id', '=', row.id)
+      .orderBy('group_id')
+      .execute();
     return {
       id: row.id,
       name: row.name,
@@ -244,6 +270,7 @@ export class WorkflowsService {
       version: row.current_version,
       ownerId: row.owner_id,
       sharedWith: shares.map((s) => s.user_id),
+      sharedWithGroups: groupShares.map((g) => g.group_id),
       definition: JSON.parse(version.definition) as WorkflowDefinition,
       createdBy: row.created_by,
       createdOn: row.created_at,
@@ -406,33 +433,95 @@ export class WorkflowsService {
     });
   }
 
-  /** Replaces the list of users the workflow is shared with. */
-  async setSharing(id: string, userIds: unknown, principal: Principal, actor: Actor): Promise<Workflow> {
-    if (!Array.isArray(userIds) || userIds.length > MAX_SHARES || userIds.some((u) => !isId(u))) {
-      throw new ValidationError(`"userIds" must be a list of at most ${MAX_SHARES} user ids.`, { field: 'userIds' });
+  /**
+   * Replaces the users and/or the groups the workflow is shared with: `userIds` replaces the
+   * users, `groupIds` the groups; a list not given stays as it is (so a client that only knows
+   * `userIds` keeps the group shares).
+   */
+  async setSharing(
+    id: string,
+    sharing: { userIds?: unknown; groupIds?: unknown },
+    principal: Principal,
+    actor: Actor,
+  ): Promise<Workflow> {
+    const { userIds, groupIds } = sharing;
+    if (userIds === undefined && groupIds === undefined) {
+      throw new ValidationError('Give "userIds", "groupIds" or both.', { field: 'userIds' });
     }
-    const ids = [...new Set(userIds as number[])];
+    for (const [field, list, what] of [
+      ['userIds', userIds, 'user'],
+      ['groupIds', groupIds, 'group'],
+    ] as const) {
+      if (
+        list !== undefined &&
+        (!Array.isArray(list) || list.length > MAX_SHARES || list.some((u) => !isId(u)))
+      ) {
+        throw new ValidationError(`"${field}" must be a list of at most ${MAX_SHARES} ${what} ids.`, {
+          field,
+        });
+      }
+    }
+    const users = userIds === undefined ? undefined : [...new Set(userIds as number[])];
+    const groups =
+      groupIds === undefined ? undefined : [...new Set(groupIds as number[])].sort((a, b) => a - b);
     await this.ctx.store.transaction(async (tx) => {
       const row = await this.findRow(id, principal, tx);
       this.assertOwnerOrAdmin(row, principal, 'change its sharing');
-      if (ids.length > 0) {
-        const found = await tx.selectFrom('users').select('id').where('id', 'in', ids).execute();
-        // Which ids are unknown is not said: the answer must not tell who has an account.
-        if (found.length !== ids.length) {
-          throw new ValidationError('One or more of the user ids do not name a Gatehouse user.', { field: 'userIds' });
+      const details: { userIds?: number[]; groupIds?: number[] } = {};
+      if (users !== undefined) {
+        if (users.length > 0) {
+          const found = await tx.selectFrom('users').select('id').where('id', 'in', users).execute();
+          // Which ids are unknown is not said: the answer must not tell who has an account.
+          if (found.length !== users.length) {
+            throw new ValidationError('One or more of the user ids do not name a Gatehouse user.', {
+              field: 'userIds',
+            });
+          }
         }
+        await tx.deleteFrom('workflow_shares').where('workflow_id', '=', id).execute();
+        const shared = users.filter((u) => u !== row.owner_id);
+        if (shared.length > 0) {
+          await tx
+            .insertInto('workflow_shares')
+            .values(shared.map((user_id) => ({ workflow_id: id, user_id })))
+            .execute();
+        }
+        details.userIds = shared;
       }
-      await tx.deleteFrom('workflow_shares').where('workflow_id', '=', id).execute();
-      const shared = ids.filter((u) => u !== row.owner_id);
-      if (shared.length > 0) {
-        await tx.insertInto('workflow_shares').values(shared.map((user_id) => ({ workflow_id: id, user_id }))).execute();
+      if (groups !== undefined) {
+        if (groups.length > 0) {
+          const found = new Set(
+            (await tx.selectFrom('groups').select('id').where('id', 'in', groups).execute()).map((g) => g.id),
+          );
+          // Groups are listed to every `user`-scoped caller (GET /v1/groups): naming the unknown ones tells nothing new.
+          const unknown = groups.filter((g) => !found.has(g));
+          if (unknown.length > 0) {
+            throw new ValidationError(`Unknown group ids: ${unknown.join(', ')}.`, {
+              field: 'groupIds',
+              unknown,
+            });
+          }
+        }
+        await tx.deleteFrom('workflow_group_shares').where('workflow_id', '=', id).execute();
+        if (groups.length > 0) {
+          await tx
+            .insertInto('workflow_group_shares')
+            .values(groups.map((group_id) => ({ workflow_id: id, group_id })))
+            .execute();
+        }
+        details.groupIds = groups;
       }
       await tx
         .updateTable('workflows')
         .set({ updated_at: this.ctx.clock.now().toISOString(), updated_by: userIdOf(actor) })
         .where('id', '=', id)
         .execute();
-      await this.audit.record(tx, { actor, action: 'workflow.shared', target: { type: 'workflow', id }, details: { userIds: shared } });
+      await this.audit.record(tx, {
+        actor,
+        action: 'workflow.shared',
+        target: { type: 'workflow', id },
+        details,
+      });
     });
     return this.get(id, OPERATOR);
   }

@@ -95,11 +95,23 @@ export const UpdateWorkflowBody = Type.Object(
 );
 export const SharingBody = Type.Object(
   {
-    userIds: Type.Array(Type.Integer(), {
-      description: 'The user ids to share with (at most 1000); replaces the list. The owner is implied.',
-    }),
+    userIds: Type.Optional(
+      Type.Array(Type.Integer(), {
+        description:
+          'The user ids to share with (at most 1000); replaces the users. The owner is implied. Not given: the users stay.',
+      }),
+    ),
+    groupIds: Type.Optional(
+      Type.Array(Type.Integer(), {
+        description:
+          "The group ids to share with (at most 1000); replaces the groups. The groups' members at the time of each request see the workflow. Not given: the groups stay.",
+      }),
+    ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: 'At least one of `userIds` and `groupIds`.',
+  },
 );
 
 const Version = Type.Union([Type.Integer(), Type.String()], {
@@ -138,7 +150,10 @@ export const Workflow = Obj(
     description: Type.String(),
     version: Type.Integer({ description: 'The current version.' }),
     ownerId: Type.Integer(),
-    sharedWith: Type.Array(Type.Integer()),
+    sharedWith: Type.Array(Type.Integer(), { description: 'User ids the workflow is shared with.' }),
+    sharedWithGroups: Type.Array(Type.Integer(), {
+      description: 'Group ids the workflow is shared with; their members (now) see it.',
+    }),
     definition: Definition,
     createdBy: Nullable(Type.Integer()),
     createdOn: Timestamp,

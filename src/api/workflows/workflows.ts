@@ -42,7 +42,7 @@ export async function workflowRoutes(app: FastifyInstance, { services }: Workflo
   r.put('/v1/workflows/:id/sharing', { schema: sharingSchema }, async (request) => {
     return services.workflows.setSharing(
       request.params.id,
-      request.body.userIds,
+      request.body,
       principalOf(request),
       actorOf(request),
     );

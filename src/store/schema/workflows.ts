@@ -33,6 +33,12 @@ export interface WorkflowSharesTable {
   user_id: number;
 }
 
+/** A workflow shared with a group: its members (now) see it (migration 019). */
+export interface WorkflowGroupSharesTable {
+  workflow_id: string;
+  group_id: number;
+}
+
 export type WorkflowInstanceStatus = 'QUEUED' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELED';
 
 export interface WorkflowInstancesTable {
@@ -86,6 +92,7 @@ export interface WorkflowTables {
   workflows: WorkflowsTable;
   workflow_versions: WorkflowVersionsTable;
   workflow_shares: WorkflowSharesTable;
+  workflow_group_shares: WorkflowGroupSharesTable;
   workflow_instances: WorkflowInstancesTable;
   workflow_instance_logs: WorkflowInstanceLogsTable;
 }
