@@ -198,6 +198,22 @@ export class TooManyRequestsError extends AppError {
   }
 }
 
+/**
+ * 429 from an API platform policy: `rate_limited` (calls per second or minute), `quota_exceeded`
+ * (calls per UTC day or month) or `concurrency_limited` (calls in flight, after the queue). The
+ * headers carry Retry-After and, for a rate or quota, the RateLimit-* fields.
+ */
+export class PolicyLimitError extends AppError {
+  constructor(
+    code: 'rate_limited' | 'quota_exceeded' | 'concurrency_limited',
+    message: string,
+    headers: Record<string, string>,
+    details: Record<string, unknown>,
+  ) {
+    super(429, code, message, { headers, details });
+  }
+}
+
 /** 502: the API platform could not reach an endpoint's upstream (the message names the endpoint, never the upstream). */
 export class BadGatewayError extends AppError {
   constructor(message: string, details?: unknown) {

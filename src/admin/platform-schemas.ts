@@ -18,6 +18,13 @@ import {
   MAX_PATH_LENGTH,
   MAX_URL_LENGTH,
   MIN_ENDPOINT_TIMEOUT_MS,
+  MAX_CONCURRENCY_LIMIT,
+  MAX_QUEUE_SIZE,
+  MAX_QUEUE_WAIT_MS,
+  MAX_QUOTA_LIMIT,
+  MAX_RATE_LIMIT,
+  QUOTA_UNITS,
+  RATE_UNITS,
 } from '../services/platform/model.js';
 
 const NoContent = NoBody('Done; no body.');
@@ -243,7 +250,7 @@ export const AccessProfile = Obj(
     collections: Type.Array(Obj({ id: Type.Integer(), name: Type.String(), prefix: Type.String() })),
     ipAllowList: Type.Array(Type.String(), { description: 'CIDRs; empty: any address.' }),
     policyId: Nullable(Type.Integer(), {
-      description: 'Rate limit, quota and concurrency policy: not built yet (always null).',
+      description: 'Its policy (rate limit, quota, concurrency); null: no limits.',
     }),
     enabled: Type.Boolean(),
     clientId: Nullable(Type.String(), {
@@ -297,6 +304,10 @@ const CollectionRefs = Type.Array(
     description: 'Collection ids or prefixes this profile may call.',
   },
 );
+const PolicyRef = Nullable(
+  Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1, maxLength: 1000 })]),
+  { description: 'A policy id or name; null: no policy (no limits).' },
+);
 const IpAllowList = Type.Array(Type.String({ maxLength: 100 }), {
   maxItems: MAX_IP_RULES,
   description: 'CIDRs (`203.0.113.0/24`, `2001:db8::/32`) or addresses; a call from elsewhere → 403.',
@@ -311,10 +322,11 @@ export const CreateProfileBody = Type.Object(
     ipAllowList: Type.Optional(IpAllowList),
     enabled: Type.Optional(Enabled),
     jwt: Type.Optional(JwtInput),
+    policyId: Type.Optional(PolicyRef),
   },
   {
     additionalProperties: false,
-    examples: [{ name: 'Partner A', authMethod: 'oauth2', collections: ['orders-api'] }],
+    examples: [{ name: 'Partner A', authMethod: 'oauth2', collections: ['orders-api'], policyId: 1 }],
   },
 );
 export const UpdateProfileBody = Type.Object(
@@ -325,6 +337,7 @@ export const UpdateProfileBody = Type.Object(
     ipAllowList: Type.Optional(IpAllowList),
     enabled: Type.Optional(Enabled),
     jwt: Type.Optional(JwtInput),
+    policyId: Type.Optional(PolicyRef),
   },
   { additionalProperties: false },
 );
@@ -382,5 +395,146 @@ export const deleteProfileSchema = {
   summary: 'Delete an access profile',
   description: 'An oauth2 profile’s API client is revoked with it.',
   params: ProfileParams,
+  response: { 204: NoContent },
+};
+
+// ---- policies --------------------------------------------------------------------------------
+
+const RateLimitSetting = Obj(
+  {
+    limit: Type.Integer({ description: 'Calls per window.' }),
+    per: Literals(RATE_UNITS, { description: 'Windows start on whole seconds or minutes (UTC).' }),
+  },
+  { description: 'null: no rate limit.' },
+);
+const QuotaSetting = Obj(
+  {
+    limit: Type.Integer({ description: 'Calls per window.' }),
+    per: Literals(QUOTA_UNITS, { description: 'A calendar day or month in UTC.' }),
+  },
+  { description: 'null: no quota.' },
+);
+const ConcurrencySetting = Obj(
+  {
+    limit: Type.Integer({ description: 'Calls in flight at once, over every node.' }),
+    queueSize: Type.Integer({ description: 'Calls that may wait for a slot (0: none).' }),
+    maxWaitMs: Type.Integer({ description: 'How long a queued call waits before its 429.' }),
+  },
+  { description: 'null: no concurrency limit.' },
+);
+
+export const Policy = Obj(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    description: Type.String(),
+    rateLimit: Nullable(RateLimitSetting),
+    quota: Nullable(QuotaSetting),
+    concurrency: Nullable(ConcurrencySetting),
+    profileCount: Type.Integer({ description: 'The access profiles that use it.' }),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { title: 'Policy' },
+);
+
+const RateLimitInput = Nullable(
+  Type.Object(
+    {
+      limit: Type.Integer({ description: `1–${MAX_RATE_LIMIT}.` }),
+      per: Type.String({ maxLength: 20, description: `One of ${RATE_UNITS.join(', ')}.` }),
+    },
+    { additionalProperties: false },
+  ),
+  { description: 'Calls per second or minute; null: none.' },
+);
+const QuotaInput = Nullable(
+  Type.Object(
+    {
+      limit: Type.Integer({ description: `1–${MAX_QUOTA_LIMIT}.` }),
+      per: Type.String({ maxLength: 20, description: `One of ${QUOTA_UNITS.join(', ')} (UTC calendar).` }),
+    },
+    { additionalProperties: false },
+  ),
+  { description: 'Calls per UTC day or month; null: none.' },
+);
+const ConcurrencyInput = Nullable(
+  Type.Object(
+    {
+      limit: Type.Integer({ description: `1–${MAX_CONCURRENCY_LIMIT}.` }),
+      queueSize: Type.Optional(Type.Integer({ description: `0–${MAX_QUEUE_SIZE} (default 0).` })),
+      maxWaitMs: Type.Optional(
+        Type.Integer({ description: `0–${MAX_QUEUE_WAIT_MS} ms (default 0; above 0 when queueSize is).` }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  { description: 'Calls in flight; null: none.' },
+);
+
+export const PolicyParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 1000, description: 'The policy id or name.' }),
+});
+
+export const CreatePolicyBody = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Description),
+    rateLimit: Type.Optional(RateLimitInput),
+    quota: Type.Optional(QuotaInput),
+    concurrency: Type.Optional(ConcurrencyInput),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        name: 'Partner standard',
+        rateLimit: { limit: 10, per: 'second' },
+        quota: { limit: 100000, per: 'month' },
+        concurrency: { limit: 5, queueSize: 10, maxWaitMs: 2000 },
+      },
+    ],
+  },
+);
+export const UpdatePolicyBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    description: Type.Optional(Description),
+    rateLimit: Type.Optional(RateLimitInput),
+    quota: Type.Optional(QuotaInput),
+    concurrency: Type.Optional(ConcurrencyInput),
+  },
+  { additionalProperties: false },
+);
+
+export const listPoliciesSchema = {
+  summary: 'List policies',
+  description: 'Needs `gateway.manage`. By id.',
+  querystring: ListQuery,
+  response: { 200: Page(Policy) },
+};
+export const createPolicySchema = {
+  summary: 'Create a policy',
+  description:
+    'Rate limit, quota and concurrency limit, each optional. Give it to access profiles with their `policyId`.',
+  body: CreatePolicyBody,
+  response: { 201: Policy },
+};
+export const getPolicySchema = {
+  summary: 'A policy',
+  params: PolicyParams,
+  response: { 200: Policy },
+};
+export const updatePolicySchema = {
+  summary: 'Change a policy',
+  description: 'null turns a limit off. Every node enforces the change from its next call.',
+  params: PolicyParams,
+  body: UpdatePolicyBody,
+  response: { 200: Policy },
+};
+export const deletePolicySchema = {
+  summary: 'Delete a policy',
+  description: 'Only a policy no access profile uses: otherwise 409, naming the profiles.',
+  params: PolicyParams,
   response: { 204: NoContent },
 };

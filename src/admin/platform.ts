@@ -18,6 +18,11 @@
  *   PATCH  /platform/profiles/:id
  *   POST   /platform/profiles/:id/credentials             {graceSeconds?} → {profile, credentials}
  *   DELETE /platform/profiles/:id                         (an oauth2 profile's client is revoked) → 204
+ *   GET    /platform/policies                             ?limit&cursor
+ *   POST   /platform/policies                             {name, description?, rateLimit?, quota?, concurrency?} → 201
+ *   GET    /platform/policies/:id                         by id or name
+ *   PATCH  /platform/policies/:id                         any of the create fields (null turns a limit off)
+ *   DELETE /platform/policies/:id                         409 while a profile uses it → 204
  *
  * The service checks `gateway.manage` too (the CLI calls it directly); the hook here answers
  * before the body is read.
@@ -28,19 +33,24 @@ import type { AdminRouteOptions } from './index.js';
 import {
   createCollectionSchema,
   createEndpointSchema,
+  createPolicySchema,
   createProfileSchema,
   deleteCollectionSchema,
   deleteEndpointSchema,
+  deletePolicySchema,
   deleteProfileSchema,
   getCollectionSchema,
   getEndpointSchema,
+  getPolicySchema,
   getProfileSchema,
   listCollectionsSchema,
   listEndpointsSchema,
+  listPoliciesSchema,
   listProfilesSchema,
   regenerateProfileSchema,
   updateCollectionSchema,
   updateEndpointSchema,
+  updatePolicySchema,
   updateProfileSchema,
 } from './platform-schemas.js';
 import { actorOf, requirePrincipal } from './principal.js';
@@ -163,6 +173,28 @@ export async function platformRoutes(app: FastifyInstance, { services }: AdminRo
     { schema: deleteProfileSchema, onRequest: manage },
     async (request, reply) => {
       await platform.deleteProfile(request.params.id, requirePrincipal(request), actorOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  r.get('/platform/policies', { schema: listPoliciesSchema, onRequest: manage }, async (request) =>
+    platform.listPolicies(request.query, requirePrincipal(request)),
+  );
+  r.post('/platform/policies', { schema: createPolicySchema, onRequest: manage }, async (request, reply) => {
+    const created = await platform.createPolicy(request.body, requirePrincipal(request), actorOf(request));
+    return reply.code(201).send(created);
+  });
+  r.get('/platform/policies/:id', { schema: getPolicySchema, onRequest: manage }, async (request) =>
+    platform.getPolicy(request.params.id, requirePrincipal(request)),
+  );
+  r.patch('/platform/policies/:id', { schema: updatePolicySchema, onRequest: manage }, async (request) =>
+    platform.updatePolicy(request.params.id, request.body, requirePrincipal(request), actorOf(request)),
+  );
+  r.delete(
+    '/platform/policies/:id',
+    { schema: deletePolicySchema, onRequest: manage },
+    async (request, reply) => {
+      await platform.deletePolicy(request.params.id, requirePrincipal(request), actorOf(request));
       return reply.code(204).send();
     },
   );

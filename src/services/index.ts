@@ -12,6 +12,7 @@ import { DatasetsService } from './datasets.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
+import { GatewayLimits } from './platform/limits.js';
 import { PlatformService } from './platform/service.js';
 import { LiveUsers } from './live-users.js';
 import { RolesService } from './roles.js';
@@ -51,19 +52,24 @@ export interface Services {
   readonly datasetQueries: DatasetQueryService;
   /** Streams (Domo's /v1/streams): multi-part uploads into a DataSet, committed at once. */
   readonly streams: StreamsService;
-  /** The API platform: collections, endpoints, access profiles, and the gateway's catalog. */
+  /** The API platform: collections, endpoints, access profiles, policies, and the gateway's catalog. */
   readonly platform: PlatformService;
+  /** The gateway's policy enforcement (rate, quota, concurrency) on the throttle's counters. */
+  readonly gatewayLimits: GatewayLimits;
 }
 
 export function createServices(ctx: ServiceContext): Services {
   const audit = new AuditService(ctx.store, ctx.clock);
   const roles = new RolesService(ctx, audit);
   const users = new UsersService(ctx, roles, audit);
-  const throttle = new ThrottleService(
+  // One counter backend per process: the throttles and the gateway's policies share it (and its Redis connection).
+  const counter =
     ctx.config.redisUrl === undefined
       ? new StoreThrottleCounter(ctx.store)
-      : new RedisThrottleCounter(ctx.config.redisUrl, `${ctx.config.redisPrefix}throttle:`),
-    ctx.clock,
+      : new RedisThrottleCounter(ctx.config.redisUrl, `${ctx.config.redisPrefix}throttle:`);
+  const throttle = new ThrottleService(counter, ctx.clock);
+  const gatewayLimits = new GatewayLimits(counter, ctx.clock, (err, what) =>
+    ctx.log.warn({ err }, `failed ${what}`),
   );
   const sessions = new SessionsService(ctx, users, throttle, audit);
   const liveUsers = new LiveUsers(ctx, users, roles);
@@ -94,5 +100,6 @@ export function createServices(ctx: ServiceContext): Services {
     datasetQueries: new DatasetQueryService(ctx),
     streams: new StreamsService(ctx, datasets, audit),
     platform: new PlatformService(ctx, audit, clients),
+    gatewayLimits,
   };
 }

@@ -16,11 +16,17 @@
  * the account or client from everyone else.
  *
  * Windows are fixed: a key's window starts with its first attempt and lasts
- * `windowSeconds`; when it is over the next attempt starts a new one.
- * Expired rows are deleted by the background maintenance (`prune`).
+ * `windowSeconds` (or ends at the entry's `windowEndsAt`, for calendar windows such as the API
+ * platform's per-minute rate and per-month quota); when it is over the next attempt starts a new
+ * one. Expired rows are deleted by the background maintenance (`prune`).
+ *
+ * The same backends keep *leases* (the API platform's calls in flight): a set of ids per key,
+ * each with an expiry, of which at most `max` may be live at once (`acquireLease`). A lease is
+ * renewed while its call runs and released when it ends; a crashed process's leases run out.
  */
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
+import type SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { RateLimit } from '../config.js';
@@ -44,6 +50,19 @@ export interface CounterEntry {
   readonly key: string;
   readonly windowSeconds: number;
   readonly max: number;
+  /** A window that starts now ends here (epoch ms) instead of `windowSeconds` from now: calendar windows. */
+  readonly windowEndsAt?: number;
+}
+
+/** Where a window that starts now ends, epoch ms. */
+function windowEndOf(entry: CounterEntry, now: number): number {
+  return entry.windowEndsAt ?? now + entry.windowSeconds * 1000;
+}
+
+/** One call in flight under `key` (`id` is unique), live until `expiresAt` (epoch ms). */
+export interface Lease {
+  readonly key: string;
+  readonly id: string;
 }
 
 /**
@@ -75,7 +94,15 @@ export interface ThrottleCounter {
   reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult>;
   /** Atomically resets or decrements (never below zero) each key whose window is still running. */
   release(entries: readonly CounterRelease[], now: number): Promise<void>;
-  /** Deletes the counters whose window has ended; returns how many (Redis expires them itself: 0). */
+  /**
+   * Atomically: if fewer than `max` leases of `lease.key` are live at `now`, adds `lease`, live
+   * until `expiresAt`, and returns true; otherwise adds nothing and returns false.
+   */
+  acquireLease(lease: Lease, max: number, expiresAt: number, now: number): Promise<boolean>;
+  /** Moves the expiry of every lease given (that still exists) to `expiresAt`. */
+  renewLeases(leases: readonly Lease[], expiresAt: number): Promise<void>;
+  releaseLease(lease: Lease): Promise<void>;
+  /** Deletes the counters whose window has ended and the leases that ran out; returns how many (Redis expires them itself: 0). */
   prune(now: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -105,6 +132,7 @@ export class StoreThrottleCounter implements ThrottleCounter {
   async reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
     if (entries.length === 0) return { counted: [] };
     if (this.store.dialect === 'postgres') return this.reservePostgres(entries, now);
+    if (this.store.withSqliteHandle) return this.reserveSqlite(entries, now);
     try {
       const counted = await this.store.transaction(async (tx) => {
         const hits: CounterHit[] = [];
@@ -122,13 +150,43 @@ export class StoreThrottleCounter implements ThrottleCounter {
     }
   }
 
+  /**
+   * SQLite: the whole attempt is one synchronous better-sqlite3 transaction (BEGIN IMMEDIATE),
+   * with no await inside, so nothing of this process runs in between and another process waits
+   * for the write lock; cheaper than the same statements through Kysely, one await per attempt.
+   */
+  private reserveSqlite(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
+    return this.store.withSqliteHandle!((database) => {
+      const upsert = sqliteStatement(database, SQLITE_INCREMENT);
+      const attempt = database.transaction((): ReserveResult => {
+        const hits: CounterHit[] = [];
+        for (const [index, entry] of entries.entries()) {
+          const row = upsert.get(entry.key, windowEndOf(entry, now), now, now) as {
+            count: number;
+            window_ends_at: number;
+          };
+          const hit = { key: entry.key, count: Number(row.count), windowEndsAt: Number(row.window_ends_at) };
+          if (hit.count > entry.max) throw new Refused(index, hit.windowEndsAt);
+          hits.push(hit);
+        }
+        return { counted: hits };
+      });
+      try {
+        return attempt.immediate();
+      } catch (error) {
+        if (error instanceof Refused) return { refused: error.index, windowEndsAt: error.windowEndsAt };
+        throw error;
+      }
+    });
+  }
+
   private async reservePostgres(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
     const steps = entries.map((entry, i) => {
       const name = sql.raw(`c${i}`);
       const afterPrevious = i === 0 ? sql`` : sql` where exists (select 1 from ${sql.raw(`c${i - 1}`)})`;
       return sql`${name} as (
         insert into throttle_counters (key, count, window_ends_at)
-        select ${entry.key}::text, 1, ${now + entry.windowSeconds * 1000}::bigint${afterPrevious}
+        select ${entry.key}::text, 1, ${windowEndOf(entry, now)}::bigint${afterPrevious}
         on conflict (key) do update set
           count = case when throttle_counters.window_ends_at <= ${now}::bigint then 1 else throttle_counters.count + 1 end,
           window_ends_at = case when throttle_counters.window_ends_at <= ${now}::bigint
@@ -169,7 +227,7 @@ export class StoreThrottleCounter implements ThrottleCounter {
   private async increment(executor: Executor, entry: CounterEntry, now: number): Promise<CounterHit> {
     const row = await executor
       .insertInto('throttle_counters')
-      .values({ key: entry.key, count: 1, window_ends_at: now + entry.windowSeconds * 1000 })
+      .values({ key: entry.key, count: 1, window_ends_at: windowEndOf(entry, now) })
       .onConflict((oc) =>
         oc.column('key').doUpdateSet((eb) => ({
           count: eb
@@ -215,15 +273,95 @@ export class StoreThrottleCounter implements ThrottleCounter {
       .execute();
   }
 
+  /**
+   * SQLite: one synchronous statement (it takes the write lock before it counts). PostgreSQL: a
+   * transaction that first takes an advisory lock on the key (so callers of one key count one
+   * after the other, each seeing the rows committed before it), then counts and inserts.
+   */
+  async acquireLease(lease: Lease, max: number, expiresAt: number, now: number): Promise<boolean> {
+    if (this.store.withSqliteHandle) {
+      return this.store.withSqliteHandle((database) => {
+        const insert = sqliteStatement(database, SQLITE_ACQUIRE_LEASE);
+        return insert.run(lease.key, lease.id, expiresAt, lease.key, now, max).changes === 1;
+      });
+    }
+    return this.store.transaction(async (tx) => {
+      if (this.store.dialect === 'postgres')
+        await sql`select pg_advisory_xact_lock(hashtextextended(${lease.key}::text, 17))`.execute(tx);
+      const { rows } = await sql<{ id: string }>`
+        insert into platform_leases (key, lease_id, expires_at)
+        select ${lease.key}, ${lease.id}, ${expiresAt}
+        where (select count(*) from platform_leases where key = ${lease.key} and expires_at > ${now}) < ${max}
+        returning lease_id as id`.execute(tx);
+      return rows.length === 1;
+    });
+  }
+
+  async renewLeases(leases: readonly Lease[], expiresAt: number): Promise<void> {
+    if (leases.length === 0) return;
+    await this.store.db
+      .updateTable('platform_leases')
+      .set({ expires_at: expiresAt })
+      .where(
+        'lease_id',
+        'in',
+        leases.map((l) => l.id),
+      )
+      .execute();
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    await this.store.db
+      .deleteFrom('platform_leases')
+      .where('key', '=', lease.key)
+      .where('lease_id', '=', lease.id)
+      .execute();
+  }
+
   async prune(now: number): Promise<number> {
     const result = await this.store.db
       .deleteFrom('throttle_counters')
       .where('window_ends_at', '<=', now)
       .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    const leases = await this.store.db
+      .deleteFrom('platform_leases')
+      .where('expires_at', '<=', now)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) + Number(leases.numDeletedRows);
   }
 
   async close(): Promise<void> {}
+}
+
+/** SQLite: a key whose window has ended starts a new one at 1, any other goes up by one. */
+const SQLITE_INCREMENT = `
+  insert into throttle_counters (key, count, window_ends_at) values (?, 1, ?)
+  on conflict (key) do update set
+    count = case when throttle_counters.window_ends_at <= ? then 1 else throttle_counters.count + 1 end,
+    window_ends_at = case when throttle_counters.window_ends_at <= ?
+      then excluded.window_ends_at else throttle_counters.window_ends_at end
+  returning count, window_ends_at`;
+
+/** SQLite: a lease, if fewer than the maximum of its key are live. */
+const SQLITE_ACQUIRE_LEASE = `
+  insert into platform_leases (key, lease_id, expires_at)
+  select ?, ?, ?
+  where (select count(*) from platform_leases where key = ? and expires_at > ?) < ?`;
+
+/** Prepared once per database handle. */
+const prepared = new WeakMap<SqliteDatabase.Database, Map<string, SqliteDatabase.Statement>>();
+function sqliteStatement(database: SqliteDatabase.Database, text: string): SqliteDatabase.Statement {
+  let statements = prepared.get(database);
+  if (!statements) {
+    statements = new Map();
+    prepared.set(database, statements);
+  }
+  let statement = statements.get(text);
+  if (!statement) {
+    statement = database.prepare(text);
+    statements.set(text, statement);
+  }
+  return statement;
 }
 
 /**
@@ -283,6 +421,34 @@ end
 return 0
 `;
 
+/**
+ * KEYS[1]: the lease set (a sorted set: lease id → expiry, ms); ARGV: now, lease id, expiry, max.
+ * Drops the leases that ran out, then adds this one if fewer than max are left. 1: added, 0: full.
+ */
+const ACQUIRE_LEASE_SCRIPT = `
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+local ttl = tonumber(ARGV[3]) - now
+if ttl < 1000 then ttl = 1000 end
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`;
+
+/** KEYS: lease sets; ARGV[1]: the new expiry; ARGV[1 + i]: the lease id in KEYS[i]. Only leases still there. */
+const RENEW_LEASES_SCRIPT = `
+local ends = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('ZADD', key, 'XX', 'CH', ends, ARGV[i + 1]) == 1 then
+    redis.call('PEXPIRE', key, 3600000)
+  end
+end
+return 0
+`;
+
 /** Connects to `url`, sends PING and disconnects; rejects when Redis does not answer within 2 s. */
 export async function pingRedis(url: string): Promise<void> {
   const redis = new Redis(url, {
@@ -326,6 +492,33 @@ export class RedisThrottleCounter implements ThrottleCounter {
     this.redis.on('error', () => {});
     this.redis.defineCommand('gatehouseThrottleReserve', { lua: RESERVE_SCRIPT });
     this.redis.defineCommand('gatehouseThrottleRelease', { lua: RELEASE_SCRIPT });
+    this.redis.defineCommand('gatehouseLeaseAcquire', { numberOfKeys: 1, lua: ACQUIRE_LEASE_SCRIPT });
+    this.redis.defineCommand('gatehouseLeaseRenew', { lua: RENEW_LEASES_SCRIPT });
+  }
+
+  async acquireLease(lease: Lease, max: number, expiresAt: number, now: number): Promise<boolean> {
+    const added = await this.call('gatehouseLeaseAcquire', [
+      `${this.prefix}lease:${lease.key}`,
+      now,
+      lease.id,
+      expiresAt,
+      max,
+    ]);
+    return Number(added) === 1;
+  }
+
+  async renewLeases(leases: readonly Lease[], expiresAt: number): Promise<void> {
+    if (leases.length === 0) return;
+    await this.call('gatehouseLeaseRenew', [
+      leases.length,
+      ...leases.map((l) => `${this.prefix}lease:${l.key}`),
+      expiresAt,
+      ...leases.map((l) => l.id),
+    ]);
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    await this.call('zrem', [`${this.prefix}lease:${lease.key}`, lease.id]);
   }
 
   async reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
@@ -334,7 +527,7 @@ export class RedisThrottleCounter implements ThrottleCounter {
       entries.length,
       ...entries.map((e) => this.prefix + e.key),
       now,
-      ...entries.flatMap((e) => [e.windowSeconds * 1000, e.max]),
+      ...entries.flatMap((e) => [windowEndOf(e, now) - now, e.max]),
     ])) as number[];
     const first = Number(reply[0]);
     if (first !== -1) return { refused: first - 1, windowEndsAt: Number(reply[1]) };

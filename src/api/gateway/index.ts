@@ -15,7 +15,11 @@
  *   4. the profile may call this collection                 403
  *   5. the caller's address is on the profile's allow-list  403
  *   6. endpoint by method and path                          else 404 as an unknown route
- *   7. forward: method, parameters, query and body streamed both ways; the answer streamed back,
+ *   7. the profile's policy (services/platform/limits.ts): a concurrency slot (maybe after a wait
+ *      in the queue), then rate and quota reserved in one counter operation   else 429
+ *      The answer carries RateLimit-Limit/-Remaining/-Reset/-Policy; the slot is given back when
+ *      the response closes (finished, failed, or the client went away).
+ *   8. forward: method, parameters, query and body streamed both ways; the answer streamed back,
  *      status and headers as the upstream sent them (hop-by-hop headers aside). Unreachable → 502,
  *      no answer within the endpoint's timeout → 504, both naming the endpoint only.
  *
@@ -25,10 +29,21 @@
  */
 import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadGatewayError, ForbiddenError, GatewayTimeoutError } from '../../errors.js';
+import {
+  BadGatewayError,
+  ClientClosedRequestError,
+  ForbiddenError,
+  GatewayTimeoutError,
+} from '../../errors.js';
 import { GATEWAY, type Guard, insufficientScope, invalidToken } from '../../guard/index.js';
 import type { Services } from '../../services/index.js';
-import { type CatalogEndpoint, notAllowed, upstreamPathOf } from '../../services/platform/catalog.js';
+import {
+  type CatalogEndpoint,
+  type CatalogProfile,
+  notAllowed,
+  upstreamPathOf,
+} from '../../services/platform/catalog.js';
+import type { Admission } from '../../services/platform/limits.js';
 import { API_TOKEN_HEADER, GATEWAY_SCOPE } from '../../services/platform/model.js';
 import { ipAllowed } from '../../services/platform/validation.js';
 import { can, type Principal } from '../../services/principal.js';
@@ -80,6 +95,25 @@ function upstreamHeaders(
 function responseHeaders(headers: Record<string, string | string[] | undefined>) {
   for (const name of HOP_BY_HOP) delete headers[name];
   return headers;
+}
+
+/** The policy step: admitted (headers set, the slot given back when the response closes) or a 429 thrown. */
+async function admit(services: Services, profile: CatalogProfile, reply: FastifyReply): Promise<Admission> {
+  let aborted: AbortSignal | undefined;
+  if (profile.policy?.concurrency) {
+    // A call waiting in the queue stops waiting when its client goes away.
+    const controller = new AbortController();
+    reply.raw.once('close', () => controller.abort());
+    aborted = controller.signal;
+  }
+  const admission = await services.gatewayLimits.admit(profile, aborted);
+  if (reply.raw.closed) {
+    admission.release();
+    throw new ClientClosedRequestError('The client went away before the call was forwarded.');
+  }
+  reply.raw.once('close', admission.release);
+  for (const [name, value] of Object.entries(admission.headers)) reply.header(name, value);
+  return admission;
 }
 
 function describe(endpoint: CatalogEndpoint): string {
@@ -157,10 +191,12 @@ export async function gatewayRoutes(
       return reply;
     }
     const { endpoint } = match;
+    const { headers: limitHeaders } = await admit(services, profile, reply);
     return reply.from(`${collection.upstreamUrl}${upstreamPathOf(match)}${query}`, {
       timeout: endpoint.timeoutMs,
       rewriteRequestHeaders: (_req, headers) => upstreamHeaders(request, headers, principal),
-      rewriteHeaders: responseHeaders,
+      // Gatehouse's RateLimit-* win over any the upstream sent.
+      rewriteHeaders: (headers) => Object.assign(responseHeaders(headers), limitHeaders),
       onError: (failed, { error }) => {
         void failed.send(upstreamFailure(endpoint, error as { statusCode?: number; code?: string }));
       },

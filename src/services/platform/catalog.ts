@@ -8,8 +8,18 @@ import { decodeJwt } from 'jose';
 import type { Selectable } from 'kysely';
 import { ForbiddenError } from '../../errors.js';
 import type { Executor } from '../../store/index.js';
-import type { AccessProfileAuthMethod, AccessProfilesTable } from '../../store/schema/index.js';
-import type { EndpointMethod, JwtSettings } from './model.js';
+import type {
+  AccessProfileAuthMethod,
+  AccessProfilesTable,
+  PlatformPoliciesTable,
+} from '../../store/schema/index.js';
+import type {
+  ConcurrencySetting,
+  EndpointMethod,
+  JwtSettings,
+  QuotaSetting,
+  RateLimitSetting,
+} from './model.js';
 import { blockListOf, parsePathPattern } from './validation.js';
 
 export interface CatalogEndpoint {
@@ -32,6 +42,15 @@ export interface CatalogCollection {
   readonly endpoints: ReadonlyMap<string, readonly CatalogEndpoint[]>;
 }
 
+/** A policy as the gateway enforces it (src/services/platform/limits.ts). */
+export interface CatalogPolicy {
+  readonly id: number;
+  readonly name: string;
+  readonly rateLimit: RateLimitSetting | null;
+  readonly quota: QuotaSetting | null;
+  readonly concurrency: ConcurrencySetting | null;
+}
+
 export interface CatalogProfile {
   readonly id: number;
   readonly name: string;
@@ -42,6 +61,8 @@ export interface CatalogProfile {
   readonly ipAllow: net.BlockList | null;
   readonly clientId: string | null;
   readonly jwt: JwtSettings | null;
+  /** What the profile may spend; null = no limits. */
+  readonly policy: CatalogPolicy | null;
 }
 
 export interface EndpointMatch {
@@ -137,14 +158,36 @@ export function jwtOf(row: Selectable<AccessProfilesTable>): JwtSettings | null 
   };
 }
 
+/** A policy row's three limits (a null column is a limit that is off). */
+export function policyLimitsOf(row: Selectable<PlatformPoliciesTable>): Omit<CatalogPolicy, 'id' | 'name'> {
+  return {
+    rateLimit:
+      row.rate_limit === null || row.rate_unit === null
+        ? null
+        : { limit: row.rate_limit, per: row.rate_unit },
+    quota:
+      row.quota_limit === null || row.quota_unit === null
+        ? null
+        : { limit: row.quota_limit, per: row.quota_unit },
+    concurrency:
+      row.concurrency_limit === null
+        ? null
+        : { limit: row.concurrency_limit, queueSize: row.queue_size, maxWaitMs: row.queue_wait_ms },
+  };
+}
+
 /** Everything the gateway and the resolvers need, read in one go (once per `platform` epoch). */
 export async function loadCatalog(db: Executor): Promise<GatewayCatalog> {
-  const [collections, endpoints, profiles, links] = await Promise.all([
+  const [collections, endpoints, profiles, links, policyRows] = await Promise.all([
     db.selectFrom('api_collections').selectAll().where('enabled', '=', 1).execute(),
     db.selectFrom('api_endpoints').selectAll().where('enabled', '=', 1).orderBy('id').execute(),
     db.selectFrom('access_profiles').selectAll().execute(),
     db.selectFrom('access_profile_collections').selectAll().execute(),
+    db.selectFrom('platform_policies').selectAll().execute(),
   ]);
+  const policies = new Map<number, CatalogPolicy>(
+    policyRows.map((row) => [row.id, { id: row.id, name: row.name, ...policyLimitsOf(row) }]),
+  );
   const byCollection = new Map<number, Map<string, CatalogEndpoint[]>>();
   for (const row of endpoints) {
     const segments = parsePathPattern(row.path, 'path', 'path');
@@ -199,6 +242,7 @@ export async function loadCatalog(db: Executor): Promise<GatewayCatalog> {
       ipAllow: blockListOf(JSON.parse(row.ip_allow) as string[]),
       clientId: row.client_id,
       jwt: jwtOf(row),
+      policy: row.policy_id === null ? null : (policies.get(row.policy_id) ?? null),
     };
     profileMap.set(row.id, profile);
     if (row.client_id !== null) byClient.set(row.client_id, profile);

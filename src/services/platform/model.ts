@@ -3,7 +3,7 @@
  * The parts: src/services/platform/ model (this) → validation → catalog (what the gateway reads)
  * → service (PlatformService, the writes).
  */
-import type { AccessProfileAuthMethod } from '../../store/schema/index.js';
+import type { AccessProfileAuthMethod, QuotaUnit, RateUnit } from '../../store/schema/index.js';
 
 // ---- vocabulary and limits ------------------------------------------------------------------
 
@@ -59,6 +59,16 @@ export const RESERVED_PREFIXES: ReadonlySet<string> = new Set([
   'v3',
 ]);
 
+/** Policies: the units a rate limit and a quota are counted per (quota windows are UTC calendar days and months). */
+export const RATE_UNITS = ['second', 'minute'] as const satisfies readonly RateUnit[];
+export const QUOTA_UNITS = ['day', 'month'] as const satisfies readonly QuotaUnit[];
+export const MAX_RATE_LIMIT = 1_000_000;
+export const MAX_QUOTA_LIMIT = 1_000_000_000;
+export const MAX_CONCURRENCY_LIMIT = 10_000;
+export const MAX_QUEUE_SIZE = 1000;
+/** A queued call waits at most this long for a slot: the queue is short by design. */
+export const MAX_QUEUE_WAIT_MS = 30_000;
+
 // ---- views ----------------------------------------------------------------------------------
 
 export interface ApiCollection {
@@ -103,7 +113,7 @@ export interface AccessProfile {
   collections: Array<{ id: number; name: string; prefix: string }>;
   /** CIDRs a call may come from; empty = anywhere. */
   ipAllowList: string[];
-  /** The policy of the next step (rate limit, quota, concurrency); null = none. */
+  /** Its policy (rate limit, quota, concurrency); null = none. */
   policyId: number | null;
   enabled: boolean;
   /** oauth2: the partial id of the profile's API client (as client lists show it). */
@@ -112,6 +122,40 @@ export interface AccessProfile {
   tokenPrefix: string | null;
   /** jwt: the outside identity provider. */
   jwt: JwtSettings | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RateLimitSetting {
+  /** Calls allowed per window. */
+  limit: number;
+  per: RateUnit;
+}
+
+export interface QuotaSetting {
+  limit: number;
+  /** A UTC calendar day or month. */
+  per: QuotaUnit;
+}
+
+export interface ConcurrencySetting {
+  /** Calls in flight at once, over every node. */
+  limit: number;
+  /** Calls that may wait for a slot beyond the limit (0: none; the next call gets 429 at once). */
+  queueSize: number;
+  /** How long a queued call waits for a slot before its 429. */
+  maxWaitMs: number;
+}
+
+export interface Policy {
+  id: number;
+  name: string;
+  description: string;
+  rateLimit: RateLimitSetting | null;
+  quota: QuotaSetting | null;
+  concurrency: ConcurrencySetting | null;
+  /** The access profiles that use it. */
+  profileCount: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -157,6 +201,19 @@ export interface ProfileInput {
   jwt?: unknown;
   /** oauth2 from the CLI: the user owning the profile's API client (a user caller owns it). */
   owner?: unknown;
+  /** A policy id or name; null: none. */
+  policyId?: unknown;
+}
+
+export interface PolicyInput {
+  name?: unknown;
+  description?: unknown;
+  /** {limit, per: second | minute} or null (off). */
+  rateLimit?: unknown;
+  /** {limit, per: day | month} or null (off). */
+  quota?: unknown;
+  /** {limit, queueSize?, maxWaitMs?} or null (off). */
+  concurrency?: unknown;
 }
 
 export interface ListQuery {

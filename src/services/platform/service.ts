@@ -4,10 +4,11 @@
  *   API collection   a URL prefix (`/<prefix>/…`) forwarded to an upstream base URL
  *   endpoint         a method + path pattern (`/orders/:id`) of a collection, its upstream path and timeout
  *   access profile   the collections a caller may use, how it authenticates (oauth2 | token | jwt),
- *                    an optional IP allow-list, and (next step) a policy
+ *                    an optional IP allow-list, and a policy
+ *   policy           what a profile may spend: rate limit, quota, concurrency (enforced by ./limits.ts)
  *
  * Every write needs `gateway.manage`, runs in one transaction, writes an audit event
- * (`api_collection.*`, `api_endpoint.*`, `access_profile.*`) and bumps the `platform` cache epoch,
+ * (`api_collection.*`, `api_endpoint.*`, `access_profile.*`, `platform_policy.*`) and bumps the `platform` cache epoch,
  * so every process and node drops its `GatewayCatalog` and the next call sees the change (a
  * disabled profile is refused on its next call). An oauth2 profile's credential IS an API client
  * of the token service (created and revoked through ClientsService in the same transaction), so
@@ -27,6 +28,7 @@ import type {
   AccessProfilesTable,
   ApiCollectionsTable,
   ApiEndpointsTable,
+  PlatformPoliciesTable,
 } from '../../store/schema/index.js';
 import type { AuditEventInput, AuditService } from '../audit.js';
 import { CLIENT_REF_LENGTH, type ClientsService } from '../clients.js';
@@ -35,7 +37,7 @@ import { decodeCursor, type Page, pageSize, toPage } from '../pagination.js';
 import { can, OPERATOR, type Principal } from '../principal.js';
 import { NO_SUCH_ROW, rowIdOf } from '../row-id.js';
 import { nameKey } from '../text.js';
-import { type CatalogProfile, type GatewayCatalog, jwtOf, loadCatalog } from './catalog.js';
+import { type CatalogProfile, type GatewayCatalog, jwtOf, loadCatalog, policyLimitsOf } from './catalog.js';
 import {
   type AccessProfile,
   API_TOKEN_PREFIX,
@@ -50,6 +52,8 @@ import {
   type IssuedProfile,
   type ListQuery,
   MAX_NAME_LENGTH,
+  type Policy,
+  type PolicyInput,
   type ProfileCredentials,
   type ProfileInput,
 } from './model.js';
@@ -59,6 +63,7 @@ import {
   parsePathPattern,
   pathKeyOf,
   validateAuthMethod,
+  validateConcurrency,
   validateDescription,
   validateEnabled,
   validateHttpUrl,
@@ -67,6 +72,8 @@ import {
   validateMethod,
   validateName,
   validatePrefix,
+  validateQuota,
+  validateRateLimit,
   validateTimeout,
 } from './validation.js';
 
@@ -98,6 +105,40 @@ interface Change<T> {
 type CollectionRow = Selectable<ApiCollectionsTable> & { endpoint_count?: number | string | bigint };
 type EndpointRow = Selectable<ApiEndpointsTable>;
 type ProfileRow = Selectable<AccessProfilesTable>;
+type PolicyRow = Selectable<PlatformPoliciesTable> & { profile_count?: number | string | bigint };
+
+function toPolicy(row: PolicyRow): Policy {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    ...policyLimitsOf(row),
+    profileCount: Number(row.profile_count ?? 0),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** A policy's limits as columns (null: off). */
+function policyColumns(input: PolicyInput, before?: Policy) {
+  const rate =
+    input.rateLimit !== undefined ? validateRateLimit(input.rateLimit) : (before?.rateLimit ?? null);
+  const quota = input.quota !== undefined ? validateQuota(input.quota) : (before?.quota ?? null);
+  const concurrency =
+    input.concurrency !== undefined ? validateConcurrency(input.concurrency) : (before?.concurrency ?? null);
+  return {
+    limits: { rateLimit: rate, quota, concurrency },
+    columns: {
+      rate_limit: rate?.limit ?? null,
+      rate_unit: rate?.per ?? null,
+      quota_limit: quota?.limit ?? null,
+      quota_unit: quota?.per ?? null,
+      concurrency_limit: concurrency?.limit ?? null,
+      queue_size: concurrency?.queueSize ?? 0,
+      queue_wait_ms: concurrency?.maxWaitMs ?? 0,
+    },
+  };
+}
 
 function toCollection(row: CollectionRow): ApiCollection {
   return {
@@ -706,6 +747,7 @@ export class PlatformService {
       throw new ValidationError('"jwt" is only for profiles whose authMethod is jwt.', { field: 'jwt' });
     const { id, credentials } = await this.write(actor, async (tx) => {
       const collections = await this.collectionIds(input.collections, tx);
+      const policyId = await this.policyIdOf(input.policyId, tx);
       const now = this.now();
       let credentials: ProfileCredentials = { type: 'jwt' };
       let clientId: string | null = null;
@@ -734,7 +776,7 @@ export class PlatformService {
             jwt_audience: jwt?.audience ?? null,
             jwt_required_claims: JSON.stringify(jwt?.requiredClaims ?? {}),
             ip_allow: JSON.stringify(ipAllowList),
-            policy_id: null,
+            policy_id: policyId,
             enabled: enabled ? 1 : 0,
             created_at: now,
             updated_at: now,
@@ -755,6 +797,7 @@ export class PlatformService {
             collections,
             ipAllowList,
             enabled,
+            policyId,
             ...(clientId ? { clientId } : {}),
             ...(jwt ? { jwt } : {}),
           },
@@ -764,7 +807,7 @@ export class PlatformService {
     return { profile: await this.profileView(await this.findProfileRow(id)), credentials };
   }
 
-  /** Changes name, description, collections, IP allow-list, enabled, and a jwt profile's IdP settings (not the method). */
+  /** Changes name, description, collections, IP allow-list, enabled, policy, and a jwt profile's IdP settings (not the method). */
   async updateProfile(
     ref: number | string,
     input: ProfileInput,
@@ -802,14 +845,21 @@ export class PlatformService {
       details.enabled = changes.enabled === 1;
     }
     const given =
-      Object.keys(changes).length > 0 || input.collections !== undefined || input.jwt !== undefined;
+      Object.keys(changes).length > 0 ||
+      input.collections !== undefined ||
+      input.jwt !== undefined ||
+      input.policyId !== undefined;
     if (!given)
       throw new ValidationError(
-        'Nothing to change: give name, description, collections, ipAllowList, enabled or jwt.',
+        'Nothing to change: give name, description, collections, ipAllowList, enabled, jwt or policyId.',
       );
     const id = await this.write(actor, async (tx) => {
       const before = await this.findProfileRow(ref, tx);
       const jwtChanges: Partial<ProfileRow> = {};
+      if (input.policyId !== undefined) {
+        jwtChanges.policy_id = await this.policyIdOf(input.policyId, tx);
+        details.policyId = jwtChanges.policy_id;
+      }
       if (input.jwt !== undefined) {
         if (before.auth_method !== 'jwt')
           throw new ValidationError('"jwt" is only for profiles whose authMethod is jwt.', { field: 'jwt' });
@@ -916,6 +966,196 @@ export class PlatformService {
             authMethod: row.auth_method,
             ...(row.client_id ? { clientId: row.client_id } : {}),
           },
+        },
+      };
+    });
+  }
+
+  // ---- policies ----
+
+  private selectPolicies(executor: Executor = this.db) {
+    return executor
+      .selectFrom('platform_policies')
+      .selectAll('platform_policies')
+      .select((eb) =>
+        eb
+          .selectFrom('access_profiles')
+          .select(eb.fn.countAll().as('n'))
+          .whereRef('access_profiles.policy_id', '=', 'platform_policies.id')
+          .as('profile_count'),
+      );
+  }
+
+  /** By id or name. */
+  private async findPolicy(ref: number | string, executor: Executor = this.db): Promise<Policy> {
+    const id = rowId(ref);
+    const row =
+      id !== undefined
+        ? await this.selectPolicies(executor).where('platform_policies.id', '=', id).executeTakeFirst()
+        : typeof ref === 'string' && ref.trim() !== '' && ref.length <= 1000
+          ? await this.selectPolicies(executor)
+              .where('platform_policies.name_key', '=', nameKey(ref))
+              .executeTakeFirst()
+          : undefined;
+    if (!row) throw new NotFoundError('Policy', typeof ref === 'string' ? ref.slice(0, 64) : ref);
+    return toPolicy(row as PolicyRow);
+  }
+
+  /** A profile's `policyId` (a policy id or name; null: none) → the id; 400 when there is no such policy. */
+  private async policyIdOf(value: unknown, tx: Executor): Promise<number | null> {
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'number' && typeof value !== 'string')
+      throw new ValidationError('"policyId" must be a policy id or name, or null.', { field: 'policyId' });
+    try {
+      return (await this.findPolicy(value, tx)).id;
+    } catch (error) {
+      if (error instanceof NotFoundError)
+        throw new ValidationError(`Unknown policy "${String(value).slice(0, 64)}".`, { field: 'policyId' });
+      throw error;
+    }
+  }
+
+  async getPolicy(ref: number | string, principal: Principal): Promise<Policy> {
+    this.require(principal);
+    return this.findPolicy(ref);
+  }
+
+  /** By id, cursor-paged. */
+  async listPolicies(query: ListQuery, principal: Principal): Promise<Page<Policy>> {
+    this.require(principal);
+    const limit = pageSize(query.limit);
+    const after = decodeCursor(query.cursor, idCursor);
+    let q = this.selectPolicies();
+    if (after !== undefined) q = q.where('platform_policies.id', '>', after);
+    const rows = await q
+      .orderBy('platform_policies.id')
+      .limit(limit + 1)
+      .execute();
+    return toPage(rows as PolicyRow[], limit, toPolicy, (row) => row.id);
+  }
+
+  async createPolicy(input: PolicyInput, principal: Principal, actor: Actor): Promise<Policy> {
+    this.require(principal);
+    const name = validateName(input.name, 'Policy name');
+    const description = validateDescription(input.description);
+    const { limits, columns } = policyColumns(input);
+    const conflict = () => new ConflictError(`A policy named "${name}" already exists.`, { field: 'name' });
+    const id = await this.write(actor, async (tx) => {
+      const taken = await tx
+        .selectFrom('platform_policies')
+        .select('id')
+        .where('name_key', '=', nameKey(name))
+        .executeTakeFirst();
+      if (taken) throw conflict();
+      const now = this.now();
+      const row = await unique(
+        tx
+          .insertInto('platform_policies')
+          .values({
+            name,
+            name_key: nameKey(name),
+            description,
+            ...columns,
+            created_at: now,
+            updated_at: now,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow(),
+        conflict,
+      );
+      return {
+        result: row.id,
+        event: {
+          action: 'platform_policy.created',
+          target: { type: 'platform_policy', id: row.id },
+          details: { name, ...limits },
+        },
+      };
+    });
+    return this.findPolicy(id);
+  }
+
+  /** Any of name, description, rateLimit, quota, concurrency (null turns a limit off); every node enforces the change from its next call. */
+  async updatePolicy(
+    ref: number | string,
+    input: PolicyInput,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<Policy> {
+    this.require(principal);
+    const given = Object.entries(input).filter(([, v]) => v !== undefined);
+    if (given.length === 0)
+      throw new ValidationError(
+        'Nothing to change: give name, description, rateLimit, quota or concurrency.',
+      );
+    const name = input.name !== undefined ? validateName(input.name, 'Policy name') : undefined;
+    const description = input.description !== undefined ? validateDescription(input.description) : undefined;
+    const id = await this.write(actor, async (tx) => {
+      const before = await this.findPolicy(ref, tx);
+      const { columns } = policyColumns(input, before);
+      const conflict = () => new ConflictError(`A policy named "${name}" already exists.`, { field: 'name' });
+      if (name !== undefined) {
+        const taken = await tx
+          .selectFrom('platform_policies')
+          .select('id')
+          .where('name_key', '=', nameKey(name))
+          .where('id', '!=', before.id)
+          .executeTakeFirst();
+        if (taken) throw conflict();
+      }
+      await unique(
+        tx
+          .updateTable('platform_policies')
+          .set({
+            ...columns,
+            ...(name !== undefined ? { name, name_key: nameKey(name) } : {}),
+            ...(description !== undefined ? { description } : {}),
+            updated_at: this.now(),
+          })
+          .where('id', '=', before.id)
+          .execute(),
+        conflict,
+      );
+      const details: Record<string, unknown> = {};
+      for (const [key, value] of given) details[key] = value;
+      return {
+        result: before.id,
+        event: {
+          action: 'platform_policy.updated',
+          target: { type: 'platform_policy', id: before.id },
+          details,
+        },
+      };
+    });
+    return this.findPolicy(id);
+  }
+
+  /** Deletes a policy no profile uses; one in use is a 409 naming the profiles (detach them first). */
+  async deletePolicy(ref: number | string, principal: Principal, actor: Actor): Promise<void> {
+    this.require(principal);
+    await this.write(actor, async (tx) => {
+      const policy = await this.findPolicy(ref, tx);
+      const users = await tx
+        .selectFrom('access_profiles')
+        .select(['id', 'name'])
+        .where('policy_id', '=', policy.id)
+        .orderBy('id')
+        .execute();
+      if (users.length > 0) {
+        const shown = users.slice(0, 10).map((u) => `"${u.name}"`);
+        throw new ConflictError(
+          `The policy "${policy.name}" is used by ${users.length === 1 ? 'the access profile' : `${users.length} access profiles:`} ` +
+            `${shown.join(', ')}${users.length > 10 ? ', …' : ''}; give them another policy (or none) first.`,
+          { profiles: users.map((u) => ({ id: u.id, name: u.name })) },
+        );
+      }
+      await tx.deleteFrom('platform_policies').where('id', '=', policy.id).execute();
+      return {
+        result: undefined,
+        event: {
+          action: 'platform_policy.deleted',
+          target: { type: 'platform_policy', id: policy.id },
+          details: { name: policy.name },
         },
       };
     });

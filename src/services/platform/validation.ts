@@ -21,6 +21,16 @@ import {
   MAX_REQUIRED_CLAIMS,
   MAX_URL_LENGTH,
   MIN_ENDPOINT_TIMEOUT_MS,
+  type ConcurrencySetting,
+  MAX_CONCURRENCY_LIMIT,
+  MAX_QUEUE_SIZE,
+  MAX_QUEUE_WAIT_MS,
+  MAX_QUOTA_LIMIT,
+  MAX_RATE_LIMIT,
+  QUOTA_UNITS,
+  type QuotaSetting,
+  RATE_UNITS,
+  type RateLimitSetting,
   RESERVED_PREFIXES,
 } from './model.js';
 
@@ -282,4 +292,98 @@ export function claimsSatisfied(payload: JWTPayload, required: JwtSettings['requ
     if (Array.isArray(actual) ? !actual.includes(expected) : actual !== expected) return false;
   }
   return true;
+}
+
+// ---- policies ----
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function integerIn(value: unknown, min: number, max: number, field: string, label: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+    throw new ValidationError(`${label} must be a whole number from ${min} to ${max}.`, { field });
+  return value;
+}
+
+function onlyKeys(value: Record<string, unknown>, keys: readonly string[], field: string): void {
+  const extra = Object.keys(value).find((k) => !keys.includes(k));
+  if (extra !== undefined)
+    throw new ValidationError(
+      `"${field}" takes ${keys.map((k) => `"${k}"`).join(', ')}; not "${extra.slice(0, 64)}".`,
+      {
+        field,
+      },
+    );
+}
+
+/** `{limit, per: second | minute}`; null: no rate limit. */
+export function validateRateLimit(value: unknown): RateLimitSetting | null {
+  if (value === null) return null;
+  if (!isObject(value))
+    throw new ValidationError('"rateLimit" must be {"limit": n, "per": "second" | "minute"} or null.', {
+      field: 'rateLimit',
+    });
+  onlyKeys(value, ['limit', 'per'], 'rateLimit');
+  const limit = integerIn(value.limit, 1, MAX_RATE_LIMIT, 'rateLimit.limit', 'The rate limit');
+  if (!RATE_UNITS.includes(value.per as never))
+    throw new ValidationError(`"rateLimit.per" must be one of ${RATE_UNITS.join(', ')}.`, {
+      field: 'rateLimit.per',
+    });
+  return { limit, per: value.per as RateLimitSetting['per'] };
+}
+
+/** `{limit, per: day | month}`; null: no quota. */
+export function validateQuota(value: unknown): QuotaSetting | null {
+  if (value === null) return null;
+  if (!isObject(value))
+    throw new ValidationError('"quota" must be {"limit": n, "per": "day" | "month"} or null.', {
+      field: 'quota',
+    });
+  onlyKeys(value, ['limit', 'per'], 'quota');
+  const limit = integerIn(value.limit, 1, MAX_QUOTA_LIMIT, 'quota.limit', 'The quota');
+  if (!QUOTA_UNITS.includes(value.per as never))
+    throw new ValidationError(`"quota.per" must be one of ${QUOTA_UNITS.join(', ')}.`, {
+      field: 'quota.per',
+    });
+  return { limit, per: value.per as QuotaSetting['per'] };
+}
+
+/** `{limit, queueSize?, maxWaitMs?}` (queue default: none); null: no concurrency limit. */
+export function validateConcurrency(value: unknown): ConcurrencySetting | null {
+  if (value === null) return null;
+  if (!isObject(value))
+    throw new ValidationError(
+      '"concurrency" must be {"limit": n, "queueSize"?: n, "maxWaitMs"?: ms} or null.',
+      {
+        field: 'concurrency',
+      },
+    );
+  onlyKeys(value, ['limit', 'queueSize', 'maxWaitMs'], 'concurrency');
+  const limit = integerIn(
+    value.limit,
+    1,
+    MAX_CONCURRENCY_LIMIT,
+    'concurrency.limit',
+    'The concurrency limit',
+  );
+  const queueSize =
+    value.queueSize === undefined
+      ? 0
+      : integerIn(value.queueSize, 0, MAX_QUEUE_SIZE, 'concurrency.queueSize', 'The queue size');
+  const maxWaitMs =
+    value.maxWaitMs === undefined
+      ? 0
+      : integerIn(
+          value.maxWaitMs,
+          0,
+          MAX_QUEUE_WAIT_MS,
+          'concurrency.maxWaitMs',
+          'The longest wait in the queue (ms)',
+        );
+  if (queueSize > 0 && maxWaitMs === 0)
+    throw new ValidationError('A queue needs "maxWaitMs" above 0: how long a queued call waits for a slot.', {
+      field: 'concurrency.maxWaitMs',
+    });
+  return { limit, queueSize, maxWaitMs };
 }

@@ -20,6 +20,7 @@ import { datasetPolicies } from './011_dataset_policies.js';
 import { datasetStreams } from './012_dataset_streams.js';
 import { clientNameOrder } from './013_client_name_order.js';
 import { apiPlatform } from './014_api_platform.js';
+import { platformPolicies } from './017_platform_policies.js';
 import { workflowGroupShares } from './019_workflow_group_shares.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
@@ -40,6 +41,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['012_dataset_streams', datasetStreams],
   ['013_client_name_order', clientNameOrder],
   ['014_api_platform', apiPlatform],
+  ['017_platform_policies', platformPolicies],
   ['019_workflow_group_shares', workflowGroupShares],
 ];
 

@@ -55,7 +55,7 @@ export interface AccessProfilesTable {
   jwt_required_claims: string;
   /** JSON array of CIDRs; empty = any address. */
   ip_allow: string;
-  /** The policy (rate limit, quota, concurrency) of the next step; no table yet. */
+  /** platform_policies.id (rate limit, quota, concurrency); null = none. No foreign key (see 017). */
   policy_id: number | null;
   enabled: number;
   created_at: string;
@@ -67,7 +67,38 @@ export interface AccessProfileCollectionsTable {
   collection_id: number;
 }
 
+export type RateUnit = 'second' | 'minute';
+export type QuotaUnit = 'day' | 'month';
+
+/** Migration 017: what an access profile may spend. A null limit is off. */
+export interface PlatformPoliciesTable {
+  id: Generated<number>;
+  name: string;
+  name_key: string;
+  description: string;
+  rate_limit: number | null;
+  rate_unit: RateUnit | null;
+  quota_limit: number | null;
+  quota_unit: QuotaUnit | null;
+  concurrency_limit: number | null;
+  /** Calls that may wait for a slot (0: none wait). */
+  queue_size: number;
+  /** How long a call waits for a slot before its 429. */
+  queue_wait_ms: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Migration 017: one row per call in flight (or waiting) under `key`, until `expires_at` (epoch ms). */
+export interface PlatformLeasesTable {
+  key: string;
+  lease_id: string;
+  expires_at: number;
+}
+
 export interface PlatformTables {
+  platform_policies: PlatformPoliciesTable;
+  platform_leases: PlatformLeasesTable;
   api_collections: ApiCollectionsTable;
   api_endpoints: ApiEndpointsTable;
   access_profiles: AccessProfilesTable;
