@@ -9,6 +9,7 @@
  *   npm run bench -- --profile         # then profiles Gatehouse under the RS256 token load
  *   npm run bench -- --scale [--pg]    # small vs large instance, in turns (bench/scale/*.mjs)
  *   npm run bench -- --datasets [--pg] # DataSet query on 1M rows vs DuckDB (bench/datasets.mjs)
+ *   npm run bench -- --gateway [--pg]  # the API platform's proxy vs a bare proxy vs direct (lib/gateway.mjs)
  *
  * Writes bench/results/<time>.{json,md} (and latest.*); exits 1 if any request failed.
  */
@@ -56,6 +57,12 @@ Options:
                       with a PDP filter, and on DuckDB, with the ratio. With --io: the CSV
                       import and export of 1M rows instead (--load csv --no-query)
   --io                with --datasets, see there
+  --gateway           instead: the API platform's proxy (issue 14). The upstream called directly,
+                      a bare @fastify/reply-from proxy and Gatehouse's proxied call (oauth2 profile
+                      JWT + profile + rate-limit policy), in turns: throughput at --connections,
+                      then latency at one connection. About 1.5 minutes (--quick: under one).
+                      With --profile, Gatehouse runs under --cpu-prof (slower: figures are not
+                      comparable). Writes bench/results/gateway-<time>.{json,md}
   -h, --help          this text`;
 
 let parsed;
@@ -76,6 +83,7 @@ try {
       requests: { type: 'string' },
       datasets: { type: 'boolean', default: false },
       io: { type: 'boolean', default: false },
+      gateway: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -173,6 +181,38 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const logDir = path.join(RESULTS, `logs-${stamp}`);
 fs.mkdirSync(logDir, { recursive: true });
 const profileDir = opts.profile ? path.join(RESULTS, `profiles-${stamp}`) : undefined;
+
+// --gateway: the API platform's proxy against a bare proxy and the upstream alone.
+if (args.gateway) {
+  const { runGateway } = await import('./lib/gateway.mjs');
+  const { failed } = await runGateway({
+    bench: BENCH,
+    results: RESULTS,
+    stamp,
+    settings: {
+      pgUrl: opts.pgUrl,
+      quick: opts.quick,
+      rounds: opts.rounds,
+      duration: opts.duration,
+      warmup: opts.warmup,
+      connections: opts.connections,
+      workers: opts.workers,
+      logDir,
+      profileDir,
+    },
+    helpers: { autocannon, measureInterleaved, startGatehouse },
+  });
+  if (profileDir) {
+    console.log(
+      await runToEnd(process.execPath, [path.join(BENCH, 'profile-summary.mjs'), profileDir], {
+        env: process.env,
+        cwd: BENCH,
+      }),
+    );
+  }
+  if (failed > 0) console.error(`\n${failed} request(s) failed.`);
+  process.exit(failed > 0 ? 1 : 0);
+}
 
 // --scale: the small-vs-large groups instead of the load comparison.
 if (opts.scale) {
