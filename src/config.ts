@@ -109,6 +109,12 @@ export interface Config {
    * provider's JWKS when a token names a key id it does not have (jose's cooldown).
    */
   readonly gatewayJwksCooldownSeconds: number;
+  /**
+   * API platform, OpenAPI import from a URL: the URL prefixes a document may be fetched from
+   * (empty: URL import off). The list is the whole SSRF boundary: nothing else is fetched, and a
+   * redirect is followed only to a URL on it.
+   */
+  readonly platformImportUrls: readonly string[];
   /** `redis://…`: keep the throttle counters in Redis instead of the database. */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key Gatehouse writes (instances sharing one Redis need different ones). */
@@ -369,6 +375,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     default: '30',
     meaning:
       "API platform, jwt access profiles: least seconds between two fetches of an identity provider's JWKS when a token names an unknown key id (0–3600; keys are otherwise cached 10 minutes)",
+  },
+  {
+    variable: 'GATEHOUSE_PLATFORM_IMPORT_URLS',
+    default: 'empty → URL import off',
+    meaning:
+      'API platform: comma-separated http(s) URL prefixes an OpenAPI document may be imported from (`POST …/collections/{id}/import` with `{"url"}`); nothing else is fetched, redirects only to URLs on the list',
   },
   {
     variable: 'GATEHOUSE_REDIS_URL',
@@ -743,6 +755,7 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
     datasetQueryMaxRows: readInt(env, 'GATEHOUSE_DATASET_QUERY_MAX_ROWS', 100_000, 1, 10_000_000),
     streamExecutionTtlHours: readInt(env, 'GATEHOUSE_STREAM_EXECUTION_TTL_HOURS', 24, 1, 8760),
     gatewayJwksCooldownSeconds: readInt(env, 'GATEHOUSE_GATEWAY_JWKS_COOLDOWN_SECONDS', 30, 0, 3600),
+    platformImportUrls: readImportUrls(env),
     redisUrl,
     redisPrefix: readRedisPrefix(env),
     throttle: Object.freeze({
@@ -766,6 +779,29 @@ function readMetricsPort(env: SettingsReader): number | null {
       `must be a port number (0–65535) or off, got "${env.raw('GATEHOUSE_METRICS_PORT')}"`,
     );
   return readInt(env, 'GATEHOUSE_METRICS_PORT', DEFAULT_METRICS_PORT, 0, 65535);
+}
+
+/** GATEHOUSE_PLATFORM_IMPORT_URLS: http(s) URL prefixes, comma- or space-separated, in their parsed form. */
+function readImportUrls(env: SettingsReader): readonly string[] {
+  const variable = 'GATEHOUSE_PLATFORM_IMPORT_URLS';
+  const raw = readText(env, variable);
+  const prefixes = (raw ?? '')
+    .split(/[\s,]+/)
+    .filter((entry) => entry !== '')
+    .map((entry) => {
+      let url: URL;
+      try {
+        url = new URL(entry);
+      } catch {
+        throw new ConfigError(variable, `"${entry.slice(0, 100)}" is not an absolute URL`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new ConfigError(variable, `"${entry.slice(0, 100)}" must be an http or https URL`);
+      if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')
+        throw new ConfigError(variable, `"${url.origin}…" must have no credentials, query or fragment`);
+      return url.href;
+    });
+  return Object.freeze(env.note(variable, prefixes, { text: prefixes.join(', ') }));
 }
 
 function readRedisPrefix(env: SettingsReader): string {

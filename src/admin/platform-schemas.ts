@@ -5,7 +5,17 @@
  * order the service builds it.
  */
 import { Type } from '@sinclair/typebox';
-import { Cursor, CursorLimit, Literals, NoBody, Nullable, Obj, Page, Timestamp } from '../schemas.js';
+import {
+  Cursor,
+  CursorLimit,
+  JsonObject,
+  Literals,
+  NoBody,
+  Nullable,
+  Obj,
+  Page,
+  Timestamp,
+} from '../schemas.js';
 import { MAX_SECRET_GRACE_SECONDS } from '../services/clients.js';
 import {
   AUTH_METHODS,
@@ -26,6 +36,7 @@ import {
   QUOTA_UNITS,
   RATE_UNITS,
 } from '../services/platform/model.js';
+import { MAX_IMPORTED_ENDPOINTS, MAX_OPENAPI_BYTES } from '../services/platform/openapi.js';
 
 const NoContent = NoBody('Done; no body.');
 const Name = Type.String({
@@ -225,6 +236,70 @@ export const deleteEndpointSchema = {
   summary: 'Delete an endpoint',
   params: EndpointParams,
   response: { 204: NoContent },
+};
+
+export const EndpointImport = Obj(
+  {
+    dryRun: Type.Boolean({ description: 'true: nothing was written; the answer says what would be.' }),
+    collectionId: Type.Integer(),
+    created: Type.Integer(),
+    replaced: Type.Integer(),
+    skipped: Type.Integer({
+      description:
+        'Operations the collection has an endpoint for already (same method and path), left as they were.',
+    }),
+    endpoints: Type.Array(
+      Obj({
+        action: Literals(['created', 'replaced', 'skipped'] as const),
+        id: Nullable(Type.Integer(), {
+          description: 'The endpoint created, replaced or in the way; null for one a dry run would create.',
+        }),
+        name: Type.String(),
+        method: Method,
+        path: Type.String({ examples: ['/pets/:petId'] }),
+        upstreamPath: Type.String(),
+        pointer: Type.String({
+          description: "The operation's JSON pointer in the document.",
+          examples: ['/paths/~1pets~1{petId}/get'],
+        }),
+      }),
+    ),
+  },
+  { title: 'Endpoint import' },
+);
+
+export const ImportQuery = Type.Object(
+  {
+    dryRun: Type.Optional(Type.Boolean({ description: 'Report what would be created; write nothing.' })),
+    replace: Type.Optional(
+      Type.Boolean({
+        description:
+          'An operation whose method and path the collection has already replaces that endpoint’s name, path and upstream path (its timeout and enabled state stay). Default: skipped and reported.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const importEndpointsSchema = {
+  summary: "Import a collection's endpoints from an OpenAPI 3 document",
+  description:
+    `The body is the document (OpenAPI 3.0 or 3.1, as JSON, or as YAML with \`Content-Type: application/yaml\`), ` +
+    'or `{"url": "https://…"}` to fetch it from a URL under one of the prefixes of `GATEHOUSE_PLATFORM_IMPORT_URLS` ' +
+    `(none by default: URL import off). At most ${MAX_OPENAPI_BYTES / 1024 / 1024} MiB and ${MAX_IMPORTED_ENDPOINTS} operations. ` +
+    'Every path + method becomes an endpoint (`{id}` → `:id`; named by operationId, else summary, else "METHOD path"; ' +
+    "servers[0]'s path is put before the upstream path unless the collection's upstream URL ends with it). " +
+    'One transaction: all or nothing, one `api_collection.imported` audit event. A bad document is a 400 whose ' +
+    '`details.pointer` is the JSON pointer of the offending part.',
+  params: CollectionParams,
+  querystring: ImportQuery,
+  body: Type.Union(
+    [JsonObject, Type.String({ description: 'YAML text (Content-Type: application/yaml).' })],
+    {
+      description: 'The OpenAPI 3 document, or {"url": "…"}.',
+    },
+  ),
+  response: { 200: EndpointImport },
 };
 
 // ---- access profiles -------------------------------------------------------------------------

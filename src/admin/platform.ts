@@ -11,6 +11,8 @@
  *   GET    /platform/collections/:id/endpoints/:endpointId
  *   PATCH  /platform/collections/:id/endpoints/:endpointId
  *   DELETE /platform/collections/:id/endpoints/:endpointId → 204
+ *   POST   /platform/collections/:id/import               ?dryRun&replace; an OpenAPI 3 document (JSON or
+ *                                                        YAML) or {url} → {dryRun, created, replaced, skipped, endpoints}
  *   GET    /platform/profiles                             ?limit&cursor
  *   POST   /platform/profiles                             {name, authMethod, collections?, ipAllowList?, enabled?, jwt?}
  *                                                        → 201 {profile, credentials} (credentials only here)
@@ -29,6 +31,7 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { MAX_OPENAPI_BYTES } from '../services/platform/openapi.js';
 import type { AdminRouteOptions } from './index.js';
 import {
   createCollectionSchema,
@@ -43,6 +46,7 @@ import {
   getEndpointSchema,
   getPolicySchema,
   getProfileSchema,
+  importEndpointsSchema,
   listCollectionsSchema,
   listEndpointsSchema,
   listPoliciesSchema,
@@ -141,6 +145,33 @@ export async function platformRoutes(app: FastifyInstance, { services }: AdminRo
         actorOf(request),
       );
       return reply.code(204).send();
+    },
+  );
+
+  // An OpenAPI document may come as YAML: the text, parsed by the service (src/services/platform/openapi.ts).
+  app.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'],
+    { parseAs: 'string', bodyLimit: MAX_OPENAPI_BYTES },
+    (_request, body, done) => done(null, body),
+  );
+  r.post(
+    '/platform/collections/:id/import',
+    { schema: importEndpointsSchema, onRequest: manage, bodyLimit: MAX_OPENAPI_BYTES },
+    async (request) => {
+      const body = request.body;
+      const source =
+        typeof body === 'string'
+          ? { text: body }
+          : typeof body.url === 'string' && body.openapi === undefined
+            ? { url: body.url }
+            : { document: body };
+      return platform.importEndpoints(
+        request.params.id,
+        source,
+        { dryRun: request.query.dryRun, replace: request.query.replace },
+        requirePrincipal(request),
+        actorOf(request),
+      );
     },
   );
 

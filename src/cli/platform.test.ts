@@ -172,4 +172,79 @@ describe('gatehouse platform (SQLite)', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("required option '--auth <method>' not specified");
   });
+
+  it('imports endpoints from an OpenAPI file (YAML): a dry run, then for real; a bad document exits 1 naming its pointer', async () => {
+    const created = await cli(
+      'platform',
+      'collections',
+      'create',
+      'Pets',
+      '--prefix',
+      'pets',
+      '--upstream',
+      'https://pets.example.com',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const file = path.join(dir, 'pets.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'openapi: 3.0.3',
+        'info: {title: Pets, version: "1"}',
+        'servers: [{url: "https://pets.example.com/v1"}]',
+        'paths:',
+        '  /pets:',
+        '    get: {operationId: listPets, responses: {"200": {description: ok}}}',
+        '  /pets/{petId}:',
+        '    get: {summary: One pet, responses: {"200": {description: ok}}}',
+        '',
+      ].join('\n'),
+    );
+    const dry = await cli('platform', 'endpoints', 'import', 'pets', '--file', file, '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('Would import: 2 created, 0 replaced, 0 skipped (already there).');
+    expect(dry.stdout).toContain('Dry run: nothing was written.');
+    expect((await cli('platform', 'endpoints', 'list', 'pets')).stdout).toBe('No endpoints.\n');
+
+    const done = await cli('platform', 'endpoints', 'import', 'pets', '--file', file, '--json');
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({
+      dryRun: false,
+      created: 2,
+      endpoints: [
+        { action: 'created', method: 'GET', path: '/pets', upstreamPath: '/v1/pets', name: 'listPets' },
+        {
+          action: 'created',
+          method: 'GET',
+          path: '/pets/:petId',
+          upstreamPath: '/v1/pets/:petId',
+          name: 'One pet',
+        },
+      ],
+    });
+    const again = await cli('platform', 'endpoints', 'import', 'pets', '--file', file);
+    expect(again.stdout).toContain('Imported: 0 created, 0 replaced, 2 skipped (already there).');
+
+    fs.writeFileSync(file, 'swagger: "2.0"\npaths: {}\n');
+    const bad = await cli('platform', 'endpoints', 'import', 'pets', '--file', file);
+    expect(bad).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'gatehouse: This is a Swagger 2.0 document; only OpenAPI 3 (openapi: 3.x) can be imported. (at /openapi)\n',
+    });
+    const url = await cli(
+      'platform',
+      'endpoints',
+      'import',
+      'pets',
+      '--url',
+      'https://specs.example.com/pets.json',
+    );
+    expect(url.code).toBe(1);
+    expect(url.stderr).toContain('Import from a URL is off');
+    const neither = await cli('platform', 'endpoints', 'import', 'pets');
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toContain('give exactly one of --file <file> or --url <url>');
+  });
 });

@@ -4,6 +4,7 @@
  * (every grant); an oauth2 profile made here names the owner of its API client with --owner.
  * Credentials (an oauth2 client secret, a static API token) are printed once.
  */
+import fs from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CLI_ACTOR } from '../services/context.js';
 import { MAX_PAGE_SIZE } from '../services/pagination.js';
@@ -13,8 +14,10 @@ import {
   type ApiEndpoint,
   AUTH_METHODS,
   ENDPOINT_METHODS,
+  type EndpointImport,
   type IssuedProfile,
 } from '../services/platform/model.js';
+import { MAX_OPENAPI_BYTES, tooBig } from '../services/platform/openapi.js';
 import { OPERATOR } from '../services/principal.js';
 import type { CliIo } from './io.js';
 import { collectList, parseDuration, parseLimit } from './options.js';
@@ -87,6 +90,22 @@ function writeCredentials(io: CliIo, issued: IssuedProfile): void {
   } else {
     io.stdout.write('Tokens come from the identity provider; Gatehouse checks them against its JWKS.\n');
   }
+}
+
+function writeImport(io: CliIo, result: EndpointImport): void {
+  const would = result.dryRun ? 'Would import' : 'Imported';
+  io.stdout.write(
+    `${would}: ${result.created} created, ${result.replaced} replaced, ${result.skipped} skipped (already there).\n`,
+  );
+  writeTable(io.stdout, result.endpoints, {
+    ACTION: (e) => (result.dryRun ? `would be ${e.action}` : e.action),
+    ID: (e) => e.id ?? '—',
+    METHOD: (e) => e.method,
+    PATH: (e) => e.path,
+    UPSTREAM: (e) => e.upstreamPath,
+    NAME: (e) => e.name,
+  });
+  if (result.dryRun) io.stdout.write('Dry run: nothing was written.\n');
 }
 
 function parseBool(value: string): boolean {
@@ -393,6 +412,56 @@ export function registerPlatform(program: Command, io: CliIo): void {
         io.stdout.write(`Deleted endpoint ${id}.\n`);
       });
     });
+
+  endpoints
+    .command('import')
+    .description(
+      "create a collection's endpoints from an OpenAPI 3 document (JSON or YAML): every path + method becomes an endpoint; one transaction, all or nothing",
+    )
+    .argument('<collection>', 'id or prefix')
+    .option('--file <file>', 'the document (JSON or YAML)')
+    .option('--url <url>', 'fetch the document; only under a prefix of GATEHOUSE_PLATFORM_IMPORT_URLS')
+    .option('--dry-run', 'print what would be created; write nothing')
+    .option('--replace', 'overwrite endpoints with the same method and path (default: skip them)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nOperations the collection has an endpoint for already (same method and path) are skipped and listed, ' +
+        'unless --replace. A bad document changes nothing and names the JSON pointer of what was wrong.\n\nExamples:\n  gatehouse platform endpoints import orders --file openapi.yaml --dry-run\n  gatehouse platform endpoints import orders --url https://specs.example.com/orders.json --replace\n',
+    )
+    .action(
+      async (
+        ref: string,
+        opts: { file?: string; url?: string; dryRun?: boolean; replace?: boolean; json?: boolean },
+        command: Command,
+      ) => {
+        if ((opts.file === undefined) === (opts.url === undefined))
+          command.error('error: give exactly one of --file <file> or --url <url>');
+        let source: { text: string } | { url: string };
+        if (opts.file !== undefined) {
+          let size: number;
+          try {
+            size = fs.statSync(opts.file).size;
+          } catch {
+            command.error(`error: cannot read ${opts.file}`);
+          }
+          if (size > MAX_OPENAPI_BYTES) command.error(`error: ${tooBig().message}`);
+          source = { text: fs.readFileSync(opts.file, 'utf8') };
+        } else {
+          source = { url: opts.url as string };
+        }
+        await withRuntime(io, command, async ({ services }) => {
+          const result = await services.platform.importEndpoints(
+            ref,
+            source,
+            { dryRun: opts.dryRun, replace: opts.replace },
+            OPERATOR,
+            CLI_ACTOR,
+          );
+          emit(io.stdout, opts.json, result, () => writeImport(io, result));
+        });
+      },
+    );
 
   // ---- profiles ----
   const profiles = platform

@@ -216,6 +216,32 @@ export interface PolicyInput {
   concurrency?: unknown;
 }
 
+/** What an OpenAPI import did to each operation (in a dry run: would do). */
+export type ImportAction = 'created' | 'replaced' | 'skipped';
+
+export interface EndpointImport {
+  dryRun: boolean;
+  collectionId: number;
+  created: number;
+  replaced: number;
+  /** Operations whose method and path an endpoint of the collection has already (without `replace`). */
+  skipped: number;
+  endpoints: Array<{
+    action: ImportAction;
+    /** The endpoint created, replaced or in the way; null for one a dry run would create. */
+    id: number | null;
+    name: string;
+    method: EndpointMethod;
+    path: string;
+    upstreamPath: string;
+    /** Its JSON pointer in the document. */
+    pointer: string;
+  }>;
+}
+
+/** The document to import: parsed already, as text (JSON or YAML), or at an allow-listed URL. */
+export type ImportSource = { document: unknown } | { text: string } | { url: string };
+
 export interface ListQuery {
   limit?: number;
   cursor?: string;

@@ -39,14 +39,23 @@ import { NO_SUCH_ROW, rowIdOf } from '../row-id.js';
 import { nameKey } from '../text.js';
 import { type CatalogProfile, type GatewayCatalog, jwtOf, loadCatalog, policyLimitsOf } from './catalog.js';
 import {
+  endpointsFromOpenApi,
+  fetchOpenApiText,
+  type ImportedEndpoint,
+  parseOpenApiText,
+} from './openapi.js';
+import {
   type AccessProfile,
   API_TOKEN_PREFIX,
   type ApiCollection,
   type ApiEndpoint,
   type CollectionInput,
   DEFAULT_ENDPOINT_TIMEOUT_MS,
+  type EndpointImport,
   type EndpointInput,
   type EndpointMethod,
+  type ImportAction,
+  type ImportSource,
   GATEWAY_SCOPE,
   IDP_JWT_CLOCK_SKEW_SECONDS,
   type IssuedProfile,
@@ -174,6 +183,29 @@ const idCursor = (v: unknown): v is number => typeof v === 'number' && Number.is
 function rowId(ref: number | string): number | undefined {
   const id = rowIdOf(ref);
   return id === NO_SUCH_ROW || id === undefined ? undefined : id;
+}
+
+/** One operation of an import, and what it does (for `replaced` and `skipped`: the endpoint there). */
+type PlannedEndpoint = ImportedEndpoint & { action: ImportAction; id: number | null };
+type ImportPlan = Omit<EndpointImport, 'dryRun' | 'endpoints'> & { endpoints: PlannedEndpoint[] };
+
+function importAnswer(dryRun: boolean, plan: ImportPlan): EndpointImport {
+  return {
+    dryRun,
+    collectionId: plan.collectionId,
+    created: plan.created,
+    replaced: plan.replaced,
+    skipped: plan.skipped,
+    endpoints: plan.endpoints.map((e) => ({
+      action: e.action,
+      id: e.id,
+      name: e.name,
+      method: e.method,
+      path: e.path,
+      upstreamPath: e.upstreamPath,
+      pointer: e.pointer,
+    })),
+  };
 }
 
 // ---- the service ----------------------------------------------------------------------------
@@ -560,6 +592,121 @@ export class PlatformService {
         },
       };
     });
+  }
+
+  /**
+   * Endpoints from an OpenAPI 3 document (./openapi.ts), in one transaction: every operation
+   * becomes an endpoint, or, when the collection has one for its method and path already, is
+   * skipped (reported) or with `replace` overwrites that one's name, path and upstream path
+   * (its timeout and enabled state stay). All or nothing, one `api_collection.imported` event
+   * with the counts. `dryRun`: the same answer, nothing written.
+   */
+  async importEndpoints(
+    collectionRef: number | string,
+    source: ImportSource,
+    options: { dryRun?: boolean; replace?: boolean },
+    principal: Principal,
+    actor: Actor,
+  ): Promise<EndpointImport> {
+    this.require(principal);
+    const collection = await this.findCollection(collectionRef);
+    const document =
+      'document' in source
+        ? source.document
+        : parseOpenApiText(
+            'text' in source
+              ? source.text
+              : await fetchOpenApiText(source.url, this.ctx.config.platformImportUrls),
+          );
+    const imported = endpointsFromOpenApi(document, collection.upstreamUrl);
+    const plan = (executor: Executor) =>
+      this.importPlan(executor, collection.id, imported, options.replace === true);
+    if (options.dryRun === true) return importAnswer(true, await plan(this.db));
+    const done = await this.write(actor, async (tx) => {
+      // The collection may have gone between the read above and this transaction.
+      await this.findCollection(collection.id, tx);
+      const result = await plan(tx);
+      const now = this.now();
+      for (const entry of result.endpoints) {
+        const fields = {
+          name: entry.name,
+          path: entry.path,
+          path_key: entry.pathKey,
+          upstream_path: entry.upstreamPath,
+          updated_at: now,
+        };
+        if (entry.action === 'created') {
+          const row = await unique(
+            tx
+              .insertInto('api_endpoints')
+              .values({
+                collection_id: collection.id,
+                method: entry.method,
+                timeout_ms: DEFAULT_ENDPOINT_TIMEOUT_MS,
+                enabled: 1,
+                created_at: now,
+                ...fields,
+              })
+              .returning('id')
+              .executeTakeFirstOrThrow(),
+            () => this.endpointConflict(entry.method, entry.path),
+          );
+          entry.id = row.id;
+        } else if (entry.action === 'replaced') {
+          await tx
+            .updateTable('api_endpoints')
+            .set(fields)
+            .where('id', '=', entry.id as number)
+            .execute();
+        }
+      }
+      const { created, replaced, skipped } = result;
+      return {
+        result,
+        event: {
+          action: 'api_collection.imported',
+          target: { type: 'api_collection', id: collection.id },
+          details: {
+            source: 'url' in source ? { url: source.url } : 'document',
+            created,
+            replaced,
+            skipped,
+          },
+        },
+      };
+    });
+    return importAnswer(false, done);
+  }
+
+  /** What an import would do to each operation, given the collection's endpoints now. */
+  private async importPlan(
+    executor: Executor,
+    collectionId: number,
+    imported: readonly ImportedEndpoint[],
+    replace: boolean,
+  ): Promise<ImportPlan> {
+    const existing = await executor
+      .selectFrom('api_endpoints')
+      .select(['id', 'method', 'path_key'])
+      .where('collection_id', '=', collectionId)
+      .execute();
+    const byRoute = new Map(existing.map((row) => [`${row.method} ${row.path_key}`, row.id]));
+    const endpoints = imported.map((entry): PlannedEndpoint => {
+      const id = byRoute.get(`${entry.method} ${entry.pathKey}`);
+      return {
+        ...entry,
+        id: id ?? null,
+        action: id === undefined ? 'created' : replace ? 'replaced' : 'skipped',
+      };
+    });
+    const count = (action: ImportAction) => endpoints.filter((e) => e.action === action).length;
+    return {
+      collectionId,
+      created: count('created'),
+      replaced: count('replaced'),
+      skipped: count('skipped'),
+      endpoints,
+    };
   }
 
   /** The columns of an endpoint from `input` over `before` (an update), every field checked. */
