@@ -18,6 +18,7 @@ import { adminRoutes } from './admin/index.js';
 import { adminUiRoutes } from './admin-ui.js';
 import { flushLastUse } from './background.js';
 import { oauthRoutes } from './oauth/index.js';
+import { drainUnreadBody } from './unread-body.js';
 import { readinessCheck } from './readiness.js';
 import { domoPeopleRoutes } from './api/domo/index.js';
 import { datasetApiRoutes } from './api/datasets/index.js';
@@ -74,7 +75,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     // a caller's or proxy's own X-Request-Id is kept when it looks like an id.
     requestIdHeader: false,
     genReqId: requestId,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+    },
     schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   options.instrument?.(app);
@@ -126,7 +129,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
       // not run: the access-log line is written here.
       request.log.info({ ...accessLogFields(request, reply), status }, 'request');
     } else if (isDatabaseDataException(error)) {
-      request.log.warn({ err: error, url: request.url.split('?')[0], method: request.method }, 'a value reached the database unchecked');
+      request.log.warn(
+        { err: error, url: request.url.split('?')[0], method: request.method },
+        'a value reached the database unchecked',
+      );
     }
     void reply.code(status).headers(headers).send(body);
   });
@@ -142,7 +148,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     // PostgreSQL text cannot hold U+0000 (it answers with an error, not a miss), and no id, name
     // or filter of Gatehouse's has a use for it: refused here for every path and query parameter.
     if (request.url.includes('%00')) {
-      done(new InvalidRequestError('The URL contains a NUL character (%00), which no Gatehouse parameter accepts.'));
+      done(
+        new InvalidRequestError(
+          'The URL contains a NUL character (%00), which no Gatehouse parameter accepts.',
+        ),
+      );
       return;
     }
     if (!readiness.ready && !HEALTH_PATHS.has(request.url.split('?')[0] ?? '')) {
@@ -151,6 +161,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     }
     done();
   });
+  // A body a route stopped reading (a refused upload) is drained after the answer, never left hanging.
+  app.addHook('onSend', drainUnreadBody);
   // One access-log line per request at `info` (with the error and the principal, see request-log.ts);
   // below that level the hook is not there at all.
   if (logger.isLevelEnabled('info')) {

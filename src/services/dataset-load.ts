@@ -21,7 +21,13 @@
  *   for a missing table.
  */
 import { once } from 'node:events';
-import { type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import {
+  type Readable,
+  Transform,
+  type TransformCallback,
+  finished as onFinished,
+  pipeline,
+} from 'node:stream';
 import { finished } from 'node:stream/promises';
 import crypto from 'node:crypto';
 import { parse as parseCsv } from 'csv-parse';
@@ -455,8 +461,15 @@ export async function loadCsv(
     max_record_size: MAX_RECORD_BYTES,
     skip_empty_lines: columns.length > 1,
   });
-  // Errors anywhere (the body, the size limit, the parser) end the whole chain.
-  pipeline(body, limit, parser, () => {});
+  // Errors anywhere (the body, the size limit, the parser) end the whole chain; the body is piped
+  // in rather than made part of it, so a refusal stops reading it without destroying the request
+  // (whose socket would then stall with the rest unread; src/unread-body.ts drains it instead).
+  // (`onFinished` also reports a body that failed before this point, e.g. a bad gzip header.)
+  pipeline(limit, parser, () => {});
+  onFinished(body, (error) => {
+    if (error) limit.destroy(error);
+  });
+  body.pipe(limit);
   const records = parser as AsyncIterable<string[]>;
   try {
     if (store.withPgClient) return await copyInto(store.withPgClient, table, columns, records, check);

@@ -1,9 +1,10 @@
 /**
  * DataSet uploads over a real socket (app.inject cannot break a connection off): a client that
- * goes away mid-upload is a 499 in the access log, not a 500, and leaves no staging table.
+ * goes away mid-upload is a 499 in the access log, not a 500, and leaves no staging table; an
+ * upload refused at its second row gets its 400 and the connection drains and stays usable.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
@@ -126,6 +127,63 @@ for (const dialect of dialects()) {
         },
       );
       expect((await services.datasets.get(dataset.id)).rows).toBe(0);
+    });
+
+    it('an upload refused at row 2 while the client is still sending: the 400 arrives, the rest of the body is drained, and the connection serves the next request', async () => {
+      const dataset = await services.datasets.create(
+        {
+          name: 'Refused early',
+          schema: {
+            columns: [
+              { name: 'A', type: 'STRING' },
+              { name: 'N', type: 'LONG' },
+            ],
+          },
+        },
+        await asPrincipal(services, userId),
+        CLI_ACTOR,
+      );
+      const socket = net.connect(port, '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let received = '';
+      socket.on('data', (chunk) => {
+        received += chunk.toString('latin1');
+      });
+      const send = (text: string) =>
+        new Promise<void>((resolve, reject) => {
+          if (socket.write(text)) resolve();
+          else socket.once('drain', resolve);
+          socket.once('error', reject);
+        });
+      await send(
+        `PUT /v1/datasets/${dataset.id}/data HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+          'Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n',
+      );
+      const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
+      await send(chunk('a,1\nb,not a number\n'));
+      // 16 MB more, far past every socket buffer: a server that stopped reading would block these writes.
+      const rows = 'c,3\n'.repeat(16_384);
+      for (let sent = 0; sent < 16 * 1024 * 1024; sent += rows.length) await send(chunk(rows));
+      await send('0\r\n\r\n');
+      await vi.waitFor(() => expect(received).toContain('"reason":"not a whole number"}}'), {
+        timeout: 10_000,
+      });
+      expect(received).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(received).not.toMatch(/^connection: close/im);
+      const body = received.slice(received.indexOf('\r\n\r\n') + 4);
+      expect(JSON.parse(body)).toEqual({
+        error: 'validation_error',
+        message: 'Row 2, column 2 ("N", LONG): "not a number" is not a whole number. Nothing was imported.',
+        details: { row: 2, column: 'N', type: 'LONG', value: 'not a number', reason: 'not a whole number' },
+      });
+      received = '';
+      await send('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      await vi.waitFor(() => expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"status":"ok"/), {
+        timeout: 10_000,
+      });
+      socket.destroy();
+      expect((await services.datasets.get(dataset.id)).rows).toBe(0);
+      expect(await tablesOf(dataset.id)).toEqual([`ds_${dataset.id.replace(/-/g, '')}`]);
     });
   });
 }
