@@ -64,7 +64,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const { config, store, services, logger } = options;
   const readiness = options.readiness ?? { ready: true };
   const app = Fastify({
-    ...(options.tls ? { serverFactory: httpsServerFactory(options.tls) as never } : {}),
+    ...(options.tls
+      ? {
+          serverFactory: httpsServerFactory(options.tls, (servername) =>
+            services.domains.secureContextFor(servername),
+          ) as never,
+        }
+      : {}),
     loggerInstance: logger as FastifyBaseLogger,
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,

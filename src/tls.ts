@@ -3,7 +3,8 @@
  * for Domo always talk to `https://<host>`, so Gatehouse must be able to terminate TLS without a
  * proxy in front. The files are read at start-up, checked (PEM, key matches certificate), and read
  * again on SIGHUP: the server swaps its secure context, so new connections get the new certificate
- * while open ones carry on (a renewed certificate needs no restart and drops nothing).
+ * while open ones carry on (a renewed certificate needs no restart and drops nothing). A client
+ * naming a custom domain that has a certificate of its own (SNI) gets that one instead.
  */
 import fs from 'node:fs';
 import https from 'node:https';
@@ -87,10 +88,33 @@ export function loadTlsMaterial(files: TlsFiles, now: Date = new Date()): TlsMat
   };
 }
 
-/** A fastify `serverFactory` that serves HTTPS with `material`. */
-export function httpsServerFactory(material: TlsMaterial) {
+/**
+ * The secure context for a TLS client that named `servername` (SNI), or undefined for the default
+ * certificate. Custom domains (src/services/domains.ts) answer it from memory.
+ */
+export type SniLookup = (servername: string) => Promise<tls.SecureContext | undefined>;
+
+/**
+ * A `SNICallback` over `lookup`: the context it finds, else (none, or the lookup failed) the
+ * server's default one, which is what Node uses when the callback gives no context. The default
+ * is whatever `setSecureContext` set last, so a SIGHUP reload changes it under the same callback.
+ */
+export function sniCallback(lookup: SniLookup) {
+  return (servername: string, callback: (error: Error | null, context?: tls.SecureContext) => void): void => {
+    lookup(servername).then(
+      (context) => callback(null, context),
+      () => callback(null, undefined),
+    );
+  };
+}
+
+/** A fastify `serverFactory` that serves HTTPS with `material`, and per-host certificates from `sni`. */
+export function httpsServerFactory(material: TlsMaterial, sni?: SniLookup) {
   return (handler: (request: never, response: never) => void) =>
-    https.createServer({ cert: material.cert, key: material.key }, handler as never);
+    https.createServer(
+      { cert: material.cert, key: material.key, ...(sni ? { SNICallback: sniCallback(sni) } : {}) },
+      handler as never,
+    );
 }
 
 /**

@@ -15,6 +15,7 @@ import { grantRoutes } from './grants.js';
 import { keyRoutes } from './keys.js';
 import { meRoutes } from './me.js';
 import { platformRoutes } from './platform.js';
+import { platformDomainRoutes } from './platform-domains.js';
 import { roleRoutes } from './roles.js';
 import { authenticateUser, sessionRoutes } from './session.js';
 import { userRoutes } from './users.js';
@@ -52,4 +53,5 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   await app.register(clientRoutes, shared);
   await app.register(keyRoutes, shared);
   await app.register(platformRoutes, shared);
+  await app.register(platformDomainRoutes, shared);
 }

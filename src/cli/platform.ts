@@ -22,6 +22,7 @@ import { OPERATOR } from '../services/principal.js';
 import type { CliIo } from './io.js';
 import { collectList, parseDuration, parseLimit } from './options.js';
 import { emit, writeNextPage, writeRecord, writeTable } from './output.js';
+import { registerPlatformDomains } from './platform-domains.js';
 import { withRuntime } from './runtime.js';
 
 const COLLECTION_COLUMNS = {
@@ -147,7 +148,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
   const platform = program
     .command('platform')
     .description(
-      'the API platform: put your own APIs behind Gatehouse (collections, endpoints, access profiles)',
+      'the API platform: put your own APIs behind Gatehouse (collections, endpoints, access profiles, domains)',
     );
 
   // ---- collections ----
@@ -667,4 +668,6 @@ export function registerPlatform(program: Command, io: CliIo): void {
         io.stdout.write(`Deleted access profile ${ref}.\n`);
       });
     });
+
+  registerPlatformDomains(platform, io);
 }

@@ -125,6 +125,8 @@ export class Guard {
   /** The principal for the request's credential on `surface`, or the surface's 401. */
   async authenticate(request: FastifyRequest, surface: Surface = BEARER_API): Promise<Principal> {
     for (const resolver of this.resolvers) {
+      const pending = resolver.ready?.();
+      if (pending !== undefined) await pending;
       const credential = resolver.find(request);
       if (credential === undefined) continue;
       if (!surface.accepts.includes(resolver.kind)) throw surface.refused(resolver.kind);

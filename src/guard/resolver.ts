@@ -24,6 +24,12 @@ export interface CredentialResolver {
   /** Lower runs first; the first resolver that finds its credential decides (see `PRECEDENCE`). */
   readonly precedence: number;
   /**
+   * What `find` needs loaded before it can decide (e.g. the instance's own issuers, which change
+   * with the custom domains): undefined when it is loaded already (no I/O), else a promise the
+   * guard awaits first.
+   */
+  ready?(): Promise<unknown> | undefined;
+  /**
    * The credential of this kind the request carries, or undefined. No I/O; throws a 401 when
    * the credential is there but malformed.
    */

@@ -2,6 +2,8 @@
  * `GET /.well-known/jwks.json` (RFC 7517): the active key and every earlier key
  * that may still have signed a live token. Cacheable for five minutes; a
  * verifier meeting an unknown `kid` should fetch again (jose's remote key set does).
+ * Every host (the default and each custom domain) signs with the same keys, so every host
+ * serves the same set; the metadata at a domain points here on that domain.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendJson } from './http.js';

@@ -3,7 +3,8 @@
  * - `GET /oauth/token?grant_type=client_credentials&scope=…` with Basic (Domo, spec 001);
  * - `POST /oauth/token` and `POST /oauth2/token`, form or JSON body, Basic or body
  *   credentials (Workato, spec 003).
- * `/oauth/token` answers with Domo's body; `/oauth2/token` with Workato's.
+ * `/oauth/token` answers with Domo's body; `/oauth2/token` with Workato's. Asked for at a custom
+ * domain (`https://api.example.com/oauth2/token`), the token's `iss` is that domain's.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
@@ -23,7 +24,10 @@ export function checkGrantType(params: OAuthParameters): void {
   const grantType = requireParameter(params, 'grant_type');
   if (grantType !== 'client_credentials') {
     const shown = grantType.length > 60 ? `${grantType.slice(0, 60)}…` : grantType;
-    throw new OAuthError('unsupported_grant_type', `Grant type ${JSON.stringify(shown)} is not supported; use client_credentials.`);
+    throw new OAuthError(
+      'unsupported_grant_type',
+      `Grant type ${JSON.stringify(shown)} is not supported; use client_credentials.`,
+    );
   }
 }
 
@@ -61,7 +65,10 @@ export function tokenHandler(deps: OAuthDeps, shape: TokenResponseShape) {
     checkGrantType(params);
     const { client, owner } = await authenticateClient(credentials, request.ip, deps);
     const scopes = grantScopes(params.scope, client.scopes);
-    const issued = await deps.services.tokens.issue(client, owner, scopes);
+    // A custom domain's tokens carry its issuer (spec 003: the token endpoint follows the domain);
+    // any other Host gets the configured one.
+    const issuer = await deps.services.domains.issuerForHost(request.hostname);
+    const issued = await deps.services.tokens.issue(client, owner, scopes, issuer);
     issuedTokens.inc(issued.alg);
     return sendJson(reply, 200, shape === 'domo' ? domoBody(issued) : oauth2Body(issued));
   };

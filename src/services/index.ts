@@ -9,6 +9,7 @@ import { GroupsService } from './groups.js';
 import { DatasetPoliciesService } from './dataset-policies.js';
 import { DatasetQueryService } from './dataset-query.js';
 import { DatasetsService } from './datasets.js';
+import { DomainsService } from './platform/domains.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { ServiceContext } from './context.js';
 import { KeysService } from './keys.js';
@@ -56,6 +57,8 @@ export interface Services {
   readonly platform: PlatformService;
   /** The gateway's policy enforcement (rate, quota, concurrency) on the throttle's counters. */
   readonly gatewayLimits: GatewayLimits;
+  /** Custom domains: per-host issuers, the instance's own issuer set, SNI certificates. */
+  readonly domains: DomainsService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -75,7 +78,8 @@ export function createServices(ctx: ServiceContext): Services {
   const liveUsers = new LiveUsers(ctx, users, roles);
   const clients = new ClientsService(ctx, audit, liveUsers);
   const keys = new KeysService(ctx, audit);
-  const tokens = new TokenService(ctx, audit, keys, clients);
+  const domains = new DomainsService(ctx, audit);
+  const tokens = new TokenService(ctx, audit, keys, clients, domains);
   const workflows = new WorkflowsService(ctx, audit);
   const accessTokens = new AccessTokensService(ctx, users, audit);
   const groups = new GroupsService(ctx, users, audit);
@@ -101,5 +105,6 @@ export function createServices(ctx: ServiceContext): Services {
     streams: new StreamsService(ctx, datasets, audit),
     platform: new PlatformService(ctx, audit, clients),
     gatewayLimits,
+    domains,
   };
 }

@@ -17,6 +17,7 @@ import { cacheCounters } from '../metrics.js';
 import { type CacheEpochs, epochsOf } from '../store/epochs.js';
 import type { AuditService } from './audit.js';
 import type { ClientOwner, ClientRecord, ClientsService } from './clients.js';
+import type { DomainsService } from './platform/domains.js';
 import type { Actor, ServiceContext } from './context.js';
 import type { KeysService } from './keys.js';
 import { KEEP_AFTER_EXPIRY_MS, RevokedTokens } from './revoked-tokens.js';
@@ -59,6 +60,7 @@ export class TokenService {
     private readonly audit: AuditService,
     private readonly keys: KeysService,
     private readonly clients: ClientsService,
+    private readonly domains: DomainsService,
   ) {
     this.epochs = epochsOf(ctx.store);
     this.verified = new Lru(ctx.config.tokenCacheSize);
@@ -68,12 +70,22 @@ export class TokenService {
 
   /** The process's signer threads: the machine's cores shared among the serving processes. */
   private get signer(): BatchSigner {
-    this.#signer ??= sharedSigner(Math.max(1, Math.floor(os.availableParallelism() / this.ctx.config.workers)));
+    this.#signer ??= sharedSigner(
+      Math.max(1, Math.floor(os.availableParallelism() / this.ctx.config.workers)),
+    );
     return this.#signer;
   }
 
-  /** Signs a token for an authenticated client; writes nothing but the batched last-use time. */
-  async issue(client: ClientRecord, owner: ClientOwner, scopes: readonly Scope[]): Promise<IssuedAccessToken> {
+  /**
+   * Signs a token for an authenticated client; writes nothing but the batched last-use time.
+   * `issuer`: the `iss` (a custom domain's, from `domains.issuerForHost`); default the configured one.
+   */
+  async issue(
+    client: ClientRecord,
+    owner: ClientOwner,
+    scopes: readonly Scope[],
+    issuer: string = this.ctx.config.issuer,
+  ): Promise<IssuedAccessToken> {
     const key = await this.keys.signingKey();
     const { config } = this.ctx;
     const iat = Math.floor(this.ctx.clock.now().getTime() / 1000);
@@ -86,7 +98,7 @@ export class TokenService {
       jti: crypto.randomUUID(),
       client_id: client.id,
       customer: config.customer,
-      iss: config.issuer,
+      iss: issuer,
       sub: client.id,
       aud: config.audience,
       iat,
@@ -101,7 +113,10 @@ export class TokenService {
    * not a live token: malformed, foreign or retired key, wrong typ/iss/aud,
    * expired, revoked `jti`, revoked client, disabled or missing owner.
    */
-  async verify(token: string, options: { clockToleranceSeconds?: number } = {}): Promise<VerifiedAccessToken | null> {
+  async verify(
+    token: string,
+    options: { clockToleranceSeconds?: number } = {},
+  ): Promise<VerifiedAccessToken | null> {
     const claims = await this.verifySignature(token, options.clockToleranceSeconds);
     if (!claims) return null;
     if (await this.revoked.has(claims.jti)) return null;
@@ -129,16 +144,23 @@ export class TokenService {
   /**
    * Only what an offline verifier checks: a current key's signature, typ, iss, aud, exp.
    * `clockToleranceSeconds` accepts a token that far past `exp`, for clock skew between nodes.
+   * `iss` must be one of the instance's own issuers now: the configured one or an enabled custom
+   * domain's (checked on every use, so a domain disabled after a token was cached ends it too).
    */
   async verifySignature(token: string, clockToleranceSeconds = 0): Promise<AccessTokenClaims | undefined> {
     if (typeof token !== 'string') return undefined;
     // Checking exp at an earlier instant is exactly a tolerance on exp.
     const now = new Date(this.ctx.clock.now().getTime() - clockToleranceSeconds * 1000);
+    const issuers = (this.domains.current() ?? (await this.domains.table())).issuers;
     const seen = this.verified.get(token);
     if (seen) {
       this.verifiedCounters.hit.inc();
       // As jose checks it: expired once `exp` <= now in whole seconds.
-      if (seen.claims.exp > Math.floor(now.getTime() / 1000) && (await this.keys.verificationKey(seen.kid))) {
+      if (
+        seen.claims.exp > Math.floor(now.getTime() / 1000) &&
+        issuers.has(seen.claims.iss) &&
+        (await this.keys.verificationKey(seen.kid))
+      ) {
         return seen.claims;
       }
       this.verified.delete(token);
@@ -150,7 +172,7 @@ export class TokenService {
     const key = await this.keys.verificationKey(kid);
     if (!key) return undefined;
     const { config } = this.ctx;
-    const claims = await verifyAccessTokenJwt(token, key, { issuer: config.issuer, audience: config.audience, now });
+    const claims = await verifyAccessTokenJwt(token, key, { issuers, audience: config.audience, now });
     if (claims) this.verified.set(token, { kid, claims });
     return claims;
   }
@@ -190,7 +212,10 @@ export class TokenService {
    */
   async pruneRevoked(): Promise<number> {
     const before = new Date(this.ctx.clock.now().getTime() - KEEP_AFTER_EXPIRY_MS).toISOString();
-    const result = await this.ctx.store.db.deleteFrom('revoked_tokens').where('expires_at', '<=', before).executeTakeFirst();
+    const result = await this.ctx.store.db
+      .deleteFrom('revoked_tokens')
+      .where('expires_at', '<=', before)
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

@@ -30,7 +30,8 @@ export type EpochName =
   | 'roles'
   | 'revoked_tokens'
   | 'access_tokens'
-  | 'platform';
+  | 'platform'
+  | 'domains';
 
 export const DEFAULT_POLL_MS = 300;
 

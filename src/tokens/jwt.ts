@@ -34,10 +34,16 @@ export interface AccessTokenClaims {
 const encodedHeaders = new WeakMap<SigningKey, string>();
 
 /** A signed access token; the signature is made off the event loop by `signer` (tokens/signer.ts). */
-export async function signAccessToken(signer: BatchSigner, key: SigningKey, claims: AccessTokenClaims): Promise<string> {
+export async function signAccessToken(
+  signer: BatchSigner,
+  key: SigningKey,
+  claims: AccessTokenClaims,
+): Promise<string> {
   let header = encodedHeaders.get(key);
   if (header === undefined) {
-    header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })).toString('base64url');
+    header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })).toString(
+      'base64url',
+    );
     encodedHeaders.set(key, header);
   }
   const signingInput = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
@@ -56,25 +62,26 @@ export function tokenKid(token: string): string | undefined {
 }
 
 /**
- * Verifies signature, `typ`, `iss`, `aud` and `exp` (at `now`, no tolerance), and
- * that the claims have the shapes we issue. Returns undefined for anything else.
+ * Verifies signature, `typ`, `iss` (one of `issuers`), `aud` and `exp` (at `now`, no
+ * tolerance), and that the claims have the shapes we issue. Returns undefined for anything else.
  */
 export async function verifyAccessTokenJwt(
   token: string,
   key: VerificationKey,
-  expected: { issuer: string; audience: string; now: Date },
+  expected: { issuers: ReadonlySet<string>; audience: string; now: Date },
 ): Promise<AccessTokenClaims | undefined> {
   try {
     const { payload } = await jwtVerify(token, key.publicKey, {
       algorithms: [key.alg],
       typ: ACCESS_TOKEN_TYPE,
-      issuer: expected.issuer,
       audience: expected.audience,
       currentDate: expected.now,
-      requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
+      requiredClaims: ['exp', 'iat', 'iss', 'jti', 'sub', 'client_id'],
     });
     const c = payload as Record<string, unknown>;
     if (
+      typeof c.iss !== 'string' ||
+      !expected.issuers.has(c.iss) ||
       typeof c.jti !== 'string' ||
       typeof c.client_id !== 'string' ||
       c.sub !== c.client_id ||

@@ -265,6 +265,7 @@ for (const dialect of dialects()) {
         OPERATOR,
         CLI_ACTOR,
       );
+      const domain = await services.domains.create({ hostname: 'sweep.example.com' }, OPERATOR, CLI_ACTOR);
       await services.groups.addMember(group.id, other.id, CLI_ACTOR);
       const bearer = `Bearer ${developerToken.token}`;
       const created = await app.inject({
@@ -347,6 +348,7 @@ for (const dialect of dialects()) {
           collections: String(collection.id),
           endpoints: String(endpoint.id),
           profiles: String(profile.profile.id),
+          domains: String(domain.id),
           instance: (run.json() as { id: string }).id,
         },
       };

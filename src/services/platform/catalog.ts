@@ -4,7 +4,6 @@
  * in memory, rebuilt once per change (the `platform` cache epoch).
  */
 import type net from 'node:net';
-import { decodeJwt } from 'jose';
 import type { Selectable } from 'kysely';
 import { ForbiddenError } from '../../errors.js';
 import type { Executor } from '../../store/index.js';
@@ -126,16 +125,6 @@ export function upstreamPathOf(match: EndpointMatch): string {
     .map((segment) => (typeof segment === 'string' ? segment : (match.params[segment.param] ?? '')))
     .join('/');
   return `/${path}`;
-}
-
-/** Whether a JWT names an issuer other than `own` (cheap, unverified: which resolver it belongs to). */
-export function foreignIssuer(token: string, own: string): boolean {
-  try {
-    const iss = decodeJwt(token).iss;
-    return typeof iss === 'string' && iss !== own;
-  } catch {
-    return false;
-  }
 }
 
 /** For messages: 403 when a profile may not call a collection. */

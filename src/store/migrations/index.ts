@@ -20,6 +20,7 @@ import { datasetPolicies } from './011_dataset_policies.js';
 import { datasetStreams } from './012_dataset_streams.js';
 import { clientNameOrder } from './013_client_name_order.js';
 import { apiPlatform } from './014_api_platform.js';
+import { platformDomains } from './015_platform_domains.js';
 import { platformPolicies } from './017_platform_policies.js';
 import { workflowGroupShares } from './019_workflow_group_shares.js';
 
@@ -41,6 +42,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['012_dataset_streams', datasetStreams],
   ['013_client_name_order', clientNameOrder],
   ['014_api_platform', apiPlatform],
+  ['015_platform_domains', platformDomains],
   ['017_platform_policies', platformPolicies],
   ['019_workflow_group_shares', workflowGroupShares],
 ];

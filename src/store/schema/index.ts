@@ -5,6 +5,7 @@
 import type { AccessTokenTables } from './access-tokens.js';
 import type { DatasetStreamTables } from './dataset-streams.js';
 import type { DatasetTables } from './datasets.js';
+import type { DomainTables } from './domains.js';
 import type { FoundationTables } from './foundation.js';
 import type { GroupTables } from './groups.js';
 import type { OAuthTables } from './oauth.js';
@@ -14,6 +15,7 @@ import type { WorkflowTables } from './workflows.js';
 export type * from './access-tokens.js';
 export type * from './dataset-streams.js';
 export type * from './datasets.js';
+export type * from './domains.js';
 export type * from './foundation.js';
 export type * from './groups.js';
 export type * from './oauth.js';
@@ -27,6 +29,12 @@ export interface Database
     AccessTokenTables,
     WorkflowTables,
     GroupTables {}
-export interface Database extends FoundationTables, OAuthTables, AccessTokenTables, WorkflowTables, DatasetTables {}
+export interface Database
+  extends FoundationTables,
+    OAuthTables,
+    AccessTokenTables,
+    WorkflowTables,
+    DatasetTables {}
 export interface Database extends DatasetStreamTables {}
 export interface Database extends PlatformTables {}
+export interface Database extends DomainTables {}
