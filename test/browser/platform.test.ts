@@ -272,6 +272,64 @@ describeBrowser('admin UI: API platform', { timeout: BROWSER_TEST_TIMEOUT }, () 
       .toBe('JWT https://idp.example.com/');
   });
 
+  it('creates a policy (a bad limit refused at its field), gives it to a profile (429 past its quota), and refuses deleting it while used', async () => {
+    await open('Policies');
+    await page.getByRole('button', { name: 'Create policy' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create policy' });
+    await dialog.getByLabel('Name').fill('Trial');
+    const rate = dialog.getByRole('spinbutton', { name: 'Calls', exact: true });
+    await rate.fill('0');
+    await dialog.getByRole('checkbox', { name: 'Limit quota' }).check();
+    await dialog.getByRole('spinbutton', { name: 'Calls in the quota' }).fill('1');
+    await dialog.getByLabel('Per (UTC)').selectOption('day');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => rate.getAttribute('aria-invalid')).toBe('true');
+    expect(await description(rate)).toContain('The rate limit must be a whole number from 1 to');
+    await rate.fill('50');
+    await expectAccessible(page, 'policy dialog');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    const trial = row(page, 'Trial');
+    await trial.waitFor();
+    expect(await trial.getByRole('cell').allTextContents()).toEqual(
+      expect.arrayContaining(['50 / second', '1 / day', 'none', '0']),
+    );
+    await expectAccessible(page, 'Policies');
+
+    // Partner A gets it: past its quota of 1 a day, 429 with Retry-After.
+    const token = await (async () => {
+      await open('Access profiles');
+      const partner = row(page, 'Partner A');
+      await partner.getByRole('button', { name: 'More' }).click();
+      await page.getByRole('menuitem', { name: 'Regenerate credentials' }).click();
+      await page.getByRole('button', { name: 'Regenerate' }).click();
+      const shown = page.getByRole('dialog', { name: 'Credentials of “Partner A”' });
+      const value = await shown.getByLabel('API token').inputValue();
+      await shown.getByRole('button', { name: 'Done' }).click();
+      await partner.getByRole('button', { name: 'More' }).click();
+      await page.getByRole('menuitem', { name: 'Edit' }).click();
+      const edit = page.getByRole('dialog', { name: 'Edit the access profile “Partner A”' });
+      await edit.getByLabel('Policy').selectOption({ label: 'Trial' });
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => partner.getByRole('cell').nth(4).textContent()).toBe('Trial');
+      return value;
+    })();
+    expect((await call(token)).status).toBe(200);
+    const over = await call(token);
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+
+    await open('Policies');
+    await expect.poll(() => trial.getByRole('cell').nth(5).textContent()).toBe('1');
+    await trial.getByRole('button', { name: 'More' }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete the policy “Trial”?' });
+    await confirm.getByRole('button', { name: 'Delete' }).click();
+    await expect
+      .poll(() => confirm.getByRole('alert').textContent())
+      .toContain('The policy "Trial" is used by the access profile "Partner A"');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+  });
+
   it('shows the API platform pages only to a role holding gateway.manage', async () => {
     const me = (await (await context.request.get('/api/admin/v1/me')).json()) as { csrfToken: string };
     const headers = { 'x-csrf-token': me.csrfToken };

@@ -15,6 +15,7 @@ export type Collection = Answer<'/api/admin/v1/platform/collections/{id}', 'get'
 export type Endpoint = Answer<'/api/admin/v1/platform/collections/{id}/endpoints/{endpointId}', 'get'>;
 export type Profile = Answer<'/api/admin/v1/platform/profiles/{id}', 'get'>;
 export type IssuedProfile = Answer<'/api/admin/v1/platform/profiles', 'post', 201>;
+export type Policy = Answer<'/api/admin/v1/platform/policies/{id}', 'get'>;
 
 export function EnabledBadge({ enabled }: { enabled: boolean }) {
   return (
@@ -198,16 +199,49 @@ export function CollectionDialog({
   );
 }
 
-/** Every collection, page after page (for a multi-select; a profile may name at most 500). */
-export async function allCollections(): Promise<Collection[]> {
-  const all: Collection[] = [];
+/** Every item of a cursor-paged list, page after page, up to `most` (for a select or a multi-select). */
+async function everyPage<T>(
+  load: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>,
+  most = 2000,
+): Promise<T[]> {
+  const all: T[] = [];
   let cursor: string | undefined;
   do {
-    const page = await unwrap(
-      api.GET('/api/admin/v1/platform/collections', { params: { query: { limit: 200, cursor } } }),
-    );
+    const page = await load(cursor);
     all.push(...page.items);
     cursor = page.nextCursor ?? undefined;
-  } while (cursor && all.length < 2000);
+  } while (cursor && all.length < most);
   return all;
+}
+
+/** Every collection (the access profile dialog's multi-select; a profile may name at most 500). */
+export function allCollections(): Promise<Collection[]> {
+  return everyPage((cursor) =>
+    unwrap(api.GET('/api/admin/v1/platform/collections', { params: { query: { limit: 200, cursor } } })),
+  );
+}
+
+/** Every policy (the access profile dialog's choice, the profile list's names). */
+export function allPolicies(): Promise<Policy[]> {
+  return everyPage((cursor) =>
+    unwrap(api.GET('/api/admin/v1/platform/policies', { params: { query: { limit: 200, cursor } } })),
+  );
+}
+
+/** Every access profile (the call log's filter). */
+export function allProfiles(): Promise<Profile[]> {
+  return everyPage((cursor) =>
+    unwrap(api.GET('/api/admin/v1/platform/profiles', { params: { query: { limit: 200, cursor } } })),
+  );
+}
+
+/** Every endpoint of a collection (the call log's filter). */
+export function allEndpoints(collectionId: number): Promise<Endpoint[]> {
+  return everyPage((cursor) =>
+    unwrap(
+      api.GET('/api/admin/v1/platform/collections/{id}/endpoints', {
+        params: { path: { id: String(collectionId) }, query: { limit: 200, cursor } },
+      }),
+    ),
+  );
 }

@@ -13,11 +13,13 @@ import { formErrors } from '../components/field-errors';
 import { Menu } from '../components/Menu';
 import {
   allCollections,
+  allPolicies,
   CheckField,
   type Collection,
   EnabledBadge,
   FormActions,
   type IssuedProfile,
+  type Policy,
   type Profile,
   useSubmit,
 } from '../components/platform';
@@ -53,6 +55,7 @@ const PROFILE_FIELDS = [
   'collections',
   'ipAllowList',
   'enabled',
+  'policyId',
   'jwt.jwksUrl',
   'jwt.issuer',
   'jwt.audience',
@@ -140,6 +143,7 @@ function ProfileDialog({
 }) {
   const me = useMe();
   const [collections, setCollections] = useState<Collection[]>();
+  const [policies, setPolicies] = useState<Policy[]>();
   const [loadError, setLoadError] = useState<unknown>();
   const [name, setName] = useState(profile?.name ?? '');
   const [description, setDescription] = useState(profile?.description ?? '');
@@ -147,6 +151,8 @@ function ProfileDialog({
   const [chosen, setChosen] = useState<ReadonlySet<number>>(new Set(profile?.collections.map((c) => c.id)));
   const [ipAllowList, setIpAllowList] = useState(profile?.ipAllowList.join('\n') ?? '');
   const [enabled, setEnabled] = useState(profile?.enabled ?? true);
+  const [policyId, setPolicyId] = useState(profile?.policyId ? String(profile.policyId) : '');
+  const policyFieldId = useId();
   const [jwksUrl, setJwksUrl] = useState(profile?.jwt?.jwksUrl ?? '');
   const [issuer, setIssuer] = useState(profile?.jwt?.issuer ?? '');
   const [audience, setAudience] = useState(profile?.jwt?.audience ?? '');
@@ -159,6 +165,7 @@ function ProfileDialog({
 
   useEffect(() => {
     allCollections().then(setCollections).catch(setLoadError);
+    allPolicies().then(setPolicies).catch(setLoadError);
   }, []);
 
   const { busy, error, formRef, onSubmit } = useSubmit(async () => {
@@ -172,6 +179,7 @@ function ProfileDialog({
         .map((rule) => rule.trim())
         .filter((rule) => rule !== ''),
       enabled,
+      policyId: policyId === '' ? null : Number(policyId),
       ...(authMethod === 'jwt'
         ? {
             jwt: {
@@ -308,6 +316,27 @@ function ProfileDialog({
           hint="One address or CIDR per line; a call from anywhere else answers 403. Empty: any address."
           error={errors.of('ipAllowList')}
         />
+        <div class="field">
+          <label for={policyFieldId}>Policy</label>
+          <select
+            id={policyFieldId}
+            value={policyId}
+            aria-invalid={errors.of('policyId') ? true : undefined}
+            aria-describedby={`${policyFieldId}-hint`}
+            onChange={(e) => setPolicyId((e.target as HTMLSelectElement).value)}
+          >
+            <option value="">No policy (no limits)</option>
+            {policies?.map((p) => (
+              <option key={p.id} value={String(p.id)}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+          <p class="hint" id={`${policyFieldId}-hint`}>
+            Rate limit, quota and calls at once (API platform › Policies).
+          </p>
+          {errors.of('policyId') ? <p class="field-error">{errors.of('policyId')}</p> : null}
+        </div>
         <CheckField
           label="Enabled"
           checked={enabled}
@@ -440,6 +469,13 @@ type Open =
 function ProfilesPage() {
   const { open, setOpen, reloadKey, notice, changed } = useChanges<Open>();
   const [error, setError] = useState<unknown>();
+  const [policyNames, setPolicyNames] = useState<ReadonlyMap<number, string>>(new Map());
+
+  useEffect(() => {
+    allPolicies()
+      .then((list) => setPolicyNames(new Map(list.map((p) => [p.id, p.name]))))
+      .catch(setError);
+  }, [reloadKey]);
 
   const setEnabled = async (profile: Profile, enabled: boolean) => {
     setError(undefined);
@@ -505,6 +541,15 @@ function ProfilesPage() {
                     <code key={rule}>{rule}</code>
                   ))}
                 </span>
+              ),
+          },
+          {
+            header: 'Policy',
+            cell: (p) =>
+              p.policyId === null ? (
+                <span class="muted">no limits</span>
+              ) : (
+                (policyNames.get(p.policyId) ?? `#${p.policyId}`)
               ),
           },
           { header: 'Status', cell: (p) => <EnabledBadge enabled={p.enabled} /> },
