@@ -247,4 +247,80 @@ describe('gatehouse platform (SQLite)', () => {
     expect(neither.code).toBe(2);
     expect(neither.stderr).toContain('give exactly one of --file <file> or --url <url>');
   });
+
+  it('policies: create, list, show, update, give one to a profile, refuse to delete it while used', async () => {
+    const created = await cli(
+      'platform',
+      'policies',
+      'create',
+      'Partner',
+      '--rate',
+      '10/second',
+      '--quota',
+      '5000/month',
+      '--concurrency',
+      '4',
+      '--queue',
+      '8',
+      '--max-wait',
+      '2s',
+    );
+    expect(created).toEqual({ code: 0, stderr: '', stdout: 'Created policy 1 "Partner".\n' });
+    const list = await cli('platform', 'policies', 'list');
+    expect(list.code).toBe(0);
+    const shown = await cli('platform', 'policies', 'show', 'partner', '--json');
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      id: 1,
+      name: 'Partner',
+      rateLimit: { limit: 10, per: 'second' },
+      quota: { limit: 5000, per: 'month' },
+      concurrency: { limit: 4, queueSize: 8, maxWaitMs: 2000 },
+      profileCount: 0,
+    });
+    const updated = await cli(
+      'platform',
+      'policies',
+      'update',
+      'Partner',
+      '--quota',
+      'none',
+      '--max-wait',
+      '500',
+      '--json',
+    );
+    expect(updated.stderr).toBe('');
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      quota: null,
+      concurrency: { limit: 4, queueSize: 8, maxWaitMs: 500 },
+    });
+    const profile = await cli(
+      'platform',
+      'profiles',
+      'create',
+      'Limited',
+      '--auth',
+      'token',
+      '--policy',
+      'Partner',
+      '--json',
+    );
+    expect(JSON.parse(profile.stdout).profile.policyId).toBe(1);
+    const inUse = await cli('platform', 'policies', 'delete', 'Partner');
+    expect(inUse).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'gatehouse: The policy "Partner" is used by the access profile "Limited"; give them another policy (or none) first.\n',
+    });
+    const bad = await cli('platform', 'policies', 'create', 'Bad', '--rate', '10/hour');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('Write it as N/second|minute (e.g. 100/second), or none.');
+    const detached = await cli('platform', 'profiles', 'update', 'Limited', '--policy', 'none', '--json');
+    expect(JSON.parse(detached.stdout).policyId).toBeNull();
+    expect(await cli('platform', 'policies', 'delete', '1')).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'Deleted policy 1.\n',
+    });
+  });
 });

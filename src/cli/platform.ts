@@ -1,5 +1,5 @@
 /**
- * `gatehouse platform collections|endpoints|profiles …`: the API platform (issue 14) from the
+ * `gatehouse platform collections|endpoints|profiles|policies …`: the API platform (issue 14) from the
  * command line, over the same service as `/api/admin/v1/platform`. The CLI acts for the operator
  * (every grant); an oauth2 profile made here names the owner of its API client with --owner.
  * Credentials (an oauth2 client secret, a static API token) are printed once.
@@ -16,6 +16,11 @@ import {
   ENDPOINT_METHODS,
   type EndpointImport,
   type IssuedProfile,
+  MAX_QUEUE_WAIT_MS,
+  type Policy,
+  type PolicyInput,
+  QUOTA_UNITS,
+  RATE_UNITS,
 } from '../services/platform/model.js';
 import { MAX_OPENAPI_BYTES, tooBig } from '../services/platform/openapi.js';
 import { OPERATOR } from '../services/principal.js';
@@ -50,8 +55,115 @@ const PROFILE_COLUMNS = {
   AUTH: (p: AccessProfile) => p.authMethod,
   COLLECTIONS: (p: AccessProfile) => p.collections.map((c) => c.prefix),
   'IP ALLOW': (p: AccessProfile) => p.ipAllowList,
+  POLICY: (p: AccessProfile) => p.policyId ?? '-',
   ENABLED: (p: AccessProfile) => (p.enabled ? 'yes' : 'no'),
 };
+
+const POLICY_COLUMNS = {
+  ID: (p: Policy) => p.id,
+  NAME: (p: Policy) => p.name,
+  RATE: (p: Policy) => (p.rateLimit ? `${p.rateLimit.limit}/${p.rateLimit.per}` : '-'),
+  QUOTA: (p: Policy) => (p.quota ? `${p.quota.limit}/${p.quota.per}` : '-'),
+  CONCURRENCY: (p: Policy) =>
+    p.concurrency
+      ? `${p.concurrency.limit}${p.concurrency.queueSize > 0 ? ` (+${p.concurrency.queueSize} queued ≤ ${p.concurrency.maxWaitMs} ms)` : ''}`
+      : '-',
+  PROFILES: (p: Policy) => p.profileCount,
+};
+
+function policyRecord(p: Policy): Record<string, unknown> {
+  return {
+    id: p.id,
+    name: p.name,
+    description: p.description || null,
+    'rate limit': POLICY_COLUMNS.RATE(p),
+    quota: p.quota ? `${POLICY_COLUMNS.QUOTA(p)} (UTC calendar)` : '-',
+    concurrency: POLICY_COLUMNS.CONCURRENCY(p),
+    profiles: p.profileCount,
+    created: p.createdAt,
+    updated: p.updatedAt,
+  };
+}
+
+/** What `none` parses to (commander turns a parser's null into ''). */
+const OFF = 'none';
+type Off = typeof OFF;
+
+/** undefined: not given; null: turned off (`none`). */
+function offToNull<T>(value: T | Off | undefined): T | null | undefined {
+  return value === OFF ? null : value;
+}
+
+/** `--rate 10/second`, `--quota 5000/month`; `none` turns the limit off. */
+function limitParser(units: readonly string[]) {
+  return (value: string): { limit: number; per: string } | Off => {
+    if (value === 'none' || value === 'off') return OFF;
+    const match = /^(\d+)\/(\w+)$/.exec(value.trim());
+    if (!match || !units.includes(match[2]!))
+      throw new InvalidArgumentError(`Write it as N/${units.join('|')} (e.g. 100/${units[0]}), or none.`);
+    return { limit: Number(match[1]), per: match[2]! };
+  };
+}
+
+function parseConcurrency(value: string): number | Off {
+  if (value === 'none' || value === 'off') return OFF;
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('A whole number of calls, or none.');
+  return Number(value);
+}
+
+function parseCount(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('A whole number.');
+  return Number(value);
+}
+
+interface PolicyOptions {
+  description?: string;
+  rate?: { limit: number; per: string } | Off;
+  quota?: { limit: number; per: string } | Off;
+  concurrency?: number | Off;
+  queue?: number;
+  maxWait?: number;
+  json?: boolean;
+}
+
+function policyOptions(command: Command): Command {
+  return command
+    .option('--description <text>', 'what it is for')
+    .option(
+      '--rate <n/unit>',
+      `rate limit: calls per ${RATE_UNITS.join(' or ')} (e.g. 10/second); none turns it off`,
+      limitParser(RATE_UNITS),
+    )
+    .option(
+      '--quota <n/unit>',
+      `quota: calls per UTC calendar ${QUOTA_UNITS.join(' or ')} (e.g. 100000/month); none turns it off`,
+      limitParser(QUOTA_UNITS),
+    )
+    .option(
+      '--concurrency <n>',
+      'calls in flight at once, over every node; none turns it off',
+      parseConcurrency,
+    )
+    .option('--queue <n>', 'calls that may wait for a slot beyond --concurrency (default 0)', parseCount)
+    .option(
+      '--max-wait <duration>',
+      `how long a queued call waits before its 429 (ms, or 2s; at most ${MAX_QUEUE_WAIT_MS / 1000}s)`,
+      parseMs,
+    )
+    .option('--json', 'print the policy as JSON');
+}
+
+/** The concurrency setting the options give (queue options over `before` when --concurrency is absent). */
+function concurrencyOf(opts: PolicyOptions, before: Policy['concurrency'] | undefined): unknown {
+  if (opts.concurrency === null) return null;
+  if (opts.concurrency === undefined && opts.queue === undefined && opts.maxWait === undefined)
+    return undefined;
+  return {
+    limit: opts.concurrency ?? before?.limit,
+    queueSize: opts.queue ?? before?.queueSize ?? 0,
+    maxWaitMs: opts.maxWait ?? before?.maxWaitMs ?? 0,
+  };
+}
 
 function profileRecord(p: AccessProfile): Record<string, unknown> {
   return {
@@ -61,6 +173,7 @@ function profileRecord(p: AccessProfile): Record<string, unknown> {
     'auth method': p.authMethod,
     collections: p.collections.map((c) => `${c.name} (/${c.prefix})`),
     'ip allow-list': p.ipAllowList.length === 0 ? 'any address' : p.ipAllowList,
+    policy: p.policyId ?? 'none (no limits)',
     enabled: p.enabled ? 'yes' : 'no',
     ...(p.clientId ? { 'api client': p.clientId } : {}),
     ...(p.tokenPrefix ? { 'api token': `${p.tokenPrefix}…` } : {}),
@@ -148,7 +261,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
   const platform = program
     .command('platform')
     .description(
-      'the API platform: put your own APIs behind Gatehouse (collections, endpoints, access profiles, domains)',
+      'the API platform: put your own APIs behind Gatehouse (collections, endpoints, access profiles, policies, domains)',
     );
 
   // ---- collections ----
@@ -515,6 +628,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
     .option('--issuer <iss>', 'jwt: the iss its tokens carry')
     .option('--audience <aud>', 'jwt: the aud its tokens must carry (default: not checked)')
     .option('--claim <name=value>', 'jwt: a claim its tokens must carry; repeatable', collectClaim)
+    .option('--policy <policy>', 'its policy (id or name): rate limit, quota, concurrency (default none)')
     .option('--description <text>', 'what it is for')
     .option('--disabled', 'create it disabled')
     .option('--json', 'print {profile, credentials} as JSON')
@@ -530,6 +644,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
           issuer?: string;
           audience?: string;
           claim?: Record<string, string | number | boolean>;
+          policy?: string;
           description?: string;
           disabled?: boolean;
           json?: boolean;
@@ -556,6 +671,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
               description: opts.description,
               enabled: !opts.disabled,
               jwt,
+              policyId: opts.policy,
             },
             OPERATOR,
             CLI_ACTOR,
@@ -595,6 +711,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
       collectList,
     )
     .option('--any-ip', 'clear the IP allow-list')
+    .option('--policy <policy>', 'its policy (id or name), or none (no limits)')
     .option('--enabled <bool>', 'true or false', parseBool)
     .option('--json', 'print the profile as JSON')
     .action(
@@ -606,6 +723,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
           collection?: string[];
           allowIp?: string[];
           anyIp?: boolean;
+          policy?: string;
           enabled?: boolean;
           json?: boolean;
         },
@@ -620,6 +738,7 @@ export function registerPlatform(program: Command, io: CliIo): void {
               collections: opts.collection,
               ipAllowList: opts.anyIp ? [] : opts.allowIp,
               enabled: opts.enabled,
+              policyId: opts.policy === 'none' ? null : opts.policy,
             },
             OPERATOR,
             CLI_ACTOR,
@@ -670,4 +789,96 @@ export function registerPlatform(program: Command, io: CliIo): void {
     });
 
   registerPlatformDomains(platform, io);
+
+  // ---- policies ----
+  const policies = platform
+    .command('policies')
+    .description('policies: the rate limit, quota and concurrency an access profile may use');
+
+  pageOptions(policies.command('list').description('list policies')).action(
+    async (opts: PageOptions, command: Command) => {
+      await withRuntime(io, command, async ({ services }) => {
+        const page = await services.platform.listPolicies(
+          { limit: opts.limit, cursor: opts.cursor },
+          OPERATOR,
+        );
+        emit(io.stdout, opts.json, page, () => {
+          if (page.items.length === 0) io.stdout.write('No policies.\n');
+          else writeTable(io.stdout, page.items, POLICY_COLUMNS);
+          writeNextPage(io.stdout, page.nextCursor);
+        });
+      });
+    },
+  );
+
+  policyOptions(
+    policies
+      .command('create')
+      .description(
+        'create a policy; give it to access profiles with `profiles update <profile> --policy <policy>`',
+      )
+      .argument('<name>', 'unique, case-insensitive, 1–100 characters'),
+  ).action(async (name: string, opts: PolicyOptions, command: Command) => {
+    await withRuntime(io, command, async ({ services }) => {
+      const input: PolicyInput = {
+        name,
+        description: opts.description,
+        rateLimit: offToNull(opts.rate) ?? undefined,
+        quota: offToNull(opts.quota) ?? undefined,
+        concurrency: concurrencyOf(opts, undefined) ?? undefined,
+      };
+      const p = await services.platform.createPolicy(input, OPERATOR, CLI_ACTOR);
+      emit(io.stdout, opts.json, p, () => io.stdout.write(`Created policy ${p.id} "${p.name}".\n`));
+    });
+  });
+
+  policies
+    .command('show')
+    .description('show one policy')
+    .argument('<policy>', 'id or name')
+    .option('--json', 'print it as JSON')
+    .action(async (ref: string, opts: { json?: boolean }, command: Command) => {
+      await withRuntime(io, command, async ({ services }) => {
+        const p = await services.platform.getPolicy(ref, OPERATOR);
+        emit(io.stdout, opts.json, p, () => writeRecord(io.stdout, policyRecord(p)));
+      });
+    });
+
+  policyOptions(
+    policies
+      .command('update')
+      .description('change a policy (every node enforces it from the next call); none turns a limit off')
+      .argument('<policy>', 'id or name')
+      .option('--name <name>', 'a new name'),
+  ).action(async (ref: string, opts: PolicyOptions & { name?: string }, command: Command) => {
+    await withRuntime(io, command, async ({ services }) => {
+      const needsBefore =
+        opts.concurrency === undefined && (opts.queue !== undefined || opts.maxWait !== undefined);
+      const before = needsBefore ? await services.platform.getPolicy(ref, OPERATOR) : undefined;
+      const p = await services.platform.updatePolicy(
+        ref,
+        {
+          name: opts.name,
+          description: opts.description,
+          rateLimit: offToNull(opts.rate),
+          quota: offToNull(opts.quota),
+          concurrency: concurrencyOf(opts, before?.concurrency),
+        },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      emit(io.stdout, opts.json, p, () => io.stdout.write(`Updated policy ${p.id} "${p.name}".\n`));
+    });
+  });
+
+  policies
+    .command('delete')
+    .description('delete a policy no access profile uses (otherwise it names them and changes nothing)')
+    .argument('<policy>', 'id or name')
+    .action(async (ref: string, _opts: unknown, command: Command) => {
+      await withRuntime(io, command, async ({ services }) => {
+        await services.platform.deletePolicy(ref, OPERATOR, CLI_ACTOR);
+        io.stdout.write(`Deleted policy ${ref}.\n`);
+      });
+    });
 }
