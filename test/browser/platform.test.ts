@@ -19,6 +19,7 @@ import {
   signInThroughForm,
   startGatehouse,
 } from '../helpers/browser.js';
+import { selfSignedCertificate } from '../helpers/certificates.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 describeBrowser('admin UI: API platform', { timeout: BROWSER_TEST_TIMEOUT }, () => {
@@ -328,6 +329,61 @@ describeBrowser('admin UI: API platform', { timeout: BROWSER_TEST_TIMEOUT }, () 
       .poll(() => confirm.getByRole('alert').textContent())
       .toContain('The policy "Trial" is used by the access profile "Partner A"');
     await confirm.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  it('registers a custom domain, gives it a certificate (a wrong one refused at its field) and deletes it', async () => {
+    await open('Custom domains');
+    await page.getByRole('button', { name: 'Register custom domain' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Register custom domain' });
+    const host = dialog.getByLabel('Host name');
+    await host.fill('203.0.113.9');
+    await dialog.getByRole('button', { name: 'Register' }).click();
+    await expect.poll(() => host.getAttribute('aria-invalid')).toBe('true');
+    expect(await description(host)).toContain('is an IP address; a custom domain is a DNS name.');
+    await host.fill('api.example.test');
+    await dialog.getByRole('button', { name: 'Register' }).click();
+    const domain = row(page, 'api.example.test');
+    await domain.waitFor();
+    // The issuer takes the instance's scheme (plain HTTP in this test).
+    expect(await domain.getByRole('cell').allTextContents()).toEqual(
+      expect.arrayContaining(['http://api.example.test', "the instance's own", 'enabled']),
+    );
+    await expectAccessible(page, 'Custom domains');
+
+    const [wrong, right] = await Promise.all([
+      selfSignedCertificate(['other.example.test']),
+      selfSignedCertificate(['api.example.test']),
+    ]);
+    await domain.getByRole('button', { name: 'More' }).click();
+    await page.getByRole('menuitem', { name: 'Add certificate' }).click();
+    const pem = page.getByRole('dialog', { name: 'Replace the certificate of api.example.test' });
+    const certificate = pem.getByLabel('Certificate');
+    await certificate.fill(wrong.cert);
+    await pem.getByLabel('Private key').fill(wrong.key);
+    await pem.getByRole('button', { name: 'Replace certificate' }).click();
+    await expect.poll(() => certificate.getAttribute('aria-invalid')).toBe('true');
+    expect(await description(certificate)).toContain(
+      'The certificate does not cover api.example.test: its DNS names are other.example.test.',
+    );
+    await certificate.fill(right.cert);
+    await pem.getByLabel('Private key').fill(right.key);
+    await pem.getByRole('button', { name: 'Replace certificate' }).click();
+    await expect
+      .poll(() => domain.getByRole('cell').nth(2).textContent())
+      .toMatch(/^api\.example\.testuntil /);
+    // The key went in; it is nowhere on the page now.
+    const keyLine = right.key.split('\n')[1] ?? '';
+    expect(keyLine.length).toBeGreaterThan(20);
+    expect(await page.content()).not.toContain(keyLine);
+    await screenshot(page, 'platform-domains');
+
+    await domain.getByRole('button', { name: 'More' }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await page
+      .getByRole('dialog', { name: 'Delete the custom domain api.example.test?' })
+      .getByRole('button', { name: 'Delete' })
+      .click();
+    await page.getByText('No custom domains yet').waitFor();
   });
 
   it('shows the API platform pages only to a role holding gateway.manage', async () => {
