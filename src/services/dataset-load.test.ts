@@ -42,10 +42,67 @@ describe('converterFor', () => {
       '1.5',
       'x',
       '-',
+      '-123456789012345',
+      '--1',
+      '1-',
+      '12a',
+      '+',
+      '١٢',
     ],
-    DOUBLE: ['', '1', '-.5', '1e400', 'NaN', ' 2 '],
-    DECIMAL: ['', '12.50', '1e2', 'x'],
-    DATE: ['', '2024-02-29', '2023-02-29', '0000-01-01', ' 2026-01-01 '],
+    DOUBLE: [
+      '',
+      '1',
+      '-.5',
+      '1e400',
+      'NaN',
+      ' 2 ',
+      '1.',
+      '.',
+      '+.5',
+      '-1.5e-3',
+      '1e',
+      '1e+',
+      '1e12345',
+      'e5',
+      '1.2.3',
+      '0x10',
+      'Infinity',
+      '1_0',
+    ],
+    DECIMAL: [
+      '',
+      '12.50',
+      '1e2',
+      'x',
+      '1.',
+      '.5',
+      '-0.0',
+      `1${'0'.repeat(298)}`,
+      `1${'0'.repeat(320)}`,
+      '1e308',
+      '1e309',
+      '+',
+      '5e',
+      '1 ',
+    ],
+    DATE: [
+      '',
+      '2024-02-29',
+      '2023-02-29',
+      '0000-01-01',
+      ' 2026-01-01 ',
+      '2026-04-31',
+      '2026-12-31',
+      '2026-13-01',
+      '2026-00-10',
+      '2026-01-00',
+      '2026/01/01',
+      '2026-1-01',
+      '20a6-01-01',
+      '0001-01-01',
+      '1900-02-29',
+      '2000-02-29',
+    ],
     DATETIME: [
       '',
       '2026-01-31T12:00:00Z',
@@ -61,6 +118,18 @@ describe('converterFor', () => {
       '2026-01-31T12:00:00+01:00',
       ' 2026-01-31T12:00:00Z',
       '2026-01-31T12:00',
+      '2026-01-31T12:00:00.123',
+      '2026-01-31 12:00:00.123Z',
+      '2026-01-31T12:00:00X',
+      '2026-01-31T12:00:00.12Z',
+      '2026-01-31T12:00:00.1234Z',
+      '2026-01-31T12:00:00,123Z',
+      '2026-01-31t12:00:00Z',
+      '2026-01-31T12-00-00Z',
+      '2026-04-31T00:00:00Z',
+      '2024-02-29T23:59:59Z',
+      '2026-01-31T1a:00:00Z',
+      '2026-01-31T12:00:00.12aZ',
     ],
   };
   it.each(Object.entries(samples))('%s: the fast paths give what convertValue gives', (type, values) => {
@@ -157,6 +226,77 @@ for (const dialect of dialects()) {
       // An empty field is null for every type ("" too): both read back as an empty field.
       const expected = values.map((v) => `${csvField(v)},\n`).join('');
       expect(await exportAll(table, columns)).toBe(expected);
+    });
+
+    it('rows split natively and quoted rows read by csv-parse load alike, in order, across chunk boundaries', async () => {
+      const columns: DatasetColumn[] = [
+        { name: 'A', type: 'STRING' },
+        { name: 'N', type: 'LONG' },
+      ];
+      const table = await freshTable(columns);
+      // Plain CRLF lines, a quoted field holding a CRLF and a comma, plain lines again, no final CRLF.
+      const text = 'a,1\r\nb,2\r\n"c\r\n,d",3\r\ne,4\r\n,5\r\nf,';
+      for (const size of [1, 2, 3, 7, text.length]) {
+        const chunks: Buffer[] = [];
+        for (let at = 0; at < text.length; at += size) chunks.push(Buffer.from(text.slice(at, at + size)));
+        await dropTable(ts.store, table);
+        await createStagingTable(ts.store, table, columns);
+        const count = await loadCsv(ts.store, table, columns, Readable.from(chunks), { maxBytes: 1e9 });
+        expect(count, `chunks of ${size}`).toBe(6);
+        expect(await exportAll(table, columns), `chunks of ${size}`).toBe(
+          'a,1\nb,2\n"c\r\n,d",3\ne,4\n,5\nf,\n',
+        );
+      }
+    });
+
+    it('a bad value names its row whether its line was split natively or by csv-parse', async () => {
+      const plain = Array.from({ length: 3000 }, (_, i) => `r${i},${i},1,1,2026-01-01,`);
+      const cases: Array<[string, number]> = [
+        // In the native part, far into the body (many chunks of 4 KiB).
+        [`${plain.join('\n')}\nbad,1,1,1,2026-02-30,\n`, 3001],
+        // After a quoted row sent the rest to csv-parse: rows are records, not lines.
+        [
+          `${plain.slice(0, 10).join('\n')}\n"two\nlines",1,1,1,,\n${plain.slice(10).join('\n')}\nbad,1,1,1,2026-02-30,\n`,
+          3002,
+        ],
+      ];
+      for (const [text, row] of cases) {
+        const table = await freshTable();
+        const chunks: Buffer[] = [];
+        for (let at = 0; at < text.length; at += 4096) chunks.push(Buffer.from(text.slice(at, at + 4096)));
+        const error = await loadCsv(ts.store, table, COLUMNS, Readable.from(chunks), {
+          maxBytes: 1e9,
+          batchRows: 500,
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ValidationError);
+        expect((error as ValidationError).message).toBe(
+          `Row ${row}, column 5 ("Day", DATE): "2026-02-30" is not a date (YYYY-MM-DD). Nothing was imported.`,
+        );
+        await dropTable(ts.store, table);
+      }
+    });
+
+    it("csv-parse's own errors are 400s with the body's line number, an opening quote inside a field too", async () => {
+      const cases: Array<[string, string]> = [
+        [
+          'a,1,1,1,,\nb,2,1,1,,\nc"d,3,1,1,,\n',
+          'The CSV cannot be read: Invalid Opening Quote: a quote is found on field 0 at line 3, value is "c". Nothing was imported.',
+        ],
+        // csv-parse counts every CR and LF as a line (a CRLF delimiter once): here 5, as one csv-parse says.
+        [
+          'a,1,1,1,,\r\nb\r,2,1,1,,\r\n"open,3\r\n',
+          'The CSV cannot be read: Quote Not Closed: the parsing is finished with an opening quote at line 5. Nothing was imported.',
+        ],
+      ];
+      for (const [text, message] of cases) {
+        const table = await freshTable();
+        const error = await loadCsv(ts.store, table, COLUMNS, body(text), { maxBytes: 1e9 }).catch(
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(ValidationError);
+        expect((error as ValidationError).message).toBe(message);
+        await dropTable(ts.store, table);
+      }
     });
 
     it('NUL is refused with row, column and value named', async () => {

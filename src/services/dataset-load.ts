@@ -8,7 +8,7 @@
  *   (`_r` row order, then `c0…cN` typed by the schema). Name it with `stagingTableName(dataTable(id))`
  *   (`ds_<hex>_u<random>`); a staging table is private to one load until it is swapped in.
  * - `loadCsv(store, table, columns, body, { maxBytes, label? })` reads `body` (CSV, no header row,
- *   already gunzipped) as it arrives, checks every value with `convertValue`, and appends the
+ *   already gunzipped) as it arrives (src/services/dataset-csv.ts: csv-parse's reading, faster), checks every value with `convertValue`, and appends the
  *   rows to `table` in order; it resolves to the number of rows. It throws, having read no
  *   further, `ValidationError` (400) naming row, column and value for a bad value or a wrong
  *   number of values, and for a CSV or gzip the reader cannot decode; `PayloadTooLargeError`
@@ -21,19 +21,13 @@
  *   for a missing table.
  */
 import { once } from 'node:events';
-import {
-  type Readable,
-  Transform,
-  type TransformCallback,
-  finished as onFinished,
-  pipeline,
-} from 'node:stream';
+import { type Readable, Transform, type TransformCallback, finished as onFinished } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import crypto from 'node:crypto';
-import { parse as parseCsv } from 'csv-parse';
 import { CompiledQuery } from 'kysely';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
 import type { Dialect, Executor, Store } from '../store/index.js';
+import { readCsvRecords } from './dataset-csv.js';
 
 export const COLUMN_TYPES = ['STRING', 'DECIMAL', 'LONG', 'DOUBLE', 'DATE', 'DATETIME'] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
@@ -164,14 +158,15 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATETIME =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function validDay(year: number, month: number, day: number): boolean {
   if (month < 1 || month > 12 || day < 1) return false;
-  const last = new Date(Date.UTC(2000, month, 0)).getUTCDate(); // days in month (leap-year agnostic base)
   if (month === 2) {
     const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
     return day <= (leap ? 29 : 28);
   }
-  return day <= last;
+  return day <= DAYS_IN_MONTH[month - 1]!;
 }
 
 /**
@@ -342,8 +337,95 @@ class ByteLimit extends Transform {
 const BAD = Symbol('bad');
 type Converter = (raw: string) => string | number | null | typeof BAD;
 
-const SHORT_INTEGER = /^-?\d{1,15}$/;
-const PLAIN_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{3})?Z?$/;
+/** The digit at `text[at]` (0–9), or -1. */
+function digitAt(text: string, at: number): number {
+  const d = text.charCodeAt(at) - 48;
+  return d >= 0 && d <= 9 ? d : -1;
+}
+
+/** The number the digits `text[from, to)` make, or -1 when one is not a digit. */
+function digitsAt(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = digitAt(text, i);
+    if (d < 0) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** `-?\d{1,15}` (always a safe integer) as a number, else undefined. */
+function shortInteger(text: string): number | undefined {
+  const negative = text.charCodeAt(0) === 45; // -
+  const from = negative ? 1 : 0;
+  const length = text.length - from;
+  if (length < 1 || length > 15) return undefined;
+  const n = digitsAt(text, from, text.length);
+  if (n < 0) return undefined;
+  return negative ? -n : n;
+}
+
+/**
+ * Whether `text` is a NUMBER (`[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?`): 0 if not, 1 without
+ * an exponent, 2 with one. What the NUMBER pattern says, read with character codes.
+ */
+function numberShape(text: string): 0 | 1 | 2 {
+  const length = text.length;
+  let i = 0;
+  let c = text.charCodeAt(0);
+  if (c === 43 || c === 45) i++; // + -
+  let digits = 0;
+  while (i < length && digitAt(text, i) >= 0) {
+    i++;
+    digits++;
+  }
+  if (i < length && text.charCodeAt(i) === 46) {
+    // .
+    i++;
+    while (i < length && digitAt(text, i) >= 0) {
+      i++;
+      digits++;
+    }
+  }
+  if (digits === 0) return 0;
+  if (i === length) return 1;
+  c = text.charCodeAt(i);
+  if (c !== 101 && c !== 69) return 0; // e E
+  i++;
+  c = text.charCodeAt(i);
+  if (c === 43 || c === 45) i++;
+  const exponent = length - i;
+  if (exponent < 1 || exponent > 4 || digitsAt(text, i, length) < 0) return 0;
+  return 2;
+}
+
+/**
+ * `YYYY-MM-DD[T ]HH:MM:SS[.fff][Z]` (UTC with seconds, the common shape) in the stored ISO
+ * form, else undefined (then `convertValue` decides).
+ */
+function plainDatetime(text: string): string | undefined {
+  const length = text.length;
+  if (length !== 19 && length !== 20 && length !== 23 && length !== 24) return undefined;
+  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return undefined; // -
+  const separator = text.charCodeAt(10);
+  if (separator !== 84 && separator !== 32) return undefined; // T, space
+  if (text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return undefined; // :
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 7);
+  const day = digitsAt(text, 8, 10);
+  const hour = digitsAt(text, 11, 13);
+  const minute = digitsAt(text, 14, 16);
+  const second = digitsAt(text, 17, 19);
+  if (year < 1 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined;
+  if (hour > 23 || minute > 59 || second > 59 || !validDay(year, month, day)) return undefined;
+  let millis = '.000';
+  if (length >= 23) {
+    if (text.charCodeAt(19) !== 46 || digitsAt(text, 20, 23) < 0) return undefined; // .
+    millis = text.slice(19, 23);
+  }
+  if ((length === 20 || length === 24) && text.charCodeAt(length - 1) !== 90) return undefined; // Z
+  return `${text.slice(0, 10)}T${text.slice(11, 19)}${millis}Z`;
+}
 
 function viaConvertValue(type: ColumnType): Converter {
   return (raw) => {
@@ -355,7 +437,8 @@ function viaConvertValue(type: ColumnType): Converter {
 /**
  * The converter of one column, chosen once per load: `convertValue` with fast paths for the
  * common shapes (each returns exactly what `convertValue` would; dataset-load.test.ts compares
- * them), since conversion runs for every value of every row.
+ * them), read with character codes rather than patterns, since conversion runs for every value
+ * of every row.
  */
 export function converterFor(type: ColumnType): Converter {
   const general = viaConvertValue(type);
@@ -364,37 +447,30 @@ export function converterFor(type: ColumnType): Converter {
       return (raw) => (raw === '' ? null : raw.indexOf('\u0000') === -1 ? raw : BAD);
     case 'LONG':
       // Up to 15 digits is always a safe integer; anything else takes the full check.
-      return (raw) => (SHORT_INTEGER.test(raw) ? Number(raw) : general(raw));
+      return (raw) => shortInteger(raw) ?? general(raw);
     case 'DATETIME':
       // UTC with seconds (and milliseconds): no zone arithmetic, and the ISO form is the input's.
-      return (raw) => {
-        const m = PLAIN_DATETIME.exec(raw);
-        if (m === null) return general(raw);
-        const year = Number(m[1]);
-        if (
-          year < 1 ||
-          !validDay(year, Number(m[2]), Number(m[3])) ||
-          Number(m[4]) > 23 ||
-          Number(m[5]) > 59 ||
-          Number(m[6]) > 59
-        )
-          return general(raw);
-        return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? '.000'}Z`;
-      };
+      return (raw) => plainDatetime(raw) ?? general(raw);
     case 'DOUBLE':
       return (raw) => {
-        if (!NUMBER.test(raw)) return general(raw);
+        if (numberShape(raw) === 0) return general(raw);
         const n = Number(raw);
         return Number.isFinite(n) ? n : BAD;
       };
     case 'DECIMAL':
-      return (raw) => (NUMBER.test(raw) && Number.isFinite(Number(raw)) ? raw : general(raw));
+      return (raw) => {
+        const shape = numberShape(raw);
+        // Without an exponent, fewer than 300 characters are always finite.
+        if (shape === 1 && raw.length < 300) return raw;
+        return shape !== 0 && Number.isFinite(Number(raw)) ? raw : general(raw);
+      };
     case 'DATE':
       return (raw) => {
-        const m = DATE.exec(raw);
-        return m !== null && m[1] !== '0000' && validDay(Number(m[1]), Number(m[2]), Number(m[3]))
-          ? raw
-          : general(raw);
+        if (raw.length !== 10 || raw.charCodeAt(4) !== 45 || raw.charCodeAt(7) !== 45) return general(raw);
+        const year = digitsAt(raw, 0, 4);
+        const month = digitsAt(raw, 5, 7);
+        const day = digitsAt(raw, 8, 10);
+        return year > 0 && month >= 0 && day >= 0 && validDay(year, month, day) ? raw : general(raw);
       };
     default:
       return general;
@@ -455,29 +531,25 @@ export async function loadCsv(
   const prefix = options.label ? `${options.label}: ` : '';
   const check = rowChecker(columns, prefix);
   const limit = new ByteLimit(options.maxBytes);
-  const parser = parseCsv({
-    bom: true,
-    relax_column_count: true,
-    max_record_size: MAX_RECORD_BYTES,
-    skip_empty_lines: columns.length > 1,
-  });
-  // Errors anywhere (the body, the size limit, the parser) end the whole chain; the body is piped
-  // in rather than made part of it, so a refusal stops reading it without destroying the request
-  // (whose socket would then stall with the rest unread; src/unread-body.ts drains it instead).
-  // (`onFinished` also reports a body that failed before this point, e.g. a bad gzip header.)
-  pipeline(limit, parser, () => {});
+  // The body is piped in rather than made part of a pipeline, so a refusal stops reading it
+  // without destroying the request (whose socket would then stall with the rest unread;
+  // src/unread-body.ts drains it instead). Errors of the body (`onFinished` also reports one that
+  // failed before this point, e.g. a bad gzip header) and of the size limit reach the reader.
   onFinished(body, (error) => {
     if (error) limit.destroy(error);
   });
   body.pipe(limit);
-  const records = parser as AsyncIterable<string[]>;
+  const records = readCsvRecords(limit, {
+    maxRecordBytes: MAX_RECORD_BYTES,
+    skipEmptyLines: columns.length > 1,
+  });
   try {
     if (store.withPgClient) return await copyInto(store.withPgClient, table, columns, records, check);
     if (store.withSqliteHandle)
       return await insertInBatches(store.withSqliteHandle, table, columns, records, check, options.batchRows);
     throw new Error('the store offers neither a SQLite handle nor a PostgreSQL client');
   } catch (error) {
-    parser.destroy();
+    limit.destroy();
     throw readError(error, prefix);
   }
 }
@@ -490,7 +562,7 @@ async function insertInBatches(
   withHandle: NonNullable<Store['withSqliteHandle']>,
   table: string,
   columns: readonly DatasetColumn[],
-  records: AsyncIterable<string[]>,
+  batches: AsyncIterable<string[][]>,
   check: RowChecker,
   batchRows = LOAD_BATCH_ROWS,
 ): Promise<number> {
@@ -513,12 +585,14 @@ async function insertInBatches(
       write(rows);
     });
   };
-  for await (const record of records) {
-    count++;
-    // The parser's array becomes the row: one allocation less per row.
-    check(record, count, record);
-    batch.push(record);
-    if (batch.length >= batchRows) await flush();
+  for await (const records of batches) {
+    for (const record of records) {
+      count++;
+      // The parser's array becomes the row: one allocation less per row.
+      check(record, count, record);
+      batch.push(record);
+      if (batch.length >= batchRows) await flush();
+    }
   }
   await flush();
   return count;
@@ -532,7 +606,7 @@ async function copyInto(
   withClient: NonNullable<Store['withPgClient']>,
   table: string,
   columns: readonly DatasetColumn[],
-  records: AsyncIterable<string[]>,
+  batches: AsyncIterable<string[][]>,
   check: RowChecker,
 ): Promise<number> {
   const names = columns.map((_c, i) => `"c${i}"`).join(', ');
@@ -547,16 +621,18 @@ async function copyInto(
     let count = 0;
     let chunk = '';
     try {
-      for await (const record of records) {
-        count++;
-        check(record, count, row);
-        let line = copyText(row[0]);
-        for (let i = 1; i < row.length; i++) line += `\t${copyText(row[i])}`;
-        chunk += `${line}\n`;
-        if (chunk.length >= COPY_CHUNK_CHARS) {
-          const more = copy.write(chunk);
-          chunk = '';
-          if (!more) await Promise.race([once(copy, 'drain'), done]);
+      for await (const records of batches) {
+        for (const record of records) {
+          count++;
+          check(record, count, row);
+          let line = copyText(row[0]);
+          for (let i = 1; i < row.length; i++) line += `\t${copyText(row[i])}`;
+          chunk += `${line}\n`;
+          if (chunk.length >= COPY_CHUNK_CHARS) {
+            const more = copy.write(chunk);
+            chunk = '';
+            if (!more) await Promise.race([once(copy, 'drain'), done]);
+          }
         }
       }
       if (chunk.length > 0) copy.write(chunk);
@@ -577,7 +653,8 @@ function readError(error: unknown, prefix: string): unknown {
   const cause = (error as { cause?: unknown }).cause;
   if (cause instanceof PayloadTooLargeError) return cause;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && code.startsWith('CSV_'))
+  // csv-parse's codes start with CSV_, but for its INVALID_OPENING_QUOTE (`a"b` unquoted).
+  if (typeof code === 'string' && (code.startsWith('CSV_') || code === 'INVALID_OPENING_QUOTE'))
     return new ValidationError(
       `${prefix}The CSV cannot be read: ${(error as Error).message}. Nothing was imported.`,
       {
