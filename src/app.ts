@@ -220,6 +220,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(gatewayRoutes, { services, guard });
   // Last use of clients and developer tokens is written in batches; write what is pending before the store closes.
   app.addHook('onClose', () => flushLastUse(services));
+  // So are the gateway's call logs: what is still in the buffer is written before the store closes.
+  app.addHook('onClose', () =>
+    services.callLogs.flush().catch((error: unknown) => {
+      logger.warn({ err: error }, 'API platform call logs: could not write the last calls');
+    }),
+  );
   // DataSet query processes (SQLite) and connections (PostgreSQL) go with the app.
   app.addHook('onClose', async () => services.datasetQueries.close());
 

@@ -13,10 +13,11 @@
  *   - audit retention every hour: delete events older than GATEHOUSE_AUDIT_RETENTION_DAYS,
  *     1,000 per statement with a turn of the event loop between statements. Every serving
  *     process runs it; when two pick the same oldest batch, one deletes it and the other finds
- *     nothing left and stops, so they do not pile up.
+ *     nothing left and stops, so they do not pile up. The API platform's call logs and per-minute
+ *     counters older than GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS go in the same run, the same way.
  *
- * The batched `last_used_at` writes are flushed when the app closes (app.ts), since
- * they belong to the requests it served.
+ * The batched `last_used_at` writes and the gateway's call-log buffer are flushed when the app
+ * closes (app.ts), since they belong to the requests it served.
  * The workflow engine is started beside it (it waits for the migrations).
  */
 import type { Services } from './services/index.js';
@@ -46,10 +47,16 @@ export function startBackgroundJobs(services: Services): BackgroundJobs {
   const pruning = new AbortController();
   let pruneRun: Promise<void> = Promise.resolve();
   const prune = () => {
-    pruneRun = pruneAudit(services, pruning.signal).then(
-      () => undefined,
-      (error: unknown) => log.warn({ err: error }, 'audit retention: pruning failed'),
-    );
+    pruneRun = pruneAudit(services, pruning.signal)
+      .then(
+        () => undefined,
+        (error: unknown) => log.warn({ err: error }, 'audit retention: pruning failed'),
+      )
+      .then(() => pruneCallLogs(services, pruning.signal))
+      .then(
+        () => undefined,
+        (error: unknown) => log.warn({ err: error }, 'API platform call-log retention: pruning failed'),
+      );
   };
   let pruneTimer: NodeJS.Timeout = setTimeout(() => {
     prune();
@@ -95,6 +102,18 @@ export async function pruneAudit(services: Services, signal?: AbortSignal): Prom
   if (deleted > 0)
     services.ctx.log.info({ deleted, retentionDays: days }, 'audit retention: pruned old events');
   return deleted;
+}
+
+/** Deletes API platform call logs and per-minute counters older than the configured retention (none when 0). */
+export async function pruneCallLogs(services: Services, signal?: AbortSignal): Promise<number> {
+  const days = services.ctx.config.platformLogRetentionDays;
+  const { logs, minutes } = await services.callLogs.prune(days, { signal });
+  if (logs > 0 || minutes > 0)
+    services.ctx.log.info(
+      { deleted: logs, minutes, retentionDays: days },
+      'API platform call-log retention: pruned old calls',
+    );
+  return logs;
 }
 
 /** Retires keys whose tokens have expired, rotates when due, prunes expired revocations and throttle counters. */

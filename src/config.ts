@@ -67,6 +67,8 @@ export interface Config {
   readonly keyRotationDays: number;
   /** Delete audit events older than N days (in small batches, by the serving process); 0 = keep all. */
   readonly auditRetentionDays: number;
+  /** Delete API platform call logs and their per-minute counters older than N days (hourly, in small batches); 0 = keep all. */
+  readonly platformLogRetentionDays: number;
   /** Number of HTTP worker processes; 1 = a single process. */
   readonly workers: number;
   /** Maximum workflow instances running at once per node. */
@@ -369,6 +371,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     default: '24',
     meaning:
       'an ACTIVE stream execution with no part, commit or abort for this long is aborted and its parts dropped (1–8760)',
+  },
+  {
+    variable: 'GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS',
+    default: '30',
+    meaning:
+      'API platform: delete call logs and their per-minute counters older than N days (0–36500; 0 = keep everything), 1,000 per statement, hourly; see [API platform](#api-platform)',
   },
   {
     variable: 'GATEHOUSE_GATEWAY_JWKS_COOLDOWN_SECONDS',
@@ -738,6 +746,7 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
     tokenAlg,
     keyRotationDays: readInt(env, 'GATEHOUSE_KEY_ROTATION_DAYS', 0, 0, 3650),
     auditRetentionDays: readInt(env, 'GATEHOUSE_AUDIT_RETENTION_DAYS', 400, 0, 36_500),
+    platformLogRetentionDays: readInt(env, 'GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS', 30, 0, 36_500),
     workers: readInt(env, 'GATEHOUSE_WORKERS', cores, 1, 256),
     workflowConcurrency: readInt(env, 'GATEHOUSE_WORKFLOW_CONCURRENCY', 8, 1, 1000),
     cachePollMs: readInt(env, 'GATEHOUSE_CACHE_POLL_MS', 300, 10, 3_600_000),

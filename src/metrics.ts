@@ -390,6 +390,23 @@ export const workflowStepDuration = new Histogram({
 });
 
 // ---------------------------------------------------------------------------------------------
+// API platform
+
+export const CALL_LOG_DROP_REASONS = ['buffer_full', 'write_failed'] as const;
+export type CallLogDropReason = (typeof CALL_LOG_DROP_REASONS)[number];
+
+export const callLogsDropped = new SlotCounter({
+  name: 'gatehouse_gateway_call_logs_dropped_total',
+  help: 'API platform calls that were not logged: buffer_full (the database did not keep up with the batched writer), write_failed (a batch the database refused)',
+  labelNames: ['reason'],
+});
+const callLogDropSlots = callLogsDropped.slotsOf('reason', CALL_LOG_DROP_REASONS);
+
+export function countCallLogsDropped(reason: CallLogDropReason, count: number): void {
+  callLogDropSlots[reason].value += count;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Database
 
 /** Kysely's root node kinds, as operation label values. */

@@ -16,6 +16,7 @@ import { keyRoutes } from './keys.js';
 import { meRoutes } from './me.js';
 import { platformRoutes } from './platform.js';
 import { platformDomainRoutes } from './platform-domains.js';
+import { platformLogRoutes } from './platform-logs.js';
 import { roleRoutes } from './roles.js';
 import { authenticateUser, sessionRoutes } from './session.js';
 import { userRoutes } from './users.js';
@@ -54,4 +55,5 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   await app.register(keyRoutes, shared);
   await app.register(platformRoutes, shared);
   await app.register(platformDomainRoutes, shared);
+  await app.register(platformLogRoutes, shared);
 }

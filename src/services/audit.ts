@@ -77,7 +77,7 @@ function isIsoTime(value: string): boolean {
 }
 
 /** A `from`/`to` bound as the stored form (ISO-8601 UTC with milliseconds), or a 400. */
-function timeBound(name: string, value: string | undefined): string | undefined {
+export function timeBound(name: string, value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined;
   if (!isIsoTime(value)) {
     throw new ValidationError(`"${name}" must be an ISO-8601 time such as 2026-01-31T12:00:00Z.`, {

@@ -4,6 +4,7 @@
  */
 import { AccessTokensService } from './access-tokens.js';
 import { AuditService } from './audit.js';
+import { CallLogsService } from './call-logs.js';
 import { ClientsService } from './clients.js';
 import { GroupsService } from './groups.js';
 import { DatasetPoliciesService } from './dataset-policies.js';
@@ -59,6 +60,8 @@ export interface Services {
   readonly gatewayLimits: GatewayLimits;
   /** Custom domains: per-host issuers, the instance's own issuer set, SNI certificates. */
   readonly domains: DomainsService;
+  /** The gateway's call logs (batched writer; `callLogs.flush()` when the app stops) and dashboard counters. */
+  readonly callLogs: CallLogsService;
 }
 
 export function createServices(ctx: ServiceContext): Services {
@@ -106,5 +109,6 @@ export function createServices(ctx: ServiceContext): Services {
     platform: new PlatformService(ctx, audit, clients),
     gatewayLimits,
     domains,
+    callLogs: new CallLogsService(ctx),
   };
 }

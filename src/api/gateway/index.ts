@@ -24,9 +24,13 @@
  *      no answer within the endpoint's timeout → 504, both naming the endpoint only.
  *
  * Bodies are never parsed here: the route's only content-type parser hands fastify the raw
- * request stream, and reply-from pipes it to undici. Nothing is compressed (the upstream's
- * answer passes through as it came).
+ * request stream (through a byte counter), and reply-from pipes it to undici. Nothing is
+ * compressed (the upstream's answer passes through as it came).
+ *
+ * Every call that got past step 1 is logged when its answer is over (call-log.ts, batched by
+ * services/call-logs.ts): refused ones (401, 403, 404 at step 6) with their status as well.
  */
+import type { Readable } from 'node:stream';
 import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -47,6 +51,7 @@ import type { Admission } from '../../services/platform/limits.js';
 import { API_TOKEN_HEADER, GATEWAY_SCOPE } from '../../services/platform/model.js';
 import { ipAllowed } from '../../services/platform/validation.js';
 import { can, type Principal } from '../../services/principal.js';
+import { counted, startCall } from './call-log.js';
 
 export interface GatewayRouteOptions {
   services: Services;
@@ -144,7 +149,7 @@ export async function gatewayRoutes(
   });
   // The body stays a stream: no JSON (or any) parsing in this scope.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, counted(payload)));
 
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const raw = request.raw.url ?? '/';
@@ -161,9 +166,12 @@ export async function gatewayRoutes(
       reply.callNotFound();
       return reply;
     }
+    const call = startCall(services.callLogs, services.ctx.clock, request, reply, collection.id, path);
 
     const principal = await guard.authenticate(request, GATEWAY);
     request.principal = principal;
+    call.profileId = principal.profile?.id ?? null;
+    call.clientId = principal.callerId ?? null;
     if (principal.profile === undefined) {
       throw new ForbiddenError(
         'This credential belongs to no access profile; the API platform takes only those.',
@@ -191,13 +199,24 @@ export async function gatewayRoutes(
       return reply;
     }
     const { endpoint } = match;
+    call.endpointId = endpoint.id;
     const { headers: limitHeaders } = await admit(services, profile, reply);
     return reply.from(`${collection.upstreamUrl}${upstreamPathOf(match)}${query}`, {
       timeout: endpoint.timeoutMs,
-      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(request, headers, principal),
+      rewriteRequestHeaders: (_req, headers) => {
+        call.forwarding();
+        return upstreamHeaders(request, headers, principal);
+      },
       // Gatehouse's RateLimit-* win over any the upstream sent.
-      rewriteHeaders: (headers) => Object.assign(responseHeaders(headers), limitHeaders),
+      rewriteHeaders: (headers) => {
+        call.upstreamDone();
+        return Object.assign(responseHeaders(headers), limitHeaders);
+      },
+      onResponse: (_req, answer, res) => {
+        void answer.send(call.countResponse(res.stream as Readable));
+      },
       onError: (failed, { error }) => {
+        call.upstreamDone();
         void failed.send(upstreamFailure(endpoint, error as { statusCode?: number; code?: string }));
       },
     });

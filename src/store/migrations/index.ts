@@ -21,6 +21,7 @@ import { datasetStreams } from './012_dataset_streams.js';
 import { clientNameOrder } from './013_client_name_order.js';
 import { apiPlatform } from './014_api_platform.js';
 import { platformDomains } from './015_platform_domains.js';
+import { platformCallLogs } from './016_platform_call_logs.js';
 import { platformPolicies } from './017_platform_policies.js';
 import { workflowGroupShares } from './019_workflow_group_shares.js';
 
@@ -43,6 +44,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['013_client_name_order', clientNameOrder],
   ['014_api_platform', apiPlatform],
   ['015_platform_domains', platformDomains],
+  ['016_platform_call_logs', platformCallLogs],
   ['017_platform_policies', platformPolicies],
   ['019_workflow_group_shares', workflowGroupShares],
 ];

@@ -3,6 +3,7 @@
  * Later parts add `schema/<part>.ts` and extend `Database` with it.
  */
 import type { AccessTokenTables } from './access-tokens.js';
+import type { CallLogTables } from './call-logs.js';
 import type { DatasetStreamTables } from './dataset-streams.js';
 import type { DatasetTables } from './datasets.js';
 import type { DomainTables } from './domains.js';
@@ -13,6 +14,7 @@ import type { PlatformTables } from './platform.js';
 import type { WorkflowTables } from './workflows.js';
 
 export type * from './access-tokens.js';
+export type * from './call-logs.js';
 export type * from './dataset-streams.js';
 export type * from './datasets.js';
 export type * from './domains.js';
@@ -38,3 +40,4 @@ export interface Database
 export interface Database extends DatasetStreamTables {}
 export interface Database extends PlatformTables {}
 export interface Database extends DomainTables {}
+export interface Database extends CallLogTables {}
