@@ -16,6 +16,7 @@ import { CliExit, type CliIo } from './io.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
 import { registerPlatform } from './platform.js';
+import { registerPlatformLogs } from './platform-logs.js';
 import { registerRoles } from './roles.js';
 import { registerServe } from './serve.js';
 import { registerTokens } from './tokens.js';
@@ -39,6 +40,7 @@ const REGISTRARS: Array<(program: Command, io: CliIo) => void> = [
   registerTokens,
   registerWorkflows,
   registerPlatform,
+  registerPlatformLogs,
   registerTls,
   registerConfig,
   registerDoctor,
