@@ -376,7 +376,7 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS',
     default: '30',
     meaning:
-      'API platform: delete call logs and their per-minute counters older than N days (0–36500; 0 = keep everything), 1,000 per statement, hourly; see [API platform](#api-platform)',
+      'API platform: delete call logs and their per-minute counters older than N days (0–36500; 0 = keep everything), 1,000 per statement, hourly; see [Call logs and counters](#call-logs-and-counters)',
   },
   {
     variable: 'GATEHOUSE_GATEWAY_JWKS_COOLDOWN_SECONDS',

@@ -111,6 +111,8 @@ export const CallStatsQuery = Type.Object(
     ),
     bucket: Type.Optional(
       Type.Integer({
+        minimum: STATS_BUCKETS[0],
+        maximum: STATS_BUCKETS[STATS_BUCKETS.length - 1],
         description: `Seconds per point of the series: ${STATS_BUCKETS.join(', ')}; default the narrowest that gives at most 300 points.`,
       }),
     ),
