@@ -58,6 +58,7 @@ describe('loadConfig', () => {
       datasetQueryMaxRows: 100_000,
       streamExecutionTtlHours: 24,
       gatewayJwksCooldownSeconds: 30,
+      platformImportUrls: [],
       redisUrl: undefined,
       redisPrefix: 'gatehouse:',
       throttle: {
@@ -167,6 +168,7 @@ describe('loadConfig', () => {
       datasetQueryMaxRows: 10,
       streamExecutionTtlHours: 2,
       gatewayJwksCooldownSeconds: 0,
+      platformImportUrls: [],
       redisUrl: 'redis://cache.internal:6379/2',
       redisPrefix: 'gh-prod:',
       throttle: {
