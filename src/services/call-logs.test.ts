@@ -182,7 +182,9 @@ for (const dialect of dialects()) {
           .filter(
             (c) =>
               q.status === undefined ||
-              (q.status.toLowerCase().endsWith('xx') ? String(c.status)[0] === q.status[0] : String(c.status) === q.status),
+              (q.status.toLowerCase().endsWith('xx')
+                ? String(c.status)[0] === q.status[0]
+                : String(c.status) === q.status),
           )
           .map((c) => c.requestId);
       const queries: CallLogQuery[] = [
