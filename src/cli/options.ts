@@ -60,3 +60,10 @@ export function parseDuration(value: string): number {
 export function usageError(command: Command, message: string): never {
   command.error(`error: ${message}`, { exitCode: 2, code: 'gatehouse.usage' });
 }
+
+/** `--enabled <bool>`: true/yes/on or false/no/off. */
+export function parseBool(value: string): boolean {
+  if (value === 'true' || value === 'yes' || value === 'on') return true;
+  if (value === 'false' || value === 'no' || value === 'off') return false;
+  throw new InvalidArgumentError('Must be true or false.');
+}

@@ -5,14 +5,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { ValidationError } from '../errors.js';
 import { CLI_ACTOR } from '../services/context.js';
 import type { PlatformDomain } from '../services/platform/domains.js';
 import { MAX_PAGE_SIZE } from '../services/pagination.js';
 import { OPERATOR } from '../services/principal.js';
 import type { CliIo } from './io.js';
-import { parseLimit, usageError } from './options.js';
+import { parseBool, parseLimit, usageError } from './options.js';
 import { emit, writeNextPage, writeRecord, writeTable } from './output.js';
 import { withRuntime } from './runtime.js';
 
@@ -44,12 +44,6 @@ function domainRecord(d: PlatformDomain): Record<string, unknown> {
     created: d.createdAt,
     updated: d.updatedAt,
   };
-}
-
-function parseBool(value: string): boolean {
-  if (value === 'true' || value === 'yes' || value === 'on') return true;
-  if (value === 'false' || value === 'no' || value === 'off') return false;
-  throw new InvalidArgumentError('Must be true or false.');
 }
 
 /** A PEM file's text; an unreadable file is an error naming the option (exit 1). */

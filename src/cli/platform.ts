@@ -25,7 +25,7 @@ import {
 import { MAX_OPENAPI_BYTES, tooBig } from '../services/platform/openapi.js';
 import { OPERATOR } from '../services/principal.js';
 import type { CliIo } from './io.js';
-import { collectList, parseDuration, parseLimit } from './options.js';
+import { collectList, parseBool, parseDuration, parseLimit } from './options.js';
 import { emit, writeNextPage, writeRecord, writeTable } from './output.js';
 import { registerPlatformDomains } from './platform-domains.js';
 import { withRuntime } from './runtime.js';
@@ -220,12 +220,6 @@ function writeImport(io: CliIo, result: EndpointImport): void {
     NAME: (e) => e.name,
   });
   if (result.dryRun) io.stdout.write('Dry run: nothing was written.\n');
-}
-
-function parseBool(value: string): boolean {
-  if (value === 'true' || value === 'yes' || value === 'on') return true;
-  if (value === 'false' || value === 'no' || value === 'off') return false;
-  throw new InvalidArgumentError('Must be true or false.');
 }
 
 function parseMs(value: string): number {

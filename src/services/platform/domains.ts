@@ -31,6 +31,7 @@ import type { Actor, ServiceContext } from '../context.js';
 import { decodeCursor, type Page, pageSize, toPage } from '../pagination.js';
 import { can, type Principal } from '../principal.js';
 import { NO_SUCH_ROW, rowIdOf } from '../row-id.js';
+import { validateEnabled } from './validation.js';
 
 /** Longest host name (RFC 1035: 253 characters written without the final dot). */
 export const MAX_HOSTNAME_LENGTH = 253;
@@ -297,12 +298,6 @@ export function checkCertificate(
     });
   }
   return { certPem: `${certPem}\n`, keyPem, summary: summaryOf(leaf) };
-}
-
-function validateEnabled(value: unknown): boolean {
-  if (typeof value !== 'boolean')
-    throw new ValidationError('"enabled" must be true or false.', { field: 'enabled' });
-  return value;
 }
 
 // ---- rows -----------------------------------------------------------------------------------
