@@ -3,6 +3,8 @@
  * GATEHOUSE_TLS_CERT/_KEY answers over TLS (one process and a 2-worker cluster), says https in
  * its issuer, and on SIGHUP serves a renewed certificate to new connections while a connection
  * opened before keeps working; unusable files stop the start with one line naming the variable.
+ * A custom domain registered through the CLI while serving gets its own certificate by SNI on
+ * every worker (the cache-epoch poll), and keeps it across a SIGHUP reload of the default pair.
  */
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,7 +23,11 @@ interface TlsAnswer {
 }
 
 /** An HTTP/1.1 exchange on an open TLS socket (keep-alive), trusting only `ca`. */
-function exchange(socket: tls.TLSSocket, requestPath: string): Promise<{ status: number; body: string }> {
+function exchange(
+  socket: tls.TLSSocket,
+  requestPath: string,
+  host = 'localhost',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     let raw = '';
     const onData = (chunk: Buffer) => {
@@ -35,25 +41,28 @@ function exchange(socket: tls.TLSSocket, requestPath: string): Promise<{ status:
     };
     socket.on('data', onData);
     socket.once('error', reject);
-    socket.write(`GET ${requestPath} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n`);
+    socket.write(`GET ${requestPath} HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
   });
 }
 
-function connect(port: number, ca: Buffer): Promise<tls.TLSSocket> {
+function connect(port: number, ca: Buffer, servername = 'localhost'): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca }, () =>
-      resolve(socket),
-    );
+    const socket = tls.connect({ host: '127.0.0.1', port, servername, ca }, () => resolve(socket));
     socket.once('error', reject);
   });
 }
 
-/** GET on a fresh TLS connection, verifying the server against `ca` only. */
-async function freshGet(port: number, ca: Buffer, requestPath: string): Promise<TlsAnswer> {
-  const socket = await connect(port, ca);
+/** GET on a fresh TLS connection to `servername` (SNI and Host), verifying the server against `ca` only. */
+async function freshGet(
+  port: number,
+  ca: Buffer,
+  requestPath: string,
+  servername = 'localhost',
+): Promise<TlsAnswer> {
+  const socket = await connect(port, ca, servername);
   try {
     const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
-    return { ...(await exchange(socket, requestPath)), fingerprint };
+    return { ...(await exchange(socket, requestPath, servername)), fingerprint };
   } finally {
     socket.destroy();
   }
@@ -224,6 +233,61 @@ describe('HTTPS', () => {
               });
             } finally {
               fs.writeFileSync(serverKey, key, { mode: 0o600 });
+            }
+          },
+          CLI_TEST_TIMEOUT,
+        );
+
+        it(
+          "serves a custom domain's certificate by SNI once the CLI registers it, on every worker, and still after SIGHUP",
+          async () => {
+            const domainCerts = path.join(dir, `domain-${workers}`);
+            await runBuiltCli(['tls', 'self-signed', '--out', domainCerts, '--host', 'api.example.com'], {});
+            const domainCa = fs.readFileSync(path.join(domainCerts, 'cert.pem'));
+            const domain = new X509Certificate(domainCa).fingerprint256;
+            // Another process writes the domain: the serving workers learn of it by the cache-epoch poll.
+            const created = await runBuiltCli(
+              [
+                'platform',
+                'domains',
+                'create',
+                'api.example.com',
+                '--cert',
+                path.join(domainCerts, 'cert.pem'),
+                '--key',
+                path.join(domainCerts, 'key.pem'),
+              ],
+              { GATEHOUSE_DATA_DIR: path.join(dir, `data-${workers}`) },
+            );
+            expect(created.code, created.stderr).toBe(0);
+            const metadata = '/.well-known/oauth-authorization-server';
+            await vi.waitFor(
+              async () => {
+                for (let i = 0; i < 4; i++) {
+                  const answer = await freshGet(port, domainCa, metadata, 'api.example.com');
+                  expect(answer.fingerprint).toBe(domain);
+                  expect(JSON.parse(answer.body).issuer).toBe('https://api.example.com');
+                }
+              },
+              { timeout: 20_000, interval: 100 },
+            );
+            const defaultCa = fs.readFileSync(serverCert);
+            const defaultPrint = new X509Certificate(defaultCa).fingerprint256;
+            expect(JSON.parse((await freshGet(port, defaultCa, metadata)).body).issuer).toBe(
+              `https://localhost:${port}`,
+            );
+            const reloads = () => server.output().split('reloaded the TLS certificate and key').length;
+            const before = reloads();
+            server.child.kill('SIGHUP');
+            await vi.waitFor(() => expect(reloads()).toBeGreaterThanOrEqual(before + Number(workers)), {
+              timeout: 20_000,
+              interval: 100,
+            });
+            for (let i = 0; i < 4; i++) {
+              expect((await freshGet(port, domainCa, '/healthz', 'api.example.com')).fingerprint).toBe(
+                domain,
+              );
+              expect((await freshGet(port, defaultCa, '/healthz')).fingerprint).toBe(defaultPrint);
             }
           },
           CLI_TEST_TIMEOUT,
