@@ -125,7 +125,9 @@ for (const file of loopFiles) {
 // Worker threads (the token signer threads) are reported apart: their time is not the event loop's.
 const threadTimes = threadFiles.map((file) => {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  const idleIds = new Set(
+    profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id),
+  );
   let sampled = 0;
   let idleMicros = 0;
   profile.samples.forEach((id, i) => {
@@ -143,7 +145,9 @@ console.log('profiles:');
 for (const f of perFile)
   console.log(`  ${f.file}: ${f.seconds.toFixed(1)} s sampled, ${(f.busy * 100).toFixed(0)} % busy`);
 for (const f of threadTimes)
-  console.log(`  ${f.file}: ${f.seconds.toFixed(1)} s sampled, ${(f.busy * 100).toFixed(0)} % busy (worker thread: signing)`);
+  console.log(
+    `  ${f.file}: ${f.seconds.toFixed(1)} s sampled, ${(f.busy * 100).toFixed(0)} % busy (worker thread: signing)`,
+  );
 console.log(`\nwhere the event-loop time goes (share of all sampled time / of busy time):`);
 for (const [bucket, micros] of [...byBucket].sort((a, b) => b[1] - a[1])) {
   const ofBusy = micros === idle ? '' : pct(micros, busy);

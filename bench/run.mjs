@@ -59,8 +59,10 @@ Options:
   --io                with --datasets, see there
   --gateway           instead: the API platform's proxy (issue 14). The upstream called directly,
                       a bare @fastify/reply-from proxy and Gatehouse's proxied call (oauth2 profile
-                      JWT + profile + rate-limit policy), in turns: throughput at --connections,
-                      then latency at one connection. About 1.5 minutes (--quick: under one).
+                      JWT + profile + rate-limit policy; and the same profile without the policy),
+                      in turns: throughput at --connections, then latency at one connection.
+                      About 2 minutes (--quick: under one). --redis: the policy's counters in
+                      Redis (GATEHOUSE_TEST_REDIS_URL, else redis://127.0.0.1:6379)
                       With --profile, Gatehouse runs under --cpu-prof (slower: figures are not
                       comparable). Writes bench/results/gateway-<time>.{json,md}
   -h, --help          this text`;
@@ -84,6 +86,7 @@ try {
       datasets: { type: 'boolean', default: false },
       io: { type: 'boolean', default: false },
       gateway: { type: 'boolean', default: false },
+      redis: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -191,6 +194,7 @@ if (args.gateway) {
     stamp,
     settings: {
       pgUrl: opts.pgUrl,
+      redisUrl: args.redis ? process.env.GATEHOUSE_TEST_REDIS_URL || 'redis://127.0.0.1:6379' : undefined,
       quick: opts.quick,
       rounds: opts.rounds,
       duration: opts.duration,

@@ -35,7 +35,7 @@ async function dropSchema(url, schema) {
   }
 }
 
-export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profileDir }) {
+export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profileDir, extraEnv = {} }) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-'));
   const schema = pgUrl ? `bench_${crypto.randomBytes(5).toString('hex')}` : undefined;
@@ -60,6 +60,7 @@ export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profile
           GATEHOUSE_SECRET_KEY: crypto.randomBytes(32).toString('base64'),
         }
       : {}),
+    ...extraEnv,
   };
   const logFile = path.join(logDir, `gatehouse-${alg.toLowerCase()}.log`);
   const cleanUp = async () => {

@@ -52,11 +52,15 @@ async function seedPlatform(gh, upstreamUrl) {
     method: 'GET',
     path: '/items/:id',
   });
-  const { profile, credentials } = await api(gh.url, admin, 'POST', '/api/admin/v1/platform/profiles', {
-    name: 'Bench profile',
-    authMethod: 'oauth2',
-    collections: [collection.id],
-  });
+  const profileOf = (name) =>
+    api(gh.url, admin, 'POST', '/api/admin/v1/platform/profiles', {
+      name,
+      authMethod: 'oauth2',
+      collections: [collection.id],
+    });
+  const { profile, credentials } = await profileOf('Bench profile');
+  // The same call without a policy: what the policy's shared counter costs, measured in the same turns.
+  const bare = await profileOf('Bench profile, no policy');
   let policy = null;
   const probe = await fetch(`${gh.url}/api/admin/v1/platform/policies`, {
     headers: { authorization: `Bearer ${admin}` },
@@ -71,19 +75,26 @@ async function seedPlatform(gh, upstreamUrl) {
       policyId: policy.id,
     });
   }
-  const token = await fetch(`${gh.url}/oauth2/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: credentials.clientId,
-      client_secret: credentials.clientSecret,
-    }),
-  });
-  const tokenBody = await token.json();
-  if (token.status !== 200)
-    throw new Error(`/oauth2/token answered ${token.status}: ${JSON.stringify(tokenBody)}`);
-  return { accessToken: tokenBody.access_token, policy };
+  const tokenOf = async ({ clientId, clientSecret }) => {
+    const token = await fetch(`${gh.url}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: clientId,
+        client_secret: clientSecret,
+      }),
+    });
+    const tokenBody = await token.json();
+    if (token.status !== 200)
+      throw new Error(`/oauth2/token answered ${token.status}: ${JSON.stringify(tokenBody)}`);
+    return tokenBody.access_token;
+  };
+  return {
+    accessToken: await tokenOf(credentials),
+    noPolicyToken: policy ? await tokenOf(bare.credentials) : undefined,
+    policy,
+  };
 }
 
 /** One connection, one request at a time, for `seconds`: the latencies in ms (sub-ms precision). */
@@ -166,7 +177,8 @@ const fmtRate = (n) => (n === undefined ? '—' : Math.round(n).toLocaleString('
 
 export async function runGateway({ bench, results: resultsDir, stamp, settings, helpers }) {
   const { autocannon, measureInterleaved, startGatehouse } = helpers;
-  const { workers, connections, warmup, duration, rounds, pgUrl, logDir, profileDir, quick } = settings;
+  const { workers, connections, warmup, duration, rounds, pgUrl, redisUrl, logDir, profileDir, quick } =
+    settings;
   const step = (message) => process.stdout.write(`\n== ${message}\n`);
   const started = [];
   try {
@@ -197,11 +209,20 @@ export async function runGateway({ bench, results: resultsDir, stamp, settings, 
     const proxyUrl = `http://127.0.0.1:${proxyPort}`;
     await waitForOk(`${proxyUrl}/items/1`, proxy.child);
 
-    const gh = await startGatehouse({ alg: 'RS256', ttl: 3600, workers, pgUrl, logDir, profileDir });
+    const gh = await startGatehouse({
+      alg: 'RS256',
+      ttl: 3600,
+      workers,
+      pgUrl,
+      logDir,
+      profileDir,
+      extraEnv: redisUrl ? { GATEHOUSE_REDIS_URL: redisUrl, GATEHOUSE_REDIS_PREFIX: `bench-${stamp}:` } : {},
+    });
     started.push(gh);
-    const { accessToken, policy } = await seedPlatform(gh, upstreamUrl);
+    const { accessToken, noPolicyToken, policy } = await seedPlatform(gh, upstreamUrl);
+    const counters = redisUrl ? 'Redis' : pgUrl ? 'PostgreSQL' : 'SQLite';
     console.log(
-      `   Gatehouse: collection "bench", GET /items/:id, oauth2 profile${policy ? `, rate-limit policy ${POLICY_RATE_PER_SECOND}/s` : ' (no policy: this build has none)'}`,
+      `   Gatehouse: collection "bench", GET /items/:id, oauth2 profile${policy ? `, rate-limit policy ${POLICY_RATE_PER_SECOND}/s (counters in ${counters})` : ' (no policy: this build has none)'}`,
     );
 
     const targets = [
@@ -219,10 +240,23 @@ export async function runGateway({ bench, results: resultsDir, stamp, settings, 
       },
       {
         key: 'gatehouse',
-        label: `Gatehouse: JWT + profile${policy ? ' + rate-limit policy' : ''}`,
+        label: `Gatehouse: JWT + profile${policy ? ` + rate-limit policy (${counters})` : ''}`,
         request: { url: `${gh.url}/bench/items/42`, headers: { authorization: `Bearer ${accessToken}` } },
         rss: gh.rss,
       },
+      ...(noPolicyToken
+        ? [
+            {
+              key: 'gatehouse-no-policy',
+              label: 'Gatehouse: JWT + profile, no policy',
+              request: {
+                url: `${gh.url}/bench/items/42`,
+                headers: { authorization: `Bearer ${noPolicyToken}` },
+              },
+              rss: gh.rss,
+            },
+          ]
+        : []),
     ];
     for (const target of targets) {
       const response = await fetch(target.request.url, { headers: target.request.headers });
@@ -251,7 +285,7 @@ export async function runGateway({ bench, results: resultsDir, stamp, settings, 
       load: load.get(t.key),
       latency: latency.get(t.key),
     }));
-    const [direct, bare, gatehouse] = rows;
+    const [direct, bare, gatehouse, noPolicy] = rows;
     const ratio = gatehouse.load.requestsPerSecond / bare.load.requestsPerSecond;
     const added = gatehouse.latency.p50 - direct.latency.p50;
     const addedOverBare = gatehouse.latency.p50 - bare.latency.p50;
@@ -294,9 +328,18 @@ export async function runGateway({ bench, results: resultsDir, stamp, settings, 
         added <= 1 ? 'met (≤ 1 ms)' : 'NOT met (≤ 1 ms)',
       ],
       ['  of which over the bare proxy', `${addedOverBare.toFixed(3)} ms`, ''],
+      ...(noPolicy
+        ? [
+            [
+              'without the policy: ÷ bare proxy / added median',
+              `${Math.round((noPolicy.load.requestsPerSecond / bare.load.requestsPerSecond) * 100)} % / ${(noPolicy.latency.p50 - direct.latency.p50).toFixed(3)} ms`,
+              '(for comparison)',
+            ],
+          ]
+        : []),
     ];
     const load1 = os.loadavg().map((n) => Math.round(n * 100) / 100);
-    const summary = `${os.availableParallelism()} cores, Node ${process.version}, ${pgUrl ? 'PostgreSQL' : 'SQLite'}, ${workers} workers (Gatehouse and bare proxy), 1 upstream process, ${connections} connections; load average at the end ${load1.join(' ')}`;
+    const summary = `${os.availableParallelism()} cores, Node ${process.version}, ${pgUrl ? 'PostgreSQL' : 'SQLite'}${redisUrl ? ' + Redis counters' : ''}, ${workers} workers (Gatehouse and bare proxy), 1 upstream process, ${connections} connections; load average at the end ${load1.join(' ')}`;
     console.log(`\n${textTable(header, table)}\n`);
     console.log(textTable(['goal (issue 14)', 'measured', ''], goals));
     console.log(`\n${summary}`);

@@ -128,7 +128,9 @@ export async function run(options) {
     const seedStart = performance.now();
     phase = 'seed';
     const ids = await seedClients(options, gh, clients);
-    options.log(`seeded ${clients.toLocaleString('en-US')} clients in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+    options.log(
+      `seeded ${clients.toLocaleString('en-US')} clients in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`,
+    );
     const tokens = await issueTokensAcross(gh, ids, tokenCount);
     options.log(
       `issued ${tokenCount.toLocaleString('en-US')} tokens across the clients in ${((performance.now() - seedStart) / 1000).toFixed(1)} s (seeding included)`,
@@ -197,7 +199,10 @@ export async function run(options) {
     fs.writeFileSync(path.join(options.logDir, 'memory-curve.json'), `${JSON.stringify(curve, null, 1)}\n`);
     options.log(
       `curve (every ${SAMPLE_MS / 1000} s: seconds, phase, requests, RSS per worker in MB):\n${curve
-        .map((p) => `   ${String(p.t).padStart(5)} ${p.phase.padEnd(5)} ${String(p.requests).padStart(8)}  ${p.rssMb.join(' / ')}`)
+        .map(
+          (p) =>
+            `   ${String(p.t).padStart(5)} ${p.phase.padEnd(5)} ${String(p.requests).padStart(8)}  ${p.rssMb.join(' / ')}`,
+        )
         .join('\n')}`,
     );
     const driven = curve.filter((p) => p.phase === 'drive');
