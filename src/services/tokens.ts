@@ -142,6 +142,14 @@ export class TokenService {
   }
 
   /**
+   * The `iss` of a token this process has verified already (from the cache, nothing checked):
+   * lets the guard tell a Gatehouse JWT from an outside IdP's without decoding it on every call.
+   */
+  verifiedIssuer(token: string): string | undefined {
+    return this.verified.lookup(token)?.value.claims.iss;
+  }
+
+  /**
    * Only what an offline verifier checks: a current key's signature, typ, iss, aud, exp.
    * `clockToleranceSeconds` accepts a token that far past `exp`, for clock skew between nodes.
    * `iss` must be one of the instance's own issuers now: the configured one or an enabled custom
