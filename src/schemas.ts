@@ -13,6 +13,7 @@
  */
 import AjvCompiler from '@fastify/ajv-compiler';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './services/pagination.js';
+import { MAX_PROFILE_TEXT } from './services/users.js';
 import { type TObject, type TProperties, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
 
 const ajvValidators = AjvCompiler();
@@ -53,7 +54,13 @@ function refusingNonFinite(validate: CompiledValidator): CompiledValidator {
       return true;
     }
     checked.errors = [
-      { instancePath: `/${field}`, schemaPath: '', keyword: 'type', params: {}, message: 'must be a finite number' },
+      {
+        instancePath: `/${field}`,
+        schemaPath: '',
+        keyword: 'type',
+        params: {},
+        message: 'must be a finite number',
+      },
     ];
     return false;
   }) as CompiledValidator;
@@ -210,4 +217,25 @@ export const readySchema = {
       { description: 'Still starting, or a check failed.' },
     ),
   },
+};
+
+const ProfileText = (description: string) =>
+  Type.Optional(Type.String({ maxLength: MAX_PROFILE_TEXT, description }));
+
+/**
+ * Domo's profile fields of a user (`PROFILE_FIELDS` in src/services/users.ts): the Domo Users API
+ * takes and answers them beside the other fields, the admin API as `profile`. Only the ones set.
+ */
+export const userProfileFields = {
+  title: ProfileText('Job title.'),
+  alternateEmail: ProfileText('Second email address.'),
+  phone: ProfileText('Phone number.'),
+  location: ProfileText('Where the user works.'),
+  timezone: ProfileText('IANA time zone, e.g. America/New_York.'),
+  locale: ProfileText('Locale, e.g. en_US.'),
+  employeeNumber: Type.Optional(
+    Type.Union([Type.Integer(), Type.String({ maxLength: MAX_PROFILE_TEXT })], {
+      description: 'Employee number (the Domo SDK sends a number; kept as it came).',
+    }),
+  ),
 };

@@ -21,6 +21,7 @@ import {
   Obj,
   Page,
   Timestamp,
+  userProfileFields,
 } from '../schemas.js';
 import { MAX_EXPIRY_DAYS } from '../services/access-tokens.js';
 import { CLIENT_REF_LENGTH, MAX_SECRET_GRACE_SECONDS } from '../services/clients.js';
@@ -53,6 +54,9 @@ export const User = Obj(
     role: Obj({ id: Type.Integer(), name: Type.String() }),
     status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
     mustChangePassword: Type.Boolean(),
+    profile: Obj(userProfileFields, {
+      description: "Domo's profile fields that are set (changed through Domo's `PUT /v1/users/{id}`).",
+    }),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   },

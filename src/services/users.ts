@@ -27,9 +27,28 @@ export interface User {
   role: { id: number; name: string };
   status: 'active' | 'disabled';
   mustChangePassword: boolean;
+  /** Domo's profile fields that are set (Domo's Users API shows and changes them). */
+  profile: UserProfile;
   createdAt: string;
   updatedAt: string;
 }
+
+/** Domo's profile fields of a user, as its Users API and the Domo SDK's `User` name them. */
+export const PROFILE_FIELDS = [
+  'title',
+  'alternateEmail',
+  'phone',
+  'location',
+  'timezone',
+  'locale',
+  'employeeNumber',
+] as const;
+export type ProfileField = (typeof PROFILE_FIELDS)[number];
+/** Text fields are strings; `employeeNumber` is kept as it came (the Domo SDK sends a number). */
+export type UserProfile = { [F in Exclude<ProfileField, 'employeeNumber'>]?: string } & {
+  employeeNumber?: string | number;
+};
+export const MAX_PROFILE_TEXT = 500;
 
 /** A user with the grants their role holds right now. */
 export interface UserWithGrants extends User {
@@ -42,12 +61,16 @@ export interface CreateUserInput {
   role?: unknown;
   password?: unknown;
   mustChangePassword?: boolean;
+  /** Profile fields to set (see `validateProfile`). */
+  profile?: unknown;
 }
 
 export interface UpdateUserInput {
   email?: unknown;
   displayName?: unknown;
   role?: unknown;
+  /** Profile fields to change: the ones given are set, an empty string clears one, the rest stay. */
+  profile?: unknown;
 }
 
 export interface ListUsersQuery {
@@ -85,6 +108,54 @@ export function validateDisplayName(value: unknown): string {
   return name;
 }
 
+/**
+ * Profile fields from a request: an object of known fields, each text up to MAX_PROFILE_TEXT
+ * characters (employeeNumber also a whole number). An empty string stands for "not set".
+ */
+export function validateProfile(value: unknown): UserProfile {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ValidationError('"profile" must be an object of profile fields.', { field: 'profile' });
+  const profile: Record<string, string | number> = {};
+  for (const [name, given] of Object.entries(value)) {
+    if (!(PROFILE_FIELDS as readonly string[]).includes(name))
+      throw new ValidationError(
+        `"${name.slice(0, 60)}" is not a profile field (${PROFILE_FIELDS.join(', ')}).`,
+        { field: name.slice(0, 60) },
+      );
+    const field = name as ProfileField;
+    if (field === 'employeeNumber' && typeof given === 'number') {
+      if (!Number.isSafeInteger(given))
+        throw new ValidationError('"employeeNumber" must be a whole number or a string.', { field });
+      profile[field] = given;
+      continue;
+    }
+    if (typeof given !== 'string') throw new ValidationError(`"${field}" must be a string.`, { field });
+    const text = given.normalize('NFC').trim();
+    if (text.length > MAX_PROFILE_TEXT || text.includes('\u0000'))
+      throw new ValidationError(`"${field}" must be at most ${MAX_PROFILE_TEXT} characters, without NUL.`, {
+        field,
+      });
+    profile[field] = text;
+  }
+  return profile;
+}
+
+/** `changes` over `before`: a field given as an empty string is removed. */
+function mergeProfile(before: UserProfile, changes: UserProfile): UserProfile {
+  const merged: Record<string, string | number> = { ...before };
+  for (const field of PROFILE_FIELDS) {
+    const value = changes[field];
+    if (value === undefined) continue;
+    if (value === '') delete merged[field];
+    else merged[field] = value;
+  }
+  return merged;
+}
+
+const storedProfile = (profile: UserProfile) =>
+  JSON.stringify(Object.fromEntries(Object.entries(profile).filter(([, v]) => v !== '')));
+
 type UserRow = Selectable<UsersTable> & { role_name: string };
 
 function toUser(row: UserRow): User {
@@ -95,6 +166,7 @@ function toUser(row: UserRow): User {
     role: { id: row.role_id, name: row.role_name },
     status: row.status,
     mustChangePassword: row.must_change_password === 1,
+    profile: JSON.parse(row.profile) as UserProfile,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -197,6 +269,7 @@ export class UsersService {
         ? undefined
         : await checkPasswordPolicy(input.password, { email });
     const passwordHash = password === undefined ? null : await hashPassword(password);
+    const profile = validateProfile(input.profile);
     const id = await this.ctx.store.transaction(async (tx) => {
       const role = await this.resolveRole(input.role ?? 'Participant', tx);
       assertMayConfer(principal, role.grants, { kind: 'assign_role', role: role.name });
@@ -213,6 +286,7 @@ export class UsersService {
             status: 'active',
             password_hash: passwordHash,
             must_change_password: input.mustChangePassword ? 1 : 0,
+            profile: storedProfile(profile),
             created_at: now,
             updated_at: now,
           })
@@ -230,7 +304,12 @@ export class UsersService {
         actor,
         action: 'user.created',
         target: { type: 'user', id: row.id },
-        details: { email, displayName, role: role.name },
+        details: {
+          email,
+          displayName,
+          role: role.name,
+          ...(Object.keys(profile).length > 0 ? { profileFields: Object.keys(profile) } : {}),
+        },
       });
       return row.id;
     });
@@ -247,7 +326,13 @@ export class UsersService {
     principal: Principal,
     actor: Actor,
   ): Promise<User> {
-    const changes: { email?: string; email_key?: string; display_name?: string; role_id?: number } = {};
+    const changes: {
+      email?: string;
+      email_key?: string;
+      display_name?: string;
+      role_id?: number;
+      profile?: string;
+    } = {};
     const details: Record<string, unknown> = {};
     if (input.email !== undefined) {
       const email = validateEmail(input.email);
@@ -259,9 +344,15 @@ export class UsersService {
       changes.display_name = validateDisplayName(input.displayName);
       details.displayName = changes.display_name;
     }
+    const profile = input.profile === undefined ? undefined : validateProfile(input.profile);
     const id = await this.ctx.store.transaction(async (tx) => {
       const user = await this.get(ref, tx);
       await this.ensureMayChange(principal, user, tx);
+      if (profile !== undefined && Object.keys(profile).length > 0) {
+        changes.profile = storedProfile(mergeProfile(user.profile, profile));
+        // Which fields changed, not their values (phone numbers and the like stay out of the log).
+        details.profileFields = Object.keys(profile);
+      }
       if (input.role !== undefined) {
         const role = await this.resolveRole(input.role, tx);
         if (role.id !== user.role.id) {
@@ -407,7 +498,9 @@ export class UsersService {
     options: { mustChange: boolean; keepSessionId?: string },
     actor: Actor,
   ): Promise<void> {
-    const hash = await hashPassword(await checkPasswordPolicy(password, { email: (await this.get(ref)).email }));
+    const hash = await hashPassword(
+      await checkPasswordPolicy(password, { email: (await this.get(ref)).email }),
+    );
     await this.ctx.store.transaction(async (tx) => {
       await this.writePassword(tx, await this.get(ref, tx), hash, options, actor);
     });
@@ -423,7 +516,9 @@ export class UsersService {
     principal: Principal,
     actor: Actor,
   ): Promise<void> {
-    const hash = await hashPassword(await checkPasswordPolicy(password, { email: (await this.get(ref)).email }));
+    const hash = await hashPassword(
+      await checkPasswordPolicy(password, { email: (await this.get(ref)).email }),
+    );
     await this.ctx.store.transaction(async (tx) => {
       const user = await this.get(ref, tx);
       await this.ensureMayChange(principal, user, tx);
@@ -466,9 +561,7 @@ export class UsersService {
    * active and the password matches; the time taken does not reveal which failed.
    */
   async checkPassword(email: string, password: string): Promise<User | undefined> {
-    const row = await this.selectUsers()
-      .where('users.email_key', '=', nameKey(email))
-      .executeTakeFirst();
+    const row = await this.selectUsers().where('users.email_key', '=', nameKey(email)).executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? null);
     if (!row || !ok || row.status !== 'active') return undefined;
     return toUser(row);

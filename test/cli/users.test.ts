@@ -73,6 +73,7 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
       role: { id: expect.any(Number), name: 'Participant' },
       status: 'active',
       mustChangePassword: false,
+      profile: {},
       createdAt: expect.stringMatching(ISO),
       updatedAt: out.user.createdAt,
     });
@@ -198,7 +199,17 @@ describe('gatehouse users (SQLite)', { timeout: CLI_TEST_TIMEOUT }, () => {
       'svc@example.com',
     ]);
     expect(Object.keys(page.items[0]!).sort()).toEqual(
-      ['createdAt', 'displayName', 'email', 'id', 'mustChangePassword', 'role', 'status', 'updatedAt'].sort(),
+      [
+        'createdAt',
+        'displayName',
+        'email',
+        'id',
+        'mustChangePassword',
+        'profile',
+        'role',
+        'status',
+        'updatedAt',
+      ].sort(),
     );
     // No password hash, ever.
     expect(JSON.stringify(page)).not.toMatch(/hash|scrypt/i);

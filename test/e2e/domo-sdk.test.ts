@@ -253,7 +253,14 @@ for (const dialect of dialects()) {
         locale: 'en_US',
         employeeNumber: 1906,
       });
-      expect(user).toMatchObject({ name: 'Grace Hopper', email: 'grace@example.com', role: 'Participant' });
+      expect(user).toMatchObject({
+        name: 'Grace Hopper',
+        email: 'grace@example.com',
+        role: 'Participant',
+        title: 'Rear Admiral',
+        phone: '+1 555 0100',
+        employeeNumber: 1906,
+      });
       expect(user.id).toBeGreaterThan(admin.id);
     });
 
@@ -277,6 +284,8 @@ for (const dialect of dialects()) {
       expect(await sdk.call<DomoUser>('users.get', user.id)).toMatchObject({
         name: 'Grace B. Hopper',
         role: 'Editor',
+        title: 'Commodore',
+        location: 'Arlington',
       });
     });
 

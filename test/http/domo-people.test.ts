@@ -338,7 +338,7 @@ for (const dialect of dialects()) {
         });
       });
 
-      it("accepts Domo's profile fields (the Domo SDK's User) without storing them", async () => {
+      it("stores Domo's profile fields (the Domo SDK's User), answers them when set, and clears one given as an empty string", async () => {
         const profile = {
           title: 'Rear Admiral',
           alternateEmail: 'grace.hopper@example.org',
@@ -356,28 +356,42 @@ for (const dialect of dialects()) {
         });
         expect(created.statusCode, created.body).toBe(201);
         const user = created.json();
-        expect(Object.keys(user).sort()).toEqual([
-          'active',
-          'createdAt',
-          'email',
-          'id',
-          'name',
-          'role',
-          'roleId',
-          'updatedAt',
-        ]);
-        const profileOnly = await call('PUT', `/v1/users/${user.id}`, dev.admin, {
+        expect(user).toEqual({
+          id: user.id,
+          name: 'Profile',
+          email: 'profile@example.com',
+          role: 'Participant',
+          roleId: user.roleId,
           ...profile,
+          employeeNumber: 1906,
+          active: true,
+          createdAt: user.createdAt,
+          updatedAt: user.updatedAt,
+        });
+        expect((await call('GET', `/v1/users/${user.id}`, dev.admin)).json()).toEqual(user);
+
+        const profileOnly = await call('PUT', `/v1/users/${user.id}`, dev.admin, {
+          title: 'Commodore',
+          phone: '',
           employeeNumber: 'E-1906',
         });
         expect(profileOnly.statusCode, profileOnly.body).toBe(200);
-        // Nothing changed: not even updatedAt.
-        expect(profileOnly.json()).toEqual(user);
-        const renamed = await call('PUT', `/v1/users/${user.id}`, dev.admin, {
-          name: 'Grace',
-          title: 'Commodore',
-        });
-        expect(renamed.json()).toMatchObject({ id: user.id, name: 'Grace' });
+        const { phone: _cleared, ...kept } = user;
+        const expected = { ...kept, title: 'Commodore', employeeNumber: 'E-1906' };
+        expect({ ...profileOnly.json(), updatedAt: user.updatedAt }).toEqual(expected);
+        expect(profileOnly.json()).not.toHaveProperty('phone');
+        expect({
+          ...(await call('GET', `/v1/users/${user.id}`, dev.admin)).json(),
+          updatedAt: user.updatedAt,
+        }).toEqual(expected);
+        // The audit event names the fields, never their values.
+        const events = await fx.services.audit.query({ action: 'user.updated', limit: 1 });
+        expect(events.items[0]?.details).toEqual({ profileFields: ['title', 'phone', 'employeeNumber'] });
+
+        const bad = await call('PUT', `/v1/users/${user.id}`, dev.admin, { title: 'x'.repeat(501) });
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json().error).toBe('validation_error');
+        expect((await call('GET', `/v1/users/${user.id}`, dev.admin)).json().title).toBe('Commodore');
         expect((await call('DELETE', `/v1/users/${user.id}`, dev.admin)).statusCode).toBe(204);
       });
 

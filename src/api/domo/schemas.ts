@@ -4,7 +4,7 @@
  * services check the values with their own messages. Every number in a query or path has a range.
  */
 import { Type } from '@sinclair/typebox';
-import { JsonObject, NoBody, Nullable, Obj, Timestamp } from '../../schemas.js';
+import { JsonObject, NoBody, Nullable, Obj, Timestamp, userProfileFields } from '../../schemas.js';
 import { MAX_RANGE_LIMIT, MAX_RANGE_OFFSET } from '../../services/audit.js';
 import { MAX_GROUP_LIMIT, MAX_GROUP_OFFSET } from '../../services/groups.js';
 import { MAX_ROW_ID } from '../../services/row-id.js';
@@ -60,29 +60,8 @@ const Role = Type.String({
 });
 const RoleId = Type.Integer({ description: 'A role id (instead of `role`).' });
 
-/**
- * The profile fields of Domo's user object, which Domo programs (and the Domo SDK's `User`) send.
- * Gatehouse keeps no user profile: they are checked for their JSON type and length, then ignored,
- * so such a program runs unchanged; they are not in the answer.
- */
-const MAX_PROFILE_TEXT = 500;
-const ProfileText = (description: string) =>
-  Type.Optional(
-    Type.String({ maxLength: MAX_PROFILE_TEXT, description: `${description} Accepted and not stored.` }),
-  );
-const domoProfile = {
-  title: ProfileText('Job title (Domo).'),
-  alternateEmail: ProfileText('Second email address (Domo).'),
-  phone: ProfileText('Phone number (Domo).'),
-  location: ProfileText('Where the user works (Domo).'),
-  timezone: ProfileText('IANA time zone, e.g. America/New_York (Domo).'),
-  locale: ProfileText('Locale, e.g. en_US (Domo).'),
-  employeeNumber: Type.Optional(
-    Type.Union([Type.Integer(), Type.String({ maxLength: MAX_PROFILE_TEXT })], {
-      description: 'Employee number (Domo; the Domo SDK sends a number). Accepted and not stored.',
-    }),
-  ),
-};
+/** Domo's profile fields (title, phone, …): stored, in the answer when set; an update's "" clears one. */
+const domoProfile = userProfileFields;
 
 export const CreateUserBody = Type.Object(
   {
@@ -112,7 +91,7 @@ export const UpdateUserBody = Type.Object(
   {
     additionalProperties: false,
     description:
-      'Only the fields given change; at least one (the profile fields alone change nothing and answer the user).',
+      'Only the fields given change; at least one. A profile field given as an empty string is cleared.',
   },
 );
 
@@ -123,6 +102,7 @@ export const DomoUser = Obj(
     email: Type.String(),
     role: Type.String({ description: 'The role name.' }),
     roleId: Type.Integer(),
+    ...domoProfile,
     active: Type.Boolean({ description: 'False when the user is disabled (Gatehouse extension).' }),
     createdAt: Timestamp,
     updatedAt: Timestamp,

@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../errors.js';
 import { actorOf, principalOf } from '../../guard/index.js';
-import type { User } from '../../services/users.js';
+import { PROFILE_FIELDS, type User, type UserProfile } from '../../services/users.js';
 import { type DomoApiOptions, requireWrite } from './context.js';
 import {
   createUserSchema,
@@ -16,7 +16,7 @@ import {
   updateUserSchema,
 } from './schemas.js';
 
-/** Domo's user object. */
+/** Domo's user object: its profile fields (title, phone, …) only when set, as Domo leaves them out. */
 export function toDomoUser(user: User) {
   return {
     id: user.id,
@@ -24,10 +24,18 @@ export function toDomoUser(user: User) {
     email: user.email,
     role: user.role.name,
     roleId: user.role.id,
+    ...user.profile,
     active: user.status === 'active',
     createdAt: user.createdAt,
     updatedAt: user.updatedAt,
   };
+}
+
+/** Domo sends the profile fields beside the others; the service takes them as one object. */
+function profileOf(body: Partial<Record<(typeof PROFILE_FIELDS)[number], unknown>>): UserProfile | undefined {
+  const given = PROFILE_FIELDS.filter((field) => body[field] !== undefined);
+  if (given.length === 0) return undefined;
+  return Object.fromEntries(given.map((field) => [field, body[field]])) as UserProfile;
 }
 
 /** `role` (a name) or `roleId`; both only when they agree is left to the service: one of them, please. */
@@ -49,7 +57,7 @@ export async function userRoutes(app: FastifyInstance, { services, guard }: Domo
     const { email, name, ...rest } = request.body;
     const role = roleOf(rest);
     const user = await services.users.create(
-      { email, displayName: name, role },
+      { email, displayName: name, role, profile: profileOf(rest) },
       principalOf(request),
       actorOf(request),
     );
@@ -63,12 +71,9 @@ export async function userRoutes(app: FastifyInstance, { services, guard }: Domo
   r.put('/v1/users/:id', { schema: updateUserSchema, onRequest: write }, async (request) => {
     const { email, name, ...rest } = request.body;
     const role = roleOf(rest);
-    const profileOnly =
-      email === undefined && name === undefined && role === undefined && Object.keys(request.body).length > 0;
-    if (profileOnly) return toDomoUser(await services.users.get(request.params.id));
     const user = await services.users.update(
       request.params.id,
-      { email, displayName: name, role },
+      { email, displayName: name, role, profile: profileOf(rest) },
       principalOf(request),
       actorOf(request),
     );

@@ -20,6 +20,7 @@ import { datasetPolicies } from './011_dataset_policies.js';
 import { datasetStreams } from './012_dataset_streams.js';
 import { clientNameOrder } from './013_client_name_order.js';
 import { apiPlatform } from './014_api_platform.js';
+import { userProfiles } from './021_user_profiles.js';
 import { platformDomains } from './015_platform_domains.js';
 import { platformCallLogs } from './016_platform_call_logs.js';
 import { platformPolicies } from './017_platform_policies.js';
@@ -47,6 +48,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['016_platform_call_logs', platformCallLogs],
   ['017_platform_policies', platformPolicies],
   ['019_workflow_group_shares', workflowGroupShares],
+  ['021_user_profiles', userProfiles],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */

@@ -13,6 +13,8 @@ export interface UsersTable {
   password_hash: string | null;
   /** 1 when the password was generated and must be changed at next sign-in. */
   must_change_password: number;
+  /** Domo's profile fields, a JSON object of the ones set (migration 021). */
+  profile: Generated<string>;
   created_at: string;
   updated_at: string;
 }
