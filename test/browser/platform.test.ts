@@ -386,6 +386,44 @@ describeBrowser('admin UI: API platform', { timeout: BROWSER_TEST_TIMEOUT }, () 
     await page.getByText('No custom domains yet').waitFor();
   });
 
+  it('shows the calls: counters with a chart, the log filtered by status, a bad filter refused at its field', async () => {
+    await open('Call logs');
+    const counters = page.getByRole('region', { name: 'Counters' });
+    // Calls are written in batches (within about a second): refresh until the counters have them.
+    await expect
+      .poll(async () => {
+        await counters.getByRole('button', { name: 'Refresh' }).click();
+        return counters.getByRole('row').filter({ hasText: 'Shop › Read order' }).count();
+      })
+      .toBe(1);
+    const chart = counters.getByRole('img', { name: /^Calls per / });
+    expect(await chart.evaluate((el) => el.tagName)).toBe('svg');
+    expect(await description(chart)).toMatch(/^\d+ calls and 0 errors from /);
+    expect(await chart.locator('rect.chart-calls').count()).toBeGreaterThan(0);
+    await expectAccessible(page, 'Call logs');
+    await screenshot(page, 'platform-call-logs');
+
+    const filters = page.getByRole('form', { name: 'Call log filters' });
+    const status = filters.getByLabel('Status');
+    await status.fill('abc');
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => status.getAttribute('aria-invalid')).toBe('true');
+    expect(await description(status)).toContain(
+      '"status" must be a status such as 404 or a class such as 5xx.',
+    );
+    await status.fill('403');
+    await filters.getByLabel('Collection').selectOption({ label: 'Shop (/shop)' });
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    const calls = page.getByRole('region', { name: 'Calls' });
+    // Until the filtered page arrives the table shows the last one: wait for its statuses to be only 403.
+    await expect
+      .poll(() => calls.locator('tbody td[data-label="Status"]').allTextContents())
+      .toEqual(['403']);
+    expect(await calls.getByRole('row').nth(1).getByRole('cell').allTextContents()).toEqual(
+      expect.arrayContaining(['403', 'GET /shop/orders/42', 'Partner A']),
+    );
+  });
+
   it('shows the API platform pages only to a role holding gateway.manage', async () => {
     const me = (await (await context.request.get('/api/admin/v1/me')).json()) as { csrfToken: string };
     const headers = { 'x-csrf-token': me.csrfToken };

@@ -348,7 +348,7 @@ export const page: PageDefinition = {
   path: '/platform/collections/:id',
   title: 'API collection',
   section: 'API platform',
-  order: 56,
+  order: 55,
   anyOf: ['gateway.manage'],
   nav: false,
   component: CollectionPage,

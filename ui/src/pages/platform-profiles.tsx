@@ -632,7 +632,7 @@ export const page: PageDefinition = {
   path: '/platform/profiles',
   title: 'Access profiles',
   section: 'API platform',
-  order: 57,
+  order: 56,
   anyOf: ['gateway.manage'],
   component: ProfilesPage,
 };
