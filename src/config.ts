@@ -394,7 +394,7 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_REDIS_URL',
     default: 'unset → throttle counters in the database',
     meaning:
-      '`redis://…` or `rediss://…`: keep the throttle counters in Redis (shared by every worker and node)',
+      '`redis://…` or `rediss://…`: keep the throttle counters and the API platform policy counters in Redis (shared by every worker and node)',
   },
   {
     variable: 'GATEHOUSE_REDIS_PREFIX',

@@ -311,6 +311,12 @@ export class StoreThrottleCounter implements ThrottleCounter {
   }
 
   async releaseLease(lease: Lease): Promise<void> {
+    if (this.store.withSqliteHandle) {
+      await this.store.withSqliteHandle((database) =>
+        sqliteStatement(database, SQLITE_RELEASE_LEASE).run(lease.key, lease.id),
+      );
+      return;
+    }
     await this.store.db
       .deleteFrom('platform_leases')
       .where('key', '=', lease.key)
@@ -347,6 +353,8 @@ const SQLITE_ACQUIRE_LEASE = `
   insert into platform_leases (key, lease_id, expires_at)
   select ?, ?, ?
   where (select count(*) from platform_leases where key = ? and expires_at > ?) < ?`;
+
+const SQLITE_RELEASE_LEASE = 'delete from platform_leases where key = ? and lease_id = ?';
 
 /** Prepared once per database handle. */
 const prepared = new WeakMap<SqliteDatabase.Database, Map<string, SqliteDatabase.Statement>>();
