@@ -11,6 +11,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
@@ -313,6 +314,26 @@ for (const dialect of dialects()) {
         received += value.length;
       }
       expect(received).toBe(total);
+    });
+
+    it('forwards a compressed request body as it came: Content-Encoding is the upstream’s business', async () => {
+      const plain = Buffer.from(JSON.stringify({ n: 'x'.repeat(5000) }));
+      for (const [encoding, body] of [
+        ['gzip', zlib.gzipSync(plain)],
+        ['deflate', zlib.deflateSync(plain)],
+        ['br', zlib.brotliCompressSync(plain)],
+      ] as const) {
+        const res = await fetch(`${base}/direct/big-upload`, {
+          method: 'POST',
+          headers: { ...withToken(), 'content-type': 'application/json', 'content-encoding': encoding },
+          body,
+        });
+        expect(res.status, encoding).toBe(200);
+        expect(await res.json(), encoding).toEqual({
+          bytes: body.length,
+          sha256: crypto.createHash('sha256').update(body).digest('hex'),
+        });
+      }
     });
 
     it('passes upstream errors through, and answers 502 and 504 naming the endpoint only', async () => {

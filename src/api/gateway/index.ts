@@ -228,8 +228,11 @@ export async function gatewayRoutes(
     url: '/*',
     // Not in /openapi.json: the routes under it are data (collections and endpoints).
     schema: { hide: true },
-    // The upstream's answer is sent as it came.
+    // The upstream's answer is sent as it came, and so is the caller's body: @fastify/compress,
+    // registered for the whole app, would otherwise gunzip a `Content-Encoding: gzip` body and
+    // forward the plain bytes under the gzip header and length (the upstream got garbage: 502).
     compress: false,
+    decompress: false,
     handler,
   });
 }
