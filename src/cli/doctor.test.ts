@@ -59,6 +59,7 @@ describe('gatehouse doctor (SQLite)', () => {
       '✔ database',
       '✔ clock',
       '✔ signing key',
+      '- custom domains',
       '✔ issuer',
       '- tls',
       '- redis',
@@ -172,6 +173,46 @@ describe('gatehouse doctor (SQLite)', () => {
     }
   });
 
+  it("checks the custom domains' certificates: close to expiry, or a key the secret key cannot unseal", async () => {
+    const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-doctor-domains-'));
+    try {
+      const good = await writeSelfSigned(path.join(certs, 'good'), ['api.example.com'], 365, false);
+      const soon = await writeSelfSigned(path.join(certs, 'soon'), ['soon.example.com'], 7, false);
+      for (const [host, pair] of [
+        ['api.example.com', good],
+        ['soon.example.com', soon],
+      ] as const) {
+        const created = await runCliInProcess(
+          ['platform', 'domains', 'create', host, '--cert', pair.certFile, '--key', pair.keyFile],
+          env,
+        );
+        expect(created.code, created.stderr).toBe(0);
+      }
+      const ending = await runCliInProcess(['doctor'], env);
+      expect(ending.code).toBe(1);
+      expect(lineOf(ending.stdout, 'custom domains')).toMatch(
+        /^✖ custom domains: 1 of 2 certificates expired or end within 14 days: soon\.example\.com \(expires \S+\)\. Fix: upload a renewed certificate: gatehouse platform domains update <host> --cert FILE --key FILE \(no restart\)$/,
+      );
+      expect((await runCliInProcess(['platform', 'domains', 'delete', 'soon.example.com'], env)).code).toBe(
+        0,
+      );
+      const ok = await runCliInProcess(['doctor'], env);
+      expect(ok.code, ok.stdout).toBe(0);
+      expect(lineOf(ok.stdout, 'custom domains')).toMatch(
+        /^✔ custom domains: 1 with a certificate of their own; the first to end: api\.example\.com on \S+ \((364|365) days\)$/,
+      );
+      const otherKey = await runCliInProcess(['doctor'], {
+        ...env,
+        GATEHOUSE_SECRET_KEY: Buffer.alloc(32, 3).toString('base64'),
+      });
+      expect(lineOf(otherKey.stdout, 'custom domains')).toBe(
+        '✖ custom domains: the private key of api.example.com cannot be unsealed with the configured secret key (SNI serves the default certificate). Fix: use the secret key this database was made with, or upload the certificate and key again',
+      );
+    } finally {
+      fs.rmSync(certs, { recursive: true, force: true });
+    }
+  });
+
   it('fails on a plain-http public issuer, an overdue signing key, and a secret key that does not unseal it', async () => {
     const result = await runCliInProcess(['doctor'], {
       ...env,
@@ -214,6 +255,7 @@ describe('gatehouse doctor (SQLite)', () => {
       ['database', 'skipped'],
       ['clock', 'skipped'],
       ['signing key', 'skipped'],
+      ['custom domains', 'skipped'],
       ['issuer', 'ok'],
       ['tls', 'skipped'],
       ['redis', 'skipped'],

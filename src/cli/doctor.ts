@@ -37,7 +37,7 @@ export function registerDoctor(program: Command, io: CliIo): void {
   program
     .command('doctor')
     .description(
-      'check the data directory, file modes, secret key, database and migrations, clock, signing key, issuer, TLS files and Redis; exit 1 if any check fails',
+      'check the data directory, file modes, secret key, database and migrations, clock, signing key, custom domain certificates, issuer, TLS files and Redis; exit 1 if any check fails',
     )
     .option('--json', 'print {ok, checks: [{check, status, detail, fix?}]} as JSON')
     .addHelpText(
@@ -94,9 +94,11 @@ async function diagnose(io: CliIo, command: Command): Promise<CheckLine[]> {
     if (opened.store && opened.applied) {
       lines.push(await checkClock(opened.store, opened.applied));
       lines.push(await checkSigningKey(config, opened.store, secret.key));
+      lines.push(await checkDomainCertificates(opened.store, secret.key));
     } else {
       lines.push({ check: 'clock', status: 'skipped', detail: 'needs the database' });
       lines.push({ check: 'signing key', status: 'skipped', detail: 'needs the database' });
+      lines.push({ check: 'custom domains', status: 'skipped', detail: 'needs the database' });
     }
   } finally {
     await opened.close();
@@ -464,6 +466,78 @@ async function checkSigningKey(config: Config, store: Store, key: Buffer | undef
   const rotation =
     days > 0 ? `rotated every ${days} days` : 'automatic rotation off (GATEHOUSE_KEY_ROTATION_DAYS=0)';
   return { check, status: 'ok', detail: `${row.kid} (${row.alg}), ${ageDays} days old, ${rotation}` };
+}
+
+/**
+ * The certificates of enabled custom domains (API platform): none expired or within
+ * TLS_RENEW_WITHIN_DAYS of its end (they are uploaded by hand until ACME is built), and every key
+ * unseals with the configured secret key (else SNI falls back to the default certificate).
+ */
+async function checkDomainCertificates(
+  store: Store,
+  key: Buffer | undefined,
+  now: Date = new Date(),
+): Promise<CheckLine> {
+  const check = 'custom domains';
+  let rows: Array<{ hostname: string; cert_not_after: string | null; key_sealed: string | null }>;
+  try {
+    rows = await store.db
+      .selectFrom('platform_domains')
+      .select(['hostname', 'cert_not_after', 'key_sealed'])
+      .where('enabled', '=', 1)
+      .where('cert_pem', 'is not', null)
+      .orderBy('cert_not_after')
+      .execute();
+  } catch {
+    return { check, status: 'skipped', detail: 'no custom domain table (migrations pending)' };
+  }
+  if (rows.length === 0)
+    return { check, status: 'skipped', detail: 'no enabled custom domain has a certificate of its own' };
+  const fix =
+    'upload a renewed certificate: gatehouse platform domains update <host> --cert FILE --key FILE (no restart)';
+  const ending = rows.filter(
+    (row) => Date.parse(row.cert_not_after ?? '') - now.getTime() < TLS_RENEW_WITHIN_DAYS * 86_400_000,
+  );
+  if (ending.length > 0) {
+    const listed = ending
+      .slice(0, 5)
+      .map(
+        (row) =>
+          `${row.hostname} (${Date.parse(row.cert_not_after ?? '') <= now.getTime() ? 'expired' : 'expires'} ${row.cert_not_after})`,
+      );
+    return {
+      check,
+      status: 'failed',
+      detail: `${ending.length} of ${rows.length} certificates expired or end within ${TLS_RENEW_WITHIN_DAYS} days: ${listed.join(', ')}${ending.length > 5 ? ', …' : ''}`,
+      fix,
+    };
+  }
+  if (key !== undefined) {
+    const { domainKeyContext } = await import('../services/platform/domains.js');
+    const keyring = new SecretKeyring(key);
+    const sealed = rows.filter((row) => {
+      try {
+        keyring.decrypt(row.key_sealed ?? '', domainKeyContext(row.hostname));
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    if (sealed.length > 0)
+      return {
+        check,
+        status: 'failed',
+        detail: `the private key of ${sealed.map((row) => row.hostname).join(', ')} cannot be unsealed with the configured secret key (SNI serves the default certificate)`,
+        fix: 'use the secret key this database was made with, or upload the certificate and key again',
+      };
+  }
+  const first = rows[0]!;
+  const days = Math.floor((Date.parse(first.cert_not_after ?? '') - now.getTime()) / 86_400_000);
+  return {
+    check,
+    status: 'ok',
+    detail: `${rows.length} with a certificate of their own; the first to end: ${first.hostname} on ${first.cert_not_after} (${days} days)`,
+  };
 }
 
 function checkIssuer(config: Config): CheckLine {

@@ -307,7 +307,7 @@ type DomainRow = Selectable<PlatformDomainsTable>;
 const idCursor = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 
 /** Associated data the sealed key is bound to: a key copied onto another host's row does not open. */
-const keyContext = (hostname: string) => `platform_domain_key:${hostname}`;
+export const domainKeyContext = (hostname: string) => `platform_domain_key:${hostname}`;
 
 // ---- the service ----------------------------------------------------------------------------
 
@@ -410,7 +410,7 @@ export class DomainsService {
     if (!entry || entry.certPem === null || entry.keySealed === null) return undefined;
     if (entry.context === undefined) {
       try {
-        const key = this.ctx.keyring.decrypt(entry.keySealed, keyContext(entry.hostname));
+        const key = this.ctx.keyring.decrypt(entry.keySealed, domainKeyContext(entry.hostname));
         entry.context = tls.createSecureContext({ cert: entry.certPem, key });
       } catch (error) {
         // Only if the secret key changed under the stored row; the message carries no key.
@@ -531,7 +531,7 @@ export class DomainsService {
     const { summary } = checked;
     return {
       cert_pem: checked.certPem,
-      key_sealed: this.ctx.keyring.encrypt(checked.keyPem, keyContext(hostname)),
+      key_sealed: this.ctx.keyring.encrypt(checked.keyPem, domainKeyContext(hostname)),
       cert_subject: summary.subject,
       cert_names: JSON.stringify(summary.subjectAltNames),
       cert_issuer: summary.issuer,
