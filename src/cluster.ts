@@ -73,6 +73,11 @@ export interface PrimaryOptions {
   log: Logger;
   /** Environment added to each worker's (the primary's own, with CLI flags applied). */
   workerEnv: Record<string, string>;
+  /**
+   * The node flags each worker starts with (default: the primary's own). The server passes the
+   * primary's plus the heap bound (src/worker-heap.ts).
+   */
+  execArgv?: readonly string[];
   /** The one-time preparation; workers are told to accept traffic once it resolves. */
   prepare: () => Promise<void>;
 }
@@ -113,6 +118,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
   // Every live worker (listening or still starting: one that is starting may be loading already).
   const relay = new InvalidationRelay(() => [...startedAt.keys()], send, log);
 
+  if (options.execArgv) cluster.setupPrimary({ execArgv: [...options.execArgv] });
   const fork = () => {
     const worker = cluster.fork(workerEnv);
     startedAt.set(worker, Date.now());

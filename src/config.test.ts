@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       platformLogRetentionDays: 30,
       workers: Math.max(1, os.availableParallelism()),
       workflowConcurrency: 8,
+      workerHeapMb: null,
       cachePollMs: 300,
       workflowHttpAllow: [],
       trustProxy: false,
@@ -103,6 +104,7 @@ describe('loadConfig', () => {
         GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS: '7',
         GATEHOUSE_WORKERS: '3',
         GATEHOUSE_WORKFLOW_CONCURRENCY: '2',
+        GATEHOUSE_WORKER_HEAP_MB: '512',
         GATEHOUSE_CACHE_POLL_MS: '1000',
         GATEHOUSE_WORKFLOW_HTTP_ALLOW: 'API.example.com, *.partner.example , 127.0.0.1:9000',
         GATEHOUSE_TRUST_PROXY: 'yes',
@@ -153,6 +155,7 @@ describe('loadConfig', () => {
       platformLogRetentionDays: 7,
       workers: 3,
       workflowConcurrency: 2,
+      workerHeapMb: 512,
       cachePollMs: 1000,
       workflowHttpAllow: ['api.example.com', '*.partner.example', '127.0.0.1:9000'],
       trustProxy: true,
@@ -186,6 +189,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ GATEHOUSE_METRICS_PORT: 'OFF' }).metricsPort).toBeNull();
     expect(loadConfig({ GATEHOUSE_METRICS_PORT: '0' }).metricsPort).toBe(0);
     expect(loadConfig({ GATEHOUSE_METRICS_PORT: ' ' }).metricsPort).toBe(9464);
+  });
+
+  it('takes GATEHOUSE_WORKER_HEAP_MB as auto, 0 (V8 default) or a limit of at least 64 MB', () => {
+    expect(loadConfig({}).workerHeapMb).toBeNull();
+    expect(loadConfig({ GATEHOUSE_WORKER_HEAP_MB: 'Auto' }).workerHeapMb).toBeNull();
+    expect(loadConfig({ GATEHOUSE_WORKER_HEAP_MB: '0' }).workerHeapMb).toBe(0);
+    expect(loadConfig({ GATEHOUSE_WORKER_HEAP_MB: '64' }).workerHeapMb).toBe(64);
+    expect(configError({ GATEHOUSE_WORKER_HEAP_MB: '32' }).message).toBe(
+      'GATEHOUSE_WORKER_HEAP_MB: must be 0, auto, or at least 64 (MB), got 32',
+    );
+    expect(configError({ GATEHOUSE_WORKER_HEAP_MB: '1.5g' }).message).toBe(
+      'GATEHOUSE_WORKER_HEAP_MB: must be a whole number, got "1.5g"',
+    );
   });
 
   it('derives the issuer from PORT, and the audience from the issuer', () => {

@@ -13,6 +13,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { TlsFiles } from './tls.js';
+import { MIN_WORKER_HEAP_MB } from './worker-heap.js';
 
 export type TokenAlg = 'RS256' | 'ES256' | 'EdDSA';
 export const TOKEN_ALGS: readonly TokenAlg[] = ['RS256', 'ES256', 'EdDSA'];
@@ -73,6 +74,11 @@ export interface Config {
   readonly workers: number;
   /** Maximum workflow instances running at once per node. */
   readonly workflowConcurrency: number;
+  /**
+   * Each cluster worker's V8 old-space limit in MB: null = computed from the cache sizes and
+   * workflow limits (src/worker-heap.ts), 0 = V8's own default.
+   */
+  readonly workerHeapMb: number | null;
   /** How often each process polls the cache epochs (the safety net behind the cluster relay and NOTIFY). */
   readonly cachePollMs: number;
   /** Hosts a workflow `http` step may call (exact host names, or `*.example.com`). */
@@ -288,6 +294,12 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_WORKERS',
     default: 'number of cores',
     meaning: 'HTTP worker processes (1 = single process)',
+  },
+  {
+    variable: 'GATEHOUSE_WORKER_HEAP_MB',
+    default: 'auto',
+    meaning:
+      "each cluster worker's V8 heap limit in MB (`--max-old-space-size`; ≥ 64, or 0 = V8's own default, about a sixth of the machine's memory). auto: computed from the cache sizes, the workflow limits and a measured baseline: 299 MB at the defaults (README › Scale: worker memory). A node flag given in NODE_OPTIONS wins; a single process (GATEHOUSE_WORKERS=1) is not bounded",
   },
   {
     variable: 'GATEHOUSE_CACHE_POLL_MS',
@@ -749,6 +761,7 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
     platformLogRetentionDays: readInt(env, 'GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS', 30, 0, 36_500),
     workers: readInt(env, 'GATEHOUSE_WORKERS', cores, 1, 256),
     workflowConcurrency: readInt(env, 'GATEHOUSE_WORKFLOW_CONCURRENCY', 8, 1, 1000),
+    workerHeapMb: readWorkerHeap(env),
     cachePollMs: readInt(env, 'GATEHOUSE_CACHE_POLL_MS', 300, 10, 3_600_000),
     workflowHttpAllow: Object.freeze(workflowHttpAllow),
     trustProxy: readBool(env, 'GATEHOUSE_TRUST_PROXY', false),
@@ -776,6 +789,17 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
       clientAddress: readRateLimit(env, 'GATEHOUSE_THROTTLE_CLIENT_ADDRESS'),
     }),
   });
+}
+
+/** GATEHOUSE_WORKER_HEAP_MB: `auto` (unset; null), 0 (V8's default), or a limit of at least 64 MB. */
+function readWorkerHeap(env: SettingsReader): number | null {
+  const variable = 'GATEHOUSE_WORKER_HEAP_MB';
+  const raw = readText(env, variable)?.toLowerCase();
+  if (raw === undefined || raw === 'auto') return env.note(variable, null, { text: 'auto' });
+  const value = readInt(env, variable, 0, 0, 1_048_576);
+  if (value !== 0 && value < MIN_WORKER_HEAP_MB)
+    throw new ConfigError(variable, `must be 0, auto, or at least ${MIN_WORKER_HEAP_MB} (MB), got ${value}`);
+  return value;
 }
 
 /** GATEHOUSE_METRICS_PORT: a port (0 = any free one), or `off`. */

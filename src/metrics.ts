@@ -14,6 +14,7 @@
  * or through a Map: no label object is built per request. Label values are bounded: route patterns
  * (never raw URLs), fixed cause and limit names, never a client or user id.
  */
+import v8 from 'node:v8';
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
@@ -506,6 +507,27 @@ new Gauge({
     if (queue === undefined) return;
     this.set({ status: 'queued' }, queue.queued);
     this.set({ status: 'in_progress' }, queue.inProgress);
+  },
+});
+
+new Gauge({
+  name: 'gatehouse_heap_limit_bytes',
+  help: "A serving process's V8 heap limit (old space + young generation; GATEHOUSE_WORKER_HEAP_MB), the largest of the node's workers",
+  registers: [registry],
+  aggregator: 'max',
+  collect() {
+    this.set(v8.getHeapStatistics().heap_size_limit);
+  },
+});
+
+new Gauge({
+  name: 'gatehouse_heap_used_ratio',
+  help: "Share of its V8 heap limit a serving process uses (live data and garbage not yet collected), the largest of the node's workers; a worker that reaches 1 is stopped and replaced",
+  registers: [registry],
+  aggregator: 'max',
+  collect() {
+    const heap = v8.getHeapStatistics();
+    this.set(heap.used_heap_size / heap.heap_size_limit);
   },
 });
 

@@ -36,6 +36,7 @@ import {
 } from '../metrics.js';
 import { type MetricsListener, startMetricsListener } from '../metrics-server.js';
 import { loadTlsMaterial, reloadTlsMaterial, type TlsMaterial } from '../tls.js';
+import { workerExecArgv, workerHeapBound } from '../worker-heap.js';
 import { WorkflowEngine } from '../workflows/engine.js';
 import type { CliIo } from './io.js';
 import { printBootstrapAdmin } from './output.js';
@@ -255,12 +256,15 @@ async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: R
   // Checked before any worker starts, so a bad certificate stops the start with one clear line.
   loadTls(config, log);
   const runtime = await openRuntime(config, log);
+  // Each worker's V8 heap is bounded from the settings (README › Scale: worker memory).
+  const heap = workerHeapBound(config);
   let primary: RunningPrimary;
   try {
     primary = await startClusterPrimary({
       workers: config.workers,
       log,
       workerEnv,
+      execArgv: workerExecArgv(heap, process.execArgv, process.env.NODE_OPTIONS),
       prepare: () => prepare(runtime, io, log),
     });
   } finally {
@@ -281,6 +285,9 @@ async function startPrimary(config: Config, io: CliIo, log: Logger, workerEnv: R
       issuer: config.issuer,
       store: runtime.store.dialect,
       workers: config.workers,
+      workerHeapMb: heap
+        ? { oldSpace: heap.oldSpaceMb, semiSpace: heap.semiSpaceMb, source: heap.source }
+        : 'V8 default',
       metrics: metrics?.url,
     },
     'Gatehouse is ready',

@@ -19,7 +19,15 @@ import { CLI_TEST_TIMEOUT, type ServedCluster, startServe } from '../helpers/cli
 import { parseExposition, total } from '../helpers/metrics.js';
 import { freePort, requestOnFreshConnection } from '../helpers/net.js';
 
-type Line = { pid: number; msg: string; url?: string; status?: number; method?: string; metrics?: string };
+type Line = {
+  pid: number;
+  msg: string;
+  url?: string;
+  status?: number;
+  method?: string;
+  metrics?: string;
+  workerHeapMb?: unknown;
+};
 
 function get(url: string): Promise<{ status: number; contentType: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
@@ -63,6 +71,8 @@ describe('metrics of a 2-worker node add up in one scrape (SQLite)', () => {
       GATEHOUSE_WORKERS: '2',
       GATEHOUSE_LOG_LEVEL: 'debug',
       GATEHOUSE_METRICS_PORT: '0',
+      // Each worker's V8 heap bound, set here so the scrape can tell it from V8's default.
+      GATEHOUSE_WORKER_HEAP_MB: '200',
       PORT: String(port),
     };
     server = await startServe(env);
@@ -108,6 +118,19 @@ describe('metrics of a 2-worker node add up in one scrape (SQLite)', () => {
     await runtime?.close();
     await server?.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts every worker with the heap bound, which each reports from V8', async () => {
+    const ready = lines().find((line) => line.msg === 'Gatehouse is ready');
+    expect(ready?.workerHeapMb).toEqual({ oldSpace: 200, semiSpace: 16, source: 'configured' });
+    const samples = parseExposition((await get(metricsUrl)).body);
+    // V8's heap limit: the old space and the young generation (three 16 MB semi-spaces). The
+    // scrape shows the largest of the workers', so a worker started without the bound (V8's
+    // default, gigabytes here) would show.
+    expect(total(samples, 'gatehouse_heap_limit_bytes')).toBe((200 + 3 * 16) * 1024 * 1024);
+    const used = total(samples, 'gatehouse_heap_used_ratio');
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThan(1);
   });
 
   it(
