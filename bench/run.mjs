@@ -52,6 +52,8 @@ Options:
                       bench/results/scale-<time>.{json,md}. The memory group runs only when
                       named (--only memory): a long run, see the README's Performance › Scale
   --requests <n>      --scale memory group: requests to drive (default 1000000; --quick 50000)
+  --worker-heap <mb>  --scale memory group: the served instance's GATEHOUSE_WORKER_HEAP_MB
+                      (default: not set, so Gatehouse computes the bound; 0 = V8's own default)
   --datasets          instead: the DataSets bench (bench/datasets.mjs) on 1,000,000 rows generated
                       by SQL (--quick: 100,000): the issue's GROUP BY through the query service,
                       with a PDP filter, and on DuckDB, with the ratio. With --io: the CSV
@@ -83,6 +85,7 @@ try {
       profile: { type: 'boolean', default: false },
       scale: { type: 'boolean', default: false },
       requests: { type: 'string' },
+      'worker-heap': { type: 'string' },
       datasets: { type: 'boolean', default: false },
       io: { type: 'boolean', default: false },
       gateway: { type: 'boolean', default: false },
@@ -124,6 +127,7 @@ const opts = {
   quick: args.quick,
   scale: args.scale,
   requests: args.requests === undefined ? undefined : Math.round(positive('requests', args.requests)),
+  workerHeapMb: args['worker-heap'],
 };
 if (opts.algs.length === 0) {
   console.error(`--only takes rs256, es256 and/or eddsa, got "${args.only}"`);
@@ -236,6 +240,7 @@ if (opts.scale) {
       connections: opts.connections,
       workers: opts.workers,
       requests: opts.requests,
+      workerHeapMb: opts.workerHeapMb,
       profile: opts.profile,
       logDir,
     },

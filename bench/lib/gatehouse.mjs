@@ -35,7 +35,20 @@ async function dropSchema(url, schema) {
   }
 }
 
-export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profileDir, extraEnv = {} }) {
+/**
+ * `memoryProbeDir`: every cluster worker writes its memory breakdown there (lib/memory-probe.cjs);
+ * `extraEnv`: more environment for the served instance (e.g. GATEHOUSE_WORKER_HEAP_MB).
+ */
+export async function startGatehouse({
+  alg,
+  ttl,
+  workers,
+  pgUrl,
+  logDir,
+  profileDir,
+  memoryProbeDir,
+  extraEnv = {},
+}) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-'));
   const schema = pgUrl ? `bench_${crypto.randomBytes(5).toString('hex')}` : undefined;
@@ -58,6 +71,12 @@ export async function startGatehouse({ alg, ttl, workers, pgUrl, logDir, profile
           GATEHOUSE_DATABASE_URL: pgUrl,
           GATEHOUSE_DATABASE_SCHEMA: schema,
           GATEHOUSE_SECRET_KEY: crypto.randomBytes(32).toString('base64'),
+        }
+      : {}),
+    ...(memoryProbeDir
+      ? {
+          NODE_OPTIONS: `--require ${path.join(import.meta.dirname, 'memory-probe.cjs')}`,
+          GATEHOUSE_BENCH_MEMORY_DIR: memoryProbeDir,
         }
       : {}),
     ...extraEnv,

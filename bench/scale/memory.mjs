@@ -98,13 +98,17 @@ export async function run(options) {
   const tokenCount = options.quick ? 10_000 : 100_000;
   const requests = options.requests ?? (options.quick ? 50_000 : 1_000_000);
   const logDir = path.join(options.logDir, id);
-  fs.mkdirSync(logDir, { recursive: true });
+  const probeDir = path.join(logDir, 'probe');
+  fs.mkdirSync(probeDir, { recursive: true });
   const gh = await options.startGatehouse({
     alg: 'ES256',
     ttl: 3600,
     workers: options.workers,
     pgUrl: options.pgUrl,
     logDir,
+    memoryProbeDir: probeDir,
+    extraEnv:
+      options.workerHeapMb === undefined ? {} : { GATEHOUSE_WORKER_HEAP_MB: String(options.workerHeapMb) },
   });
   const curve = [];
   let done = 0;
