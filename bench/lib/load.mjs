@@ -68,6 +68,8 @@ export async function measureInterleaved(
     results.set(target.key, {
       requestsPerSecond: total / measuredSeconds,
       total,
+      /** Requests/s of each slice, in round order (compare round by round with another target's). */
+      perRound: parts.map((part) => part.totalCompletedRequests / part.duration),
       p50: merged.latency.p50,
       p99: merged.latency.p99,
       errors: merged.errors,

@@ -6,12 +6,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Starts two instances (ES256, the run's worker count), each logging to its own directory. */
-export async function startPair(options, group) {
+/**
+ * Starts two instances (ES256, the run's worker count), each logging to its own directory.
+ * `probe`: each worker also logs its memory and collections (lib/memory-probe.cjs) to the pair's
+ * `smallProbeDir` / `largeProbeDir`.
+ */
+export async function startPair(options, group, { probe = false } = {}) {
+  const probeDir = (size) => path.join(options.logDir, `${group}-${size}`, 'probe');
   const start = (size) => {
     const logDir = path.join(options.logDir, `${group}-${size}`);
     fs.mkdirSync(logDir, { recursive: true });
+    if (probe) fs.mkdirSync(probeDir(size), { recursive: true });
     return options.startGatehouse({
+      ...(probe ? { memoryProbeDir: probeDir(size) } : {}),
       alg: 'ES256',
       ttl: 3600,
       workers: options.workers,
@@ -22,8 +29,9 @@ export async function startPair(options, group) {
     });
   };
   const small = await start('small');
+  const dirs = probe ? { smallProbeDir: probeDir('small'), largeProbeDir: probeDir('large') } : {};
   try {
-    return { small, large: await start('large') };
+    return { small, large: await start('large'), ...dirs };
   } catch (error) {
     await small.stop();
     throw error;
