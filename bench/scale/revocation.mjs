@@ -98,7 +98,10 @@ function gcSummary(dir, from, to) {
   }
   const seconds = (to - from) / 1000;
   const kinds = Object.entries(gc)
-    .map(([kind, seen]) => `${kind} ${seen.count}× ${((seen.ms / 1000 / seconds) * 100).toFixed(1)} % of wall time`)
+    .map(
+      ([kind, seen]) =>
+        `${kind} ${seen.count}× ${((seen.ms / 1000 / seconds) * 100).toFixed(1)} % of wall time`,
+    )
     .join(', ');
   return `GC ${kinds || 'none'} (summed over the workers); heap used ${Math.min(...heapUsed)}–${Math.max(...heapUsed)} MB`;
 }
