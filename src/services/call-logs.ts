@@ -35,7 +35,7 @@ import { MissingGrantError, ValidationError } from '../errors.js';
 import { countCallLogsDropped } from '../metrics.js';
 import type { Store } from '../store/index.js';
 import { CALL_LATENCY_BUCKETS, latencyColumn } from '../store/migrations/016_platform_call_logs.js';
-import type { PlatformCallLogsTable } from '../store/schema/index.js';
+import type { PlatformCallLogsTable, PlatformCallMinutesTable } from '../store/schema/index.js';
 import { PRUNE_BATCH, timeBound } from './audit.js';
 import type { ServiceContext } from './context.js';
 import { decodeCursor, type Page, pageSize, toPage } from './pagination.js';
@@ -103,20 +103,8 @@ export const CALL_LOG_MAX_BUFFERED = 20_000;
 /** Least time between two warnings about dropped calls. */
 const DROP_WARNING_MS = 10_000;
 
-type MinuteRow = {
-  minute: number;
-  collection_id: number;
-  profile_id: number;
-  endpoint_id: number;
-  calls: number;
-  errors: number;
-  client_errors: number;
-  latency_count: number;
-  latency_sum_ms: number;
-  bytes_in: number;
-  bytes_out: number;
-  [bucket: `lat_${string}`]: number;
-};
+/** A row of the per-minute counters as the writer builds it (every column but the id). */
+type MinuteRow = Omit<Selectable<PlatformCallMinutesTable>, 'id'>;
 const COUNTER_COLUMNS = [
   'calls',
   'errors',
