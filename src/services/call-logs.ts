@@ -4,9 +4,10 @@
  * What is logged: every gateway call whose first path segment named an API collection (the
  * gateway's step 1 found it), whatever the answer: proxied calls with the upstream's status,
  * 502/504, and the calls Gatehouse refused itself (401 no or wrong credential, 403 profile or
- * IP allow-list, 404 no endpoint for the method and path), so an operator sees who knocks on a
- * collection with what. A path that names no collection is not a gateway call (it is any unknown
- * URL of the server, a scanner's as well) and is not logged; the HTTP metrics count it.
+ * IP allow-list, 404 no endpoint for the method and path, 429 over a policy's limit), so an
+ * operator sees who knocks on a collection with what. A path that names no collection is not a
+ * gateway call (it is any unknown URL of the server, a scanner's as well) and is not logged; the
+ * HTTP metrics count it.
  *
  * How it is written without slowing the call: the gateway hands a finished call to `record`,
  * which pushes it on an in-process buffer and returns. The buffer is written every
