@@ -339,6 +339,41 @@ for (const dialect of dialects()) {
       ]);
     });
 
+    it("logs a call refused over its policy's limit as 429, with its endpoint", async () => {
+      const p = services.platform;
+      const policy = await p.createPolicy(
+        { name: 'One a minute', rateLimit: { limit: 1, per: 'minute' } },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      const limited = await p.createProfile(
+        { name: 'Limited', authMethod: 'token', collections: [ids.shop], policyId: policy.id },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      const token = (limited.credentials as { apiToken: string }).apiToken;
+      const first = await call('/shop/items/1', {}, token);
+      await first.arrayBuffer();
+      const second = await call('/shop/items/1', {}, token);
+      await second.arrayBuffer();
+      expect([first.status, second.status]).toEqual([200, 429]);
+      await vi.waitFor(
+        async () => {
+          expect(
+            (await logs('?profile=Limited')).items.map((c) => [
+              c.status,
+              c.endpoint?.name,
+              c.upstreamLatencyMs === null,
+            ]),
+          ).toEqual([
+            [429, 'Item', true],
+            [200, 'Item', false],
+          ]);
+        },
+        { timeout: 10_000, interval: 50 },
+      );
+    });
+
     it('logs a call whose caller went away before the answer as 499', async () => {
       // A connection of its own, destroyed while the upstream holds the call.
       const request = http.get(`${base}/shop/wait`, { agent: false, headers: { 'api-token': apiToken } });
