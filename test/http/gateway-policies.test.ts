@@ -340,6 +340,25 @@ for (const backend of backends) {
       expect((await holder).status).toBe(200);
     });
 
+    it('a client that goes away while queued leaves the queue (its place is free at once)', async () => {
+      const { token } = await profileWith({ concurrency: { limit: 1, queueSize: 1, maxWaitMs: 20_000 } });
+      const before = upstream.holding;
+      const holder = call(0, token, '/hold/q');
+      await vi.waitFor(() => expect(upstream.holding - before).toBe(1));
+      const controller = new AbortController();
+      const gone = call(1, token, '/ok', { signal: controller.signal }).catch((e: Error) => e.name);
+      await vi.waitFor(() => expect(nodes[1]!.services.gatewayLimits.queued).toBe(1));
+      controller.abort();
+      expect(await gone).toBe('AbortError');
+      await vi.waitFor(() => expect(nodes[1]!.services.gatewayLimits.queued).toBe(0));
+      // The queue's one place is free again: the next call waits in it instead of a 429.
+      const next = call(0, token, '/ok');
+      await vi.waitFor(() => expect(nodes[0]!.services.gatewayLimits.queued).toBe(1));
+      upstream.releaseAll();
+      expect((await holder).status).toBe(200);
+      expect((await next).status).toBe(200);
+    });
+
     it('gives the slot back when the upstream fails and when the client goes away', async () => {
       const { token } = await profileWith({ concurrency: { limit: 1 } });
       for (let i = 0; i < 3; i++) expect((await call(i % 2, token, '/reset')).status).toBe(502);

@@ -238,8 +238,9 @@ export class GatewayLimits {
         if (await this.tryLease(slot, concurrency.limit)) return slot;
       }
     } finally {
+      // The place in the queue is free once this resolves (a test, or a caller, may count on it).
+      await this.forget(ticket);
       this.queuedNow--;
-      this.forget(ticket);
     }
   }
 
@@ -279,7 +280,7 @@ export class GatewayLimits {
     return () => {
       if (released) return;
       released = true;
-      this.forget(slot);
+      void this.forget(slot);
     };
   }
 
@@ -291,13 +292,13 @@ export class GatewayLimits {
     }
   }
 
-  private forget(lease: Lease): void {
+  private forget(lease: Lease): Promise<void> {
     this.held.delete(lease.id + lease.key);
     if (this.held.size === 0 && this.renewTimer !== undefined) {
       clearInterval(this.renewTimer);
       this.renewTimer = undefined;
     }
-    this.counter.releaseLease(lease).then(
+    return this.counter.releaseLease(lease).then(
       () => {
         for (const wake of [...(this.waiting.get(lease.key) ?? [])]) wake();
       },
