@@ -20,11 +20,12 @@
  * every LEASE_RENEW_MS by the process holding them while its calls run; a crashed node's slots
  * run out within LEASE_TTL_MS. The queue is a second lease set (`gw:queue:<profile>`, at most
  * `queueSize` waiting over every node); a waiting call tries again when a slot of this process
- * frees, or every QUEUE_POLL_MS for slots freed on other nodes, until `maxWaitMs`.
+ * frees, or every QUEUE_POLL_MS…QUEUE_POLL_MAX_MS for slots freed on other nodes, until
+ * `maxWaitMs`.
  */
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
-import { PolicyLimitError } from '../../errors.js';
+import { ClientClosedRequestError, PolicyLimitError } from '../../errors.js';
 import type { QuotaUnit, RateUnit } from '../../store/schema/index.js';
 import type { CounterEntry, CounterHit, Lease, ThrottleCounter } from '../throttle.js';
 import type { CatalogPolicy, CatalogProfile } from './catalog.js';
@@ -32,8 +33,13 @@ import type { CatalogPolicy, CatalogProfile } from './catalog.js';
 /** How long a slot lives without renewal: a crashed node's calls stop counting after this. */
 export const LEASE_TTL_MS = 30_000;
 export const LEASE_RENEW_MS = 10_000;
-/** How often a queued call looks for a slot freed on another node. */
+/**
+ * How often a queued call looks for a slot freed on another node: after 50 ms, then twice as long
+ * each time up to 400 ms, so a full queue of a busy profile does not poll the store 20 times a
+ * second per call. (A slot freed on the call's own node wakes it at once.)
+ */
 export const QUEUE_POLL_MS = 50;
+export const QUEUE_POLL_MAX_MS = 400;
 
 export type WindowUnit = RateUnit | QuotaUnit;
 
@@ -168,6 +174,8 @@ export class GatewayLimits {
     let slot: Lease | undefined;
     if (policy.concurrency !== null) {
       slot = await this.acquireSlot(profile.id, policy, aborted);
+      if (slot === undefined && aborted?.aborted)
+        throw new ClientClosedRequestError('The client went away while its call waited for a slot.');
       if (slot === undefined) {
         throw new PolicyLimitError(
           'concurrency_limited',
@@ -230,10 +238,10 @@ export class GatewayLimits {
     const deadline = performance.now() + concurrency.maxWaitMs;
     this.queuedNow++;
     try {
-      for (;;) {
+      for (let poll = QUEUE_POLL_MS; ; poll = Math.min(poll * 2, QUEUE_POLL_MAX_MS)) {
         const left = deadline - performance.now();
         if (left <= 0 || aborted?.aborted) return undefined;
-        await this.slotFreed(slot.key, Math.min(left, QUEUE_POLL_MS), aborted);
+        await this.slotFreed(slot.key, Math.min(left, poll), aborted);
         if (aborted?.aborted) return undefined;
         if (await this.tryLease(slot, concurrency.limit)) return slot;
       }
