@@ -1,8 +1,32 @@
 /**
- * A labelled input (text, email, URL, number, a local date-time, or a multi-line text area), with
- * an optional hint and an error under it (the API's message for this field: see field-errors.ts).
+ * Labelled form fields: TextField (text, email, URL, number, a local date-time, or a multi-line
+ * text area) and SelectField, each with an optional hint and an error under it (the API's message
+ * for this field: see field-errors.ts), both read with the control (aria-describedby).
  */
+import type { ComponentChildren } from 'preact';
 import { useId } from 'preact/hooks';
+
+/** The hint and error under a control, and the attributes that tie them to it. */
+export function useFieldNotes(hint: string | undefined, error: string | undefined) {
+  const hintId = useId();
+  const errorId = useId();
+  const describedBy = [hint ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ') || undefined;
+  const notes: ComponentChildren = (
+    <>
+      {hint ? (
+        <p id={hintId} class="hint">
+          {hint}
+        </p>
+      ) : null}
+      {error ? (
+        <p id={errorId} class="field-error">
+          {error}
+        </p>
+      ) : null}
+    </>
+  );
+  return { notes, control: { 'aria-invalid': error ? true : undefined, 'aria-describedby': describedBy } };
+}
 
 export interface TextFieldProps {
   label: string;
@@ -37,18 +61,8 @@ export function TextField({
   placeholder,
 }: TextFieldProps) {
   const id = useId();
-  const hintId = useId();
-  const errorId = useId();
-  const describedBy = [hint ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ') || undefined;
-  const common = {
-    id,
-    value,
-    required,
-    placeholder,
-    class: mono ? 'mono' : undefined,
-    'aria-invalid': error ? true : undefined,
-    'aria-describedby': describedBy,
-  };
+  const { notes, control } = useFieldNotes(hint, error);
+  const common = { id, value, required, placeholder, class: mono ? 'mono' : undefined, ...control };
   return (
     <div class="field">
       <label for={id}>{label}</label>
@@ -72,16 +86,56 @@ export function TextField({
           onInput={(event) => onInput((event.target as HTMLInputElement).value)}
         />
       )}
-      {hint ? (
-        <p id={hintId} class="hint">
-          {hint}
-        </p>
-      ) : null}
-      {error ? (
-        <p id={errorId} class="field-error">
-          {error}
-        </p>
-      ) : null}
+      {notes}
+    </div>
+  );
+}
+
+export interface SelectOption {
+  value: string;
+  label: string;
+}
+
+export function SelectField({
+  label,
+  value,
+  onChange,
+  options,
+  hint,
+  error,
+  disabled,
+}: {
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  /** Plain strings are their own labels. */
+  options: ReadonlyArray<string | SelectOption>;
+  hint?: string;
+  error?: string;
+  disabled?: boolean;
+}) {
+  const id = useId();
+  const { notes, control } = useFieldNotes(hint, error);
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <select
+        id={id}
+        value={value}
+        disabled={disabled}
+        {...control}
+        onChange={(e) => onChange((e.target as HTMLSelectElement).value)}
+      >
+        {options.map((o) => {
+          const option = typeof o === 'string' ? { value: o, label: o } : o;
+          return (
+            <option key={option.value} value={option.value}>
+              {option.label}
+            </option>
+          );
+        })}
+      </select>
+      {notes}
     </div>
   );
 }

@@ -6,9 +6,10 @@
 import { useId, useRef, useState } from 'preact/hooks';
 import { type Answer, api, unwrap } from '../api/client';
 import { Dialog } from './Dialog';
+import type { MenuItem } from './Menu';
 import { ErrorBanner } from './ErrorBanner';
 import { formErrors, useFocusInvalid } from './field-errors';
-import { TextField } from './TextField';
+import { TextField, useFieldNotes } from './TextField';
 import './platform.css';
 
 export type Collection = Answer<'/api/admin/v1/platform/collections/{id}', 'get'>;
@@ -40,8 +41,7 @@ export function CheckField({
   error?: string;
 }) {
   const id = useId();
-  const hintId = useId();
-  const errorId = useId();
+  const { notes, control } = useFieldNotes(hint, error);
   return (
     <div class="field">
       <div class="choice">
@@ -49,24 +49,46 @@ export function CheckField({
           id={id}
           type="checkbox"
           checked={checked}
-          aria-invalid={error ? true : undefined}
-          aria-describedby={[hint ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ') || undefined}
+          {...control}
           onChange={(e) => onChange((e.target as HTMLInputElement).checked)}
         />
         <label for={id}>{label}</label>
       </div>
-      {hint ? (
-        <p id={hintId} class="hint">
-          {hint}
-        </p>
-      ) : null}
-      {error ? (
-        <p id={errorId} class="field-error">
-          {error}
-        </p>
-      ) : null}
+      {notes}
     </div>
   );
+}
+
+/**
+ * A change made straight from a row's menu, without a dialog (Disable, Enable): said in the page's
+ * notice when done; a refusal is shown above the list.
+ */
+export function useRowChange(changed: (message: string) => void) {
+  const [error, setError] = useState<unknown>();
+  const run = async (message: string, action: () => Promise<unknown>) => {
+    setError(undefined);
+    try {
+      await action();
+      changed(message);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return { error, run };
+}
+
+/** A row menu's Disable or Enable item; `name` is what the notice calls the row. */
+export function switchItem(
+  name: string,
+  enabled: boolean,
+  run: (message: string, action: () => Promise<unknown>) => Promise<void>,
+  patch: (enabled: boolean) => Promise<unknown>,
+): MenuItem {
+  const next = !enabled;
+  return {
+    label: enabled ? 'Disable' : 'Enable',
+    onSelect: () => void run(`${name} is ${next ? 'enabled' : 'disabled'}.`, () => patch(next)),
+  };
 }
 
 /** The form's Cancel and submit buttons. */

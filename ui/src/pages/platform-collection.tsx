@@ -17,10 +17,12 @@ import {
   EnabledBadge,
   type Endpoint,
   FormActions,
+  switchItem,
+  useRowChange,
   useSubmit,
 } from '../components/platform';
 import { Table } from '../components/Table';
-import { TextField } from '../components/TextField';
+import { SelectField, TextField } from '../components/TextField';
 import { Time } from '../components/Time';
 import { useChanges } from '../components/use-changes';
 import '../components/page-parts.css';
@@ -85,33 +87,18 @@ function EndpointDialog({
     onSaved(saved);
   });
   const errors = formErrors(error, ENDPOINT_FIELDS);
-  const methodError = errors.of('method');
   return (
     <Dialog title={endpoint ? `Edit the endpoint “${endpoint.name}”` : 'Add endpoint'} onClose={onClose} wide>
       <form ref={formRef} onSubmit={onSubmit} noValidate>
         <ErrorBanner error={errors.banner} />
         <TextField label="Name" value={name} onInput={setName} required autoFocus error={errors.of('name')} />
-        <div class="field">
-          <label for="endpoint-method">Method</label>
-          <select
-            id="endpoint-method"
-            value={method}
-            aria-invalid={methodError ? true : undefined}
-            aria-describedby={methodError ? 'endpoint-method-error' : undefined}
-            onChange={(e) => setMethod((e.target as HTMLSelectElement).value)}
-          >
-            {METHODS.map((m) => (
-              <option key={m} value={m}>
-                {m}
-              </option>
-            ))}
-          </select>
-          {methodError ? (
-            <p id="endpoint-method-error" class="field-error">
-              {methodError}
-            </p>
-          ) : null}
-        </div>
+        <SelectField
+          label="Method"
+          value={method}
+          onChange={setMethod}
+          options={METHODS}
+          error={errors.of('method')}
+        />
         <TextField
           label="Path"
           value={path}
@@ -160,26 +147,12 @@ type Open =
 
 function Endpoints({ collection, onChanged }: { collection: Collection; onChanged: () => void }) {
   const { open, setOpen, reloadKey, notice, changed } = useChanges<Open>();
-  const [error, setError] = useState<unknown>();
   const id = String(collection.id);
   const change = (message: string) => {
     changed(message);
     onChanged();
   };
-  const setEnabled = async (endpoint: Endpoint, enabled: boolean) => {
-    setError(undefined);
-    try {
-      await unwrap(
-        api.PATCH('/api/admin/v1/platform/collections/{id}/endpoints/{endpointId}', {
-          params: { path: { id, endpointId: endpoint.id } },
-          body: { enabled },
-        }),
-      );
-      change(`${endpoint.name} is ${enabled ? 'enabled' : 'disabled'}.`);
-    } catch (e) {
-      setError(e);
-    }
-  };
+  const { error, run } = useRowChange(change);
   return (
     <section class="panel" aria-labelledby="endpoints-heading">
       <div class="page-actions">
@@ -223,9 +196,14 @@ function Endpoints({ collection, onChanged }: { collection: Collection; onChange
                 describedBy={`endpoint-${e.id}-name`}
                 items={[
                   { label: 'Edit', onSelect: () => setOpen({ kind: 'edit', endpoint: e }) },
-                  e.enabled
-                    ? { label: 'Disable', onSelect: () => void setEnabled(e, false) }
-                    : { label: 'Enable', onSelect: () => void setEnabled(e, true) },
+                  switchItem(e.name, e.enabled, run, (enabled) =>
+                    unwrap(
+                      api.PATCH('/api/admin/v1/platform/collections/{id}/endpoints/{endpointId}', {
+                        params: { path: { id, endpointId: e.id } },
+                        body: { enabled },
+                      }),
+                    ),
+                  ),
                   { label: 'Delete', danger: true, onSelect: () => setOpen({ kind: 'delete', endpoint: e }) },
                 ]}
               />

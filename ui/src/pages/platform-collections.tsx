@@ -7,12 +7,17 @@ import { api, unwrap } from '../api/client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Menu } from '../components/Menu';
-import { type Collection, CollectionDialog, EnabledBadge } from '../components/platform';
+import {
+  type Collection,
+  CollectionDialog,
+  EnabledBadge,
+  switchItem,
+  useRowChange,
+} from '../components/platform';
 import { Table } from '../components/Table';
 import { Time } from '../components/Time';
 import { useChanges } from '../components/use-changes';
 import '../components/page-parts.css';
-import { useState } from 'preact/hooks';
 import type { PageDefinition } from '../pages';
 import { Link } from '../router';
 
@@ -56,22 +61,7 @@ export function DeleteCollection({
 
 function CollectionsPage() {
   const { open, setOpen, reloadKey, notice, changed } = useChanges<Open>();
-  const [error, setError] = useState<unknown>();
-
-  const setEnabled = async (collection: Collection, enabled: boolean) => {
-    setError(undefined);
-    try {
-      await unwrap(
-        api.PATCH('/api/admin/v1/platform/collections/{id}', {
-          params: { path: { id: String(collection.id) } },
-          body: { enabled },
-        }),
-      );
-      changed(`${collection.name} is ${enabled ? 'enabled' : 'disabled'}.`);
-    } catch (e) {
-      setError(e);
-    }
-  };
+  const { error, run } = useRowChange(changed);
 
   return (
     <>
@@ -117,9 +107,14 @@ function CollectionsPage() {
                 describedBy={`collection-${c.id}-name`}
                 items={[
                   { label: 'Edit', onSelect: () => setOpen({ kind: 'edit', collection: c }) },
-                  c.enabled
-                    ? { label: 'Disable', onSelect: () => void setEnabled(c, false) }
-                    : { label: 'Enable', onSelect: () => void setEnabled(c, true) },
+                  switchItem(c.name, c.enabled, run, (enabled) =>
+                    unwrap(
+                      api.PATCH('/api/admin/v1/platform/collections/{id}', {
+                        params: { path: { id: String(c.id) } },
+                        body: { enabled },
+                      }),
+                    ),
+                  ),
                   {
                     label: 'Delete',
                     danger: true,

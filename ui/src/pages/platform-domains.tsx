@@ -11,7 +11,14 @@ import { Dialog } from '../components/Dialog';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { formErrors } from '../components/field-errors';
 import { Menu } from '../components/Menu';
-import { CheckField, EnabledBadge, FormActions, useSubmit } from '../components/platform';
+import {
+  CheckField,
+  EnabledBadge,
+  FormActions,
+  switchItem,
+  useRowChange,
+  useSubmit,
+} from '../components/platform';
 import { Table } from '../components/Table';
 import { TextField } from '../components/TextField';
 import { Time } from '../components/Time';
@@ -147,7 +154,6 @@ type Open =
 
 function DomainsPage() {
   const { open, setOpen, reloadKey, notice, changed } = useChanges<Open>();
-  const [error, setError] = useState<unknown>();
 
   const patch = async (domain: Domain, body: { enabled?: boolean; certificate?: null; privateKey?: null }) =>
     unwrap(
@@ -156,15 +162,7 @@ function DomainsPage() {
         body,
       }),
     );
-  const setEnabled = async (domain: Domain, enabled: boolean) => {
-    setError(undefined);
-    try {
-      await patch(domain, { enabled });
-      changed(`${domain.hostname} is ${enabled ? 'enabled' : 'disabled'}.`);
-    } catch (e) {
-      setError(e);
-    }
-  };
+  const { error, run } = useRowChange(changed);
 
   return (
     <>
@@ -218,9 +216,7 @@ function DomainsPage() {
                         },
                       ]
                     : []),
-                  d.enabled
-                    ? { label: 'Disable', onSelect: () => void setEnabled(d, false) }
-                    : { label: 'Enable', onSelect: () => void setEnabled(d, true) },
+                  switchItem(d.hostname, d.enabled, run, (enabled) => patch(d, { enabled })),
                   { label: 'Delete', danger: true, onSelect: () => setOpen({ kind: 'delete', domain: d }) },
                 ]}
               />

@@ -4,7 +4,7 @@
  * below them every call, newest first (GET /platform/logs), filtered by profile, collection,
  * endpoint, status and time range, with cursor paging. Filters apply on "Apply filters".
  */
-import { useEffect, useId, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { type Answer, api, type paths, unwrap } from '../api/client';
 import { CallsChart } from '../components/CallsChart';
 import { ErrorBanner } from '../components/ErrorBanner';
@@ -18,7 +18,7 @@ import {
   type Profile,
 } from '../components/platform';
 import { Table } from '../components/Table';
-import { TextField } from '../components/TextField';
+import { SelectField, TextField } from '../components/TextField';
 import { Time } from '../components/Time';
 import '../components/page-parts.css';
 import type { PageDefinition } from '../pages';
@@ -51,39 +51,6 @@ function bytes(n: number): string {
 /** A percentile is the upper bound of its histogram bucket: "≤ 50 ms". */
 function upTo(ms: number | null): string {
   return ms === null ? '—' : `≤ ${ms.toLocaleString()} ms`;
-}
-
-function Select({
-  label,
-  value,
-  onChange,
-  options,
-  disabled,
-}: {
-  label: string;
-  value: string;
-  onChange: (value: string) => void;
-  options: ReadonlyArray<{ value: string; label: string }>;
-  disabled?: boolean;
-}) {
-  const id = useId();
-  return (
-    <div class="field">
-      <label for={id}>{label}</label>
-      <select
-        id={id}
-        value={value}
-        disabled={disabled}
-        onChange={(e) => onChange((e.target as HTMLSelectElement).value)}
-      >
-        {options.map((o) => (
-          <option key={o.value} value={o.value}>
-            {o.label}
-          </option>
-        ))}
-      </select>
-    </div>
-  );
 }
 
 function Counters() {
@@ -121,13 +88,13 @@ function Counters() {
     <section class="panel" aria-labelledby="counters-heading">
       <h2 id="counters-heading">Counters</h2>
       <div class="filters">
-        <Select
+        <SelectField
           label="Range"
           value={range}
           onChange={setRange}
           options={RANGES.map((r) => ({ value: r.id, label: r.label }))}
         />
-        <Select
+        <SelectField
           label="Per"
           value={by}
           onChange={(v) => setBy(v === 'profile' ? 'profile' : 'endpoint')}
@@ -303,7 +270,7 @@ function Calls() {
       >
         <ErrorBanner error={loadError} />
         <div class="filters">
-          <Select
+          <SelectField
             label="Access profile"
             value={draft.profile}
             onChange={set('profile')}
@@ -312,7 +279,7 @@ function Calls() {
               ...profiles.map((p) => ({ value: String(p.id), label: p.name })),
             ]}
           />
-          <Select
+          <SelectField
             label="Collection"
             value={draft.collection}
             onChange={(value) => setDraft({ ...draft, collection: value, endpoint: '' })}
@@ -321,7 +288,7 @@ function Calls() {
               ...collections.map((c) => ({ value: String(c.id), label: `${c.name} (/${c.prefix})` })),
             ]}
           />
-          <Select
+          <SelectField
             label="Endpoint"
             value={draft.endpoint}
             onChange={set('endpoint')}

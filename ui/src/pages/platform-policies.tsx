@@ -5,7 +5,7 @@
  * profiles named); profiles choose theirs on the Access profiles page.
  */
 import type { ComponentChildren } from 'preact';
-import { useId, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, unwrap } from '../api/client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Dialog } from '../components/Dialog';
@@ -14,7 +14,7 @@ import { type FormErrors, formErrors } from '../components/field-errors';
 import { Menu } from '../components/Menu';
 import { CheckField, FormActions, type Policy, useSubmit } from '../components/platform';
 import { Table } from '../components/Table';
-import { TextField } from '../components/TextField';
+import { SelectField, TextField } from '../components/TextField';
 import { Time } from '../components/Time';
 import { useChanges } from '../components/use-changes';
 import '../components/page-parts.css';
@@ -49,46 +49,6 @@ export function concurrencyText(policy: Pick<Policy, 'concurrency'>): string {
   if (!c) return 'none';
   const queue = c.queueSize > 0 ? `, ${c.queueSize} may wait up to ${c.maxWaitMs.toLocaleString()} ms` : '';
   return `${c.limit.toLocaleString()} at once${queue}`;
-}
-
-function Select({
-  label,
-  value,
-  options,
-  onChange,
-  error,
-}: {
-  label: string;
-  value: string;
-  options: readonly string[];
-  onChange: (value: string) => void;
-  error?: string;
-}) {
-  const id = useId();
-  const errorId = useId();
-  return (
-    <div class="field">
-      <label for={id}>{label}</label>
-      <select
-        id={id}
-        value={value}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={error ? errorId : undefined}
-        onChange={(e) => onChange((e.target as HTMLSelectElement).value)}
-      >
-        {options.map((o) => (
-          <option key={o} value={o}>
-            {o}
-          </option>
-        ))}
-      </select>
-      {error ? (
-        <p id={errorId} class="field-error">
-          {error}
-        </p>
-      ) : null}
-    </div>
-  );
 }
 
 /** A limit's fieldset: a check-box turns it on; its fields show only then. */
@@ -195,7 +155,7 @@ function PolicyDialog({
             onInput={setRate}
             error={errors.of('rateLimit.limit')}
           />
-          <Select
+          <SelectField
             label="Per"
             value={ratePer}
             options={['second', 'minute']}
@@ -217,7 +177,7 @@ function PolicyDialog({
             onInput={setQuota}
             error={errors.of('quota.limit')}
           />
-          <Select
+          <SelectField
             label="Per (UTC)"
             value={quotaPer}
             options={['day', 'month']}

@@ -21,11 +21,13 @@ import {
   type IssuedProfile,
   type Policy,
   type Profile,
+  switchItem,
+  useRowChange,
   useSubmit,
 } from '../components/platform';
 import { SecretField } from '../components/SecretField';
 import { Table } from '../components/Table';
-import { TextField } from '../components/TextField';
+import { SelectField, TextField } from '../components/TextField';
 import { Time } from '../components/Time';
 import { useChanges } from '../components/use-changes';
 import '../components/page-parts.css';
@@ -152,7 +154,6 @@ function ProfileDialog({
   const [ipAllowList, setIpAllowList] = useState(profile?.ipAllowList.join('\n') ?? '');
   const [enabled, setEnabled] = useState(profile?.enabled ?? true);
   const [policyId, setPolicyId] = useState(profile?.policyId ? String(profile.policyId) : '');
-  const policyFieldId = useId();
   const [jwksUrl, setJwksUrl] = useState(profile?.jwt?.jwksUrl ?? '');
   const [issuer, setIssuer] = useState(profile?.jwt?.issuer ?? '');
   const [audience, setAudience] = useState(profile?.jwt?.audience ?? '');
@@ -316,27 +317,17 @@ function ProfileDialog({
           hint="One address or CIDR per line; a call from anywhere else answers 403. Empty: any address."
           error={errors.of('ipAllowList')}
         />
-        <div class="field">
-          <label for={policyFieldId}>Policy</label>
-          <select
-            id={policyFieldId}
-            value={policyId}
-            aria-invalid={errors.of('policyId') ? true : undefined}
-            aria-describedby={`${policyFieldId}-hint`}
-            onChange={(e) => setPolicyId((e.target as HTMLSelectElement).value)}
-          >
-            <option value="">No policy (no limits)</option>
-            {policies?.map((p) => (
-              <option key={p.id} value={String(p.id)}>
-                {p.name}
-              </option>
-            ))}
-          </select>
-          <p class="hint" id={`${policyFieldId}-hint`}>
-            Rate limit, quota and calls at once (API platform › Policies).
-          </p>
-          {errors.of('policyId') ? <p class="field-error">{errors.of('policyId')}</p> : null}
-        </div>
+        <SelectField
+          label="Policy"
+          value={policyId}
+          onChange={setPolicyId}
+          options={[
+            { value: '', label: 'No policy (no limits)' },
+            ...(policies ?? []).map((p) => ({ value: String(p.id), label: p.name })),
+          ]}
+          hint="Rate limit, quota and calls at once (API platform › Policies)."
+          error={errors.of('policyId')}
+        />
         <CheckField
           label="Enabled"
           checked={enabled}
@@ -477,24 +468,11 @@ function ProfilesPage() {
       .catch(setError);
   }, [reloadKey]);
 
-  const setEnabled = async (profile: Profile, enabled: boolean) => {
-    setError(undefined);
-    try {
-      await unwrap(
-        api.PATCH('/api/admin/v1/platform/profiles/{id}', {
-          params: { path: { id: String(profile.id) } },
-          body: { enabled },
-        }),
-      );
-      changed(`${profile.name} is ${enabled ? 'enabled' : 'disabled'}.`);
-    } catch (e) {
-      setError(e);
-    }
-  };
+  const { error: rowError, run } = useRowChange(changed);
 
   return (
     <>
-      <ErrorBanner error={error} />
+      <ErrorBanner error={rowError ?? error} />
       <div class="page-actions">
         <p class="grow muted">
           An access profile lets a program call some API collections, with a credential of its own.
@@ -562,9 +540,14 @@ function ProfilesPage() {
                 describedBy={`profile-${p.id}-name`}
                 items={[
                   { label: 'Edit', onSelect: () => setOpen({ kind: 'edit', profile: p }) },
-                  p.enabled
-                    ? { label: 'Disable', onSelect: () => void setEnabled(p, false) }
-                    : { label: 'Enable', onSelect: () => void setEnabled(p, true) },
+                  switchItem(p.name, p.enabled, run, (enabled) =>
+                    unwrap(
+                      api.PATCH('/api/admin/v1/platform/profiles/{id}', {
+                        params: { path: { id: String(p.id) } },
+                        body: { enabled },
+                      }),
+                    ),
+                  ),
                   ...(p.authMethod === 'jwt'
                     ? []
                     : [
