@@ -407,6 +407,21 @@ export function countCallLogsDropped(reason: CallLogDropReason, count: number): 
   callLogDropSlots[reason].value += count;
 }
 
+/** The limits of an API platform policy (src/services/platform/limits.ts). */
+export const POLICY_LIMITS = ['rate', 'quota', 'concurrency'] as const;
+export type PolicyLimitName = (typeof POLICY_LIMITS)[number];
+
+export const policyRefusals = new SlotCounter({
+  name: 'gatehouse_gateway_policy_refusals_total',
+  help: "API platform calls refused by their access profile's policy (429), by the limit that refused them",
+  labelNames: ['limit'],
+});
+const policyRefusalSlots = policyRefusals.slotsOf('limit', POLICY_LIMITS);
+
+export function countPolicyRefusal(limit: PolicyLimitName): void {
+  policyRefusalSlots[limit].inc();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Database
 

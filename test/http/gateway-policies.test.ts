@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
 import type { Config } from '../../src/config.js';
+import { policyRefusals } from '../../src/metrics.js';
 import { CLI_ACTOR } from '../../src/services/context.js';
 import type { Services } from '../../src/services/index.js';
 import type { PolicyInput } from '../../src/services/platform/model.js';
@@ -182,8 +183,10 @@ for (const backend of backends) {
     it('lets exactly the rate limit through of 40 simultaneous calls over two nodes; the rest get 429 and count nowhere', async () => {
       clock.set('2026-03-31T23:58:10.250Z');
       const { token } = await profileWith({ rateLimit: { limit: 7, per: 'minute' } });
+      const refusedBefore = policyRefusals.slot({ limit: 'rate' }).value;
       const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => call(i % 2, token)));
       expect(statusCounts(burst.map((r) => r.status))).toEqual({ 200: 7, 429: 33 });
+      expect(policyRefusals.slot({ limit: 'rate' }).value - refusedBefore).toBe(33);
       const remaining = burst
         .filter((r) => r.status === 200)
         .map((r) => Number(r.headers.get('ratelimit-remaining')))

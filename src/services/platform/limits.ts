@@ -26,6 +26,7 @@
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { ClientClosedRequestError, PolicyLimitError } from '../../errors.js';
+import { countPolicyRefusal } from '../../metrics.js';
 import type { QuotaUnit, RateUnit } from '../../store/schema/index.js';
 import type { CounterEntry, CounterHit, Lease, ThrottleCounter } from '../throttle.js';
 import type { CatalogPolicy, CatalogProfile } from './catalog.js';
@@ -177,6 +178,7 @@ export class GatewayLimits {
       if (slot === undefined && aborted?.aborted)
         throw new ClientClosedRequestError('The client went away while its call waited for a slot.');
       if (slot === undefined) {
+        countPolicyRefusal('concurrency');
         throw new PolicyLimitError(
           'concurrency_limited',
           `The access profile "${profile.name}" has ${policy.concurrency.limit} calls in flight already` +
@@ -199,6 +201,7 @@ export class GatewayLimits {
       if ('refused' in result) {
         const limit = limits[result.refused]!;
         const retryAfter = secondsUntil(result.windowEndsAt, now);
+        countPolicyRefusal(limit.kind);
         throw new PolicyLimitError(
           limit.kind === 'rate' ? 'rate_limited' : 'quota_exceeded',
           `The access profile "${profile.name}" is over its ${limit.kind === 'rate' ? 'rate limit' : 'quota'} of ` +
