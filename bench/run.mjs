@@ -189,6 +189,18 @@ const logDir = path.join(RESULTS, `logs-${stamp}`);
 fs.mkdirSync(logDir, { recursive: true });
 const profileDir = opts.profile ? path.join(RESULTS, `profiles-${stamp}`) : undefined;
 
+/** What every bench group takes from the command line (--gateway, --scale). */
+const groupSettings = {
+  pgUrl: opts.pgUrl,
+  quick: opts.quick,
+  rounds: opts.rounds,
+  duration: opts.duration,
+  warmup: opts.warmup,
+  connections: opts.connections,
+  workers: opts.workers,
+  logDir,
+};
+
 // --gateway: the API platform's proxy against a bare proxy and the upstream alone.
 if (args.gateway) {
   const { runGateway } = await import('./lib/gateway.mjs');
@@ -197,15 +209,8 @@ if (args.gateway) {
     results: RESULTS,
     stamp,
     settings: {
-      pgUrl: opts.pgUrl,
+      ...groupSettings,
       redisUrl: args.redis ? process.env.GATEHOUSE_TEST_REDIS_URL || 'redis://127.0.0.1:6379' : undefined,
-      quick: opts.quick,
-      rounds: opts.rounds,
-      duration: opts.duration,
-      warmup: opts.warmup,
-      connections: opts.connections,
-      workers: opts.workers,
-      logDir,
       profileDir,
     },
     helpers: { autocannon, measureInterleaved, startGatehouse },
@@ -232,17 +237,10 @@ if (opts.scale) {
     stamp,
     only: args.only,
     settings: {
-      pgUrl: opts.pgUrl,
-      quick: opts.quick,
-      rounds: opts.rounds,
-      duration: opts.duration,
-      warmup: opts.warmup,
-      connections: opts.connections,
-      workers: opts.workers,
+      ...groupSettings,
       requests: opts.requests,
       workerHeapMb: opts.workerHeapMb,
       profile: opts.profile,
-      logDir,
     },
     helpers: { autocannon, measureInterleaved, startGatehouse },
   });
