@@ -460,4 +460,23 @@ describeBrowser('admin UI: API platform', { timeout: BROWSER_TEST_TIMEOUT }, () 
       await theirs.close();
     }
   });
+
+  it('passes axe at 375 px in dark on every API platform page', async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    for (const [path, heading] of [
+      ['/admin/platform/collections', 'API collections'],
+      ['/admin/platform/collections/shop', 'API collection'],
+      ['/admin/platform/profiles', 'Access profiles'],
+      ['/admin/platform/policies', 'Policies'],
+      ['/admin/platform/domains', 'Custom domains'],
+      ['/admin/platform/logs', 'Call logs'],
+    ] as const) {
+      await page.goto(path);
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      await page.getByRole('table').first().waitFor();
+      await expectAccessible(page, `${heading} at 375 px, dark`);
+    }
+    await screenshot(page, 'platform-call-logs-375-dark');
+  });
 });

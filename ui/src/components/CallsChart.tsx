@@ -2,7 +2,8 @@
  * Calls and errors per bucket of time as a small bar chart: inline SVG drawn here from the
  * stats series (no chart library). Geometry goes in SVG attributes and colours in the
  * stylesheet (.chart-*), so it needs no inline style and passes the UI's CSP. Read as one image
- * whose description says the totals and the busiest bucket; each bar's <title> is its tooltip.
+ * whose description says the totals and the busiest bucket; each bar's <title> is its tooltip. The
+ * times and the scale are HTML beside it, readable at any width.
  */
 import { useId } from 'preact/hooks';
 
@@ -12,10 +13,12 @@ export interface SeriesPoint {
   errors: number;
 }
 
+// The drawing's own units; the SVG scales to its box. Text lives in HTML around it, so it stays
+// readable at any width.
 const WIDTH = 640;
-const HEIGHT = 170;
-const LEFT = 44;
-const BOTTOM = 22;
+const HEIGHT = 150;
+const LEFT = 0;
+const BOTTOM = 1;
 const TOP = 8;
 
 function bucketWords(seconds: number): string {
@@ -80,12 +83,6 @@ export function CallsChart({ series, bucketSeconds }: { series: SeriesPoint[]; b
         <desc id={descId}>{description}</desc>
         <line class="chart-axis" x1={LEFT} y1={TOP + plotHeight} x2={WIDTH} y2={TOP + plotHeight} />
         <line class="chart-grid" x1={LEFT} y1={TOP} x2={WIDTH} y2={TOP} />
-        <text class="chart-label" x={LEFT - 6} y={TOP + 4} text-anchor="end">
-          {top.toLocaleString()}
-        </text>
-        <text class="chart-label" x={LEFT - 6} y={TOP + plotHeight} text-anchor="end">
-          0
-        </text>
         {series.map((p, i) => {
           const x = LEFT + i * slot + (slot - barWidth) / 2;
           const tip = `${when(p.start, spansDays)}: ${p.calls.toLocaleString()} calls, ${p.errors.toLocaleString()} errors`;
@@ -113,20 +110,18 @@ export function CallsChart({ series, bucketSeconds }: { series: SeriesPoint[]; b
             </g>
           );
         })}
-        {first && last ? (
-          <>
-            <text class="chart-label" x={LEFT} y={HEIGHT - 6} text-anchor="start">
-              {when(first.start, spansDays)}
-            </text>
-            <text class="chart-label" x={WIDTH} y={HEIGHT - 6} text-anchor="end">
-              {when(last.start, spansDays)}
-            </text>
-          </>
-        ) : null}
       </svg>
+      {first && last ? (
+        <div class="chart-times" aria-hidden="true">
+          <span>{when(first.start, spansDays)}</span>
+          <span>{when(last.start, spansDays)}</span>
+        </div>
+      ) : null}
       <figcaption class="chart-legend">
         <span class="legend-calls">calls</span> <span class="legend-errors">errors (5xx)</span>{' '}
-        <span class="muted">per {bucket}</span>
+        <span class="muted">
+          per {bucket}; the dashed line is {top.toLocaleString()} calls
+        </span>
       </figcaption>
     </figure>
   );

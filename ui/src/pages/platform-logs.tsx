@@ -393,7 +393,7 @@ function Calls() {
             cell: (c) => `${bytes(c.bytesIn)} / ${bytes(c.bytesOut)}`,
           },
           { header: 'Address', className: 'nowrap', cell: (c) => c.ip ?? '—' },
-          { header: 'Request ID', cell: (c) => <code class="wrap-anywhere">{c.requestId}</code> },
+          { header: 'Request ID', className: 'nowrap', cell: (c) => <code>{c.requestId}</code> },
         ]}
       />
     </section>
