@@ -3,8 +3,8 @@
  * and byte by byte, the records (or the error code and message, its line number included) must
  * be the ones a single csv-parse gives with the loader's options. The inputs cover the fast path's
  * edges: CRLF and CR delimiters, a CR or LF inside a line, a trailing delimiter or none, empty
- * lines, quoted fields (with commas, quotes and line breaks, starting mid-body or on the first
- * line), byte-order marks, multi-byte and broken UTF-8, and lines at and past the record limit.
+ * lines, quoted fields (wholly quoted ones split here; with escaped quotes, line breaks, stray or
+ * unclosed quotes read by csv-parse; starting mid-body or on the first line), byte-order marks, multi-byte and broken UTF-8, and lines at and past the record limit.
  */
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
@@ -77,6 +77,22 @@ const INPUTS: Array<[string, string | Buffer]> = [
   ['invalid closing quote', 'a,1\r\nb,2\r\n"x"y,3\r\n'],
   ['invalid opening quote', 'a,1\nb,2\nc"d,3\n'],
   ['quote in the last line without a delimiter', 'a,1\nb,"2"'],
+  ['a wholly quoted first line', '"a","b"\n"c",d\n'],
+  ['a wholly quoted first line, CRLF, no final delimiter', '"a,b",1\r\n"c",2'],
+  ['a wholly quoted first line, CR', '"a"\r"b"\r'],
+  ['one wholly quoted field, nothing else', '"a"'],
+  ['one unclosed quote, nothing else', '"a'],
+  ['a first line with a line break in quotes (CRLF after it)', '"a\nb",1\r\nc,2\r\n'],
+  ['a first line with an escaped quote', '"a""b",1\nc,2\n'],
+  ['wholly quoted fields, split here', 'h,1\na,"b,c",1\n"",x\n"q",\n,""\n"",""\n'],
+  ['wholly quoted fields, no final delimiter', 'h\n"a","b"\n"c","d"'],
+  ['wholly quoted fields, CRLF, then a field spanning lines', 'h,1\r\n"a","b"\r\n"c\r\nd",e\r\n"f",g\r\n'],
+  ['an escaped quote after split quoted lines', 'h,1\n"a",1\na,"x""y"\nb,2\n'],
+  ['a quote after a closing quote', 'h\n"a",1\n"a"b,1\n'],
+  ['a CR after a closing quote (LF delimiter)', 'h,1\n"a",\r\nb,2\n'],
+  ['a quoted empty line is a record', 'h,1\n\n""\n\nb,2\n'],
+  ['a stray quote in the last line', 'h,1\n"a",b"c'],
+  ['an unclosed quote in the last line', 'h,1\n"a",1\n"b,1'],
   ['UTF-8 BOM', '\ufeffa,1\nb,2\n'],
   ['UTF-8 BOM then a quote', '\ufeff"a",1\n'],
   ['two UTF-8 BOMs', '\ufeff\ufeffa,1\n'],

@@ -9,13 +9,14 @@
  * quote character needs none of that: it is the text between two record delimiters, split on
  * commas, which `Buffer.toString` and `String.split` do natively.
  *
- * How: complete lines are taken from each chunk as bytes; while they hold no `"` and no line is
- * longer than the record limit, they are decoded and split here. At the first line that holds a
- * quote (a quoted field may hold commas and line breaks, and span chunks), or is too long, or
- * starts with something other than a UTF-8 byte-order mark, the rest of the body — from the
- * start of that line, byte for byte — goes to `csv-parse` with the record delimiter already
- * found, and stays there. `csv-parse`'s messages say "at line N" counting from where it started;
- * the lines read before are added, so the message is the one a single `csv-parse` would give.
+ * How: complete lines are taken from each chunk as bytes, decoded and split here: on commas, and
+ * where a line holds quotes, around fields that are wholly quoted with no quote inside (`"a,b"`).
+ * At the first line this cannot take — an escaped quote, a line break inside quotes (a field that
+ * spans lines, maybe chunks), a stray quote, a line past the record limit, a UTF-16 byte-order
+ * mark — the rest of the body, from the start of that line, byte for byte, goes to `csv-parse`
+ * with the record delimiter already found, and stays there. `csv-parse`'s messages say "at line
+ * N" counting from where it started; the lines read before are added, so the message is the one
+ * a single `csv-parse` would give.
  * dataset-csv.test.ts compares both, records and errors, over many inputs cut at every byte.
  */
 import { Readable } from 'node:stream';
@@ -41,15 +42,6 @@ function countByte(buf: Buffer, byte: number, start: number, end: number): numbe
   let count = 0;
   for (let at = buf.indexOf(byte, start); at !== -1 && at < end; at = buf.indexOf(byte, at + 1)) count++;
   return count;
-}
-
-/** Where the line holding byte `at` starts (the byte after the delimiter before it), not before `from`. */
-function lineStartOf(buf: Buffer, at: number, from: number, delimiter: Delimiter): number {
-  const last = delimiter === '\r' ? CR : LF;
-  for (let i = at - 1; i >= from; i--) {
-    if (buf[i] === last && (delimiter !== '\r\n' || (i > from && buf[i - 1] === CR))) return i + 1;
-  }
-  return from;
 }
 
 /**
@@ -97,23 +89,25 @@ async function* records(chunks: AsyncIterator<Buffer>, options: CsvReadOptions):
 
   for (;;) {
     if (delimiter === undefined) {
-      // csv-parse takes the first CR, LF or CRLF outside quotes as the record delimiter.
+      // csv-parse takes the first CR, LF or CRLF outside quotes as the record delimiter. A first
+      // line that `splitLine` takes has every quote closed, so its first break is outside quotes.
       const cr = pending.indexOf(CR);
       const lf = pending.indexOf(LF);
       const first = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
       const quote = pending.indexOf(QUOTE);
-      if (quote !== -1 && (first === -1 || quote < first)) {
-        yield* fallback(pending, chunks, ended, options, undefined, 0);
-        return;
-      }
+      const quotedFirstLine = quote !== -1 && (first === -1 || quote < first);
       if (first !== -1 && (first !== cr || cr + 1 < pending.length || ended)) {
-        delimiter = first === lf ? '\n' : pending[cr + 1] === LF ? '\r\n' : '\r';
-      } else if (ended) {
-        if (pending.length > options.maxRecordBytes) {
+        if (quotedFirstLine && splitLine(pending.toString('utf8', 0, first)) === undefined) {
           yield* fallback(pending, chunks, ended, options, undefined, 0);
           return;
         }
-        if (pending.length > 0) yield [pending.toString('utf8').split(',')];
+        delimiter = first === lf ? '\n' : pending[cr + 1] === LF ? '\r\n' : '\r';
+      } else if (ended) {
+        // One line and no break: a record unless it is empty.
+        const fields =
+          pending.length > options.maxRecordBytes ? undefined : splitLine(pending.toString('utf8'));
+        if (fields === undefined) yield* fallback(pending, chunks, ended, options, undefined, 0);
+        else if (pending.length > 0) yield [fields];
         return;
       } else {
         if (pending.length > options.maxRecordBytes) {
@@ -129,20 +123,18 @@ async function* records(chunks: AsyncIterator<Buffer>, options: CsvReadOptions):
     const last =
       delimiter === '\r\n' ? pending.lastIndexOf('\r\n') : pending.lastIndexOf(delimiter === '\n' ? LF : CR);
     const end = last === -1 ? 0 : last + delimiter.length;
-    let stop = -1;
-    const quote = pending.indexOf(QUOTE);
-    if (quote !== -1) stop = quote < end ? lineStartOf(pending, quote, 0, delimiter) : end;
-    if (end > options.maxRecordBytes) {
-      // A line past the record limit goes to csv-parse, which says so if it must.
-      const next = firstLongLine(pending, stop === -1 ? end : stop, delimiter, options.maxRecordBytes);
-      if (next !== -1) stop = next;
-    }
-    const upto = stop === -1 ? end : Math.min(stop, end);
+    // A line past the record limit goes to csv-parse, which says so if it must.
+    let stop =
+      end > options.maxRecordBytes ? firstLongLine(pending, end, delimiter, options.maxRecordBytes) : -1;
+    const upto = stop === -1 ? end : stop;
     if (upto > 0) {
       const batch = splitLines(pending, upto, delimiter, options.skipEmptyLines);
-      lines += breaksIn(pending, upto, delimiter, batch.lines);
+      // A line this reader cannot split (a quoted field it does not take): csv-parse from there.
+      const consumed = batch.failedAt === -1 ? upto : batch.failedAt;
+      if (batch.failedAt !== -1) stop = consumed;
+      lines += breaksIn(pending, consumed, delimiter, batch.lines);
       if (batch.records.length > 0) yield batch.records;
-      pending = pending.subarray(upto);
+      pending = pending.subarray(consumed);
     }
     if (stop !== -1 || pending.length > options.maxRecordBytes) {
       yield* fallback(pending, chunks, ended, options, delimiter, lines);
@@ -150,7 +142,10 @@ async function* records(chunks: AsyncIterator<Buffer>, options: CsvReadOptions):
     }
     if (ended) {
       // The last line, without a delimiter after it: a record unless it is empty.
-      if (pending.length > 0) yield [pending.toString('utf8').split(',')];
+      if (pending.length === 0) return;
+      const fields = splitLine(pending.toString('utf8'));
+      if (fields === undefined) yield* fallback(pending, chunks, ended, options, delimiter, lines);
+      else yield [fields];
       return;
     }
     await more();
@@ -171,21 +166,64 @@ function firstLongLine(buf: Buffer, end: number, delimiter: Delimiter, max: numb
   return -1;
 }
 
-/** The records of the complete lines `buf[0, end)`, and how many lines there were. */
+/**
+ * The records of the complete lines `buf[0, end)`, how many lines they were, and where (in bytes)
+ * the first line starts that `splitLine` cannot take (-1 when it took them all).
+ */
 function splitLines(
   buf: Buffer,
   end: number,
   delimiter: Delimiter,
   skipEmpty: boolean,
-): { records: string[][]; lines: number } {
+): { records: string[][]; lines: number; failedAt: number } {
   const text = buf.toString('utf8', 0, end - delimiter.length);
   const lines = text.split(delimiter);
   const records: string[][] = [];
-  for (const line of lines) {
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     if (line.length === 0 && skipEmpty) continue;
-    records.push(line.split(','));
+    const fields = line.indexOf('"') === -1 ? line.split(',') : splitLine(line);
+    if (fields === undefined) return { records, lines: i, failedAt: nthLineStart(buf, i, delimiter) };
+    records.push(fields);
   }
-  return { records, lines: lines.length };
+  return { records, lines: lines.length, failedAt: -1 };
+}
+
+/**
+ * The fields of one line, or undefined when csv-parse must read it: each field either holds no
+ * quote, or is wholly quoted (`"a,b"`) with no quote inside and a comma or the line's end after
+ * the closing quote. An escaped quote (`""` inside), a quote inside an unquoted field, or a
+ * quoted field that goes on past the line (a line break inside quotes) are left to csv-parse,
+ * which reads them (or refuses them) in its own words.
+ */
+function splitLine(line: string): string[] | undefined {
+  if (line.indexOf('"') === -1) return line.split(',');
+  const fields: string[] = [];
+  let at = 0;
+  for (;;) {
+    if (line.charCodeAt(at) === QUOTE) {
+      const close = line.indexOf('"', at + 1);
+      if (close === -1) return undefined;
+      fields.push(line.slice(at + 1, close));
+      if (close + 1 === line.length) return fields;
+      if (line.charCodeAt(close + 1) !== 44) return undefined; // ,
+      at = close + 2;
+    } else {
+      const comma = line.indexOf(',', at);
+      const field = comma === -1 ? line.slice(at) : line.slice(at, comma);
+      if (field.indexOf('"') !== -1) return undefined;
+      fields.push(field);
+      if (comma === -1) return fields;
+      at = comma + 1;
+    }
+  }
+}
+
+/** Where line `n` (from 0) of `buf` starts, in bytes: after its n-th record delimiter. */
+function nthLineStart(buf: Buffer, n: number, delimiter: Delimiter): number {
+  let at = 0;
+  for (let i = 0; i < n; i++) at = buf.indexOf(delimiter, at) + delimiter.length;
+  return at;
 }
 
 /** csv-parse's line count for `buf[0, end)`: its CR and LF bytes, a CRLF delimiter counting once. */
@@ -196,8 +234,8 @@ function breaksIn(buf: Buffer, end: number, delimiter: Delimiter, lineCount: num
 }
 
 /**
- * The rest of the body through csv-parse: `first`, then what `chunks` still gives, one record per
- * batch. `lineOffset` lines were read before `first`; csv-parse's messages are renumbered.
+ * The rest of the body through csv-parse: `first`, then what `chunks` still gives, in batches of
+ * the records it has ready. `lineOffset` lines were read before `first`; csv-parse's messages are renumbered.
  */
 async function* fallback(
   first: Buffer,
@@ -225,7 +263,16 @@ async function* fallback(
   rest.on('error', (error) => parser.destroy(error));
   rest.pipe(parser);
   try {
-    for await (const record of parser as AsyncIterable<string[]>) yield [record];
+    // Batches of what the parser has ready, so a record costs no extra hop through this generator.
+    let batch: string[][] = [];
+    for await (const record of parser as AsyncIterable<string[]>) {
+      batch.push(record);
+      if (parser.readableLength === 0 || batch.length >= 1000) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
   } catch (error) {
     throw renumbered(error, lineOffset);
   } finally {
