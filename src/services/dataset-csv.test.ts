@@ -121,6 +121,8 @@ describe('readCsvRecords gives what csv-parse gives', () => {
     ['a first line past the limit', '0123456789abcdef\nz\n'],
     ['long lines in quotes', 'a,1\n"0123456789abcdef"\n'],
     ['CRLF at the limit', '0123456789\r\n0123456\r\n'],
+    ['CRLF, a line past the limit only with its bare LF', 'ab\r\n0123\n4567890\r\nz\r\n'],
+    ['CR, a line past the limit only with its LF', 'ab\r0123\n4567890\rz\r'],
   ])('the record limit: %s', async (_name, input) => {
     const body = Buffer.from(input);
     const expected = reference(body, true, 10);

@@ -154,14 +154,12 @@ async function* records(chunks: AsyncIterator<Buffer>, options: CsvReadOptions):
 
 /** The start of the first line in `buf[0, end)` longer than `max` bytes, or -1. */
 function firstLongLine(buf: Buffer, end: number, delimiter: Delimiter, max: number): number {
-  const mark = delimiter === '\r' ? CR : LF;
   let start = 0;
   while (start < end) {
-    let next = buf.indexOf(mark, start);
-    if (next === -1 || next >= end) next = end;
-    const length = next - start - (delimiter === '\r\n' && next < end ? 1 : 0);
-    if (length > max) return start;
-    start = next + 1;
+    const next = buf.indexOf(delimiter, start);
+    const lineEnd = next === -1 || next >= end ? end : next;
+    if (lineEnd - start > max) return start;
+    start = lineEnd + delimiter.length;
   }
   return -1;
 }
