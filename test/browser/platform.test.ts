@@ -133,6 +133,37 @@ describeBrowser('admin UI: API platform', { timeout: BROWSER_TEST_TIMEOUT }, () 
     await editCollection.getByLabel('Description').fill('Orders only');
     await editCollection.getByRole('button', { name: 'Save' }).click();
     await page.getByText('Orders only').waitFor();
+
+    // Import from an OpenAPI document: a bad one refused with its pointer; a preview, then the import.
+    await page.getByRole('button', { name: 'Import from OpenAPI' }).click();
+    const importing = page.getByRole('dialog', { name: 'Import endpoints into “Shop”' });
+    const documentBox = importing.getByLabel('Document');
+    await documentBox.fill(
+      JSON.stringify({ openapi: '3.0.3', info: { title: 'x', version: '1' }, paths: { carts: {} } }),
+    );
+    await importing.getByRole('button', { name: 'Preview' }).click();
+    await expect.poll(() => importing.getByRole('alert').textContent()).toContain('/paths/carts');
+    const openapi = {
+      openapi: '3.0.3',
+      info: { title: 'Shop', version: '1' },
+      paths: {
+        '/carts/{cartId}': { get: { operationId: 'getCart' }, delete: { summary: 'Drop a cart' } },
+      },
+    };
+    await documentBox.fill(JSON.stringify(openapi));
+    expect(await importing.getByRole('button', { name: 'Import', exact: true }).isDisabled()).toBe(true);
+    await importing.getByRole('button', { name: 'Preview' }).click();
+    await importing.getByText('The import would create 2, replace 0 and skip 0 endpoints:').waitFor();
+    expect(await importing.getByRole('listitem').allTextContents()).toEqual([
+      'created GET /carts/:cartId getCart',
+      'created DELETE /carts/:cartId Drop a cart',
+    ]);
+    // A dry run wrote nothing.
+    expect(await page.getByRole('region', { name: 'Endpoints of Shop' }).getByRole('row').count()).toBe(2);
+    await importing.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByText('Imported: 2 created, 0 replaced, 0 skipped.').waitFor();
+    await row(page, 'getCart').waitFor();
+    await row(page, 'Drop a cart').waitFor();
     await screenshot(page, 'platform-collection');
   });
 

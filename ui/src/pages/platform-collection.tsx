@@ -3,8 +3,8 @@
  * endpoints (cursor paging on the server) with Add endpoint, and per row Edit, Disable / Enable
  * and Delete. A refusal is shown at the field the API names.
  */
-import { useEffect, useState } from 'preact/hooks';
-import { api, unwrap } from '../api/client';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
+import { type Answer, api, unwrap } from '../api/client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Dialog } from '../components/Dialog';
 import { ErrorBanner } from '../components/ErrorBanner';
@@ -138,10 +138,135 @@ function EndpointDialog({
   );
 }
 
+type EndpointImport = Answer<'/api/admin/v1/platform/collections/{id}/import', 'post'>;
+
+/**
+ * Endpoints from an OpenAPI 3 document, pasted (JSON or YAML) or fetched from a URL the instance
+ * allows (GATEHOUSE_PLATFORM_IMPORT_URLS). Preview is a dry run; Import writes all or nothing.
+ * A refused document is shown with the JSON pointer of the offending part, as the API names it.
+ */
+function ImportDialog({
+  collection,
+  onClose,
+  onImported,
+}: {
+  collection: Collection;
+  onClose: () => void;
+  onImported: (result: EndpointImport) => void;
+}) {
+  const [from, setFrom] = useState<'text' | 'url'>('text');
+  const [text, setText] = useState('');
+  const [url, setUrl] = useState('');
+  const [replace, setReplace] = useState(false);
+  const [preview, setPreview] = useState<EndpointImport>();
+  // Which button submitted: read in the submit itself, so a ref (a state update would come too late).
+  const dryRun = useRef(true);
+  const sourceName = useId();
+  const { busy, error, formRef, onSubmit } = useSubmit(async () => {
+    const result = await unwrap(
+      api.POST('/api/admin/v1/platform/collections/{id}/import', {
+        params: { path: { id: String(collection.id) }, query: { dryRun: dryRun.current, replace } },
+        // Pasted text goes as a string: the server reads JSON and YAML alike.
+        body: from === 'url' ? { url } : text,
+      }),
+    );
+    if (dryRun.current) setPreview(result);
+    else onImported(result);
+  });
+  const errors = formErrors(error, ['url']);
+  // Any change to what would be imported makes the preview stale.
+  const edit =
+    <T,>(set: (value: T) => void) =>
+    (value: T) => {
+      setPreview(undefined);
+      set(value);
+    };
+  return (
+    <Dialog title={`Import endpoints into “${collection.name}”`} onClose={onClose} wide>
+      <form ref={formRef} onSubmit={onSubmit} noValidate>
+        <ErrorBanner error={errors.banner} />
+        <fieldset>
+          <legend>OpenAPI 3 document</legend>
+          {(['text', 'url'] as const).map((value) => (
+            <label class="choice" key={value}>
+              <input
+                type="radio"
+                name={sourceName}
+                checked={from === value}
+                onChange={() => edit(setFrom)(value)}
+              />
+              <span>{value === 'text' ? 'Paste it (JSON or YAML)' : 'Fetch it from a URL'}</span>
+            </label>
+          ))}
+        </fieldset>
+        {from === 'text' ? (
+          <TextField label="Document" value={text} onInput={edit(setText)} rows={8} mono autoFocus />
+        ) : (
+          <TextField
+            label="URL"
+            type="url"
+            value={url}
+            onInput={edit(setUrl)}
+            mono
+            hint="Only under the prefixes the instance allows (GATEHOUSE_PLATFORM_IMPORT_URLS)."
+            error={errors.of('url')}
+          />
+        )}
+        <CheckField
+          label="Replace endpoints with the same method and path"
+          checked={replace}
+          onChange={edit(setReplace)}
+          hint="Otherwise they are left as they are and reported as skipped."
+        />
+        {preview ? (
+          <>
+            <p aria-live="polite">
+              The import would create {preview.created}, replace {preview.replaced} and skip {preview.skipped}{' '}
+              endpoint{preview.endpoints.length === 1 ? '' : 's'}:
+            </p>
+            <ul class="import-preview">
+              {preview.endpoints.map((e) => (
+                <li key={e.pointer}>
+                  <span class="muted">{e.action}</span> <code>{`${e.method} ${e.path}`}</code> {e.name}
+                </li>
+              ))}
+            </ul>
+          </>
+        ) : null}
+        <div class="actions">
+          <button type="button" onClick={onClose} disabled={busy}>
+            Cancel
+          </button>
+          <button
+            type="submit"
+            disabled={busy}
+            onClick={() => {
+              dryRun.current = true;
+            }}
+          >
+            Preview
+          </button>
+          <button
+            type="submit"
+            class="primary"
+            disabled={busy || !preview}
+            onClick={() => {
+              dryRun.current = false;
+            }}
+          >
+            Import
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
 type Open =
   | { kind: 'edit-collection' }
   | { kind: 'delete-collection' }
   | { kind: 'add' }
+  | { kind: 'import' }
   | { kind: 'edit'; endpoint: Endpoint }
   | { kind: 'delete'; endpoint: Endpoint };
 
@@ -159,6 +284,9 @@ function Endpoints({ collection, onChanged }: { collection: Collection; onChange
         <h2 id="endpoints-heading" class="grow">
           Endpoints
         </h2>
+        <button type="button" onClick={() => setOpen({ kind: 'import' })}>
+          Import from OpenAPI
+        </button>
         <button type="button" class="primary" onClick={() => setOpen({ kind: 'add' })}>
           Add endpoint
         </button>
@@ -217,6 +345,17 @@ function Endpoints({ collection, onChanged }: { collection: Collection; onChange
           endpoint={open.kind === 'edit' ? open.endpoint : undefined}
           onClose={() => setOpen(undefined)}
           onSaved={(saved) => change(`${saved.name} was ${open.kind === 'edit' ? 'saved' : 'added'}.`)}
+        />
+      ) : null}
+      {open?.kind === 'import' ? (
+        <ImportDialog
+          collection={collection}
+          onClose={() => setOpen(undefined)}
+          onImported={(result) =>
+            change(
+              `Imported: ${result.created} created, ${result.replaced} replaced, ${result.skipped} skipped.`,
+            )
+          }
         />
       ) : null}
       {open?.kind === 'delete' ? (
