@@ -151,33 +151,69 @@ export class StoreThrottleCounter implements ThrottleCounter {
   }
 
   /**
-   * SQLite: the whole attempt is one synchronous better-sqlite3 transaction (BEGIN IMMEDIATE),
-   * with no await inside, so nothing of this process runs in between and another process waits
-   * for the write lock; cheaper than the same statements through Kysely, one await per attempt.
+   * SQLite: the attempts that arrive within one turn of the event loop are reserved together, in
+   * ONE synchronous better-sqlite3 transaction (BEGIN IMMEDIATE … COMMIT, no await inside: nothing
+   * of this process runs in between, another process waits for the write lock), each attempt in a
+   * savepoint of its own that a refusal rolls back — so every attempt is counted exactly as if
+   * alone, but a busy process takes the write lock once per turn instead of once per call (group
+   * commit: fewer lock hand-overs between workers, and no WAL commit per call).
    */
   private reserveSqlite(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
-    return this.store.withSqliteHandle!((database) => {
-      const upsert = sqliteStatement(database, SQLITE_INCREMENT);
-      const attempt = database.transaction((): ReserveResult => {
-        const hits: CounterHit[] = [];
-        for (const [index, entry] of entries.entries()) {
-          const row = upsert.get(entry.key, windowEndOf(entry, now), now, now) as {
-            count: number;
-            window_ends_at: number;
-          };
-          const hit = { key: entry.key, count: Number(row.count), windowEndsAt: Number(row.window_ends_at) };
-          if (hit.count > entry.max) throw new Refused(index, hit.windowEndsAt);
-          hits.push(hit);
-        }
-        return { counted: hits };
-      });
-      try {
-        return attempt.immediate();
-      } catch (error) {
-        if (error instanceof Refused) return { refused: error.index, windowEndsAt: error.windowEndsAt };
-        throw error;
-      }
+    return new Promise((resolve, reject) => {
+      this.pendingSqlite.push({ entries, now, resolve, reject });
+      if (this.pendingSqlite.length === 1) setImmediate(() => void this.flushSqlite());
     });
+  }
+
+  private pendingSqlite: Array<{
+    entries: readonly CounterEntry[];
+    now: number;
+    resolve: (result: ReserveResult) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+
+  private async flushSqlite(): Promise<void> {
+    const batch = this.pendingSqlite;
+    this.pendingSqlite = [];
+    try {
+      const results = await this.store.withSqliteHandle!((database) => {
+        const upsert = sqliteStatement(database, SQLITE_INCREMENT);
+        // Called inside the batch's transaction, better-sqlite3 runs it in a SAVEPOINT.
+        const attempt = database.transaction(
+          (entries: readonly CounterEntry[], now: number): CounterHit[] => {
+            const hits: CounterHit[] = [];
+            for (const [index, entry] of entries.entries()) {
+              const row = upsert.get(entry.key, windowEndOf(entry, now), now, now) as {
+                count: number;
+                window_ends_at: number;
+              };
+              const hit = {
+                key: entry.key,
+                count: Number(row.count),
+                windowEndsAt: Number(row.window_ends_at),
+              };
+              if (hit.count > entry.max) throw new Refused(index, hit.windowEndsAt);
+              hits.push(hit);
+            }
+            return hits;
+          },
+        );
+        const all = database.transaction(() =>
+          batch.map(({ entries, now }): ReserveResult => {
+            try {
+              return { counted: attempt(entries, now) };
+            } catch (error) {
+              if (error instanceof Refused) return { refused: error.index, windowEndsAt: error.windowEndsAt };
+              throw error;
+            }
+          }),
+        );
+        return all.immediate();
+      });
+      for (const [i, request] of batch.entries()) request.resolve(results[i]!);
+    } catch (error) {
+      for (const request of batch) request.reject(error);
+    }
   }
 
   private async reservePostgres(entries: readonly CounterEntry[], now: number): Promise<ReserveResult> {
