@@ -40,7 +40,7 @@ const IDLE_AFTER_MS = 20_000;
  * Memory a worker holds outside the V8 heap, in MB: the node binary and its libraries (~50 MB
  * resident), the signer thread's isolate, libuv's threads, OpenSSL, the SQLite page cache and the
  * allocator's arenas. Measured by this group: 82–84 MB idle, 92–145 MB under this load (README ›
- * Scale: worker memory over a long run). Not bounded by a node flag: it is the measured part of
+ * Scale: worker memory over a long run; up to 122 MB in the bounded runs). Not bounded by a node flag: it is the measured part of
  * the ceiling.
  */
 const NON_HEAP_MB = 160;
