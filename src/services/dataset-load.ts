@@ -538,6 +538,9 @@ export async function loadCsv(
   onFinished(body, (error) => {
     if (error) limit.destroy(error);
   });
+  // An error of `limit` reaches the reader through its iteration (a stream that failed before the
+  // reader started reading still throws there); this listener keeps it from being "unhandled".
+  limit.on('error', () => {});
   body.pipe(limit);
   const records = readCsvRecords(limit, {
     maxRecordBytes: MAX_RECORD_BYTES,

@@ -22,6 +22,7 @@ function live(grants: GrantId[], roleName = 'Custom'): LiveUser {
     role: { id: 9, name: roleName },
     status: 'active',
     mustChangePassword: false,
+    profile: {},
     createdAt: '2026-03-01T12:00:00.000Z',
     updatedAt: '2026-03-01T12:00:00.000Z',
   };

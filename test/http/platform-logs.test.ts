@@ -40,6 +40,7 @@ for (const dialect of dialects()) {
       upload: number;
       status: number;
       hang: number;
+      wait: number;
       profile: number;
     };
 

@@ -20,11 +20,11 @@ import { datasetPolicies } from './011_dataset_policies.js';
 import { datasetStreams } from './012_dataset_streams.js';
 import { clientNameOrder } from './013_client_name_order.js';
 import { apiPlatform } from './014_api_platform.js';
-import { userProfiles } from './021_user_profiles.js';
 import { platformDomains } from './015_platform_domains.js';
 import { platformCallLogs } from './016_platform_call_logs.js';
 import { platformPolicies } from './017_platform_policies.js';
 import { workflowGroupShares } from './019_workflow_group_shares.js';
+import { userProfiles } from './021_user_profiles.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
