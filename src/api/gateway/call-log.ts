@@ -9,7 +9,7 @@
  * they crossed Gatehouse (headers and chunked framing aside).
  */
 import { performance } from 'node:perf_hooks';
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { CallLogsService } from '../../services/call-logs.js';
@@ -23,10 +23,23 @@ export class ByteCounter extends Transform {
   }
 }
 
-/** `source` piped through a new ByteCounter (an error of `source` destroys the counter with it). */
+function ignore(): void {}
+
+/**
+ * `source` piped through a new ByteCounter: an error of `source` destroys the counter with it, and
+ * a counter destroyed early (the caller went away) destroys `source` (undici then drops the
+ * upstream request). By hand rather than `stream.pipeline`, which costs an AbortController, its
+ * signal and its abort per stream: measured at ~8 % of a gateway worker's busy time.
+ */
 export function counted(source: Readable): ByteCounter {
   const counter = new ByteCounter();
-  pipeline(source, counter, () => {});
+  source.once('error', (error) => counter.destroy(error));
+  // Errors end up with whoever consumes the counter; this listener only keeps an unconsumed one quiet.
+  counter.once('error', ignore);
+  counter.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  source.pipe(counter);
   return counter;
 }
 
