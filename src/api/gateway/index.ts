@@ -31,7 +31,7 @@
  * services/call-logs.ts): refused ones (401, 403, 404 at step 6) with their status as well.
  */
 import type { Readable } from 'node:stream';
-import replyFrom from '@fastify/reply-from';
+import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   BadGatewayError,
@@ -51,7 +51,7 @@ import type { Admission } from '../../services/platform/limits.js';
 import { API_TOKEN_HEADER, GATEWAY_SCOPE } from '../../services/platform/model.js';
 import { ipAllowed } from '../../services/platform/validation.js';
 import { can, type Principal } from '../../services/principal.js';
-import { counted, startCall } from './call-log.js';
+import { counted, type GatewayCall, startCall } from './call-log.js';
 
 export interface GatewayRouteOptions {
   services: Services;
@@ -76,7 +76,9 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 
 /** What the upstream must not see: the caller's credentials, and headers only Gatehouse may set. */
 function upstreamHeaders(
-  request: FastifyRequest,
+  request: Pick<FastifyRequest, 'headers' | 'ip' | 'protocol' | 'id'> & {
+    raw: { socket: { remoteAddress?: string | undefined } };
+  },
   headers: Record<string, string | string[] | undefined>,
   principal: Principal,
 ): Record<string, string | string[] | undefined> {
@@ -138,6 +140,65 @@ function upstreamFailure(endpoint: CatalogEndpoint, error: { statusCode?: number
   return new BadGatewayError(`The upstream of endpoint ${describe(endpoint)} could not be reached.`, details);
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The gateway's call in flight (set just before forwarding; null elsewhere). */
+    gatewayCall: Forwarding | null;
+  }
+}
+
+/** What the reply-from callbacks need of a call: kept on the request, so they need no closure per call. */
+interface Forwarding {
+  readonly call: GatewayCall;
+  readonly principal: Principal;
+  readonly limitHeaders: Readonly<Record<string, string>>;
+  readonly endpoint: CatalogEndpoint;
+}
+
+function forwardingOf(request: { gatewayCall: Forwarding | null }): Forwarding {
+  return request.gatewayCall as Forwarding;
+}
+
+/**
+ * reply-from's callbacks, the same functions for every call (they find the call on the request),
+ * and one options object per endpoint timeout: nothing of it is allocated per call.
+ */
+const CALLBACKS = {
+  rewriteRequestHeaders: (request, headers) => {
+    const { call, principal } = forwardingOf(request);
+    call.forwarding();
+    return upstreamHeaders(request, headers, principal);
+  },
+  // Gatehouse's RateLimit-* win over any the upstream sent.
+  rewriteHeaders: (headers, request) => {
+    // (reply-from always passes the request; optional only in its types)
+    const { call, limitHeaders } = forwardingOf(request as { gatewayCall: Forwarding | null });
+    call.upstreamDone();
+    return Object.assign(responseHeaders(headers), limitHeaders);
+  },
+  onResponse: (request, reply, res) => {
+    void reply.send(
+      forwardingOf(request).call.countResponse((res as unknown as { stream: Readable }).stream),
+    );
+  },
+  onError: (reply, { error }) => {
+    const { call, endpoint } = forwardingOf(reply.request);
+    call.upstreamDone();
+    void reply.send(upstreamFailure(endpoint, error as { statusCode?: number; code?: string }));
+  },
+} satisfies FastifyReplyFromHooks;
+
+const optionsByTimeout = new Map<number, typeof CALLBACKS & { timeout: number }>();
+
+function forwardOptions(endpoint: CatalogEndpoint) {
+  let options = optionsByTimeout.get(endpoint.timeoutMs);
+  if (options === undefined) {
+    options = { ...CALLBACKS, timeout: endpoint.timeoutMs };
+    optionsByTimeout.set(endpoint.timeoutMs, options);
+  }
+  return options;
+}
+
 export async function gatewayRoutes(
   app: FastifyInstance,
   { services, guard }: GatewayRouteOptions,
@@ -149,6 +210,7 @@ export async function gatewayRoutes(
     undici: { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 },
   });
   // The body stays a stream: no JSON (or any) parsing in this scope.
+  app.decorateRequest('gatewayCall', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, counted(payload)));
 
@@ -202,25 +264,8 @@ export async function gatewayRoutes(
     const { endpoint } = match;
     call.endpointId = endpoint.id;
     const { headers: limitHeaders } = await admit(services, profile, reply);
-    return reply.from(`${collection.upstreamUrl}${upstreamPathOf(match)}${query}`, {
-      timeout: endpoint.timeoutMs,
-      rewriteRequestHeaders: (_req, headers) => {
-        call.forwarding();
-        return upstreamHeaders(request, headers, principal);
-      },
-      // Gatehouse's RateLimit-* win over any the upstream sent.
-      rewriteHeaders: (headers) => {
-        call.upstreamDone();
-        return Object.assign(responseHeaders(headers), limitHeaders);
-      },
-      onResponse: (_req, answer, res) => {
-        void answer.send(call.countResponse(res.stream as Readable));
-      },
-      onError: (failed, { error }) => {
-        call.upstreamDone();
-        void failed.send(upstreamFailure(endpoint, error as { statusCode?: number; code?: string }));
-      },
-    });
+    request.gatewayCall = { call, principal, limitHeaders, endpoint };
+    return reply.from(`${collection.upstreamUrl}${upstreamPathOf(match)}${query}`, forwardOptions(endpoint));
   };
 
   app.route({
