@@ -52,7 +52,7 @@ Options:
                       bench/results/scale-<time>.{json,md}. The memory group runs only when
                       named (--only memory): a long run, see the README's Performance › Scale
   --requests <n>      --scale memory group: requests to drive (default 1000000; --quick 50000)
-  --worker-heap <mb>  --scale memory group: the served instance's GATEHOUSE_WORKER_HEAP_MB
+  --worker-heap <mb>  --scale served groups (memory, revocation, …): the instances' GATEHOUSE_WORKER_HEAP_MB
                       (default: not set, so Gatehouse computes the bound; 0 = V8's own default)
   --datasets          instead: the DataSets bench (bench/datasets.mjs) on 1,000,000 rows generated
                       by SQL (--quick: 100,000): the issue's GROUP BY through the query service,

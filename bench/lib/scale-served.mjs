@@ -19,6 +19,10 @@ export async function startPair(options, group, { probe = false } = {}) {
     if (probe) fs.mkdirSync(probeDir(size), { recursive: true });
     return options.startGatehouse({
       ...(probe ? { memoryProbeDir: probeDir(size) } : {}),
+      // --worker-heap: the instances' GATEHOUSE_WORKER_HEAP_MB (0 = V8's default).
+      ...(options.workerHeapMb === undefined
+        ? {}
+        : { extraEnv: { GATEHOUSE_WORKER_HEAP_MB: String(options.workerHeapMb) } }),
       alg: 'ES256',
       ttl: 3600,
       workers: options.workers,
