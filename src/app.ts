@@ -13,7 +13,7 @@ import { addJsonBodyParser } from './json-body.js';
 import { buildValidator, healthSchema, readySchema } from './schemas.js';
 import type { Logger } from './logger.js';
 import { metricsOfRoute, UNMATCHED_ROUTE } from './metrics.js';
-import { accessLogFields, noteError, principalField } from './request-log.js';
+import { accessLogFields, accessLogged, noteError, principalField } from './request-log.js';
 import { adminRoutes } from './admin/index.js';
 import { adminUiRoutes } from './admin-ui.js';
 import { flushLastUse } from './background.js';
@@ -88,6 +88,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   options.instrument?.(app);
   app.decorateReply('sentError', null);
+  app.decorateReply('callLogged', false);
 
   // HTTP metrics, labelled by route pattern: each route gets its own onResponse hook bound to its
   // counters, so a request costs no lookup by URL. Requests no route matched share one label.
@@ -169,11 +170,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   // A body a route stopped reading (a refused upload) is drained after the answer, never left hanging.
   app.addHook('onSend', drainUnreadBody);
-  // One access-log line per request at `info` (with the error and the principal, see request-log.ts);
-  // below that level the hook is not there at all.
+  // One access-log line per request at `info` (with the error and the principal, see request-log.ts),
+  // but for a successful gateway call, which its call log records (`accessLogged`); below that level
+  // the hook is not there at all.
   if (logger.isLevelEnabled('info')) {
     app.addHook('onResponse', (request, reply, done) => {
-      request.log.info(accessLogFields(request, reply), 'request');
+      if (accessLogged(reply)) request.log.info(accessLogFields(request, reply), 'request');
       done();
     });
   }

@@ -10,6 +10,11 @@ declare module 'fastify' {
   interface FastifyReply {
     /** The error code and message this reply sends (null for a success); set by `noteError`. */
     sentError: SentError | null;
+    /**
+     * True once the API platform's call log records this request (api/gateway/call-log.ts): a
+     * successful proxied call then gets no access-log line of its own (it is in the call log).
+     */
+    callLogged: boolean;
   }
 }
 
@@ -36,6 +41,15 @@ export function principalField(
         ? `profile:${principal.profile?.id ?? ''}`
         : (principal.user?.id ?? null);
   return { kind: principal.kind, id, via: principal.via };
+}
+
+/**
+ * Whether a request gets its access-log line: every request but a gateway call that the call log
+ * records and that succeeded (2xx/3xx). A refused or failed gateway call keeps its line, with the
+ * error the client got, which the call log does not hold.
+ */
+export function accessLogged(reply: FastifyReply): boolean {
+  return !reply.callLogged || reply.statusCode >= 400;
 }
 
 /**

@@ -113,5 +113,7 @@ export function startCall(
 ): GatewayCall {
   const call = new GatewayCall(clock.now().toISOString(), collectionId);
   call.logWhenDone(callLogs, request, reply, path);
+  // The call log is this call's record: a success gets no access-log line besides (request-log.ts).
+  reply.callLogged = true;
   return call;
 }
