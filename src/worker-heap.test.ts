@@ -7,7 +7,8 @@ const defaults = loadConfig({});
 describe('workerHeapBound', () => {
   it('computes the limit from the cache sizes, the workflow limits and the baseline', () => {
     const bound = workerHeapBound(defaults);
-    expect(bound).toMatchObject({ oldSpaceMb: 299, semiSpaceMb: 16, source: 'computed' });
+    // 298.5 MB of live data at the defaults, × GC_HEADROOM (2), rounded up
+    expect(bound).toMatchObject({ oldSpaceMb: 597, semiSpaceMb: 16, source: 'computed' });
     expect(bound?.parts).toEqual({
       baseline: 64,
       // 10,000 × 1.1 KB + 10,000 × 0.85 KB + 10,000 × (1 + 0.2) KB
@@ -28,8 +29,8 @@ describe('workerHeapBound', () => {
         GATEHOUSE_WORKFLOW_CONCURRENCY: '2',
       }),
     );
-    // 298.5 MB at the defaults, + 90,000 × (1.1 + 0.85) KB = 171.4 MB, − 6 runs × 16 MiB: 373.9, rounded up
-    expect(larger?.oldSpaceMb).toBe(374);
+    // 298.5 MB at the defaults, + 90,000 × (1.1 + 0.85) KB = 171.4 MB, − 6 runs × 16 MiB: 373.9; × 2, rounded up
+    expect(larger?.oldSpaceMb).toBe(748);
   });
 
   it('takes GATEHOUSE_WORKER_HEAP_MB over the computed limit, and 0 leaves V8 its default', () => {
@@ -49,7 +50,7 @@ describe('workerExecArgv', () => {
     expect(workerExecArgv(bound, ['--cpu-prof', '--cpu-prof-dir=/tmp/p'])).toEqual([
       '--cpu-prof',
       '--cpu-prof-dir=/tmp/p',
-      '--max-old-space-size=299',
+      '--max-old-space-size=597',
       '--max-semi-space-size=16',
     ]);
   });
@@ -60,7 +61,7 @@ describe('workerExecArgv', () => {
       '--max-semi-space-size=16',
     ]);
     expect(workerExecArgv(bound, [], '--require x.cjs --max_semi_space_size=4')).toEqual([
-      '--max-old-space-size=299',
+      '--max-old-space-size=597',
     ]);
   });
 

@@ -45,6 +45,14 @@ export const REVOKED_ALLOWANCE = 100_000;
 export const REQUEST_ALLOWANCE_MB = 64;
 /** V8's default largest semi-space on 64-bit Node 20; the young generation takes three of them. */
 export const SEMI_SPACE_MB = 16;
+/**
+ * The limit is the live data the parts above add up to, times this: room for V8 to let garbage
+ * pile up between major collections. With the limit at the live estimate itself (1×), a worker
+ * whose live heap grew by the 100k-revoked set ran 114 major collections where the empty one ran
+ * 3, and bearer throughput fell to 0.81× (README › Scale); V8's own default limit (4 GB here)
+ * grows the heap to 4× the live data. Twice the estimate keeps the bound and the collections rare.
+ */
+export const GC_HEADROOM = 2;
 /** The smallest limit accepted in GATEHOUSE_WORKER_HEAP_MB (below it a started worker has no room). */
 export const MIN_WORKER_HEAP_MB = 64;
 
@@ -60,7 +68,7 @@ export interface WorkerHeapBound {
   semiSpaceMb: number;
   /** `computed` from the settings, or `configured` by GATEHOUSE_WORKER_HEAP_MB. */
   source: 'computed' | 'configured';
-  /** The computed parts in MB (also given when configured, for comparison). */
+  /** The computed parts of the live estimate in MB, before GC_HEADROOM (also given when configured). */
   parts: { baseline: number; caches: number; revoked: number; workflows: number; requests: number };
 }
 
@@ -78,7 +86,8 @@ export function workerHeapBound(settings: WorkerHeapSettings): WorkerHeapBound |
     workflows: (settings.workflowConcurrency * settings.workflowMaxRunBytes) / MB,
     requests: REQUEST_ALLOWANCE_MB,
   };
-  const computed = Math.ceil(Object.values(parts).reduce((sum, part) => sum + part, 0));
+  const live = Object.values(parts).reduce((sum, part) => sum + part, 0);
+  const computed = Math.ceil(live * GC_HEADROOM);
   return {
     oldSpaceMb: settings.workerHeapMb ?? computed,
     semiSpaceMb: SEMI_SPACE_MB,
