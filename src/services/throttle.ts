@@ -115,6 +115,50 @@ class Refused {
   ) {}
 }
 
+type PendingReservation = { readonly entries: readonly CounterEntry[]; readonly now: number };
+
+/**
+ * A batch of reservations as one better-sqlite3 transaction, each attempt in a savepoint (see
+ * `reserveSqlite`). Made once per database handle, not per batch: better-sqlite3's `transaction()`
+ * builds its wrapper functions on every call (~12 % of the counter's time in a gateway profile).
+ */
+const reserveBatchOf = new WeakMap<
+  SqliteDatabase.Database,
+  SqliteDatabase.Transaction<(batch: readonly PendingReservation[]) => ReserveResult[]>
+>();
+
+function reserveBatchOn(database: SqliteDatabase.Database) {
+  let reserveBatch = reserveBatchOf.get(database);
+  if (reserveBatch !== undefined) return reserveBatch;
+  const upsert = sqliteStatement(database, SQLITE_INCREMENT);
+  // Called inside the batch's transaction, better-sqlite3 runs it in a SAVEPOINT.
+  const attempt = database.transaction((entries: readonly CounterEntry[], now: number): CounterHit[] => {
+    const hits: CounterHit[] = [];
+    for (const [index, entry] of entries.entries()) {
+      const row = upsert.get(entry.key, windowEndOf(entry, now), now, now) as {
+        count: number;
+        window_ends_at: number;
+      };
+      const hit = { key: entry.key, count: Number(row.count), windowEndsAt: Number(row.window_ends_at) };
+      if (hit.count > entry.max) throw new Refused(index, hit.windowEndsAt);
+      hits.push(hit);
+    }
+    return hits;
+  });
+  reserveBatch = database.transaction((batch: readonly PendingReservation[]) =>
+    batch.map(({ entries, now }): ReserveResult => {
+      try {
+        return { counted: attempt(entries, now) };
+      } catch (error) {
+        if (error instanceof Refused) return { refused: error.index, windowEndsAt: error.windowEndsAt };
+        throw error;
+      }
+    }),
+  );
+  reserveBatchOf.set(database, reserveBatch);
+  return reserveBatch;
+}
+
 /**
  * Counters in the `throttle_counters` table, each key an upsert-increment that
  * returns the new count (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`), which
@@ -176,40 +220,9 @@ export class StoreThrottleCounter implements ThrottleCounter {
     const batch = this.pendingSqlite;
     this.pendingSqlite = [];
     try {
-      const results = await this.store.withSqliteHandle!((database) => {
-        const upsert = sqliteStatement(database, SQLITE_INCREMENT);
-        // Called inside the batch's transaction, better-sqlite3 runs it in a SAVEPOINT.
-        const attempt = database.transaction(
-          (entries: readonly CounterEntry[], now: number): CounterHit[] => {
-            const hits: CounterHit[] = [];
-            for (const [index, entry] of entries.entries()) {
-              const row = upsert.get(entry.key, windowEndOf(entry, now), now, now) as {
-                count: number;
-                window_ends_at: number;
-              };
-              const hit = {
-                key: entry.key,
-                count: Number(row.count),
-                windowEndsAt: Number(row.window_ends_at),
-              };
-              if (hit.count > entry.max) throw new Refused(index, hit.windowEndsAt);
-              hits.push(hit);
-            }
-            return hits;
-          },
-        );
-        const all = database.transaction(() =>
-          batch.map(({ entries, now }): ReserveResult => {
-            try {
-              return { counted: attempt(entries, now) };
-            } catch (error) {
-              if (error instanceof Refused) return { refused: error.index, windowEndsAt: error.windowEndsAt };
-              throw error;
-            }
-          }),
-        );
-        return all.immediate();
-      });
+      const results = await this.store.withSqliteHandle!((database) =>
+        reserveBatchOn(database).immediate(batch),
+      );
       for (const [i, request] of batch.entries()) request.resolve(results[i]!);
     } catch (error) {
       for (const request of batch) request.reject(error);
