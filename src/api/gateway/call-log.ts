@@ -4,7 +4,7 @@
  *
  * Bytes are counted as they stream, never by holding a body: the request body passes through a
  * `ByteCounter` (a Transform that only adds up chunk lengths) on its way to the upstream, and the
- * upstream's answer through another on its way to the caller. An answer of Gatehouse's own (401,
+ * upstream's answer is counted by a 'data' listener as it is piped to the caller (`sendResponse`). An answer of Gatehouse's own (401,
  * 403, 404, 502, 504) is counted by its Content-Length. `bytesIn`/`bytesOut` are body bytes, as
  * they crossed Gatehouse (headers and chunked framing aside).
  */
@@ -50,7 +50,7 @@ export class GatewayCall {
   endpointId: number | null = null;
   upstreamLatencyMs: number | null = null;
   private upstreamStartedAt: number | undefined;
-  private responseBody: ByteCounter | undefined;
+  private responseBytes: number | undefined;
 
   constructor(
     private readonly time: string,
@@ -68,10 +68,27 @@ export class GatewayCall {
     this.upstreamLatencyMs = Math.round(performance.now() - this.upstreamStartedAt);
   }
 
-  /** The upstream's answer body, counted on its way to the caller. */
-  countResponse(body: Readable): ByteCounter {
-    this.responseBody = counted(body);
-    return this.responseBody;
+  /**
+   * Sends the upstream's answer body to the caller, its bytes counted as fastify pipes them into the
+   * response: a 'data' listener added the moment the pipe is made (the response's 'pipe' event,
+   * before anything flows), not a Transform in between (a stream and its buffering per call).
+   */
+  sendResponse(
+    reply: {
+      raw: { once(event: 'pipe', listener: (source: Readable) => void): unknown };
+      send(body: Readable): unknown;
+    },
+    body: Readable,
+  ): void {
+    this.responseBytes = 0;
+    reply.raw.once('pipe', (source: Readable) => {
+      if (source === body) body.on('data', (chunk: Buffer) => this.countOut(chunk));
+    });
+    void reply.send(body);
+  }
+
+  private countOut(chunk: Buffer): void {
+    (this.responseBytes as number) += chunk.length;
   }
 
   /**
@@ -93,7 +110,7 @@ export class GatewayCall {
         upstreamLatencyMs: this.upstreamLatencyMs,
         durationMs: Math.round(reply.elapsedTime),
         bytesIn: body instanceof ByteCounter ? body.bytes : 0,
-        bytesOut: this.responseBody?.bytes ?? (Number(length) || 0),
+        bytesOut: this.responseBytes ?? (Number(length) || 0),
         clientId: this.clientId,
         requestId: request.id,
         ip: request.ip ?? null,

@@ -177,9 +177,7 @@ const CALLBACKS = {
     return Object.assign(responseHeaders(headers), limitHeaders);
   },
   onResponse: (request, reply, res) => {
-    void reply.send(
-      forwardingOf(request).call.countResponse((res as unknown as { stream: Readable }).stream),
-    );
+    forwardingOf(request).call.sendResponse(reply, (res as unknown as { stream: Readable }).stream);
   },
   onError: (reply, { error }) => {
     const { call, endpoint } = forwardingOf(reply.request);
