@@ -16,17 +16,28 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `url` until it answers 200 (the process may still be forking workers). */
+/** Consecutive 200s, each on a new connection, before a server counts as ready. */
+const READY_IN_A_ROW = 8;
+
+/**
+ * Polls `url` until it answers 200 READY_IN_A_ROW times in a row, each on a new connection (the
+ * process may still be forking workers, and a cluster's workers learn that they are ready one
+ * after another: new connections go round the workers, so every worker has answered 200).
+ */
 export async function waitForOk(url, child, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
+  let inARow = 0;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${url}: the process exited with code ${child.exitCode}`);
     try {
-      const response = await fetch(url);
+      const response = await fetch(url, { headers: { connection: 'close' } });
       await response.arrayBuffer();
-      if (response.ok) return;
+      inARow = response.ok ? inARow + 1 : 0;
+      if (inARow >= READY_IN_A_ROW) return;
+      if (response.ok) continue;
     } catch {
       // not listening yet
+      inARow = 0;
     }
     if (Date.now() > deadline) throw new Error(`${url} did not become ready in ${timeoutMs} ms`);
     await sleep(100);
