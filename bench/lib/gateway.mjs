@@ -39,8 +39,9 @@ async function api(base, token, method, url, body) {
  * The platform of the bench, made through the admin API with the admin's developer token: a
  * collection `bench` → the upstream, `GET /items/:id`, an oauth2 profile, and a rate-limit policy
  * when this build has them (a 404 on /platform/policies: not yet). Returns the profile's JWT.
+ * Also used by bench/gateway-cpu.mjs.
  */
-async function seedPlatform(gh, upstreamUrl) {
+export async function seedPlatform(gh, upstreamUrl) {
   const admin = gh.adminToken;
   const collection = await api(gh.url, admin, 'POST', '/api/admin/v1/platform/collections', {
     name: 'Bench',
