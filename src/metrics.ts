@@ -271,7 +271,7 @@ export const CLIENT_AUTH_FAILURE_CAUSES = [
   'client_inactive',
   /** The client's owner is disabled or gone. */
   'owner_inactive',
-  /** Refused by the failed-attempt throttle before the secret was looked at (429 slow_down). */
+  /** Refused by the failed-attempt throttle (429 slow_down), whether the secret was right or not. */
   'throttled',
 ] as const;
 export type ClientAuthFailureCause = (typeof CLIENT_AUTH_FAILURE_CAUSES)[number];

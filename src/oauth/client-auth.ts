@@ -3,7 +3,8 @@
  * HTTP Basic (`client_secret_basic`, the ID and secret form-url-encoded before
  * base64 per RFC 6749 §2.3.1) or `client_id`/`client_secret` in the body
  * (`client_secret_post`), never both. Every failure is the same 401
- * `invalid_client`, with `WWW-Authenticate: Basic` when Basic was used.
+ * `invalid_client`, with `WWW-Authenticate: Basic` when Basic was used; too many
+ * failures are 429 `slow_down`.
  */
 import type { FastifyRequest } from 'fastify';
 import type { ThrottleLimits } from '../config.js';
@@ -12,6 +13,7 @@ import type { ClientOwner, ClientRecord, ClientsService } from '../services/clie
 import {
   isThrottled,
   rateLimitHeaders,
+  type Throttled,
   type ThrottleRule,
   type ThrottleService,
   throttleKey,
@@ -81,7 +83,10 @@ export function readCredentials(request: FastifyRequest, params: OAuthParameters
   const header = request.headers.authorization;
   const inBody = params.client_id !== undefined || params.client_secret !== undefined;
   if (header !== undefined && inBody) {
-    throw new OAuthError('invalid_request', 'Send client credentials either in the Authorization header or in the body, not both.');
+    throw new OAuthError(
+      'invalid_request',
+      'Send client credentials either in the Authorization header or in the body, not both.',
+    );
   }
   if (header !== undefined) {
     const credentials = parseBasic(header);
@@ -98,8 +103,8 @@ export function readCredentials(request: FastifyRequest, params: OAuthParameters
 /**
  * The client-authentication throttle rules (limits from config), most specific
  * first: the (client ID, address) pair, the source address over all client IDs,
- * and the client ID from everywhere (the global ceiling). A success forgets the pair's failures
- * and gives back its own reservation under the other two.
+ * and the client ID from everywhere (the global ceiling). Only failures are
+ * counted (see `authenticateClient`); a success forgets the pair's failures.
  */
 export function clientAuthRules(limits: ThrottleLimits, clientId: string, ip: string): ThrottleRule[] {
   return [
@@ -124,30 +129,76 @@ export function clientAuthRules(limits: ThrottleLimits, clientId: string, ip: st
   ];
 }
 
+function slowDown(throttled: Throttled): OAuthError {
+  countClientAuthFailure('throttled');
+  const seconds = throttled.retryAfterSeconds;
+  return new OAuthError(
+    'slow_down',
+    `Too many failed authentication attempts for this client; try again in ${seconds} seconds.`,
+    429,
+    rateLimitHeaders(throttled),
+  );
+}
+
 /**
- * Step: the client and its owner, both active, with a live secret. The attempt
- * is reserved under the throttle before the secret is looked at; a refused one
- * is 429 `slow_down` with Retry-After and the RateLimit-* headers.
+ * Step: the client and its owner, both active, with a live secret; a throttled
+ * attempt is 429 `slow_down` with Retry-After and the RateLimit-* headers.
+ *
+ * Unlike admin sign-in, the secret is checked FIRST, and only a failure is
+ * counted:
+ * - wrong (or an unknown, disabled or orphaned client): the attempt is reserved
+ *   under the three rules exactly as `ThrottleService.reserve` always did, one
+ *   atomic increment that is the failure count: refused → 429, counted → 401;
+ * - right: the three counters are read at one moment, counting nothing
+ *   (`admitVerified`: one SELECT, or one Redis script): any rule at its limit →
+ *   the same 429, else success; the only write is resetting the pair's count
+ *   when it has failures to forget. A success with clean counters writes nothing
+ *   (it used to insert or update three rows and then give them back: with many
+ *   clients asking, fresh rows on cold pages for every request).
+ *
+ * Why this is as exact as reserving first (the guarantees in the header of
+ * src/services/throttle.ts): order every attempt by its one atomic step on the
+ * counters (a wrong one's increment, a right one's read). Wrong attempts are
+ * counted as before, so of N concurrent wrong guesses exactly the allowed number
+ * get 401 and the rest 429, and a refused one is counted nowhere. A right one is
+ * answered 200 only when the counts at its read were below every limit, i.e. at
+ * a position where reserving would have given it a slot (position ≤ limit) and
+ * its success would then have given the slot back; at or past a limit it gets
+ * the 429 a wrong guess gets there. So the answers are those of the serial
+ * reserve-check-release order: a 429 says nothing about the secret it came with,
+ * and only attempts within the budget learn whether they were right. What
+ * changes is in a legitimate client's favour: a right attempt holds no
+ * reservation while its secret is checked, so any number of concurrent requests
+ * of one client with the right secret succeed (more than the pair's limit used to
+ * get 429 `slow_down`), and they never make a concurrent failure look over the
+ * limit.
+ *
+ * This is sound because a client secret is 256-bit random and checking it is
+ * one HMAC and a constant-time compare (no slow hash to spare): what it costs is
+ * that the secret is now also checked for attempts that are then refused (a
+ * microsecond, plus the cached record lookup), and that at a limit a right
+ * secret's 429 costs a read where a wrong one's costs a refused increment, a
+ * timing difference that could tell a locked-out caller whether a guess was
+ * right. For a 256-bit random secret that is worth nothing (no guessing gets
+ * near it); for human passwords it would matter, so sign-in keeps
+ * reserve-first. Unknown client, wrong secret and right secret do the same
+ * cryptographic work as before (ClientsService.verify compares an unknown
+ * client against a dummy hash).
  */
 export async function authenticateClient(
   credentials: PresentedCredentials,
   ip: string,
   deps: { clients: ClientsService; throttle: ThrottleService; limits: ThrottleLimits },
 ): Promise<AuthenticatedClient> {
-  const reservation = await deps.throttle.reserve(clientAuthRules(deps.limits, credentials.clientId, ip));
-  if (isThrottled(reservation)) {
-    countClientAuthFailure('throttled');
-    const seconds = reservation.retryAfterSeconds;
-    throw new OAuthError(
-      'slow_down',
-      `Too many failed authentication attempts for this client; try again in ${seconds} seconds.`,
-      429,
-      rateLimitHeaders(reservation),
-    );
+  const rules = clientAuthRules(deps.limits, credentials.clientId, ip);
+  const result = await deps.clients.verify(credentials.clientId, credentials.clientSecret);
+  if (!('failure' in result)) {
+    const throttled = await deps.throttle.admitVerified(rules);
+    if (throttled) throw slowDown(throttled);
+    return { ...result, via: credentials.via };
   }
-  const result = await deps.clients.authenticate(credentials.clientId, credentials.clientSecret);
-  if (!result) throw invalidClient(credentials.via);
-  // Always the same release, whatever earlier attempts did, so a success costs the same.
-  await reservation.succeeded();
-  return { ...result, via: credentials.via };
+  const reservation = await deps.throttle.reserve(rules);
+  if (isThrottled(reservation)) throw slowDown(reservation);
+  countClientAuthFailure(result.failure);
+  throw invalidClient(credentials.via);
 }

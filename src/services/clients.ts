@@ -634,12 +634,21 @@ export class ClientsService {
   /**
    * Client authentication for the OAuth endpoints. Returns the client and its
    * owner only if the secret matches a live secret, the client is active and the
-   * owner is active; the caller cannot tell which check failed.
+   * owner is active; the caller cannot tell which check failed (the metrics count why).
    */
   async authenticate(
     clientId: string,
     secret: string,
   ): Promise<{ client: ClientRecord; owner: ClientOwner } | null> {
+    const result = await this.verify(clientId, secret);
+    return 'failure' in result ? failed(result.failure) : result;
+  }
+
+  /** `authenticate`, but a failure comes back with its cause, uncounted (the caller counts it). */
+  async verify(
+    clientId: string,
+    secret: string,
+  ): Promise<{ client: ClientRecord; owner: ClientOwner } | { failure: ClientAuthFailureCause }> {
     // An unknown client does the same work as a wrong secret: the HMAC, then a
     // constant-time compare (against a stored-hash-shaped dummy), so the two answers take the same time.
     const presented = this.ctx.keyring.hashSecret(SECRET_PURPOSE, secret.length > 512 ? '' : secret);
@@ -651,11 +660,11 @@ export class ClientsService {
       if (constantTimeEqual(presented, s.hash) && live) matched = true;
     }
     // The caller answers the same invalid_client whatever failed; the metrics say which.
-    if (!client) return failed('unknown_client');
-    if (secret.length > 512 || !matched) return failed('wrong_secret');
-    if (client.status !== 'active') return failed('client_inactive');
+    if (!client) return { failure: 'unknown_client' };
+    if (secret.length > 512 || !matched) return { failure: 'wrong_secret' };
+    if (client.status !== 'active') return { failure: 'client_inactive' };
     const owner = await this.owner(client.ownerUserId);
-    if (owner?.status !== 'active') return failed('owner_inactive');
+    if (owner?.status !== 'active') return { failure: 'owner_inactive' };
     return { client, owner };
   }
 

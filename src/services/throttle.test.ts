@@ -193,6 +193,23 @@ for (const backend of backends) {
       expect((await count(counter, [['r1', 60]], T0 + 59_000)).map((h) => h.count)).toEqual([3]);
     });
 
+    it('peek reads the live counters at one moment and counts nothing', async () => {
+      await count(counter, [['pk1', 60]], T0);
+      await count(counter, [['pk1', 60]], T0 + 1000);
+      await count(counter, [['pk-ended', 10]], T0);
+      const expected = [{ key: 'pk1', count: 2, windowEndsAt: T0 + 60_000 }, undefined, undefined];
+      expect(await counter.peek(['pk1', 'pk-never', 'pk-ended'], T0 + 10_000)).toEqual(expected);
+      expect(await peer.peek(['pk1', 'pk-never', 'pk-ended'], T0 + 10_000)).toEqual(expected);
+      expect(await counter.peek([], T0)).toEqual([]);
+      // A reset counter is still there, at zero, until its window ends.
+      await counter.release([{ key: 'pk1', mode: 'reset' }], T0 + 10_000);
+      expect(await counter.peek(['pk1'], T0 + 10_000)).toEqual([
+        { key: 'pk1', count: 0, windowEndsAt: T0 + 60_000 },
+      ]);
+      expect(await counter.peek(['pk1'], T0 + 60_000)).toEqual([undefined]);
+      expect((await count(counter, [['pk1', 60]], T0 + 10_000)).map((h) => h.count)).toEqual([1]);
+    });
+
     it.skipIf(backend.name === 'redis')('prune deletes the counters whose window has ended', async () => {
       await count(counter, [['p-short', 10]], T0 + 5_000_000);
       await count(counter, [['p-long', 100]], T0 + 5_000_000);
@@ -265,6 +282,57 @@ for (const backend of backends) {
           clock.now().getTime(),
         );
         expect(hits.map((h) => h.count)).toEqual([1, 3, 3]);
+      });
+
+      it('admitVerified counts nothing and writes nothing while no rule has failures', async () => {
+        const service = new ThrottleService(counter, clock);
+        const hitsBefore = throttleHits.slot({ limit: 'client' }).value;
+        for (let i = 0; i < 10; i++) expect(await service.admitVerified(rules('verified'))).toBeUndefined();
+        expect(
+          await counter.peek(
+            rules('verified').map((r) => r.key),
+            clock.now().getTime(),
+          ),
+        ).toEqual([undefined, undefined, undefined]);
+        expect(throttleHits.slot({ limit: 'client' }).value).toBe(hitsBefore);
+      });
+
+      it('admitVerified resets the pair after failures and leaves the others counted', async () => {
+        const service = new ThrottleService(counter, clock);
+        for (let i = 0; i < 2; i++) expect(isThrottled(await service.reserve(rules('after')))).toBe(false);
+        expect(await service.admitVerified(rules('after'))).toBeUndefined();
+        const now = clock.now().getTime();
+        expect(
+          (
+            await counter.peek(
+              rules('after').map((r) => r.key),
+              now,
+            )
+          ).map((c) => c?.count),
+        ).toEqual([0, 2, 2]);
+      });
+
+      it('admitVerified refuses at a limit as reserve does (the first rule at it), counting nothing', async () => {
+        const service = new ThrottleService(counter, clock);
+        for (let i = 0; i < 3; i++) expect(isThrottled(await service.reserve(rules('full')))).toBe(false);
+        clock.advance(20_000);
+        const hitsBefore = throttleHits.slot({ limit: 'client' }).value;
+        const refused = await service.admitVerified(rules('full'));
+        expect(refused && { key: refused.rule.key, retry: refused.retryAfterSeconds }).toEqual({
+          key: 'full:pair',
+          retry: 40,
+        });
+        expect(throttleHits.slot({ limit: 'client' }).value - hitsBefore).toBe(1);
+        const reserved = await service.reserve(rules('full'));
+        expect(isThrottled(reserved) && reserved.rule.key).toBe('full:pair');
+        expect(
+          (
+            await counter.peek(
+              rules('full').map((r) => r.key),
+              clock.now().getTime(),
+            )
+          ).map((c) => c?.count),
+        ).toEqual([3, 3, 3]);
       });
 
       it('the global ceiling refuses an attempt from a fresh pair, with the time left in its window', async () => {

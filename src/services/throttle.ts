@@ -8,7 +8,10 @@
  * atomic increment per rule that returns the new count, so of N concurrent
  * guesses exactly the allowed number go on to be checked and the rest get 429.
  * A failed attempt keeps its reservation (it is the failure count); a
- * successful one gives its reservations back. Rules are checked in order, most
+ * successful one gives its reservations back. Client authentication, whose
+ * secrets are 256-bit random, checks the secret first instead and counts only
+ * failures (`admitVerified`; the argument that this is as exact is in
+ * src/oauth/client-auth.ts). Rules are checked in order, most
  * specific first, and an attempt refused by one rule is counted under none
  * (on PostgreSQL what it counted under earlier rules is given back at once):
  * so one address hammering an account or client uses up only its own
@@ -92,6 +95,11 @@ export interface ThrottleCounter {
    * counts nothing and names the first key at its maximum.
    */
   reserve(entries: readonly CounterEntry[], now: number): Promise<ReserveResult>;
+  /**
+   * Reads without counting: the counter of each key whose window is still running at `now`
+   * (`undefined` for a key with none), in the order given, as of one moment.
+   */
+  peek(keys: readonly string[], now: number): Promise<ReadonlyArray<CounterHit | undefined>>;
   /** Atomically resets or decrements (never below zero) each key whose window is still running. */
   release(entries: readonly CounterRelease[], now: number): Promise<void>;
   /**
@@ -272,6 +280,32 @@ export class StoreThrottleCounter implements ThrottleCounter {
     return { refused, windowEndsAt: row ? Number(row.window_ends_at) : now };
   }
 
+  /** One SELECT (on SQLite a prepared statement run at once, outside any write transaction). */
+  async peek(keys: readonly string[], now: number): Promise<ReadonlyArray<CounterHit | undefined>> {
+    if (keys.length === 0) return [];
+    const rows: ReadonlyArray<{ key: string; count: number; window_ends_at: number }> = this.store
+      .withSqliteHandle
+      ? await this.store.withSqliteHandle(
+          (database) =>
+            sqliteStatement(database, sqlitePeek(keys.length)).all(...keys, now) as Array<{
+              key: string;
+              count: number;
+              window_ends_at: number;
+            }>,
+        )
+      : await this.store.db
+          .selectFrom('throttle_counters')
+          .select(['key', 'count', 'window_ends_at'])
+          .where('key', 'in', keys)
+          .where('window_ends_at', '>', now)
+          .execute();
+    const byKey = new Map(rows.map((row) => [row.key, row]));
+    return keys.map((key) => {
+      const row = byKey.get(key);
+      return row && { key, count: Number(row.count), windowEndsAt: Number(row.window_ends_at) };
+    });
+  }
+
   /** One statement: a key whose window has ended starts a new one at 1, any other goes up by one. */
   private async increment(executor: Executor, entry: CounterEntry, now: number): Promise<CounterHit> {
     const row = await executor
@@ -397,6 +431,12 @@ const SQLITE_INCREMENT = `
       then excluded.window_ends_at else throttle_counters.window_ends_at end
   returning count, window_ends_at`;
 
+/** SQLite: the live counters of `n` keys (then `now`). */
+function sqlitePeek(n: number): string {
+  return `select key, count, window_ends_at from throttle_counters
+    where key in (${Array.from({ length: n }, () => '?').join(', ')}) and window_ends_at > ?`;
+}
+
 /** SQLite: a lease, if fewer than the maximum of its key are live. */
 const SQLITE_ACQUIRE_LEASE = `
   insert into platform_leases (key, lease_id, expires_at)
@@ -458,6 +498,24 @@ for i, key in ipairs(KEYS) do
   end
   out[#out + 1] = count
   out[#out + 1] = ends
+end
+return out
+`;
+
+/** KEYS: counter keys; ARGV[1]: now (ms). Returns {count1, end1, count2, end2, …}, -1 and 0 for a key with no live window. */
+const PEEK_SCRIPT = `
+local now = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local counter = redis.call('HMGET', key, 'c', 'e')
+  local ends = tonumber(counter[2])
+  if ends ~= nil and ends > now then
+    out[#out + 1] = tonumber(counter[1])
+    out[#out + 1] = ends
+  else
+    out[#out + 1] = -1
+    out[#out + 1] = 0
+  end
 end
 return out
 `;
@@ -530,7 +588,7 @@ export async function pingRedis(url: string): Promise<void> {
   }
 }
 
-/** Counters in Redis: one Lua script per reservation or release, so each is atomic. */
+/** Counters in Redis: one Lua script per reservation, look or release, so each is atomic. */
 export class RedisThrottleCounter implements ThrottleCounter {
   private readonly redis: Redis;
   private closed = false;
@@ -548,6 +606,7 @@ export class RedisThrottleCounter implements ThrottleCounter {
     // Errors reach the caller through the failed command; without a listener ioredis would log them itself.
     this.redis.on('error', () => {});
     this.redis.defineCommand('gatehouseThrottleReserve', { lua: RESERVE_SCRIPT });
+    this.redis.defineCommand('gatehouseThrottlePeek', { lua: PEEK_SCRIPT });
     this.redis.defineCommand('gatehouseThrottleRelease', { lua: RELEASE_SCRIPT });
     this.redis.defineCommand('gatehouseLeaseAcquire', { numberOfKeys: 1, lua: ACQUIRE_LEASE_SCRIPT });
     this.redis.defineCommand('gatehouseLeaseRenew', { lua: RENEW_LEASES_SCRIPT });
@@ -595,6 +654,19 @@ export class RedisThrottleCounter implements ThrottleCounter {
         windowEndsAt: Number(reply[2 + 2 * i]),
       })),
     };
+  }
+
+  async peek(keys: readonly string[], now: number): Promise<ReadonlyArray<CounterHit | undefined>> {
+    if (keys.length === 0) return [];
+    const reply = (await this.call('gatehouseThrottlePeek', [
+      keys.length,
+      ...keys.map((key) => this.prefix + key),
+      now,
+    ])) as number[];
+    return keys.map((key, i) => {
+      const count = Number(reply[2 * i]);
+      return count < 0 ? undefined : { key, count, windowEndsAt: Number(reply[2 * i + 1]) };
+    });
   }
 
   async release(entries: readonly CounterRelease[], now: number): Promise<void> {
@@ -691,14 +763,7 @@ export class ThrottleService {
       rules.map((rule) => ({ key: rule.key, windowSeconds: rule.limit.windowSeconds, max: rule.limit.max })),
       now,
     );
-    if ('refused' in result) {
-      const rule = rules[result.refused]!;
-      countThrottleHit(rule.name);
-      return {
-        rule,
-        retryAfterSeconds: Math.max(1, Math.ceil((result.windowEndsAt - now) / 1000)),
-      };
-    }
+    if ('refused' in result) return refusal(rules[result.refused]!, result.windowEndsAt, now);
     return {
       succeeded: () =>
         this.counter.release(
@@ -706,6 +771,33 @@ export class ThrottleService {
           this.clock.now().getTime(),
         ),
     };
+  }
+
+  /**
+   * For an attempt whose secret was checked first and found right (client authentication only:
+   * see src/oauth/client-auth.ts for why that stays exact). Counts nothing: reads the rules'
+   * counters at one moment and refuses the attempt, as `reserve` would have, when a rule is at its
+   * limit (the first such, in the order given); otherwise resets the `reset` rules that have
+   * failures counted, and writes nothing when there are none.
+   */
+  async admitVerified(rules: readonly ThrottleRule[]): Promise<Throttled | undefined> {
+    const now = this.clock.now().getTime();
+    const counters = await this.counter.peek(
+      rules.map((rule) => rule.key),
+      now,
+    );
+    for (const [i, rule] of rules.entries()) {
+      const counter = counters[i];
+      if (counter !== undefined && counter.count >= rule.limit.max)
+        return refusal(rule, counter.windowEndsAt, now);
+    }
+    const resets = rules.filter((rule, i) => rule.onSuccess === 'reset' && (counters[i]?.count ?? 0) > 0);
+    if (resets.length > 0)
+      await this.counter.release(
+        resets.map((rule) => ({ key: rule.key, mode: 'reset' as const })),
+        now,
+      );
+    return undefined;
   }
 
   /** Deletes counters whose window has ended (background maintenance). */
@@ -716,6 +808,12 @@ export class ThrottleService {
   close(): Promise<void> {
     return this.counter.close();
   }
+}
+
+/** A refusal by `rule`, whose window ends at `windowEndsAt` (counted in the metrics). */
+function refusal(rule: ThrottleRule, windowEndsAt: number, now: number): Throttled {
+  countThrottleHit(rule.name);
+  return { rule, retryAfterSeconds: Math.max(1, Math.ceil((windowEndsAt - now) / 1000)) };
 }
 
 export function isThrottled(result: Reservation | Throttled): result is Throttled {

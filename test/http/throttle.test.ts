@@ -1,7 +1,9 @@
 /**
  * Issue 12, throttling, over HTTP on every counter backend (SQLite, PostgreSQL,
- * Redis): attempts are reserved before the password or secret is checked (so
- * concurrent guesses cannot all get through), the counts are shared by two app
+ * Redis): sign-in attempts are reserved before the password is checked and
+ * failed client authentications are counted atomically (so concurrent guesses
+ * cannot all get through), while right client secrets count nothing (so any
+ * number of concurrent requests of one client succeed, issue 17), the counts are shared by two app
  * instances (two "nodes"), a lockout from one address leaves other addresses
  * alone until the global ceiling, a 429 carries Retry-After and RateLimit-*,
  * and a flood of random client IDs does not make Gatehouse forget a client's
@@ -14,6 +16,12 @@ import { runMaintenance } from '../../src/background.js';
 import { ManualClock } from '../../src/clock.js';
 import type { Config, ThrottleLimits } from '../../src/config.js';
 import type { Store } from '../../src/store/index.js';
+import {
+  RedisThrottleCounter,
+  StoreThrottleCounter,
+  type ThrottleCounter,
+  throttleKey,
+} from '../../src/services/throttle.js';
 import { createUser, TEST_PASSWORD } from '../helpers/app.js';
 import { basic, type OAuthFixture, oauthFixture } from '../helpers/oauth.js';
 import { freshRedisPrefix, redisUrl, skipRedis } from '../helpers/redis.js';
@@ -39,6 +47,8 @@ interface Backend {
     config: Partial<Config>;
     /** Whether the two nodes may race in one process (not two SQLite connections: see throttle.test.ts). */
     nodesMayRace: boolean;
+    /** The counters the nodes use, to look at. */
+    counter: ThrottleCounter;
     dispose(): Promise<void>;
   }>;
 }
@@ -54,6 +64,7 @@ const backends: Backend[] = [
         peerStore: () => ts.openPeer(),
         config: {},
         nodesMayRace: dialect.name === 'postgres',
+        counter: new StoreThrottleCounter(ts.store),
         dispose: () => ts.dispose(),
       };
     },
@@ -63,12 +74,18 @@ const backends: Backend[] = [
     skip: skipRedis(),
     async open() {
       const ts = await sqliteCase.open();
+      const redisPrefix = freshRedisPrefix();
+      const counter = new RedisThrottleCounter(redisUrl(), `${redisPrefix}throttle:`);
       return {
         store: ts.store,
         peerStore: async () => ts.store,
-        config: { redisUrl: redisUrl(), redisPrefix: freshRedisPrefix() },
+        config: { redisUrl: redisUrl(), redisPrefix },
         nodesMayRace: true,
-        dispose: () => ts.dispose(),
+        counter,
+        async dispose() {
+          await counter.close();
+          await ts.dispose();
+        },
       };
     },
   },
@@ -91,6 +108,7 @@ for (const backend of backends) {
     let node: OAuthFixture;
     let peer: OAuthFixture;
     let nodesMayRace: boolean;
+    let counter: ThrottleCounter;
     let dispose: () => Promise<void>;
     const clock = new ManualClock('2026-03-01T12:00:00.000Z');
     let n = 0;
@@ -98,6 +116,7 @@ for (const backend of backends) {
     beforeAll(async () => {
       const opened = await backend.open();
       nodesMayRace = opened.nodesMayRace;
+      counter = opened.counter;
       dispose = opened.dispose;
       const config = { ...opened.config, trustProxy: true, throttle: LIMITS };
       node = await oauthFixture(opened.store, { config, clock });
@@ -213,6 +232,60 @@ for (const backend of backends) {
     });
 
     describe('client authentication', () => {
+      /** The counts of the (client, address), address and client ID counters (undefined: none). */
+      async function clientCounts(clientId: string, ip: string) {
+        const counters = await counter.peek(
+          [
+            throttleKey('client:pair', clientId, ip),
+            throttleKey('client:ip', ip),
+            throttleKey('client:id', clientId),
+          ],
+          clock.now().getTime(),
+        );
+        return counters.map((c) => c?.count);
+      }
+
+      it('answers 50 concurrent requests of one client with the right secret, and counts nothing for them', async () => {
+        const client = await node.createClient();
+        const burst = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            token(nodesMayRace && i % 2 ? peer : node, client, '198.51.100.50'),
+          ),
+        );
+        expect(statusCounts(burst)).toEqual({ 200: 50 });
+        expect(await clientCounts(client.id, '198.51.100.50')).toEqual([undefined, undefined, undefined]);
+      });
+
+      it('right secrets among concurrent wrong ones from another address all succeed and take no failure’s place', async () => {
+        const client = await node.createClient();
+        const wrong = { id: client.id, secret: 'wrong' };
+        // 40 failures and 20 successes at once: reserving every attempt, the successes' reservations
+        // met the failures' under the client ID's ceiling of 30.
+        const burst = await Promise.all(
+          Array.from({ length: 60 }, (_, i) =>
+            i % 3 === 2 ? token(node, client, '198.51.100.53') : token(node, wrong, '198.51.100.51'),
+          ),
+        );
+        expect(statusCounts(burst.filter((_, i) => i % 3 !== 2))).toEqual({ 401: 20, 429: 20 });
+        expect(statusCounts(burst.filter((_, i) => i % 3 === 2))).toEqual({ 200: 20 });
+        expect(await clientCounts(client.id, '198.51.100.51')).toEqual([20, 20, 20]);
+        expect(await clientCounts(client.id, '198.51.100.53')).toEqual([undefined, undefined, 20]);
+      });
+
+      it('a success after failures forgets the (client, address) count, not the others', async () => {
+        const client = await node.createClient();
+        const wrong = { id: client.id, secret: 'wrong' };
+        for (let i = 0; i < 15; i++) expect((await token(node, wrong, '198.51.100.52')).statusCode).toBe(401);
+        expect(await clientCounts(client.id, '198.51.100.52')).toEqual([15, 15, 15]);
+        expect((await token(node, client, '198.51.100.52')).statusCode).toBe(200);
+        expect(await clientCounts(client.id, '198.51.100.52')).toEqual([0, 15, 15]);
+        // The pair's budget is whole again: 15 + 15 failures reach the client ID's ceiling of 30.
+        for (let i = 0; i < 15; i++) expect((await token(node, wrong, '198.51.100.52')).statusCode).toBe(401);
+        const locked = await token(node, client, '198.51.100.52');
+        expect(locked.statusCode).toBe(429);
+        expect(rateHeaders(locked)).toMatchObject({ 'ratelimit-limit': '30' });
+      });
+
       it('checks only 20 of 40 concurrent wrong secrets (the rest 429), then refuses a burst with the right one', async () => {
         const client = await node.createClient();
         const burst = await Promise.all(
