@@ -5,10 +5,12 @@ import {
   BearerError,
   ConflictError,
   CsrfError,
+  DatabaseBusyError,
   EscalationDeniedError,
   ForbiddenError,
   InvalidCredentialsError,
   InvalidQueryError,
+  isSqliteBusy,
   MethodNotAllowedError,
   MissingGrantError,
   NotFoundError,
@@ -198,6 +200,18 @@ describe('serializeError', () => {
       { status: 503, headers: {}, body: { error: 'unavailable', message: 'Gatehouse is starting.' } },
     ],
     [
+      'DatabaseBusyError',
+      new DatabaseBusyError(),
+      {
+        status: 503,
+        headers: { 'retry-after': '1' },
+        body: {
+          error: 'unavailable',
+          message: 'The database is busy with other writes; nothing was changed. Try again shortly.',
+        },
+      },
+    ],
+    [
       'BearerError',
       new BearerError(401, 'invalid_token', 'The access token expired.', {
         'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"',
@@ -358,5 +372,15 @@ describe('serializeError', () => {
     expect(isDatabaseDataException(missingTable)).toBe(false);
     expect(serializeError(missingTable).status).toBe(500);
     expect(isDatabaseDataException(Object.assign(new Error('x'), { code: '22003' }))).toBe(false);
+  });
+  it('answers a SQLite "database is locked" that got past the store’s lock wait with the 503, not a 500', () => {
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    const snapshot = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY_SNAPSHOT' });
+    for (const error of [busy, snapshot]) {
+      expect(isSqliteBusy(error)).toBe(true);
+      expect(serializeError(error)).toEqual(serializeError(new DatabaseBusyError()));
+    }
+    expect(isSqliteBusy(Object.assign(new Error('x'), { code: 'SQLITE_BUSYNESS' }))).toBe(false);
+    expect(isSqliteBusy(Object.assign(new Error('locked table'), { code: 'SQLITE_LOCKED' }))).toBe(false);
   });
 });

@@ -228,10 +228,27 @@ export class GatewayTimeoutError extends AppError {
   }
 }
 
-/** 503: not ready (migrations running, database unreachable). */
+/** 503: not ready (migrations running, database unreachable) or busy; `retryAfterSeconds` adds Retry-After. */
 export class UnavailableError extends AppError {
-  constructor(message: string) {
-    super(503, 'unavailable', message);
+  constructor(message: string, retryAfterSeconds?: number) {
+    super(
+      503,
+      'unavailable',
+      message,
+      retryAfterSeconds === undefined ? {} : { headers: { 'retry-after': String(retryAfterSeconds) } },
+    );
+  }
+}
+
+/**
+ * 503: SQLite's write lock stayed with other processes (the cluster's other workers, a CLI
+ * command) for the whole lock wait (src/store/sqlite-lock.ts); the write was not made. `cause` is
+ * SQLite's own error, for the log.
+ */
+export class DatabaseBusyError extends UnavailableError {
+  constructor(cause?: unknown) {
+    super('The database is busy with other writes; nothing was changed. Try again shortly.', 1);
+    if (cause !== undefined) this.cause = cause;
   }
 }
 
@@ -293,6 +310,17 @@ export function isDatabaseDataException(error: unknown): boolean {
   return typeof e?.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code) && typeof e.severity === 'string';
 }
 
+/**
+ * SQLite could not take a lock: SQLITE_BUSY or an extended code of it (SQLITE_BUSY_SNAPSHOT: a
+ * transaction that read, then tried to write after another connection wrote; SQLITE_BUSY_RECOVERY
+ * …); "database is locked" in its message. The store waits and retries these and then throws
+ * DatabaseBusyError; `serializeError` answers one that got past it with that error's 503 too.
+ */
+export function isSqliteBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'));
+}
+
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof OAuthError) {
     return {
@@ -346,6 +374,7 @@ export function serializeError(error: unknown): SerializedError {
       body: { error: 'invalid_request', message: fe.message ?? 'The request is malformed.' },
     };
   }
+  if (isSqliteBusy(error)) return serializeError(new DatabaseBusyError(error));
   if (isDatabaseDataException(error)) {
     return {
       status: 400,

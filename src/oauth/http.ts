@@ -5,7 +5,7 @@
  * routes (fastify's own included) to an RFC 6749 §5.2 body.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, OAuthError, serializeError } from '../errors.js';
+import { AppError, DatabaseBusyError, isSqliteBusy, OAuthError, serializeError } from '../errors.js';
 import { noteError } from '../request-log.js';
 import { NO_STORE_HEADERS } from '../security-headers.js';
 
@@ -90,8 +90,10 @@ export function addFormParser(app: FastifyInstance): void {
 /** Any error raised on an OAuth route, as the OAuth error it means. */
 export function toOAuthError(error: unknown): OAuthError | undefined {
   if (error instanceof OAuthError) return error;
+  if (isSqliteBusy(error)) return toOAuthError(new DatabaseBusyError(error));
   if (error instanceof AppError) {
-    if (error.status === 503) return new OAuthError('temporarily_unavailable', error.message, 503);
+    if (error.status === 503)
+      return new OAuthError('temporarily_unavailable', error.message, 503, { ...error.headers });
     if (error.status === 429) return new OAuthError('slow_down', error.message, 429, { ...error.headers });
     if (error.status < 500) return new OAuthError('invalid_request', error.message);
     return undefined;

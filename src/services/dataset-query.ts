@@ -73,6 +73,10 @@ function connect(file) {
   let db = open.get(file);
   if (!db) {
     db = new Database(file, { readonly: true, fileMustExist: true });
+    // A read in WAL mode waits for no writer; SQLite's own (blocking) wait covers the rare moment
+    // another connection recovers the WAL. It blocks this query process only, which the server
+    // kills at the query's time limit anyway: the server's handle waits without blocking instead
+    // (src/store/sqlite-lock.ts).
     db.pragma('busy_timeout = 5000');
     db.pragma('query_only = 1');
     // Sorts (GROUP BY, ORDER BY, DISTINCT) in SQLite's file mode, not MEMORY: the sorter then packs

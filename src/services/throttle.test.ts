@@ -24,14 +24,13 @@ interface Backend {
   name: string;
   skip: boolean;
   /**
-   * The counter, a second one over the same data (another node), and the one to race against the
-   * first: on SQLite the same one, since two SQLite connections in one process waiting for each
-   * other's write lock block the event loop (another node is another process there).
+   * The counter and a second one over the same data (another node), which race each other (on
+   * SQLite a second connection to the file: the store waits for the other's write lock without
+   * blocking the event loop, src/store/sqlite-lock.ts).
    */
   open(): Promise<{
     counter: ThrottleCounter;
     peer: ThrottleCounter;
-    racer: ThrottleCounter;
     dispose(): Promise<void>;
   }>;
 }
@@ -47,7 +46,6 @@ const backends: Backend[] = [
       return {
         counter,
         peer,
-        racer: dialect.name === 'sqlite' ? counter : peer,
         dispose: () => ts.dispose(),
       };
     },
@@ -62,7 +60,6 @@ const backends: Backend[] = [
       return {
         counter,
         peer,
-        racer: peer,
         async dispose() {
           await counter.close();
           await peer.close();
@@ -78,10 +75,9 @@ for (const backend of backends) {
   describe.skipIf(backend.skip)(`throttle counters (${backend.name})`, () => {
     let counter: ThrottleCounter;
     let peer: ThrottleCounter;
-    let racer: ThrottleCounter;
     let dispose: () => Promise<void>;
     beforeAll(async () => {
-      ({ counter, peer, racer, dispose } = await backend.open());
+      ({ counter, peer, dispose } = await backend.open());
     });
     afterAll(async () => {
       await dispose?.();
@@ -132,7 +128,7 @@ for (const backend of backends) {
 
     it('counts every one of 40 concurrent attempts from two nodes exactly once', async () => {
       const results = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => count(i % 2 === 0 ? counter : racer, [['race', 900]], T0)),
+        Array.from({ length: 40 }, (_, i) => count(i % 2 === 0 ? counter : peer, [['race', 900]], T0)),
       );
       expect(results.map(([hit]) => hit!.count).sort((a, b) => a - b)).toEqual(
         Array.from({ length: 40 }, (_, i) => i + 1),
@@ -146,7 +142,7 @@ for (const backend of backends) {
         { key: 'cap:last', windowSeconds: 3600, max: 100 },
       ];
       const results = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? counter : racer).reserve(entries, T0)),
+        Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? counter : peer).reserve(entries, T0)),
       );
       const counted = results.filter((r) => 'counted' in r);
       expect(counted.map((r) => r.counted[1]!.count).sort()).toEqual([1, 2, 3, 4, 5]);
@@ -247,7 +243,7 @@ for (const backend of backends) {
 
       it('lets exactly the allowed number of concurrent attempts through and refuses the rest', async () => {
         const service = new ThrottleService(counter, clock);
-        const other = new ThrottleService(racer, clock);
+        const other = new ThrottleService(peer, clock);
         const hitsBefore = throttleHits.slot({ limit: 'client' }).value;
         const results = await Promise.all(
           Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? service : other).reserve(rules('burst'))),

@@ -7,18 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
-  CompiledQuery,
-  type DatabaseConnection,
   type DatabaseIntrospector,
   type DatabaseMetadata,
-  type Driver,
   Kysely,
   Migrator,
   PostgresDialect,
   type SchemaMetadata,
-  SqliteDialect,
-  type SqliteDialectConfig,
-  SqliteDriver,
   sql,
   type TableMetadata,
   type Transaction,
@@ -28,6 +22,7 @@ import { observeQuery, type PoolStats } from '../metrics.js';
 import { transactionWithHooks } from './after-commit.js';
 import { buildMigrations } from './migrations/index.js';
 import { SqliteLimitPlugin } from './sqlite-limit.js';
+import { LockWaitingSqliteDialect, LockWaitingSqliteDriver, SQLITE_LOCK_WAIT_MS } from './sqlite-lock.js';
 import type { Database } from './schema/index.js';
 
 export type { Database } from './schema/index.js';
@@ -52,6 +47,11 @@ export interface StoreOptions {
    * transaction is read-only.
    */
   readOnly?: boolean;
+  /**
+   * SQLite: how long a write waits in all for the write lock another process holds before it fails
+   * with DatabaseBusyError (503). Default SQLITE_LOCK_WAIT_MS; tests shorten it.
+   */
+  sqliteLockWaitMs?: number;
 }
 
 export interface Store {
@@ -85,7 +85,10 @@ export interface Store {
    * SQLite only: runs `work` synchronously on the better-sqlite3 handle while this process's
    * Kysely connection is held, so no other query of this process (and no Kysely transaction)
    * runs in between. For bulk work that Kysely would slow down (DataSet loads and exports);
-   * `work` must not keep a transaction open after it returns.
+   * `work` must not keep a transaction open after it returns. When `work` fails with SQLITE_BUSY
+   * (another process has the write lock) it is run again after a pause, until the lock wait ends
+   * (then DatabaseBusyError): so it must change nothing outside the database before it writes, and
+   * write in transactions that take the lock at their start (better-sqlite3's `.immediate`).
    */
   withSqliteHandle?<T>(work: (database: SqliteDatabase.Database) => T): Promise<T>;
   /**
@@ -113,31 +116,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   if (options.databaseUrl)
     return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10, options.readOnly);
   const file = options.sqliteFile ?? ':memory:';
-  return options.readOnly ? openSqliteReadOnly(file) : openSqlite(file);
-}
-
-/**
- * Transactions take SQLite's write lock when they begin (`BEGIN IMMEDIATE`), not at their
- * first write. Several processes share the file (cluster workers, the CLI); a deferred
- * transaction that reads and then writes fails at once with "database is locked" when
- * another process wrote meanwhile, because waiting could deadlock. An immediate one
- * waits for the lock (busy_timeout) instead, so concurrent writers take turns.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-}
-
-class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
-  }
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
-  }
+  const lockWaitMs = options.sqliteLockWaitMs ?? SQLITE_LOCK_WAIT_MS;
+  return options.readOnly ? openSqliteReadOnly(file, lockWaitMs) : openSqlite(file, lockWaitMs);
 }
 
 /** Owner-only: the database holds password hashes, secret HMACs and sealed signing keys. */
@@ -160,20 +140,24 @@ function restrictDatabaseFiles(file: string): void {
   }
 }
 
-function openSqlite(file: string): Store {
+function openSqlite(file: string, lockWaitMs: number): Store {
   if (file !== ':memory:') restrictDatabaseFiles(file);
   const database = new SqliteDatabase(file);
-  // Several worker processes share the file: wait for a lock rather than failing at once
-  // (set first, so that switching to WAL while another process migrates waits too).
-  database.pragma('busy_timeout = 5000');
+  // Switching to WAL needs the lock too, and another process may be migrating: at start-up, before
+  // anything is served, waiting inside the call is harmless.
+  database.pragma(`busy_timeout = ${SQLITE_LOCK_WAIT_MS}`);
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
   database.pragma('synchronous = NORMAL');
   // Sorts and other temporary b-trees in memory: the default opens (and deletes) a temporary
   // file for each, which cost a small ORDER BY query about 25 µs more than the query itself.
   database.pragma('temp_store = MEMORY');
+  // From here on a statement that finds the lock taken fails at once and the driver waits for the
+  // lock asynchronously (src/store/sqlite-lock.ts): a busy timeout would stop the whole process.
+  database.pragma('busy_timeout = 0');
+  const driver = new LockWaitingSqliteDriver(database, withStatementCache(database), lockWaitMs);
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
+    dialect: new LockWaitingSqliteDialect(driver),
     plugins: [new SqliteLimitPlugin()],
     // Statement durations for the metrics (gatehouse_db_query_duration_seconds).
     log: observeQuery,
@@ -181,25 +165,34 @@ function openSqlite(file: string): Store {
   const store = {
     ...makeStore(db, 'sqlite', async () => {
       await db.destroy();
+      // Kysely closes the driver only if it ever used it (a store used through withSqliteHandle alone).
+      if (database.open) database.close();
     }),
-    withSqliteHandle: <T>(work: (handle: SqliteDatabase.Database) => T) =>
-      db.connection().execute(async () => work(database)),
+    withSqliteHandle: <T>(work: (handle: SqliteDatabase.Database) => T) => driver.runExclusive(work),
   };
   return file === ':memory:'
     ? { ...store, sqliteSnapshot: () => database.serialize() }
     : { ...store, sqliteFile: path.resolve(file) };
 }
 
-/** An existing SQLite file, read-only: nothing is created or changed (but SQLite's own -wal/-shm). */
-function openSqliteReadOnly(file: string): Store {
+/**
+ * An existing SQLite file, read-only: nothing is created or changed (but SQLite's own -wal/-shm).
+ * For `gatehouse doctor`, a command of its own with no requests to serve, so it keeps SQLite's own
+ * busy timeout: a reader in WAL mode waits only in rare moments (another connection recovering the
+ * WAL after a crash), and then blocking the command is harmless.
+ */
+function openSqliteReadOnly(file: string, lockWaitMs: number): Store {
   const database = new SqliteDatabase(file, { readonly: true, fileMustExist: true });
-  database.pragma('busy_timeout = 5000');
+  database.pragma(`busy_timeout = ${SQLITE_LOCK_WAIT_MS}`);
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
+    dialect: new LockWaitingSqliteDialect(
+      new LockWaitingSqliteDriver(database, withStatementCache(database), lockWaitMs),
+    ),
     plugins: [new SqliteLimitPlugin()],
   });
   return makeStore(db, 'sqlite', async () => {
     await db.destroy();
+    if (database.open) database.close();
   });
 }
 

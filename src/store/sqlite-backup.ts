@@ -30,6 +30,9 @@ export async function copySqliteDatabase(
   onProgress?: (progress: CopyProgress) => void,
 ): Promise<{ pages: number; bytes: number }> {
   const db = new SqliteDatabase(source, { readonly: true, fileMustExist: true });
+  // `gatehouse backup` and `restore` run as commands of their own, with no requests to serve: SQLite's
+  // blocking wait is fine here (a reader in WAL mode rarely waits at all), unlike in the server
+  // (src/store/sqlite-lock.ts).
   db.pragma('busy_timeout = 5000');
   let step = FIRST_STEP_PAGES;
   let lastRemaining = Number.POSITIVE_INFINITY;

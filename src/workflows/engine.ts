@@ -19,6 +19,7 @@
  */
 import crypto from 'node:crypto';
 import { type ExpressionBuilder, sql } from 'kysely';
+import { DatabaseBusyError, isSqliteBusy } from '../errors.js';
 import { countWorkflowRunFinished, workflowStepDuration } from '../metrics.js';
 import type { ServiceContext } from '../services/context.js';
 import type { Database, WorkflowInstanceStatus } from '../store/schema/index.js';
@@ -102,9 +103,11 @@ function logLineBytes(outcome: StepOutcome): number {
   return jsonBytes(message) + jsonBytes(error) + jsonBytes(summarise(output));
 }
 
+/** SQLite's lock not had within the store's lock wait, or a PostgreSQL serialization failure or deadlock. */
 function isBusy(error: unknown): boolean {
+  if (error instanceof DatabaseBusyError || isSqliteBusy(error)) return true;
   const code = (error as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === '40001' || code === '40P01';
+  return code === '40001' || code === '40P01';
 }
 
 /** Resolves after the event loop has had a turn (I/O callbacks included). */

@@ -45,8 +45,6 @@ interface Backend {
     /** The store a second node opens. */
     peerStore(): Promise<Store>;
     config: Partial<Config>;
-    /** Whether the two nodes may race in one process (not two SQLite connections: see throttle.test.ts). */
-    nodesMayRace: boolean;
     /** The counters the nodes use, to look at. */
     counter: ThrottleCounter;
     dispose(): Promise<void>;
@@ -63,7 +61,6 @@ const backends: Backend[] = [
         store: ts.store,
         peerStore: () => ts.openPeer(),
         config: {},
-        nodesMayRace: dialect.name === 'postgres',
         counter: new StoreThrottleCounter(ts.store),
         dispose: () => ts.dispose(),
       };
@@ -80,7 +77,6 @@ const backends: Backend[] = [
         store: ts.store,
         peerStore: async () => ts.store,
         config: { redisUrl: redisUrl(), redisPrefix },
-        nodesMayRace: true,
         counter,
         async dispose() {
           await counter.close();
@@ -107,7 +103,6 @@ for (const backend of backends) {
   describe.skipIf(backend.skip)(`throttling (${backend.name})`, () => {
     let node: OAuthFixture;
     let peer: OAuthFixture;
-    let nodesMayRace: boolean;
     let counter: ThrottleCounter;
     let dispose: () => Promise<void>;
     const clock = new ManualClock('2026-03-01T12:00:00.000Z');
@@ -115,7 +110,6 @@ for (const backend of backends) {
 
     beforeAll(async () => {
       const opened = await backend.open();
-      nodesMayRace = opened.nodesMayRace;
       counter = opened.counter;
       dispose = opened.dispose;
       const config = { ...opened.config, trustProxy: true, throttle: LIMITS };
@@ -196,7 +190,6 @@ for (const backend of backends) {
         }
         expect((await signIn(peer, email, TEST_PASSWORD, '198.51.100.20')).statusCode).toBe(429);
         expect((await signIn(node, email, TEST_PASSWORD, '198.51.100.20')).statusCode).toBe(429);
-        if (!nodesMayRace) return;
         const other = await account();
         const burst = await Promise.all(
           Array.from({ length: 40 }, (_, i) =>
@@ -248,9 +241,7 @@ for (const backend of backends) {
       it('answers 50 concurrent requests of one client with the right secret, and counts nothing for them', async () => {
         const client = await node.createClient();
         const burst = await Promise.all(
-          Array.from({ length: 50 }, (_, i) =>
-            token(nodesMayRace && i % 2 ? peer : node, client, '198.51.100.50'),
-          ),
+          Array.from({ length: 50 }, (_, i) => token(i % 2 ? peer : node, client, '198.51.100.50')),
         );
         expect(statusCounts(burst)).toEqual({ 200: 50 });
         expect(await clientCounts(client.id, '198.51.100.50')).toEqual([undefined, undefined, undefined]);
@@ -330,7 +321,6 @@ for (const backend of backends) {
         }
         expect((await token(peer, client, '198.51.100.40')).statusCode).toBe(429);
         expect((await token(node, client, '198.51.100.40')).statusCode).toBe(429);
-        if (!nodesMayRace) return;
         const other = await node.createClient();
         const burst = await Promise.all(
           Array.from({ length: 40 }, (_, i) =>
