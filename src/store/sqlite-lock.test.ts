@@ -5,7 +5,9 @@
  * this process: with a synchronous busy timeout its COMMIT (a timer of this process) could not
  * run while the store waited.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
@@ -191,6 +193,37 @@ describe('SQLite write lock held by another connection', () => {
     // The lock free again, the same store writes.
     await sql`insert into lock_test (name) values ('later')`.execute(impatient.db);
     expect(await names()).toEqual(['later']);
+  });
+
+  it('held by another process: a write waits for it with the event loop turning, then runs', async () => {
+    // The other process takes the lock, says so, and commits HOLD_MS later.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const db = new (require(process.argv[1]))(process.argv[2]);
+        db.exec('begin immediate');
+        db.prepare("insert into lock_test (name) values ('process')").run();
+        process.stdout.write('locked\\n');
+        setTimeout(() => { db.exec('commit'); db.close(); }, ${HOLD_MS});`,
+        createRequire(import.meta.url).resolve('better-sqlite3'),
+        file,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('locked')) resolve();
+      });
+      child.on('exit', () => reject(new Error('the locking process ended before it locked')));
+    });
+    const { ticks } = await ticksDuring(() =>
+      sql`insert into lock_test (name) values ('store')`.execute(store.db),
+    );
+    expect(await exited).toBe(0);
+    expect(ticks).toBeGreaterThanOrEqual(3);
+    expect(await names()).toEqual(['process', 'store']);
   });
 
   it('two stores on one file run interleaved read-then-write transactions without an error', async () => {

@@ -54,31 +54,47 @@ const LONGEST_PAUSE_MS = 50;
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Runs `attempt` until it does not fail with SQLITE_BUSY, pausing asynchronously between tries
- * (1, 2, 4 … ms, at most LONGEST_PAUSE_MS, each with jitter so that waiting processes do not retry
- * in step). `retryable(error)` may refuse a retry (a transaction still open). Past `waitMs` the
- * busy error becomes a DatabaseBusyError; any other error is thrown as it is.
+ * Runs `attempt` until it does not fail with SQLITE_BUSY (see `waitOutBusy`).
  */
 export async function retryWhileBusy<T>(
-  attempt: () => T | Promise<T>,
+  attempt: () => T,
   waitMs: number,
   retryable: () => boolean = () => true,
 ): Promise<T> {
-  let deadline: number | undefined;
+  try {
+    return attempt();
+  } catch (error) {
+    return waitOutBusy(error, attempt, waitMs, retryable);
+  }
+}
+
+/**
+ * After `attempt` failed with `error`: when that is SQLITE_BUSY, runs `attempt` again after an
+ * asynchronous pause (1, 2, 4 … ms, at most LONGEST_PAUSE_MS, each with jitter so that waiting
+ * processes do not retry in step) until it does not fail with SQLITE_BUSY. `retryable()` may refuse
+ * a retry (a transaction left open). Past `waitMs` the busy error becomes a DatabaseBusyError; any
+ * other error is thrown as it is.
+ */
+async function waitOutBusy<T>(
+  error: unknown,
+  attempt: () => T,
+  waitMs: number,
+  retryable: () => boolean,
+): Promise<T> {
+  const deadline = performance.now() + waitMs;
   let longest = FIRST_PAUSE_MS;
-  for (;;) {
+  for (let last = error; ; ) {
+    if (!isSqliteBusy(last)) throw last;
+    if (!retryable()) throw new DatabaseBusyError(last);
+    const left = deadline - performance.now();
+    if (left <= 0) throw new DatabaseBusyError(last);
+    // Half the pause fixed, half random ("equal jitter").
+    await pause(Math.min(left, longest / 2 + Math.random() * (longest / 2)));
+    longest = Math.min(LONGEST_PAUSE_MS, longest * 2);
     try {
-      return await attempt();
-    } catch (error) {
-      if (!isSqliteBusy(error)) throw error;
-      if (!retryable()) throw new DatabaseBusyError(error);
-      const now = performance.now();
-      deadline ??= now + waitMs;
-      const left = deadline - now;
-      if (left <= 0) throw new DatabaseBusyError(error);
-      // Half the pause fixed, half random: "equal jitter".
-      await pause(Math.min(left, longest / 2 + Math.random() * (longest / 2)));
-      longest = Math.min(LONGEST_PAUSE_MS, longest * 2);
+      return attempt();
+    } catch (next) {
+      last = next;
     }
   }
 }
@@ -108,10 +124,10 @@ export class LockWaitingSqliteDriver implements Driver {
     return this.#connection;
   }
 
-  async beginTransaction(): Promise<void> {
-    // Run here rather than through the connection, whose retry is for statements outside a
-    // transaction; BEGIN fails with nothing open, so it can always be tried again.
-    await retryWhileBusy(() => this.#connection.run('begin immediate'), this.waitMs);
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    // A statement outside a transaction, so the connection waits for the lock (BEGIN fails with
+    // nothing open, before the transaction's work starts).
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -179,7 +195,7 @@ class LockWaitingConnection implements DatabaseConnection {
   ) {}
 
   /** One statement, synchronously (better-sqlite3), as Kysely's SqliteConnection runs it. */
-  run<R>(text: string, parameters: readonly unknown[] = []): QueryResult<R> {
+  private run<R>(text: string, parameters: readonly unknown[] = []): QueryResult<R> {
     const statement = this.statements.prepare(text);
     if (statement.reader) return { rows: statement.all(parameters) as R[] };
     const { changes, lastInsertRowid } = statement.run(parameters);
@@ -192,17 +208,23 @@ class LockWaitingConnection implements DatabaseConnection {
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const { sql, parameters } = compiledQuery;
-    // Inside a transaction the lock is already held (BEGIN IMMEDIATE): nothing to wait for, and a
-    // statement there is not tried again (the transaction's work has run up to it). Should one meet
-    // SQLITE_BUSY all the same, it is the 503 too; the transaction then rolls back.
-    if (this.database.inTransaction) {
-      try {
-        return Promise.resolve(this.run<R>(sql, parameters));
-      } catch (error) {
-        return Promise.reject(isSqliteBusy(error) ? new DatabaseBusyError(error) : error);
-      }
+    // Whether this statement is one of a transaction, asked before it runs (a failed statement
+    // may have ended its transaction).
+    const inTransaction = this.database.inTransaction;
+    try {
+      return Promise.resolve(this.run<R>(sql, parameters));
+    } catch (error) {
+      // Inside a transaction the lock is already held (BEGIN IMMEDIATE): nothing to wait for, and
+      // the statement is not tried again (the transaction's work ran up to it). Should one meet
+      // SQLITE_BUSY all the same, it is the 503 too, and the transaction rolls back.
+      if (inTransaction) return Promise.reject(isSqliteBusy(error) ? new DatabaseBusyError(error) : error);
+      return waitOutBusy(
+        error,
+        () => this.run<R>(sql, parameters),
+        this.waitMs,
+        () => true,
+      );
     }
-    return retryWhileBusy(() => this.run<R>(sql, parameters), this.waitMs);
   }
 
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
