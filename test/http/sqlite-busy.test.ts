@@ -44,11 +44,12 @@ describe('SQLite write lock held by another process', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const token = (on: OAuthFixture) =>
+  /** A token request; a wrong secret is counted (a write), a right one with clean counters only reads. */
+  const token = (on: OAuthFixture, secret = 'wrong secret') =>
     on.app.inject({
       method: 'POST',
       url: '/oauth2/token',
-      headers: { authorization: basic(client.id, client.secret) },
+      headers: { authorization: basic(client.id, secret) },
       payload: { grant_type: 'client_credentials' },
     });
   const signIn = (on: OAuthFixture) =>
@@ -85,24 +86,29 @@ describe('SQLite write lock held by another process', () => {
         error: 'unavailable',
         message: 'The database is busy with other writes; nothing was changed. Try again shortly.',
       });
+      // Reads wait for no writer (WAL): a right secret, which only reads the counters, gets its token.
+      expect((await token(impatient, client.secret)).statusCode).toBe(200);
     } finally {
       other.exec('rollback');
     }
     expect(await counters()).toBe(before);
   });
 
-  it('released within the lock wait: the request waits for it and succeeds', async () => {
+  it('released within the lock wait: the request waits for it and is answered (a wrong secret: 401, counted)', async () => {
+    const before = await counters();
     other.exec('begin immediate');
     // Committed on a timer of this process: it fires only because the waiting request does not
     // block the event loop.
     const release = setTimeout(() => other.exec('commit'), 50);
     try {
       const response = await token(f);
-      expect(response.statusCode).toBe(200);
+      expect(response.statusCode).toBe(401);
+      expect(response.json()).toMatchObject({ error: 'invalid_client' });
       expect(other.inTransaction).toBe(false);
     } finally {
       clearTimeout(release);
       if (other.inTransaction) other.exec('rollback');
     }
+    expect(await counters()).toBeGreaterThan(before);
   });
 });
