@@ -4,12 +4,13 @@
  *
  * Bytes are counted as they stream, never by holding a body: the request body passes through a
  * `ByteCounter` (a Transform that only adds up chunk lengths) on its way to the upstream, and the
- * upstream's answer is counted by a 'data' listener as it is piped to the caller (`sendResponse`). An answer of Gatehouse's own (401,
- * 403, 404, 502, 504) is counted by its Content-Length. `bytesIn`/`bytesOut` are body bytes, as
+ * upstream's answer chunk by chunk as forward.ts writes it to the caller (`countOut`). An answer
+ * of Gatehouse's own (401, 403, 404, 502, 504) is counted by its Content-Length. `bytesIn`/`bytesOut` are body bytes, as
  * they crossed Gatehouse (headers and chunked framing aside).
  */
 import { performance } from 'node:perf_hooks';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { ForwardObserver } from './forward.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { CallLogsService } from '../../services/call-logs.js';
@@ -44,7 +45,7 @@ export function counted(source: Readable): ByteCounter {
 }
 
 /** A call in progress: the gateway fills in what it learns, step by step. */
-export class GatewayCall {
+export class GatewayCall implements ForwardObserver {
   profileId: number | null = null;
   clientId: string | null = null;
   endpointId: number | null = null;
@@ -62,33 +63,17 @@ export class GatewayCall {
     this.upstreamStartedAt = performance.now();
   }
 
-  /** The upstream answered (its headers are in) or failed: the upstream latency ends here. */
-  upstreamDone(): void {
+  /** The upstream answered (its headers are in: `answered`) or failed: the upstream latency ends here. */
+  upstreamDone(answered: boolean): void {
     if (this.upstreamStartedAt === undefined || this.upstreamLatencyMs !== null) return;
     this.upstreamLatencyMs = Math.round(performance.now() - this.upstreamStartedAt);
+    // The answer's body is the upstream's, counted as it is written (an empty one is 0 bytes,
+    // whatever Content-Length a HEAD answer names).
+    if (answered) this.responseBytes = 0;
   }
 
-  /**
-   * Sends the upstream's answer body to the caller, its bytes counted as fastify pipes them into the
-   * response: a 'data' listener added the moment the pipe is made (the response's 'pipe' event,
-   * before anything flows), not a Transform in between (a stream and its buffering per call).
-   */
-  sendResponse(
-    reply: {
-      raw: { once(event: 'pipe', listener: (source: Readable) => void): unknown };
-      send(body: Readable): unknown;
-    },
-    body: Readable,
-  ): void {
-    this.responseBytes = 0;
-    reply.raw.once('pipe', (source: Readable) => {
-      if (source === body) body.on('data', (chunk: Buffer) => this.countOut(chunk));
-    });
-    void reply.send(body);
-  }
-
-  private countOut(chunk: Buffer): void {
-    (this.responseBytes as number) += chunk.length;
+  countOut(bytes: number): void {
+    (this.responseBytes as number) += bytes;
   }
 
   /**

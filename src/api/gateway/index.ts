@@ -1,7 +1,7 @@
 /**
  * The API platform's proxy (issue 14, spec 003): `/<collection prefix>/<endpoint path>` is
- * forwarded to the collection's upstream URL + the endpoint's upstream path, with
- * `@fastify/reply-from` on undici.
+ * forwarded to the collection's upstream URL + the endpoint's upstream path, on undici
+ * (forward.ts).
  *
  * One catch-all route (`/*`): Gatehouse's own routes are more specific and always win, and a
  * prefix can never be one of their first segments (RESERVED_PREFIXES). A path that names no
@@ -24,14 +24,12 @@
  *      no answer within the endpoint's timeout → 504, both naming the endpoint only.
  *
  * Bodies are never parsed here: the route's only content-type parser hands fastify the raw
- * request stream (through a byte counter), and reply-from pipes it to undici. Nothing is
+ * request stream (through a byte counter), which undici pulls as it sends. Nothing is
  * compressed (the upstream's answer passes through as it came).
  *
  * Every call that got past step 1 is logged when its answer is over (call-log.ts, batched by
  * services/call-logs.ts): refused ones (401, 403, 404 at step 6) with their status as well.
  */
-import type { Readable } from 'node:stream';
-import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   BadGatewayError,
@@ -51,7 +49,8 @@ import type { Admission } from '../../services/platform/limits.js';
 import { API_TOKEN_HEADER, GATEWAY_SCOPE } from '../../services/platform/model.js';
 import { ipAllowed } from '../../services/platform/validation.js';
 import { can, type Principal } from '../../services/principal.js';
-import { counted, type GatewayCall, startCall } from './call-log.js';
+import { counted, startCall } from './call-log.js';
+import { connectionOptions, HOP_BY_HOP, TIMEOUT_CODES, UpstreamForwarder } from './forward.js';
 
 export interface GatewayRouteOptions {
   services: Services;
@@ -61,48 +60,32 @@ export interface GatewayRouteOptions {
 /** The methods an endpoint can have (`ENDPOINT_METHODS`). */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
-/** RFC 9110 §7.6.1 connection-specific headers, and the proxy ones: never forwarded either way. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-/** What the upstream must not see: the caller's credentials, and headers only Gatehouse may set. */
-function upstreamHeaders(
-  request: Pick<FastifyRequest, 'headers' | 'ip' | 'protocol' | 'id'> & {
-    raw: { socket: { remoteAddress?: string | undefined } };
-  },
-  headers: Record<string, string | string[] | undefined>,
-  principal: Principal,
-): Record<string, string | string[] | undefined> {
-  const out: Record<string, string | string[] | undefined> = {};
+/**
+ * What the upstream gets: the caller's headers without its credentials, the hop-by-hop ones (and
+ * those its `Connection` names), `Expect` (Node's server answered it; undici cannot send it), `Host`
+ * (the upstream's own is set when sending) and the headers only Gatehouse may set, which it adds.
+ */
+function upstreamHeaders(request: FastifyRequest, principal: Principal): Record<string, string | string[]> {
+  const headers = request.headers;
+  const out: Record<string, string | string[]> = {};
+  const listed = connectionOptions(headers.connection);
   // for…in over the plain header object: no entries array per call (this runs on every call).
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || name === 'authorization' || name === API_TOKEN_HEADER) continue;
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === API_TOKEN_HEADER) continue;
+    if (name === 'host' || name === 'expect' || (listed.length > 0 && listed.includes(name))) continue;
     if (name.startsWith('x-gatehouse-') || name.startsWith('x-forwarded-') || name === 'forwarded') continue;
-    out[name] = headers[name];
+    out[name] = value;
   }
-  const prior = request.headers['x-forwarded-for'];
+  const prior = headers['x-forwarded-for'];
   const remote = request.raw.socket.remoteAddress ?? request.ip;
   out['x-forwarded-for'] = typeof prior === 'string' && prior.trim() !== '' ? `${prior}, ${remote}` : remote;
   out['x-forwarded-proto'] = request.protocol;
-  if (typeof request.headers.host === 'string') out['x-forwarded-host'] = request.headers.host;
+  if (typeof headers.host === 'string') out['x-forwarded-host'] = headers.host;
   out['x-request-id'] = request.id;
   if (principal.callerId !== undefined) out['x-gatehouse-client-id'] = principal.callerId;
   if (principal.profile !== undefined) out['x-gatehouse-profile'] = String(principal.profile.id);
   return out;
-}
-
-function responseHeaders(headers: Record<string, string | string[] | undefined>) {
-  for (const name of HOP_BY_HOP) delete headers[name];
-  return headers;
 }
 
 /** The policy step: admitted (headers set, the slot given back when the response closes) or a 429 thrown. */
@@ -128,10 +111,10 @@ function describe(endpoint: CatalogEndpoint): string {
   return `"${endpoint.name}" (${endpoint.method} ${endpoint.path})`;
 }
 
-/** reply-from's errors: a timeout is 504; everything else (refused, reset, DNS, TLS) is 502. */
-function upstreamFailure(endpoint: CatalogEndpoint, error: { statusCode?: number; code?: string }): Error {
+/** undici's errors: no answer within the endpoint's timeout is 504; anything else (refused, reset, DNS, TLS) is 502. */
+function upstreamFailure(endpoint: CatalogEndpoint, error: { code?: string }): Error {
   const details = { endpoint: { id: endpoint.id, name: endpoint.name } };
-  if (error.statusCode === 504 || error.code === 'FST_REPLY_FROM_GATEWAY_TIMEOUT') {
+  if (error.code !== undefined && TIMEOUT_CODES.has(error.code)) {
     return new GatewayTimeoutError(
       `The upstream of endpoint ${describe(endpoint)} did not answer within ${endpoint.timeoutMs} ms.`,
       details,
@@ -140,75 +123,14 @@ function upstreamFailure(endpoint: CatalogEndpoint, error: { statusCode?: number
   return new BadGatewayError(`The upstream of endpoint ${describe(endpoint)} could not be reached.`, details);
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The gateway's call in flight (set just before forwarding; null elsewhere). */
-    gatewayCall: Forwarding | null;
-  }
-}
-
-/** What the reply-from callbacks need of a call: kept on the request, so they need no closure per call. */
-interface Forwarding {
-  readonly call: GatewayCall;
-  readonly principal: Principal;
-  readonly limitHeaders: Readonly<Record<string, string>>;
-  readonly endpoint: CatalogEndpoint;
-}
-
-function forwardingOf(request: { gatewayCall: Forwarding | null }): Forwarding {
-  return request.gatewayCall as Forwarding;
-}
-
-/**
- * reply-from's callbacks, the same functions for every call (they find the call on the request),
- * and one options object per endpoint timeout: nothing of it is allocated per call.
- */
-const CALLBACKS = {
-  rewriteRequestHeaders: (request, headers) => {
-    const { call, principal } = forwardingOf(request);
-    call.forwarding();
-    return upstreamHeaders(request, headers, principal);
-  },
-  // Gatehouse's RateLimit-* win over any the upstream sent.
-  rewriteHeaders: (headers, request) => {
-    // (reply-from always passes the request; optional only in its types)
-    const { call, limitHeaders } = forwardingOf(request as { gatewayCall: Forwarding | null });
-    call.upstreamDone();
-    return Object.assign(responseHeaders(headers), limitHeaders);
-  },
-  onResponse: (request, reply, res) => {
-    forwardingOf(request).call.sendResponse(reply, (res as unknown as { stream: Readable }).stream);
-  },
-  onError: (reply, { error }) => {
-    const { call, endpoint } = forwardingOf(reply.request);
-    call.upstreamDone();
-    void reply.send(upstreamFailure(endpoint, error as { statusCode?: number; code?: string }));
-  },
-} satisfies FastifyReplyFromHooks;
-
-const optionsByTimeout = new Map<number, typeof CALLBACKS & { timeout: number }>();
-
-function forwardOptions(endpoint: CatalogEndpoint) {
-  let options = optionsByTimeout.get(endpoint.timeoutMs);
-  if (options === undefined) {
-    options = { ...CALLBACKS, timeout: endpoint.timeoutMs };
-    optionsByTimeout.set(endpoint.timeoutMs, options);
-  }
-  return options;
-}
-
 export async function gatewayRoutes(
   app: FastifyInstance,
   { services, guard }: GatewayRouteOptions,
 ): Promise<void> {
-  await app.register(replyFrom, {
-    // Status codes pass through: no retry on a 503 or a reset (a retried POST could run twice).
-    retryMethods: [],
-    disableRequestLogging: true,
-    undici: { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 },
-  });
+  // Never a retry: status codes and failures pass through (a retried POST could run twice).
+  const forwarder = new UpstreamForwarder();
+  app.addHook('onClose', () => forwarder.close());
   // The body stays a stream: no JSON (or any) parsing in this scope.
-  app.decorateRequest('gatewayCall', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, counted(payload)));
 
@@ -262,8 +184,18 @@ export async function gatewayRoutes(
     const { endpoint } = match;
     call.endpointId = endpoint.id;
     const { headers: limitHeaders } = await admit(services, profile, reply);
-    request.gatewayCall = { call, principal, limitHeaders, endpoint };
-    return reply.from(`${collection.upstreamUrl}${upstreamPathOf(match)}${query}`, forwardOptions(endpoint));
+    await forwarder.forward({
+      request,
+      reply,
+      upstreamUrl: collection.upstreamUrl,
+      pathAndQuery: `${upstreamPathOf(match)}${query}`,
+      headers: upstreamHeaders(request, principal),
+      overrideHeaders: limitHeaders,
+      timeoutMs: endpoint.timeoutMs,
+      observer: call,
+      failure: (error) => upstreamFailure(endpoint, error),
+    });
+    return reply;
   };
 
   app.route({
