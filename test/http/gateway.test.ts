@@ -78,6 +78,17 @@ async function startUpstream(): Promise<Upstream> {
         return;
       }
       if (url.pathname === '/slow') return; // never answers: the endpoint's timeout decides
+      if (url.pathname === '/hop') {
+        // An interim answer first, then one whose Connection header names a hop-by-hop header.
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          connection: 'x-secret-hop',
+          'x-secret-hop': 'for the next hop only',
+        });
+        res.end(JSON.stringify({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        return;
+      }
       res.writeHead(200, {
         'content-type': 'application/json',
         'x-upstream': 'yes',
@@ -209,6 +220,7 @@ for (const dialect of dialects()) {
         OPERATOR,
         CLI_ACTOR,
       );
+      await p.createEndpoint(direct.id, { name: 'Hop', method: 'POST', path: '/hop' }, OPERATOR, CLI_ACTOR);
       const token = await p.createProfile(
         { name: 'Token', authMethod: 'token', collections: [shop.id, direct.id] },
         OPERATOR,
@@ -503,6 +515,48 @@ for (const dialect of dialects()) {
       jwks.keys = [...jwks.keys, { ...(await exportJWK(second.publicKey)), kid: 'k2', alg: 'ES256' }];
       expect((await call(await sign(second.privateKey, 'k2', { tier: 'gold' }))).status).toBe(200);
     });
+    it('drops hop-by-hop headers both ways (those a Connection header names too), and takes Expect: 100-continue', async () => {
+      // node:http, not fetch: fetch will not send Expect or a Connection header of its own.
+      const { status, headers, body } = await new Promise<{
+        status: number;
+        headers: http.IncomingHttpHeaders;
+        body: string;
+      }>((resolve, reject) => {
+        const req = http.request(`${base}/direct/hop`, {
+          method: 'POST',
+          agent: false,
+          headers: {
+            ...withToken(),
+            'content-type': 'text/plain',
+            expect: '100-continue',
+            connection: 'keep-alive, x-drop-me',
+            'x-drop-me': 'for Gatehouse only',
+            'x-kept': 'yes',
+          },
+        });
+        req.on('continue', () => req.end('hello'));
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+        });
+        req.on('error', reject);
+        req.flushHeaders();
+      });
+      expect(status).toBe(200);
+      expect(headers['x-secret-hop']).toBeUndefined();
+      expect(headers['x-request-id']).toBeDefined();
+      const echo = JSON.parse(body) as { headers: Record<string, string>; body: string };
+      expect(echo.body).toBe('hello');
+      expect(echo.headers['x-kept']).toBe('yes');
+      expect(echo.headers['x-drop-me']).toBeUndefined();
+      expect(echo.headers.expect).toBeUndefined();
+      expect(echo.headers.host).toBe(new URL(upstream.url).host);
+    });
+
     it('answers HEAD through the GET endpoint: the upstream sees HEAD, the caller gets its headers and no body', async () => {
       const res = await fetch(`${base}/shop/orders/42/items/7?q=1`, { method: 'HEAD', headers: withToken() });
       expect(res.status).toBe(200);

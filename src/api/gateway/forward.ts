@@ -85,7 +85,10 @@ function upstreamBaseOf(upstreamUrl: string): UpstreamBase {
 const PLAIN_TARGET = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/;
 
 /** A collection's upstream URL (validated http(s), possibly with a base path) + path + query. */
-export function upstreamTarget(upstreamUrl: string, pathAndQuery: string): { base: UpstreamBase; path: string } {
+export function upstreamTarget(
+  upstreamUrl: string,
+  pathAndQuery: string,
+): { base: UpstreamBase; path: string } {
   const base = upstreamBaseOf(upstreamUrl);
   const joined = `${base.basePath}${pathAndQuery}`;
   if (PLAIN_TARGET.test(joined)) return { base, path: joined };
@@ -120,7 +123,10 @@ export interface ForwardRequest {
 }
 
 /** undici's error codes for an upstream that took longer than the endpoint's timeout to answer. */
-export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+export const TIMEOUT_CODES: ReadonlySet<string> = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
 
 export class UpstreamForwarder {
   private readonly agent = new Agent(UPSTREAM_POOL);

@@ -72,7 +72,8 @@ function upstreamHeaders(request: FastifyRequest, principal: Principal): Record<
   // for…in over the plain header object: no entries array per call (this runs on every call).
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === API_TOKEN_HEADER) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === API_TOKEN_HEADER)
+      continue;
     if (name === 'host' || name === 'expect' || (listed.length > 0 && listed.includes(name))) continue;
     if (name.startsWith('x-gatehouse-') || name.startsWith('x-forwarded-') || name === 'forwarded') continue;
     out[name] = value;
