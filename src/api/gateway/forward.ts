@@ -225,9 +225,17 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     // An HTTP/1 connection cannot take the next request before this one's body is read: close it
     // when the upstream answered before the caller finished sending.
     if (!request.raw.complete) headers.connection = 'close';
+    try {
+      reply.raw.writeHead(statusCode, headers);
+    } catch (error) {
+      // A header Node will not write (undici's parser is more lenient): nothing was sent yet, so
+      // the caller gets the 502 and the upstream's answer is dropped.
+      controller.abort(error as Error);
+      this.fail(error as Error);
+      return;
+    }
     this.started = true;
     reply.hijack();
-    reply.raw.writeHead(statusCode, headers);
     this.settle();
   }
 
