@@ -433,5 +433,94 @@ for (const dialect of dialects()) {
         await node2.epochs.stop();
       }
     });
+
+    it("keeps jwt access profiles off the instance's own issuers, both ways, changing nothing", async () => {
+      const jwt = (issuer: string) => ({ jwksUrl: 'https://idp.example.org/jwks', issuer });
+      const refusal = async (work: Promise<unknown>) => {
+        try {
+          await work;
+        } catch (error) {
+          const e = error as { status: number; code: string; message: string; details: unknown };
+          return { status: e.status, code: e.code, message: e.message, details: e.details };
+        }
+        return 'accepted';
+      };
+      const profiles = async () =>
+        Number(
+          (
+            await ts.store.db
+              .selectFrom('access_profiles')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      const own = await services.domains.create(
+        { hostname: 'own.example.com', enabled: false },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      const [profilesBefore, eventsBefore] = [await profiles(), await events()];
+      // The configured issuer, and a registered domain's (disabled: enabled later, it would be).
+      expect(
+        await refusal(
+          services.platform.createProfile(
+            { name: 'Own', authMethod: 'jwt', jwt: jwt('https://gatehouse.example.com') },
+            OPERATOR,
+            CLI_ACTOR,
+          ),
+        ),
+      ).toEqual({
+        status: 409,
+        code: 'conflict',
+        message:
+          '"jwt.issuer" https://gatehouse.example.com is Gatehouse\'s own issuer (GATEHOUSE_ISSUER): Gatehouse checks its own tokens itself, a jwt profile is for an outside identity provider\'s.',
+        details: { field: 'jwt.issuer' },
+      });
+      expect(
+        await refusal(
+          services.platform.createProfile(
+            { name: 'Own', authMethod: 'jwt', jwt: jwt('https://own.example.com') },
+            OPERATOR,
+            CLI_ACTOR,
+          ),
+        ),
+      ).toMatchObject({
+        status: 409,
+        message: expect.stringContaining('(the custom domain own.example.com)'),
+      });
+      // Another scheme or a path is another issuer: an outside one.
+      const outside = await services.platform.createProfile(
+        { name: 'Outside', authMethod: 'jwt', jwt: jwt('https://id.example.org') },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      expect(
+        await refusal(
+          services.platform.updateProfile(
+            outside.profile.id,
+            { jwt: jwt('https://own.example.com') },
+            OPERATOR,
+            CLI_ACTOR,
+          ),
+        ),
+      ).toMatchObject({ status: 409, details: { field: 'jwt.issuer' } });
+      // And a domain cannot be registered under an issuer a jwt profile already names.
+      expect(
+        await refusal(services.domains.create({ hostname: 'id.example.org' }, OPERATOR, CLI_ACTOR)),
+      ).toEqual({
+        status: 409,
+        code: 'conflict',
+        message:
+          'https://id.example.org is the issuer of the jwt access profile "Outside"; as a custom domain it would be one of Gatehouse\'s own issuers, whose tokens no jwt profile checks. Give the profile its identity provider\'s issuer first.',
+        details: { field: 'hostname' },
+      });
+      expect(await profiles()).toBe(profilesBefore + 1);
+      expect(await events()).toBe(eventsBefore + 1);
+      expect((await services.platform.getProfile(outside.profile.id, OPERATOR)).jwt?.issuer).toBe(
+        'https://id.example.org',
+      );
+      await services.platform.deleteProfile(outside.profile.id, OPERATOR, CLI_ACTOR);
+      await services.domains.delete(own.id, OPERATOR, CLI_ACTOR);
+    });
   });
 }

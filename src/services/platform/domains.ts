@@ -131,6 +131,29 @@ function hostKey(host: string): string {
 }
 
 /**
+ * What makes `issuer` one of this instance's own issuers, if it is: GATEHOUSE_ISSUER, or a
+ * registered custom domain's (enabled or not: one enabled later would be). A jwt access profile
+ * must never name one: the guard gives tokens of its own issuers to its own check, so such a profile
+ * would take no token while the domain is enabled, and Gatehouse's own tokens of that host (signed
+ * with its key) while it is disabled.
+ */
+export async function ownIssuerSource(
+  db: Executor,
+  config: Pick<Config, 'tls' | 'trustProxy' | 'issuer'>,
+  issuer: string,
+): Promise<string | undefined> {
+  if (issuer === config.issuer) return 'GATEHOUSE_ISSUER';
+  const prefix = `${domainScheme(config)}://`;
+  if (!issuer.startsWith(prefix)) return undefined;
+  const domain = await db
+    .selectFrom('platform_domains')
+    .select('hostname')
+    .where('hostname', '=', issuer.slice(prefix.length))
+    .executeTakeFirst();
+  return domain ? `the custom domain ${domain.hostname}` : undefined;
+}
+
+/**
  * The scheme of a domain's issuer, one for the whole instance (so a domain has one issuer, not one
  * per request): https when Gatehouse serves TLS, when a trusted proxy in front terminates it, or
  * when the configured issuer is https; plain http only for a plain-http development instance.
@@ -579,6 +602,17 @@ export class DomainsService {
         .where('hostname', '=', hostname)
         .executeTakeFirst();
       if (taken) throw this.conflict(hostname);
+      const issuer = this.issuerOf(hostname);
+      const claimedBy = await tx
+        .selectFrom('access_profiles')
+        .select('name')
+        .where('jwt_issuer', '=', issuer)
+        .executeTakeFirst();
+      if (claimedBy)
+        throw new ConflictError(
+          `${issuer} is the issuer of the jwt access profile "${claimedBy.name}"; as a custom domain it would be one of Gatehouse's own issuers, whose tokens no jwt profile checks. Give the profile its identity provider's issuer first.`,
+          { field: 'hostname' },
+        );
       const now = this.now();
       let row: { id: number };
       try {

@@ -38,6 +38,7 @@ import { can, OPERATOR, type Principal } from '../principal.js';
 import { NO_SUCH_ROW, rowIdOf } from '../row-id.js';
 import { nameKey } from '../text.js';
 import { type CatalogProfile, type GatewayCatalog, jwtOf, loadCatalog, policyLimitsOf } from './catalog.js';
+import { ownIssuerSource } from './domains.js';
 import {
   endpointsFromOpenApi,
   fetchOpenApiText,
@@ -882,6 +883,16 @@ export class PlatformService {
     };
   }
 
+  /** 409 when a jwt profile's issuer is one of the instance's own (see `ownIssuerSource`). */
+  private async refuseOwnIssuer(tx: Executor, issuer: string): Promise<void> {
+    const source = await ownIssuerSource(tx, this.ctx.config, issuer);
+    if (source === undefined) return;
+    throw new ConflictError(
+      `"jwt.issuer" ${issuer} is Gatehouse's own issuer (${source}): Gatehouse checks its own tokens itself, a jwt profile is for an outside identity provider's.`,
+      { field: 'jwt.issuer' },
+    );
+  }
+
   async createProfile(input: ProfileInput, principal: Principal, actor: Actor): Promise<IssuedProfile> {
     this.require(principal);
     const name = validateName(input.name, 'Profile name');
@@ -893,6 +904,7 @@ export class PlatformService {
     if (authMethod !== 'jwt' && input.jwt !== undefined && input.jwt !== null)
       throw new ValidationError('"jwt" is only for profiles whose authMethod is jwt.', { field: 'jwt' });
     const { id, credentials } = await this.write(actor, async (tx) => {
+      if (jwt) await this.refuseOwnIssuer(tx, jwt.issuer);
       const collections = await this.collectionIds(input.collections, tx);
       const policyId = await this.policyIdOf(input.policyId, tx);
       const now = this.now();
@@ -1011,6 +1023,7 @@ export class PlatformService {
         if (before.auth_method !== 'jwt')
           throw new ValidationError('"jwt" is only for profiles whose authMethod is jwt.', { field: 'jwt' });
         const jwt = validateJwt(input.jwt);
+        await this.refuseOwnIssuer(tx, jwt.issuer);
         Object.assign(jwtChanges, {
           jwt_jwks_url: jwt.jwksUrl,
           jwt_issuer: jwt.issuer,
