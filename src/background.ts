@@ -13,8 +13,9 @@
  *   - audit retention every hour: delete events older than GATEHOUSE_AUDIT_RETENTION_DAYS,
  *     1,000 per statement with a turn of the event loop between statements. Every serving
  *     process runs it; when two pick the same oldest batch, one deletes it and the other finds
- *     nothing left and stops, so they do not pile up. The API platform's call logs and per-minute
- *     counters older than GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS go in the same run, the same way.
+ *     nothing left and stops, so they do not pile up. The API platform's call logs and their
+ *     per-minute and per-hour counters older than GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS go in the
+ *     same run, the same way.
  *
  * The batched `last_used_at` writes and the gateway's call-log buffer are flushed when the app
  * closes (app.ts), since they belong to the requests it served.
@@ -104,13 +105,13 @@ export async function pruneAudit(services: Services, signal?: AbortSignal): Prom
   return deleted;
 }
 
-/** Deletes API platform call logs and per-minute counters older than the configured retention (none when 0). */
+/** Deletes API platform call logs and their per-minute and per-hour counters older than the configured retention (none when 0). */
 export async function pruneCallLogs(services: Services, signal?: AbortSignal): Promise<number> {
   const days = services.ctx.config.platformLogRetentionDays;
-  const { logs, minutes } = await services.callLogs.prune(days, { signal });
-  if (logs > 0 || minutes > 0)
+  const { logs, minutes, hours } = await services.callLogs.prune(days, { signal });
+  if (logs > 0 || minutes > 0 || hours > 0)
     services.ctx.log.info(
-      { deleted: logs, minutes, retentionDays: days },
+      { deleted: logs, minutes, hours, retentionDays: days },
       'API platform call-log retention: pruned old calls',
     );
   return logs;

@@ -68,7 +68,7 @@ export interface Config {
   readonly keyRotationDays: number;
   /** Delete audit events older than N days (in small batches, by the serving process); 0 = keep all. */
   readonly auditRetentionDays: number;
-  /** Delete API platform call logs and their per-minute counters older than N days (hourly, in small batches); 0 = keep all. */
+  /** Delete API platform call logs and their per-minute and per-hour counters older than N days (hourly, in small batches); 0 = keep all. */
   readonly platformLogRetentionDays: number;
   /** Number of HTTP worker processes; 1 = a single process. */
   readonly workers: number;
@@ -388,7 +388,7 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
     variable: 'GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS',
     default: '30',
     meaning:
-      'API platform: delete call logs and their per-minute counters older than N days (0–36500; 0 = keep everything), 1,000 per statement, hourly; see [Call logs and counters](#call-logs-and-counters)',
+      'API platform: delete call logs and their per-minute and per-hour counters older than N days (0–36500; 0 = keep everything), 1,000 per statement, hourly; see [Call logs and counters](#call-logs-and-counters)',
   },
   {
     variable: 'GATEHOUSE_GATEWAY_JWKS_COOLDOWN_SECONDS',

@@ -122,7 +122,7 @@ export const CallStatsQuery = Type.Object(
 
 export const callStatsSchema = {
   summary: 'API platform counters for a dashboard',
-  description: `Needs \`gateway.manage\`. Calls, errors, bytes and upstream latency (average, and p50/p95/p99 as histogram bucket bounds) per endpoint or per profile over a range of at most ${STATS_MAX_DAYS} days, and calls per bucket of time. Summed from per-minute counters.`,
+  description: `Needs \`gateway.manage\`. Calls, errors, bytes and upstream latency (average, and p50/p95/p99 as histogram bucket bounds) per endpoint or per profile over a range of at most ${STATS_MAX_DAYS} days, and calls per bucket of time. Summed from per-hour and per-minute counters (whole hours from the hours, the edges from the minutes).`,
   querystring: CallStatsQuery,
   response: {
     200: Obj(

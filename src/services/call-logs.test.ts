@@ -13,7 +13,16 @@ import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { pruneCallLogs } from '../background.js';
 import type { ManualClock } from '../clock.js';
 import { registry } from '../metrics.js';
-import { type CallLog, type CallLogEntry, type CallLogQuery, CallLogsService } from './call-logs.js';
+import {
+  CALL_LATENCY_BOUNDS_MS,
+  type CallCounters,
+  type CallLog,
+  type CallLogEntry,
+  type CallLogQuery,
+  CallLogsService,
+  type CallStats,
+  latencyBucket,
+} from './call-logs.js';
 import { CLI_ACTOR } from './context.js';
 import type { Services } from './index.js';
 import { OPERATOR, type Principal } from './principal.js';
@@ -40,6 +49,94 @@ function entry(overrides: Partial<CallLogEntry> = {}): CallLogEntry {
     ip: '127.0.0.1',
     ...overrides,
   };
+}
+
+/** A small deterministic generator (mulberry32), so a failing case can be replayed. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/**
+ * What `stats` must answer, computed from the calls themselves (no counters, no SQL): every call
+ * whose minute overlaps [from, to), summed per group and per bucket, percentiles by the bucket
+ * bounds. Groups whose ids name nothing (so every name is null), most calls first, ties by key.
+ */
+function referenceStats(
+  calls: readonly CallLogEntry[],
+  from: string,
+  to: string,
+  by: 'endpoint' | 'profile',
+  bucketSeconds: number,
+): Pick<CallStats, 'totals' | 'items' | 'series'> {
+  const fromMinute = Math.floor(Date.parse(from) / 60_000);
+  const toMinute = Math.ceil(Date.parse(to) / 60_000);
+  const minuteOf = (c: CallLogEntry) => Math.floor(Date.parse(c.time) / 60_000);
+  const inRange = calls.filter((c) => minuteOf(c) >= fromMinute && minuteOf(c) < toMinute);
+  const countersOf = (group: readonly CallLogEntry[]): CallCounters => {
+    const latencies = group.flatMap((c) => (c.upstreamLatencyMs === null ? [] : [c.upstreamLatencyMs]));
+    const histogram = CALL_LATENCY_BOUNDS_MS.map(() => 0);
+    for (const ms of latencies) histogram[latencyBucket(ms)]! += 1;
+    const percentile = (p: number) => {
+      if (latencies.length === 0) return null;
+      const rank = Math.ceil(p * latencies.length);
+      const b = histogram.findIndex((_, i) => histogram.slice(0, i + 1).reduce((x, y) => x + y) >= rank);
+      return CALL_LATENCY_BOUNDS_MS[b]!;
+    };
+    const sum = (f: (c: CallLogEntry) => number) => group.reduce((n, c) => n + f(c), 0);
+    return {
+      calls: group.length,
+      errors: group.filter((c) => c.status >= 500).length,
+      clientErrors: group.filter((c) => c.status >= 400 && c.status < 500).length,
+      bytesIn: sum((c) => c.bytesIn),
+      bytesOut: sum((c) => c.bytesOut),
+      latencyMs: {
+        count: latencies.length,
+        average:
+          latencies.length === 0
+            ? null
+            : Math.round((latencies.reduce((n, ms) => n + ms, 0) / latencies.length) * 10) / 10,
+        p50: percentile(0.5),
+        p95: percentile(0.95),
+        p99: percentile(0.99),
+      },
+    };
+  };
+  const keyOf = (c: CallLogEntry) =>
+    by === 'endpoint' ? [c.collectionId, c.endpointId ?? 0] : [c.profileId ?? 0];
+  const groups = new Map<string, CallLogEntry[]>();
+  for (const c of inRange) {
+    const key = keyOf(c).join(':');
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  const named = (id: number) => (id === 0 ? null : { id, name: null });
+  const items = [...groups.values()]
+    .sort((a, b) => {
+      const [ka, kb] = [keyOf(a[0]!), keyOf(b[0]!)];
+      return b.length - a.length || ka[0]! - kb[0]! || (ka[1] ?? 0) - (kb[1] ?? 0);
+    })
+    .map((group) => {
+      const key = keyOf(group[0]!);
+      return by === 'endpoint'
+        ? { collection: { id: key[0]!, name: null }, endpoint: named(key[1]!), ...countersOf(group) }
+        : { profile: named(key[0]!), ...countersOf(group) };
+    });
+  const step = bucketSeconds / 60;
+  const series: CallStats['series'] = [];
+  for (let b = Math.floor(fromMinute / step) * step; b < toMinute; b += step) {
+    const inBucket = inRange.filter((c) => minuteOf(c) >= b && minuteOf(c) < b + step);
+    series.push({
+      start: new Date(b * 60_000).toISOString(),
+      calls: inBucket.length,
+      errors: inBucket.filter((c) => c.status >= 500).length,
+    });
+  }
+  return { totals: countersOf(inRange), items, series };
 }
 
 async function droppedMetric(reason: string): Promise<number> {
@@ -75,6 +172,7 @@ for (const dialect of dialects()) {
     const clear = async () => {
       await ts.store.db.deleteFrom('platform_call_logs').execute();
       await ts.store.db.deleteFrom('platform_call_minutes').execute();
+      await ts.store.db.deleteFrom('platform_call_hours').execute();
     };
 
     it('writes calls in batches of batchRows, all of them, when flushed', async () => {
@@ -372,6 +470,141 @@ for (const dialect of dialects()) {
       }
     });
 
+    it('answers a range from whole hours and its ragged minutes exactly as the calls add up, on any edges and buckets', async () => {
+      await clear();
+      const next = random(22);
+      const day0 = Date.parse('2026-02-10T00:00:00.000Z');
+      const h = (hours: number, minutes = 0, seconds = 0) =>
+        new Date(day0 + hours * 3_600_000 + minutes * 60_000 + seconds * 1000).toISOString();
+      const statuses = [200, 200, 200, 201, 404, 401, 429, 500, 502, 504];
+      const calls: CallLogEntry[] = [];
+      for (let i = 0; i < 3000; i++) {
+        // A third in eight busy minutes (many calls to one minute row), the rest anywhere in 4 days.
+        const ms =
+          next() < 0.3
+            ? day0 + Math.floor(next() * 8) * 11 * 3_600_000 + 17 * 60_000 + Math.floor(next() * 60_000)
+            : day0 + Math.floor(next() * 4 * 86_400_000);
+        const combo = Math.floor(next() * 12);
+        calls.push(
+          entry({
+            time: new Date(ms).toISOString(),
+            // Ids that name nothing, so every name in the answer is null.
+            collectionId: 101 + (combo % 3),
+            profileId: combo % 5 === 0 ? null : 201 + (combo % 4),
+            endpointId: combo % 7 === 0 ? null : 301 + (combo % 6),
+            status: statuses[Math.floor(next() * statuses.length)]!,
+            upstreamLatencyMs: next() < 0.1 ? null : Math.floor(next() ** 3 * 300_000),
+            bytesIn: Math.floor(next() * 5000),
+            bytesOut: Math.floor(next() * 50_000),
+            requestId: `h${i}`,
+          }),
+        );
+      }
+      const writer = new CallLogsService(services.ctx, { batchRows: 250 });
+      for (const c of calls) writer.record(c);
+      await writer.flush();
+
+      // The hourly level is the minutes added up by hour, column for column.
+      const numeric = (row: Record<string, unknown>) =>
+        Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+      const minuteRows = await ts.store.db.selectFrom('platform_call_minutes').selectAll().execute();
+      const rolledUp = new Map<string, Record<string, number>>();
+      for (const { id: _id, minute, ...row } of minuteRows.map(numeric)) {
+        const key = `${Math.floor(minute! / 60)}:${row.collection_id}:${row.profile_id}:${row.endpoint_id}`;
+        const into = rolledUp.get(key);
+        if (into === undefined) rolledUp.set(key, { hour: Math.floor(minute! / 60), ...row });
+        else for (const [k, v] of Object.entries(row)) if (!k.endsWith('_id')) into[k] = into[k]! + v;
+      }
+      const hourRows = (await ts.store.db.selectFrom('platform_call_hours').selectAll().execute()).map(
+        ({ id: _id, ...row }) => numeric(row),
+      );
+      expect(hourRows.length).toBeLessThan(minuteRows.length);
+      const byKey = (a: Record<string, number>, b: Record<string, number>) =>
+        a.hour! - b.hour! ||
+        a.collection_id! - b.collection_id! ||
+        a.profile_id! - b.profile_id! ||
+        a.endpoint_id! - b.endpoint_id!;
+      expect(hourRows.sort(byKey)).toEqual([...rolledUp.values()].sort(byKey));
+
+      const ranges: Array<[from: string, to: string, bucket: number | undefined]> = [
+        [h(0), h(96), undefined], // whole hours only; hourly points
+        [h(0), h(96), 86_400],
+        [h(0), h(96), 21_600],
+        [h(11, 17, 30), h(59, 42, 10), undefined], // ragged at both ends
+        [h(11, 17, 30), h(59, 42, 10), 3600],
+        [h(11, 17), h(35), 300], // ragged start, whole end; points finer than an hour
+        [h(24), h(47, 59, 59), 900], // whole start, ragged end
+        [h(22, 30), h(23, 45), 60], // across an hour's edge without a whole hour
+        [h(5, 10), h(5, 50), undefined], // inside one hour
+        [h(10, 0, 1), h(12), 900], // a partial first minute counts whole
+        [h(-2), h(3, 30), 3600], // from before the first call
+        [h(1, 30), h(49, 30), 3600], // hourly points over ragged edges
+      ];
+      for (const [from, to, bucket] of ranges) {
+        for (const by of ['endpoint', 'profile'] as const) {
+          const got = await writer.stats(
+            { from, to, by, ...(bucket === undefined ? {} : { bucket }) },
+            OPERATOR,
+          );
+          expect(
+            { totals: got.totals, items: got.items, series: got.series },
+            `${from} – ${to}, ${bucket} s, by ${by}`,
+          ).toEqual(referenceStats(calls, from, to, by, got.bucketSeconds));
+        }
+      }
+
+      // Whole hours come from the hourly level: without the minutes, they answer the same.
+      await ts.store.db.deleteFrom('platform_call_minutes').execute();
+      const hoursOnly = await writer.stats({ from: h(0), to: h(96), bucket: 3600 }, OPERATOR);
+      expect({ totals: hoursOnly.totals, items: hoursOnly.items, series: hoursOnly.series }).toEqual(
+        referenceStats(calls, h(0), h(96), 'endpoint', 3600),
+      );
+    });
+
+    it('prunes the counters of both levels by whole hours, so they keep agreeing at the cutoff', async () => {
+      await clear();
+      // The cutoff (30 days before now) falls at 12:25:30, inside the hour from 12:00.
+      clock.set('2026-03-01T12:25:30.000Z');
+      const cutoff = Date.parse('2026-01-30T12:25:30.000Z');
+      const hour = Date.parse('2026-01-30T12:00:00.000Z');
+      const iso = (ms: number) => new Date(ms).toISOString();
+      // Ids that name nothing (as the reference answers).
+      const call = (ms: number, endpointId = 301) =>
+        entry({ time: iso(ms), collectionId: 101, endpointId, requestId: String(ms) });
+      // Five minute rows and four hour rows (hours 9, 10 twice, 11) before the cutoff's hour: both levels go.
+      const before = [
+        call(hour - 3 * 3_600_000 + 5 * 60_000),
+        call(hour - 2 * 3_600_000 + 5 * 60_000, 302),
+        call(hour - 2 * 3_600_000 + 6 * 60_000),
+        call(hour - 61 * 60_000),
+        call(hour - 1),
+      ];
+      // In the cutoff's hour but before the cutoff: the calls go, their minutes and hour stay.
+      const early = [call(hour + 5 * 60_000), call(cutoff - 1, 302)];
+      const kept = [call(cutoff), call(hour + 59 * 60_000), call(Date.parse('2026-03-01T12:25:30.000Z'))];
+      const writer = new CallLogsService(services.ctx, { batchRows: 4 });
+      for (const c of [...before, ...early, ...kept]) writer.record(c);
+      await writer.flush();
+      expect(await writer.prune(30, { batchSize: 2 })).toEqual({ logs: 7, minutes: 5, hours: 4 });
+      expect((await writer.query({ limit: 200 }, OPERATOR)).items.map((c) => c.time).sort()).toEqual(
+        kept.map((c) => c.time),
+      );
+      const left = [...early, ...kept];
+      for (const [from, to, bucket] of [
+        [iso(hour - 4 * 3_600_000), iso(hour + 2 * 3_600_000), 3600],
+        [iso(hour - 4 * 3_600_000), iso(hour + 2 * 3_600_000), 300],
+        [iso(hour + 3 * 60_000), iso(hour + 3_600_000 + 90_000), 60],
+        [iso(hour), iso(hour + 3_600_000), 3600],
+      ] as const) {
+        const got = await writer.stats({ from, to, bucket }, OPERATOR);
+        expect({ totals: got.totals, items: got.items, series: got.series }, `${from} – ${to}`).toEqual(
+          referenceStats(left, from, to, 'endpoint', bucket),
+        );
+      }
+      expect(await writer.prune(30)).toEqual({ logs: 0, minutes: 0, hours: 0 });
+      clock.set(T0);
+    });
+
     it('prunes calls and counters older than the retention, in batches; 0 keeps everything', async () => {
       await clear();
       clock.set(T0);
@@ -384,10 +617,10 @@ for (const dialect of dialects()) {
       for (const time of [cutoff, cutoff + 1, Date.parse(T0)])
         writer.record(entry({ time: iso(time), requestId: 'kept' }));
       await writer.flush();
-      expect(await writer.prune(0)).toEqual({ logs: 0, minutes: 0 });
+      expect(await writer.prune(0)).toEqual({ logs: 0, minutes: 0, hours: 0 });
       // Minutes (the cutoff is a whole minute): cutoff-3m, -2m, -61s (→ -2m) and -1ms (→ -1m) are
       // before it; the cutoff's own minute is kept with the calls in it.
-      expect(await writer.prune(30, { batchSize: 2 })).toEqual({ logs: 5, minutes: 3 });
+      expect(await writer.prune(30, { batchSize: 2 })).toEqual({ logs: 5, minutes: 3, hours: 1 });
       expect((await writer.query({ limit: 200 }, OPERATOR)).items.map((c) => c.requestId)).toEqual([
         'kept',
         'kept',

@@ -13,28 +13,33 @@
  * which pushes it on an in-process buffer and returns. The buffer is written every
  * `flushMs` or as soon as `batchRows` calls wait, one transaction per batch: one multi-row
  * INSERT into `platform_call_logs` and one multi-row upsert (`ON CONFLICT … DO UPDATE`, adding)
- * into the per-minute counters `platform_call_minutes`. The buffer is bounded (`maxBuffered`):
- * when the database cannot keep up, further calls are not logged, counted in
+ * into each level of the counters, per minute (`platform_call_minutes`) and per hour
+ * (`platform_call_hours`), the batch's calls added up per row in memory first. The buffer is
+ * bounded (`maxBuffered`): when the database cannot keep up, further calls are not logged, counted in
  * `gatehouse_gateway_call_logs_dropped_total{reason="buffer_full"}` and reported by a warning at
  * most every 10 s; a batch the database refuses is dropped likewise (`reason="write_failed"`),
  * not retried (a retry loop is how a buffer grows without bound). `flush()` writes what is
  * pending; the app calls it when it closes.
  *
- * The dashboard (`stats`) reads the per-minute counters, never the logs: a range costs one row
- * per minute per (collection, profile, endpoint) that had calls, whatever the number of calls.
+ * The dashboard (`stats`) reads the counters, never the logs: the hours that lie wholly inside
+ * the range from the hourly level, the minutes at its ragged edges (and the series when its
+ * points are finer than an hour) from the minutes. A range costs one row per hour (or minute) per
+ * (collection, profile, endpoint) that had calls, whatever the number of calls, and answers
+ * exactly what the minutes alone would.
  * Latency percentiles come from a histogram of upstream latencies in fixed buckets
  * (CALL_LATENCY_BOUNDS_MS, one column each), summed over the range; a percentile is reported as
  * the upper bound of the bucket it falls in (p95 = 200 means "95 % answered within 200 ms"),
  * which is as precise as the bucket is narrow. The average is exact (sum / count).
  *
- * Retention (`prune`): logs and counters older than GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS go,
- * `PRUNE_BATCH` rows per statement, from the hourly background job (src/background.ts).
+ * Retention (`prune`): logs and counters older than GATEHOUSE_PLATFORM_LOG_RETENTION_DAYS go
+ * (counters by whole hours), `PRUNE_BATCH` rows per statement, from the hourly background job
+ * (src/background.ts).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Selectable, sql } from 'kysely';
 import { MissingGrantError, ValidationError } from '../errors.js';
 import { countCallLogsDropped } from '../metrics.js';
-import type { Store } from '../store/index.js';
+import type { Store, Tx } from '../store/index.js';
 import { CALL_LATENCY_BUCKETS, latencyColumn } from '../store/migrations/016_platform_call_logs.js';
 import type { PlatformCallLogsTable, PlatformCallMinutesTable } from '../store/schema/index.js';
 import { PRUNE_BATCH, timeBound } from './audit.js';
@@ -104,8 +109,6 @@ export const CALL_LOG_MAX_BUFFERED = 20_000;
 /** Least time between two warnings about dropped calls. */
 const DROP_WARNING_MS = 10_000;
 
-/** A row of the per-minute counters as the writer builds it (every column but the id). */
-type MinuteRow = Omit<Selectable<PlatformCallMinutesTable>, 'id'>;
 const COUNTER_COLUMNS = [
   'calls',
   'errors',
@@ -137,18 +140,30 @@ function toLogRow(e: CallLogEntry) {
   };
 }
 
-/** The batch's calls added up per minute and (collection, profile, endpoint), in key order. */
-function minuteRows(batch: readonly CallLogEntry[]): MinuteRow[] {
-  const rows = new Map<string, MinuteRow>();
+/** The two levels of the counters: per minute (migration 016) and per hour (022), one row per period and (collection, profile, endpoint). */
+const LEVELS = {
+  minute: { table: 'platform_call_minutes', ms: 60_000 },
+  hour: { table: 'platform_call_hours', ms: 3_600_000 },
+} as const;
+type Level = keyof typeof LEVELS;
+/** The counter columns of a row of either level. */
+type Counts = Omit<Selectable<PlatformCallMinutesTable>, 'id' | 'minute'>;
+/** A row of a level's counters as the writer builds it (every column but the id). */
+type CounterRow<L extends Level> = Counts & Record<L, number>;
+
+/** The batch's calls added up per period of `level` and (collection, profile, endpoint), in key order. */
+function counterRows<L extends Level>(batch: readonly CallLogEntry[], level: L): CounterRow<L>[] {
+  const width = LEVELS[level].ms;
+  const rows = new Map<string, CounterRow<L>>();
   for (const e of batch) {
-    const minute = Math.floor(Date.parse(e.time) / 60_000);
+    const period = Math.floor(Date.parse(e.time) / width);
     const profile = e.profileId ?? 0;
     const endpoint = e.endpointId ?? 0;
-    const key = `${minute}:${e.collectionId}:${profile}:${endpoint}`;
-    let row = rows.get(key);
+    const key = `${period}:${e.collectionId}:${profile}:${endpoint}`;
+    let row: Counts | undefined = rows.get(key);
     if (row === undefined) {
-      row = {
-        minute,
+      const fresh = {
+        [level]: period,
         collection_id: e.collectionId,
         profile_id: profile,
         endpoint_id: endpoint,
@@ -159,9 +174,10 @@ function minuteRows(batch: readonly CallLogEntry[]): MinuteRow[] {
         latency_sum_ms: 0,
         bytes_in: 0,
         bytes_out: 0,
-      };
+      } as CounterRow<L>;
+      rows.set(key, fresh);
+      row = fresh;
       for (const column of LATENCY_COLUMNS) row[column] = 0;
-      rows.set(key, row);
     }
     row.calls += 1;
     if (isErrorStatus(e.status)) row.errors += 1;
@@ -179,11 +195,26 @@ function minuteRows(batch: readonly CallLogEntry[]): MinuteRow[] {
   // in opposite orders (a PostgreSQL deadlock).
   return [...rows.values()].sort(
     (a, b) =>
-      a.minute - b.minute ||
+      a[level] - b[level] ||
       a.collection_id - b.collection_id ||
       a.profile_id - b.profile_id ||
       a.endpoint_id - b.endpoint_id,
   );
+}
+
+/** Adds the rows to a level's counters: one multi-row upsert (`ON CONFLICT … DO UPDATE`, adding). */
+async function addCounters<L extends Level>(tx: Tx, level: L, rows: CounterRow<L>[]): Promise<void> {
+  const table = LEVELS[level].table;
+  const adding = Object.fromEntries(
+    COUNTER_COLUMNS.map((c) => [c, sql`${sql.ref(`${table}.${c}`)} + ${sql.ref(`excluded.${c}`)}`]),
+  );
+  await tx
+    .insertInto(table)
+    .values(rows as never)
+    .onConflict((oc) =>
+      oc.columns([level, 'collection_id', 'profile_id', 'endpoint_id']).doUpdateSet(adding as never),
+    )
+    .execute();
 }
 
 // ---- reading -----------------------------------------------------------------------------------
@@ -419,22 +450,13 @@ export class CallLogsService {
   }
 
   private async writeBatch(batch: readonly CallLogEntry[]): Promise<void> {
-    const minutes = minuteRows(batch);
-    const adding = Object.fromEntries(
-      COUNTER_COLUMNS.map((c) => [
-        c,
-        sql`${sql.ref(`platform_call_minutes.${c}`)} + ${sql.ref(`excluded.${c}`)}`,
-      ]),
-    );
+    const minutes = counterRows(batch, 'minute');
+    const hours = counterRows(batch, 'hour');
     await this.store.transaction(async (tx) => {
       await tx.insertInto('platform_call_logs').values(batch.map(toLogRow)).execute();
-      await tx
-        .insertInto('platform_call_minutes')
-        .values(minutes)
-        .onConflict((oc) =>
-          oc.columns(['minute', 'collection_id', 'profile_id', 'endpoint_id']).doUpdateSet(adding as never),
-        )
-        .execute();
+      // Minutes before hours in every writer: the same lock order (see counterRows).
+      await addCounters(tx, 'minute', minutes);
+      await addCounters(tx, 'hour', hours);
     });
   }
 
@@ -608,10 +630,11 @@ export class CallLogsService {
 
   /**
    * Calls, errors, bytes and upstream latency per endpoint or per profile over [from, to), and
-   * calls and errors per bucket of time for a chart, summed from the per-minute counters (one
-   * pass over the range of the minutes key, then a GROUP BY of at most as many rows as the range
-   * has minutes times active (collection, profile, endpoint) triples). Minutes are whole: the
-   * range covers every minute that overlaps [from, to). Default: the last 24 hours.
+   * calls and errors per bucket of time for a chart, summed from the counters (countersOver: a
+   * range of the hours key for the whole hours inside, a range of the minutes key at each ragged
+   * edge, then a GROUP BY of at most as many rows as those hours and minutes times active
+   * (collection, profile, endpoint) triples). Minutes are whole: the range covers every minute
+   * that overlaps [from, to). Default: the last 24 hours.
    */
   async stats(q: CallStatsQuery, principal: Principal): Promise<CallStats> {
     this.requireManage(principal);
@@ -650,25 +673,25 @@ export class CallLogsService {
         { field: 'bucket' },
       );
 
+    // Whole hours from the hourly counters, the ragged minutes at either edge from the minutes:
+    // the same sums as the minutes alone. The series needs minutes when its buckets are finer
+    // than an hour (buckets of whole hours are aligned to the epoch, so an hour is in one).
+    const counted = this.countersOver(fromMinute, toMinute, true);
     const sums = COUNTER_COLUMNS.map((c) => sql<number>`sum(${sql.ref(c)})`.as(c));
     const keys = by === 'endpoint' ? (['collection_id', 'endpoint_id'] as const) : (['profile_id'] as const);
     const grouped = (await this.store.db
-      .selectFrom('platform_call_minutes')
+      .selectFrom(counted)
       .select([...keys, ...sums])
-      .where('minute', '>=', fromMinute)
-      .where('minute', '<', toMinute)
       .groupBy([...keys])
       .execute()) as unknown as GroupRow[];
     const bucketOf = sql<number>`(minute / ${sql.lit(step)}) * ${sql.lit(step)}`;
     const series = await this.store.db
-      .selectFrom('platform_call_minutes')
+      .selectFrom(step % 60 === 0 ? counted : this.countersOver(fromMinute, toMinute, false))
       .select([
         bucketOf.as('bucket'),
         sql<number>`sum(calls)`.as('calls'),
         sql<number>`sum(errors)`.as('errors'),
       ])
-      .where('minute', '>=', fromMinute)
-      .where('minute', '<', toMinute)
       .groupBy(sql`1`)
       .execute();
 
@@ -678,7 +701,14 @@ export class CallLogsService {
       addSums(totals, s);
       return { row, sums: s };
     });
-    rows.sort((a, b) => b.sums.calls - a.sums.calls);
+    // Most calls first, ties in key order (not in whatever order the GROUP BY came out).
+    const keyOf = (row: GroupRow) => keys.map((k) => Number(row[k] ?? 0));
+    rows.sort((a, b) => {
+      if (a.sums.calls !== b.sums.calls) return b.sums.calls - a.sums.calls;
+      const ka = keyOf(a.row);
+      const kb = keyOf(b.row);
+      return ka[0]! - kb[0]! || (ka[1] ?? 0) - (kb[1] ?? 0);
+    });
     const names = await this.namesOf(
       rows.map((r) => Number(r.row.profile_id ?? 0)),
       rows.map((r) => Number(r.row.collection_id ?? 0)),
@@ -716,22 +746,59 @@ export class CallLogsService {
     };
   }
 
+  /**
+   * The counter rows that cover the minutes [fromMinute, toMinute), as a subquery `r` of the
+   * key columns, the counters and `minute` (a row's first minute). With `hours`, the hours that
+   * lie wholly inside come from the hourly level and only the minutes before the first and after
+   * the last from the minutes: each branch is one range of its table's key, and the sums are the
+   * minutes' own (an hour row is the sum of its minute rows, written in one transaction).
+   */
+  private countersOver(fromMinute: number, toMinute: number, hours: boolean) {
+    const db = this.store.db;
+    const counters = [...COUNTER_COLUMNS];
+    const minutes = (from: number, to: number) =>
+      db
+        .selectFrom('platform_call_minutes')
+        .select(['minute', 'collection_id', 'profile_id', 'endpoint_id', ...counters])
+        .where('minute', '>=', from)
+        .where('minute', '<', to);
+    const firstHour = Math.ceil(fromMinute / 60);
+    const endHour = Math.floor(toMinute / 60);
+    if (!hours || firstHour >= endHour) return minutes(fromMinute, toMinute).as('r');
+    let union = db
+      .selectFrom('platform_call_hours')
+      .select([
+        sql<number>`hour * 60`.as('minute'),
+        'collection_id',
+        'profile_id',
+        'endpoint_id',
+        ...counters,
+      ])
+      .where('hour', '>=', firstHour)
+      .where('hour', '<', endHour);
+    if (fromMinute < firstHour * 60) union = union.unionAll(minutes(fromMinute, firstHour * 60));
+    if (endHour * 60 < toMinute) union = union.unionAll(minutes(endHour * 60, toMinute));
+    return union.as('r');
+  }
+
   // ---- retention ----
 
   /**
-   * Deletes calls and per-minute counters older than `retentionDays` days (0 keeps everything),
-   * `batchSize` rows per statement, oldest first along platform_call_logs_time_idx and the
-   * minutes key, yielding to the event loop between statements (as AuditService.prune).
+   * Deletes calls older than `retentionDays` days (0 keeps everything) and the counters of both
+   * levels whose hour ended by then, `batchSize` rows per statement, oldest first along
+   * platform_call_logs_time_idx and each level's key, yielding to the event loop between
+   * statements (as AuditService.prune). The counters go by whole hours so that the levels keep
+   * agreeing: an hour that is kept keeps all its minutes (at most 59 minutes past the retention).
    */
   async prune(
     retentionDays: number,
     options: { batchSize?: number; signal?: AbortSignal } = {},
-  ): Promise<{ logs: number; minutes: number }> {
-    if (retentionDays <= 0) return { logs: 0, minutes: 0 };
+  ): Promise<{ logs: number; minutes: number; hours: number }> {
+    if (retentionDays <= 0) return { logs: 0, minutes: 0, hours: 0 };
     const batchSize = options.batchSize ?? PRUNE_BATCH;
     const cutoffMs = this.ctx.clock.now().getTime() - retentionDays * 86_400_000;
     const cutoff = new Date(cutoffMs).toISOString();
-    const cutoffMinute = Math.floor(cutoffMs / 60_000);
+    const cutoffHour = Math.floor(cutoffMs / 3_600_000);
     const logs = await this.pruneLoop(options.signal, batchSize, async () => {
       const result = await this.store.db
         .deleteFrom('platform_call_logs')
@@ -747,21 +814,22 @@ export class CallLogsService {
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     });
-    const minutes = await this.pruneLoop(options.signal, batchSize, async () => {
-      const result = await this.store.db
-        .deleteFrom('platform_call_minutes')
-        .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('platform_call_minutes')
-            .select('id')
-            .where('minute', '<', cutoffMinute)
-            .orderBy('minute')
-            .limit(batchSize),
-        )
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
-    });
-    return { logs, minutes };
+    const counters = (level: Level, before: number) =>
+      this.pruneLoop(options.signal, batchSize, async () => {
+        // One table at a time to the type checker; both have the same id and a key led by `level`.
+        const table = LEVELS[level].table as 'platform_call_minutes';
+        const period = level as 'minute';
+        const result = await this.store.db
+          .deleteFrom(table)
+          .where('id', 'in', (eb) =>
+            eb.selectFrom(table).select('id').where(period, '<', before).orderBy(period).limit(batchSize),
+          )
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      });
+    const minutes = await counters('minute', cutoffHour * 60);
+    const hours = await counters('hour', cutoffHour);
+    return { logs, minutes, hours };
   }
 
   private async pruneLoop(

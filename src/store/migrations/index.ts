@@ -25,6 +25,7 @@ import { platformCallLogs } from './016_platform_call_logs.js';
 import { platformPolicies } from './017_platform_policies.js';
 import { workflowGroupShares } from './019_workflow_group_shares.js';
 import { userProfiles } from './021_user_profiles.js';
+import { platformCallHours } from './022_platform_call_hours.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -49,6 +50,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['017_platform_policies', platformPolicies],
   ['019_workflow_group_shares', workflowGroupShares],
   ['021_user_profiles', userProfiles],
+  ['022_platform_call_hours', platformCallHours],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */

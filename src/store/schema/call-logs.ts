@@ -1,4 +1,4 @@
-/** The API platform's call logs and per-minute counters (migration 016). */
+/** The API platform's call logs (migration 016) and their per-minute and per-hour counters (016, 022). */
 import type { Generated } from 'kysely';
 
 export interface PlatformCallLogsTable {
@@ -27,11 +27,9 @@ export interface PlatformCallLogsTable {
   ip: string | null;
 }
 
-/** Per minute and (collection, profile, endpoint); 0 stands for none. `lat_00`…`lat_15`: the latency histogram. */
-export type PlatformCallMinutesTable = {
+/** The counter columns both levels share; `lat_00`…`lat_15`: the latency histogram. */
+type CallCounterColumns = {
   id: Generated<number>;
-  /** Minutes since the epoch (UTC). */
-  minute: number;
   collection_id: number;
   profile_id: number;
   endpoint_id: number;
@@ -44,7 +42,20 @@ export type PlatformCallMinutesTable = {
   bytes_out: number;
 } & { [bucket: `lat_${string}`]: Generated<number> };
 
+/** Per minute and (collection, profile, endpoint); 0 stands for none. */
+export type PlatformCallMinutesTable = CallCounterColumns & {
+  /** Minutes since the epoch (UTC). */
+  minute: number;
+};
+
+/** The same per hour (migration 022): always the sum of the hour's minute rows. */
+export type PlatformCallHoursTable = CallCounterColumns & {
+  /** Hours since the epoch (UTC). */
+  hour: number;
+};
+
 export interface CallLogTables {
   platform_call_logs: PlatformCallLogsTable;
   platform_call_minutes: PlatformCallMinutesTable;
+  platform_call_hours: PlatformCallHoursTable;
 }
