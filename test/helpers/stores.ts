@@ -8,8 +8,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type Kysely, Migrator } from 'kysely';
 import pg from 'pg';
 import { openStore, type Store } from '../../src/store/index.js';
+import { buildMigrations } from '../../src/store/migrations/index.js';
 
 export const PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL || undefined;
 
@@ -122,4 +124,49 @@ export const postgresCase: DialectCase = {
 export function dialects(): DialectCase[] {
   if (PG_URL === undefined && !IN_CI) printNotice();
   return [sqliteCase, postgresCase];
+}
+
+/** A store migrated only up to one migration, for a test of a later one over the rows already there. */
+export interface PartlyMigratedStore {
+  store: Store;
+  /** Runs the migrations after it. */
+  migrateToLatest(): Promise<void>;
+  /** Closes the store and removes its file or schema. */
+  dispose(): Promise<void>;
+}
+
+/** A fresh store of the dialect (a temp file, or a new schema at GATEHOUSE_TEST_DATABASE_URL) migrated up to `migration`. */
+export async function openStoreAt(
+  dialect: 'sqlite' | 'postgres',
+  migration: string,
+): Promise<PartlyMigratedStore> {
+  let store: Store;
+  let remove: () => Promise<void>;
+  if (dialect === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-migration-'));
+    store = await openStore({ sqliteFile: path.join(dir, 'gatehouse.db') });
+    remove = async () => fs.rmSync(dir, { recursive: true, force: true });
+  } else {
+    if (PG_URL === undefined) throw new Error('GATEHOUSE_TEST_DATABASE_URL is not set');
+    const url = PG_URL;
+    const schema = freshSchemaName();
+    store = await openStore({ databaseUrl: url, databaseSchema: schema });
+    remove = () => dropSchema(url, schema);
+  }
+  const migrator = new Migrator({
+    db: store.db as unknown as Kysely<unknown>,
+    provider: { getMigrations: async () => buildMigrations(dialect) },
+  });
+  const check = ({ error }: { error?: unknown }) => {
+    if (error !== undefined) throw error;
+  };
+  check(await migrator.migrateTo(migration));
+  return {
+    store,
+    migrateToLatest: async () => check(await migrator.migrateToLatest()),
+    async dispose() {
+      await store.close();
+      await remove();
+    },
+  };
 }

@@ -2,19 +2,14 @@
  * Migration 013 on a store that already has clients: the list-ordered trigram postings are
  * built from the rows there, so `?name=` answers what a plain filter of the list answers.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { type Kysely, Migrator, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshSchemaName, PG_URL } from '../../../test/helpers/stores.js';
+import { openStoreAt, PG_URL } from '../../../test/helpers/stores.js';
 import { loadConfig } from '../../config.js';
 import { SecretKeyring } from '../../crypto.js';
 import { silentLogger } from '../../logger.js';
 import { createServices } from '../../services/index.js';
 import { OPERATOR } from '../../services/principal.js';
-import { openStore, type Store } from '../index.js';
-import { buildMigrations } from './index.js';
 
 const cases = [
   { name: 'sqlite' as const, skip: false },
@@ -29,23 +24,10 @@ for (const c of cases) {
     });
 
     it('indexes every client already there, in list order', async () => {
-      let store: Store;
-      if (c.name === 'sqlite') {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-013-'));
-        cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
-        store = await openStore({ sqliteFile: path.join(dir, 'gatehouse.db') });
-        cleanups.push(() => store.close());
-      } else {
-        const schema = freshSchemaName();
-        store = await openStore({ databaseUrl: PG_URL!, databaseSchema: schema });
-        cleanups.push(() => store.close());
-        cleanups.push(async () => {
-          await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(store.db);
-        });
-      }
+      const at = await openStoreAt(c.name, '010_datasets');
+      cleanups.push(at.dispose);
+      const store = at.store;
       const db = store.db as unknown as Kysely<unknown>;
-      const migrator = new Migrator({ db, provider: { getMigrations: async () => buildMigrations(c.name) } });
-      expect((await migrator.migrateTo('010_datasets')).error).toBeUndefined();
 
       const { rows: roles } = await sql<{ id: number }>`select id from roles order by id limit 1`.execute(db);
       let roleId = roles[0]?.id;
@@ -70,7 +52,7 @@ for (const c of cases) {
           db,
         );
       }
-      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      await at.migrateToLatest();
 
       const key = Buffer.alloc(32, 7);
       const services = createServices({

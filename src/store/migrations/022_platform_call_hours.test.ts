@@ -3,19 +3,13 @@
  * up from them, so the dashboard's long ranges (read from whole hours) are right at once, and the
  * writer then adds to both levels alike.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { type Kysely, Migrator, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshSchemaName, PG_URL } from '../../../test/helpers/stores.js';
+import { openStoreAt, PG_URL } from '../../../test/helpers/stores.js';
 import { ManualClock } from '../../clock.js';
 import { silentLogger } from '../../logger.js';
 import { CallLogsService } from '../../services/call-logs.js';
 import type { ServiceContext } from '../../services/context.js';
 import { OPERATOR } from '../../services/principal.js';
-import { openStore, type Store } from '../index.js';
-import { buildMigrations } from './index.js';
 
 const cases = [
   { name: 'sqlite' as const, skip: false },
@@ -33,23 +27,9 @@ for (const c of cases) {
     });
 
     it('rolls the minutes up into hours, which the stats then read', async () => {
-      let store: Store;
-      if (c.name === 'sqlite') {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-022-'));
-        cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
-        store = await openStore({ sqliteFile: path.join(dir, 'gatehouse.db') });
-        cleanups.push(() => store.close());
-      } else {
-        const schema = freshSchemaName();
-        store = await openStore({ databaseUrl: PG_URL!, databaseSchema: schema });
-        cleanups.push(() => store.close());
-        cleanups.push(async () => {
-          await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(store.db);
-        });
-      }
-      const db = store.db as unknown as Kysely<unknown>;
-      const migrator = new Migrator({ db, provider: { getMigrations: async () => buildMigrations(c.name) } });
-      expect((await migrator.migrateTo('021_user_profiles')).error).toBeUndefined();
+      const at = await openStoreAt(c.name, '021_user_profiles');
+      cleanups.push(at.dispose);
+      const store = at.store;
 
       // Minute rows as 016's writer left them: (minute, endpoint, calls, errors, latency sum, ≤ 5 ms, ≤ 10 ms).
       const minutes: Array<[number, number, number, number, number, number, number]> = [
@@ -79,7 +59,7 @@ for (const c of cases) {
           })
           .execute();
       }
-      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      await at.migrateToLatest();
 
       const hours = await store.db
         .selectFrom('platform_call_hours')
