@@ -431,10 +431,16 @@ const SQLITE_INCREMENT = `
       then excluded.window_ends_at else throttle_counters.window_ends_at end
   returning count, window_ends_at`;
 
-/** SQLite: the live counters of `n` keys (then `now`). */
+/** SQLite: the live counters of `n` keys (then `now`); the text built once per `n`. */
+const sqlitePeekTexts = new Map<number, string>();
 function sqlitePeek(n: number): string {
-  return `select key, count, window_ends_at from throttle_counters
+  let text = sqlitePeekTexts.get(n);
+  if (text === undefined) {
+    text = `select key, count, window_ends_at from throttle_counters
     where key in (${Array.from({ length: n }, () => '?').join(', ')}) and window_ends_at > ?`;
+    sqlitePeekTexts.set(n, text);
+  }
+  return text;
 }
 
 /** SQLite: a lease, if fewer than the maximum of its key are live. */
