@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices } from '../../test/helpers/services.js';
 import { parseExposition, total } from '../../test/helpers/metrics.js';
-import { dialects, type TestStore } from '../../test/helpers/stores.js';
+import { countRows, dialects, type TestStore } from '../../test/helpers/stores.js';
 import { pruneCallLogs } from '../background.js';
 import type { ManualClock } from '../clock.js';
 import { registry } from '../metrics.js';
@@ -160,15 +160,7 @@ for (const dialect of dialects()) {
       await ts?.dispose();
     });
 
-    const countRows = async () =>
-      Number(
-        (
-          await ts.store.db
-            .selectFrom('platform_call_logs')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const logRows = () => countRows(ts.store, 'platform_call_logs');
     const clear = async () => {
       await ts.store.db.deleteFrom('platform_call_logs').execute();
       await ts.store.db.deleteFrom('platform_call_minutes').execute();
@@ -182,7 +174,7 @@ for (const dialect of dialects()) {
       // Two full batches start writing at once; the rest waits for the flush.
       await writer.flush();
       expect(writer.pending).toBe(0);
-      expect(await countRows()).toBe(8);
+      expect(await logRows()).toBe(8);
       const page = await writer.query({ limit: 200 }, OPERATOR);
       expect(page.items.map((c) => c.requestId)).toEqual(['b7', 'b6', 'b5', 'b4', 'b3', 'b2', 'b1', 'b0']);
     });
@@ -191,7 +183,7 @@ for (const dialect of dialects()) {
       await clear();
       const writer = new CallLogsService(services.ctx, { flushMs: 20 });
       writer.record(entry());
-      await expect.poll(countRows).toBe(1);
+      await expect.poll(logRows).toBe(1);
     });
 
     it('drops and counts calls beyond maxBuffered instead of growing', async () => {
@@ -202,7 +194,7 @@ for (const dialect of dialects()) {
       expect(writer.pending).toBe(3);
       expect((await droppedMetric('buffer_full')) - before).toBe(2);
       await writer.flush();
-      expect(await countRows()).toBe(3);
+      expect(await logRows()).toBe(3);
     });
 
     it('answers every filter as a plain filter over all rows, newest first, pages without gaps', async () => {

@@ -12,6 +12,7 @@ import { type Kysely, Migrator } from 'kysely';
 import pg from 'pg';
 import { openStore, type Store } from '../../src/store/index.js';
 import { buildMigrations } from '../../src/store/migrations/index.js';
+import type { Database } from '../../src/store/schema/index.js';
 
 export const PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL || undefined;
 
@@ -169,4 +170,13 @@ export async function openStoreAt(
       await remove();
     },
   };
+}
+
+/** How many rows `table` holds: what "changes nothing" tests compare before and after. */
+export async function countRows(store: Store, table: keyof Database): Promise<number> {
+  const row = await store.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }

@@ -31,7 +31,7 @@ import { selfSignedCertificate, type TestCertificate } from '../helpers/certific
 import { basic } from '../helpers/oauth.js';
 import { checkResponses } from '../helpers/response-check.js';
 import { testServices } from '../helpers/services.js';
-import { dialects, type TestStore } from '../helpers/stores.js';
+import { countRows, dialects, type TestStore } from '../helpers/stores.js';
 
 const API = '/api/admin/v1/platform/domains';
 const ISSUER = 'https://gatehouse.example.com';
@@ -224,15 +224,7 @@ for (const dialect of dialects()) {
     });
 
     it('answers bad input 400, a taken host 409, an unknown one 404, and a caller without gateway.manage 403, changing nothing', async () => {
-      const count = async () =>
-        Number(
-          (
-            await ts.store.db
-              .selectFrom('platform_domains')
-              .select((eb) => eb.fn.countAll().as('n'))
-              .executeTakeFirstOrThrow()
-          ).n,
-        );
+      const count = () => countRows(ts.store, 'platform_domains');
       const before = await count();
       const cases: Array<[unknown, number, string]> = [
         [{ hostname: '203.0.113.9' }, 400, 'hostname'],

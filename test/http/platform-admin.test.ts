@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESERVED_PREFIXES } from '../../src/services/platform/model.js';
 import { createUser, type SignedIn, signIn, type TestApp, testApp } from '../helpers/app.js';
-import { dialects, type TestStore } from '../helpers/stores.js';
+import { countRows, dialects, type TestStore } from '../helpers/stores.js';
 
 const API = '/api/admin/v1/platform';
 
@@ -46,15 +46,7 @@ for (const dialect of dialects()) {
       });
     const count = async (
       table: 'api_collections' | 'api_endpoints' | 'access_profiles' | 'audit_events' | 'api_clients',
-    ) =>
-      Number(
-        (
-          await ts.store.db
-            .selectFrom(table)
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    ) => countRows(ts.store, table);
     const actions = async (n: number) =>
       (await t.services.audit.query({ limit: n })).items.map((e) => e.action).reverse();
 

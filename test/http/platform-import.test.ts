@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { createUser, type SignedIn, signIn, type TestApp, testApp } from '../helpers/app.js';
-import { dialects, type TestStore } from '../helpers/stores.js';
+import { countRows, dialects, type TestStore } from '../helpers/stores.js';
 
 const API = '/api/admin/v1/platform';
 
@@ -170,15 +170,7 @@ for (const dialect of dialects()) {
         name,
         timeoutMs,
       }));
-    const auditCount = async () =>
-      Number(
-        (
-          await ts.store.db
-            .selectFrom('audit_events')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const auditCount = () => countRows(ts.store, 'audit_events');
 
     const PETSTORE_ENDPOINTS = [
       { method: 'GET', path: '/pets', upstreamPath: '/v1/pets', name: 'listPets', timeoutMs: 30000 },

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { selfSignedCertificate, type TestCertificate } from '../../../test/helpers/certificates.js';
 import { asPrincipal, testServices } from '../../../test/helpers/services.js';
-import { dialects, type TestStore } from '../../../test/helpers/stores.js';
+import { countRows, dialects, type TestStore } from '../../../test/helpers/stores.js';
 import { CLI_ACTOR } from '../context.js';
 import { DomainTable, domainScheme, normaliseHostname } from './domains.js';
 import type { Services } from '../index.js';
@@ -98,24 +98,8 @@ for (const dialect of dialects()) {
       await ts?.dispose();
     });
 
-    const rows = async () =>
-      Number(
-        (
-          await ts.store.db
-            .selectFrom('platform_domains')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
-    const events = async () =>
-      Number(
-        (
-          await ts.store.db
-            .selectFrom('audit_events')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const rows = () => countRows(ts.store, 'platform_domains');
+    const events = () => countRows(ts.store, 'audit_events');
 
     it('registers a domain with its certificate; the key is sealed, never shown or audited', async () => {
       const created = await services.domains.create(
@@ -445,15 +429,7 @@ for (const dialect of dialects()) {
         }
         return 'accepted';
       };
-      const profiles = async () =>
-        Number(
-          (
-            await ts.store.db
-              .selectFrom('access_profiles')
-              .select((eb) => eb.fn.countAll().as('n'))
-              .executeTakeFirstOrThrow()
-          ).n,
-        );
+      const profiles = () => countRows(ts.store, 'access_profiles');
       const own = await services.domains.create(
         { hostname: 'own.example.com', enabled: false },
         OPERATOR,
