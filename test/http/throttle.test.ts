@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMaintenance } from '../../src/background.js';
 import { ManualClock } from '../../src/clock.js';
 import type { Config, ThrottleLimits } from '../../src/config.js';
+import { clientAuthFailures } from '../../src/metrics.js';
 import type { Store } from '../../src/store/index.js';
 import {
   RedisThrottleCounter,
@@ -261,6 +262,27 @@ for (const backend of backends) {
         expect(statusCounts(burst.filter((_, i) => i % 3 === 2))).toEqual({ 200: 20 });
         expect(await clientCounts(client.id, '198.51.100.51')).toEqual([20, 20, 20]);
         expect(await clientCounts(client.id, '198.51.100.53')).toEqual([undefined, undefined, 20]);
+      });
+
+      it('counts each failed attempt under one cause: a refused one as throttled, right secret or not', async () => {
+        const client = await node.createClient();
+        const wrong = { id: client.id, secret: 'wrong' };
+        const causes = () =>
+          Object.fromEntries(
+            (['wrong_secret', 'throttled'] as const).map((cause) => [
+              cause,
+              clientAuthFailures.slot({ cause }).value,
+            ]),
+          );
+        const before = causes();
+        for (let i = 0; i < 20; i++) expect((await token(node, wrong, '198.51.100.54')).statusCode).toBe(401);
+        for (let i = 0; i < 3; i++) expect((await token(node, wrong, '198.51.100.54')).statusCode).toBe(429);
+        for (let i = 0; i < 2; i++) expect((await token(node, client, '198.51.100.54')).statusCode).toBe(429);
+        const after = causes();
+        expect({
+          wrong_secret: after.wrong_secret! - before.wrong_secret!,
+          throttled: after.throttled! - before.throttled!,
+        }).toEqual({ wrong_secret: 20, throttled: 5 });
       });
 
       it('a success after failures forgets the (client, address) count, not the others', async () => {
