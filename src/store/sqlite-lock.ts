@@ -56,7 +56,7 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /**
  * Runs `attempt` until it does not fail with SQLITE_BUSY (see `waitOutBusy`).
  */
-export async function retryWhileBusy<T>(
+async function retryWhileBusy<T>(
   attempt: () => T,
   waitMs: number,
   retryable: () => boolean = () => true,
