@@ -8,7 +8,7 @@ import { CLI_ACTOR, type Actor } from './context.js';
 import type { Services } from './index.js';
 import type { User } from './users.js';
 import { OPERATOR } from './principal.js';
-import { nameSearchTuning } from './clients.js';
+import { LAST_USED_PRECISION_MS, nameSearchTuning } from './clients.js';
 
 for (const dialect of dialects()) {
   describe.skipIf(dialect.skip)(`API clients (${dialect.name})`, () => {
@@ -304,7 +304,7 @@ for (const dialect of dialects()) {
 
     it('records last use in batches, not at once', async () => {
       const issued = await services.clients.create({ name: 'Used', scopes: ['data'] }, asUser(alice));
-      services.clients.touch(issued.clientId);
+      services.clients.touch((await services.clients.record(issued.clientId))!);
       const before = await ts.store.db
         .selectFrom('api_clients')
         .select('last_used_at')
@@ -321,6 +321,43 @@ for (const dialect of dialects()) {
         .where('id', '=', issued.clientId)
         .executeTakeFirstOrThrow();
       expect(after.last_used_at).toBe(clock.now().toISOString());
+    });
+
+    it('writes last use once per LAST_USED_PRECISION_MS, knowing the stored time after a cache drop', async () => {
+      const issued = await services.clients.create({ name: 'Busy', scopes: ['data'] }, asUser(alice));
+      const stored = async () =>
+        (
+          await ts.store.db
+            .selectFrom('api_clients')
+            .select('last_used_at')
+            .where('id', '=', issued.clientId)
+            .executeTakeFirstOrThrow()
+        ).last_used_at;
+      const record = (await services.clients.record(issued.clientId))!;
+      expect(record.lastUsedMs).toBeNull();
+      services.clients.touch(record);
+      const first = clock.now().toISOString();
+      await services.clients.flushLastUsed();
+      expect(await stored()).toBe(first);
+      // Uses within the precision note nothing: nothing pending, nothing written.
+      clock.advance(LAST_USED_PRECISION_MS - 1);
+      services.clients.touch(record);
+      expect((await services.clients.get(issued.clientId, OPERATOR)).lastUsedAt).toBe(first);
+      await services.clients.flushLastUsed();
+      expect(await stored()).toBe(first);
+      // A record loaded again (another process, or after the cache let it go) knows the stored time.
+      const other = (await testServices(ts.store, { clock })).services;
+      const reloaded = (await other.clients.record(issued.clientId))!;
+      expect(reloaded.lastUsedMs).toBe(Date.parse(first));
+      other.clients.touch(reloaded);
+      await other.clients.flushLastUsed();
+      await other.epochs.stop();
+      expect(await stored()).toBe(first);
+      // Past the precision, the next use is written.
+      clock.advance(1);
+      services.clients.touch(record);
+      await services.clients.flushLastUsed();
+      expect(await stored()).toBe(clock.now().toISOString());
     });
 
     it('finds a client by partial id through the id range, exactly, with neighbours on both sides of the range', async () => {

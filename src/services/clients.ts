@@ -44,6 +44,20 @@ export const nameSearchTuning = { filterWalkMax: 1000 };
 /** PostgreSQL: the most trigram postings read in one statement by a `?name=` page. */
 const POSTINGS_CHUNK_MAX = 16_384;
 const LAST_USED_FLUSH_MS = 5_000;
+/**
+ * How precise a client's `last_used_at` is: a use within this long of the last one this process
+ * knows of (written, pending, or read with the client's record) is not written again. A client that
+ * asks for a token every few seconds costs one row update per interval instead of one per request,
+ * and 100k clients asking in turn cost one per client per interval, not one per request (the
+ * largest cost left on the token endpoint of a 100k-client SQLite instance: 20–80 µs per row, WAL
+ * page writes). Five minutes is finer than any use of the field: "is this client still in use"
+ * before revoking it, a dormant-client review; the audit log and the call logs are the exact record.
+ */
+export const LAST_USED_PRECISION_MS = 5 * 60_000;
+
+function lastUsedMsOf(at: string | null): number | null {
+  return at === null ? null : Date.parse(at);
+}
 
 /** What lists and admin screens show: never the whole client ID, never a secret. */
 export interface ApiClientView {
@@ -76,6 +90,11 @@ export interface ClientRecord {
   ownerUserId: number;
   status: 'active' | 'revoked';
   secrets: ReadonlyArray<{ hash: string; expiresAt: string | null }>;
+  /**
+   * When this process last knew the client to be used (epoch ms; null: never): read with the
+   * record, moved by `touch`. The cached record is shared, so this is per process, not per request.
+   */
+  lastUsedMs: number | null;
 }
 
 /** The owner of a client as the token service needs it: the user's live facts (one cache, see live-users.ts). */
@@ -680,9 +699,16 @@ export class ClientsService {
     return this.liveUsers.get(userId);
   }
 
-  /** Notes a successful use; written to the database in a batch a few seconds later. */
-  touch(clientId: string): void {
-    this.lastUse.touch(clientId, this.ctx.clock.now().toISOString());
+  /**
+   * Notes a successful use, written to the database in a batch a few seconds later, unless the
+   * last known use is within `LAST_USED_PRECISION_MS` (then nothing is noted).
+   */
+  touch(client: ClientRecord): void {
+    const now = this.ctx.clock.now();
+    const nowMs = now.getTime();
+    if (client.lastUsedMs !== null && nowMs - client.lastUsedMs < LAST_USED_PRECISION_MS) return;
+    client.lastUsedMs = nowMs;
+    this.lastUse.touch(client.id, now.toISOString());
   }
 
   /** Writes pending `last_used_at` values (bookkeeping: no audit event, no cache epoch). */
@@ -711,6 +737,7 @@ export class ClientsService {
         'api_clients.token_ttl_seconds',
         'api_clients.owner_user_id',
         'api_clients.status',
+        'api_clients.last_used_at',
         'client_secrets.secret_hash',
         'client_secrets.expires_at as secret_expires_at',
       ])
@@ -732,6 +759,8 @@ export class ClientsService {
       secrets: rows.flatMap((r) =>
         r.secret_hash === null ? [] : [{ hash: r.secret_hash, expiresAt: r.secret_expires_at }],
       ),
+      // A use noted here but not yet written is newer than the row's.
+      lastUsedMs: lastUsedMsOf(this.lastUse.lastUsed(row.id) ?? row.last_used_at),
     };
   }
 

@@ -104,7 +104,7 @@ export class TokenService {
       iat,
     };
     const accessToken = await signAccessToken(this.signer, key, claims);
-    this.clients.touch(client.id);
+    this.clients.touch(client);
     return { accessToken, alg: key.alg, claims, expiresIn: client.tokenTtlSeconds - 1 };
   }
 
