@@ -23,7 +23,9 @@ export class SecretKeyring {
 
   constructor(masterKey: Buffer) {
     if (masterKey.length < 32) throw new Error('secret key must be at least 32 bytes');
-    this.hmacKey = Buffer.from(crypto.hkdfSync('sha256', masterKey, Buffer.alloc(0), 'gatehouse/hmac/v1', 32));
+    this.hmacKey = Buffer.from(
+      crypto.hkdfSync('sha256', masterKey, Buffer.alloc(0), 'gatehouse/hmac/v1', 32),
+    );
     this.encryptionKey = Buffer.from(
       crypto.hkdfSync('sha256', masterKey, Buffer.alloc(0), 'gatehouse/key-encryption/v1', 32),
     );
@@ -31,7 +33,12 @@ export class SecretKeyring {
 
   /** Stored form of a generated secret: base64url HMAC-SHA-256, labelled by purpose. */
   hashSecret(purpose: string, secret: string): string {
-    return crypto.createHmac('sha256', this.hmacKey).update(purpose).update('\0').update(secret).digest('base64url');
+    return crypto
+      .createHmac('sha256', this.hmacKey)
+      .update(purpose)
+      .update('\0')
+      .update(secret)
+      .digest('base64url');
   }
 
   /** Constant-time check of a presented secret against a stored hash. */
@@ -45,9 +52,12 @@ export class SecretKeyring {
     const cipher = crypto.createCipheriv('aes-256-gcm', this.encryptionKey, iv);
     cipher.setAAD(Buffer.from(context));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join(
-      '.',
-    );
+    return [
+      'v1',
+      iv.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+      body.toString('base64url'),
+    ].join('.');
   }
 
   decrypt(sealed: string, context: string): string {
@@ -56,7 +66,9 @@ export class SecretKeyring {
     const decipher = crypto.createDecipheriv('aes-256-gcm', this.encryptionKey, Buffer.from(iv, 'base64url'));
     decipher.setAAD(Buffer.from(context));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
+      'utf8',
+    );
   }
 }
 
@@ -111,11 +123,16 @@ export async function verifyPassword(password: string, stored: string | null): P
   const [scheme, n, r, p, salt, hash] = target.split('$');
   if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64url');
-  const actual = await scryptAsync(password.normalize('NFKC'), Buffer.from(salt, 'base64url'), expected.length, {
-    N: Number(n),
-    r: Number(r),
-    p: Number(p),
-    maxmem: 128 * Number(n) * Number(r) * 2,
-  });
+  const actual = await scryptAsync(
+    password.normalize('NFKC'),
+    Buffer.from(salt, 'base64url'),
+    expected.length,
+    {
+      N: Number(n),
+      r: Number(r),
+      p: Number(p),
+      maxmem: 128 * Number(n) * Number(r) * 2,
+    },
+  );
   return crypto.timingSafeEqual(actual, expected) && stored !== null;
 }

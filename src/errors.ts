@@ -127,7 +127,11 @@ export class InvalidCredentialsError extends AppError {
 /** 403: a cookie-authenticated write without the session's X-CSRF-Token. */
 export class CsrfError extends AppError {
   constructor() {
-    super(403, 'csrf_failed', 'Missing or invalid X-CSRF-Token header; send the csrfToken returned at sign-in.');
+    super(
+      403,
+      'csrf_failed',
+      'Missing or invalid X-CSRF-Token header; send the csrfToken returned at sign-in.',
+    );
   }
 }
 
@@ -278,7 +282,13 @@ export class OAuthError extends AppError {
 
 /** RFC 6750 errors from the bearer guard; the body follows the admin vocabulary, the header RFC 6750 §3. */
 export class BearerError extends AppError {
-  constructor(status: 401 | 403, code: string, message: string, headers: Record<string, string>, details?: unknown) {
+  constructor(
+    status: 401 | 403,
+    code: string,
+    message: string,
+    headers: Record<string, string>,
+    details?: unknown,
+  ) {
     super(status, code, message, { headers, details });
   }
 }
@@ -358,13 +368,20 @@ export function serializeError(error: unknown): SerializedError {
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const code = fe.code ?? '';
     if (fe.statusCode === 413 || code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return { status: 413, headers: {}, body: { error: 'payload_too_large', message: 'Request body is too large.' } };
+      return {
+        status: 413,
+        headers: {},
+        body: { error: 'payload_too_large', message: 'Request body is too large.' },
+      };
     }
     if (fe.statusCode === 415 || code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return {
         status: 415,
         headers: {},
-        body: { error: 'unsupported_media_type', message: 'Unsupported Content-Type; send application/json.' },
+        body: {
+          error: 'unsupported_media_type',
+          message: 'Unsupported Content-Type; send application/json.',
+        },
       };
     }
     // Malformed JSON, empty JSON body, bad content length …: the message is fastify's and safe to show.
@@ -381,7 +398,8 @@ export function serializeError(error: unknown): SerializedError {
       headers: {},
       body: {
         error: 'invalid_request',
-        message: 'A value in the request cannot be stored or compared: a number is out of range or a text is not valid.',
+        message:
+          'A value in the request cannot be stored or compared: a number is out of range or a text is not valid.',
       },
     };
   }

@@ -25,7 +25,9 @@ export function addJsonBodyParser(app: FastifyInstance, maxDepth: number): void 
     }
     if (problem === 'nul_character') {
       done(
-        new InvalidRequestError('A string in the JSON body contains a NUL character (\\u0000), which Gatehouse does not accept.'),
+        new InvalidRequestError(
+          'A string in the JSON body contains a NUL character (\\u0000), which Gatehouse does not accept.',
+        ),
         undefined,
       );
       return;

@@ -89,7 +89,9 @@ for (const dialect of dialects()) {
         for (const [n, example] of examples.entries()) {
           // An error answer shown as an example is not a request: it has the one error shape.
           if (isErrorAnswer(example.json)) {
-            expect(Object.keys(example.json).every((key) => ['error', 'message', 'details'].includes(key))).toBe(true);
+            expect(
+              Object.keys(example.json).every((key) => ['error', 'message', 'details'].includes(key)),
+            ).toBe(true);
             continue;
           }
           const call = EXAMPLE_CALLS[example.section];

@@ -28,7 +28,10 @@ import {
 import { actorOf, requirePrincipal } from './principal.js';
 import { needsGrant } from './session.js';
 
-export async function accessTokenRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
+export async function accessTokenRoutes(
+  app: FastifyInstance,
+  { services }: AdminRouteOptions,
+): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.post(
@@ -41,12 +44,17 @@ export async function accessTokenRoutes(app: FastifyInstance, { services }: Admi
       }
       // The expiry is chosen explicitly, in this API's field names (the service checks the range).
       if (never === true && expiresInDays !== undefined) {
-        throw new ValidationError('Give either "expiresInDays" or "never": true, not both.', { field: 'expiresInDays' });
-      }
-      if (never !== true && expiresInDays === undefined) {
-        throw new ValidationError(`Choose an expiry: "expiresInDays" (1–${MAX_EXPIRY_DAYS}) or "never": true.`, {
+        throw new ValidationError('Give either "expiresInDays" or "never": true, not both.', {
           field: 'expiresInDays',
         });
+      }
+      if (never !== true && expiresInDays === undefined) {
+        throw new ValidationError(
+          `Choose an expiry: "expiresInDays" (1–${MAX_EXPIRY_DAYS}) or "never": true.`,
+          {
+            field: 'expiresInDays',
+          },
+        );
       }
       const created = await services.accessTokens.create(
         { description, user: user ?? userId, expiresInDays, neverExpires: never === true },

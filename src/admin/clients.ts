@@ -59,13 +59,9 @@ function credentialsBody(issued: IssuedClientCredentials) {
 export async function clientRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.get(
-    '/clients',
-    { schema: listClientsSchema, onRequest: needsGrant(...CAN_SEE) },
-    async (request) => {
-      return services.clients.list(request.query, requirePrincipal(request));
-    },
-  );
+  r.get('/clients', { schema: listClientsSchema, onRequest: needsGrant(...CAN_SEE) }, async (request) => {
+    return services.clients.list(request.query, requirePrincipal(request));
+  });
 
   r.post(
     '/clients',
@@ -85,13 +81,9 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminRout
     },
   );
 
-  r.get(
-    '/clients/:id',
-    { schema: getClientSchema, onRequest: needsGrant(...CAN_SEE) },
-    async (request) => {
-      return services.clients.get(request.params.id, requirePrincipal(request));
-    },
-  );
+  r.get('/clients/:id', { schema: getClientSchema, onRequest: needsGrant(...CAN_SEE) }, async (request) => {
+    return services.clients.get(request.params.id, requirePrincipal(request));
+  });
 
   r.post(
     '/clients/:id/revoke',

@@ -35,9 +35,13 @@ import { needsGrant } from './session.js';
 export async function roleRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.get('/roles', { schema: listRolesSchema, onRequest: needsGrant('roles.manage', 'users.manage') }, async () => {
-    return { items: await services.roles.list() };
-  });
+  r.get(
+    '/roles',
+    { schema: listRolesSchema, onRequest: needsGrant('roles.manage', 'users.manage') },
+    async () => {
+      return { items: await services.roles.list() };
+    },
+  );
 
   r.get(
     '/roles/:id',

@@ -34,8 +34,10 @@ declare module 'fastify' {
 export const ADMIN_API: Surface = {
   name: 'admin API',
   accepts: ['developer_token', 'session'],
-  missing: () => new UnauthenticatedError('Sign in first (POST /api/admin/v1/session) or send a developer access token.'),
-  refused: () => invalidToken('The admin API takes a developer access token (gh_dev_...) or a signed-in session.'),
+  missing: () =>
+    new UnauthenticatedError('Sign in first (POST /api/admin/v1/session) or send a developer access token.'),
+  refused: () =>
+    invalidToken('The admin API takes a developer access token (gh_dev_...) or a signed-in session.'),
 };
 
 /** The onRequest hook of `adminRoutes`. */
@@ -69,27 +71,27 @@ export async function sessionRoutes(app: FastifyInstance, options: AdminRouteOpt
   const { services } = options;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.post(
+  r.post('/session', { schema: signInSchema, config: { adminPublic: true } }, async (request, reply) => {
+    const result = await services.sessions.signIn({
+      email: request.body.email,
+      password: request.body.password,
+      ip: request.ip,
+      userAgent: request.headers['user-agent'],
+    });
+    void reply.setCookie(SESSION_COOKIE, result.token, cookieOptions(request, SESSION_ABSOLUTE_SECONDS));
+    return { user: result.user, csrfToken: result.csrfToken };
+  });
+
+  r.delete(
     '/session',
-    { schema: signInSchema, config: { adminPublic: true } },
+    { schema: signOutSchema, config: { allowedBeforePasswordChange: true } },
     async (request, reply) => {
-      const result = await services.sessions.signIn({
-        email: request.body.email,
-        password: request.body.password,
-        ip: request.ip,
-        userAgent: request.headers['user-agent'],
-      });
-      void reply.setCookie(SESSION_COOKIE, result.token, cookieOptions(request, SESSION_ABSOLUTE_SECONDS));
-      return { user: result.user, csrfToken: result.csrfToken };
+      const principal = requirePrincipal(request);
+      if (principal.sessionId !== undefined && principal.user) {
+        await services.sessions.signOut(principal.sessionId, principal.user.id, actorOf(request));
+      }
+      clearSessionCookie(request, reply);
+      return reply.code(204).send();
     },
   );
-
-  r.delete('/session', { schema: signOutSchema, config: { allowedBeforePasswordChange: true } }, async (request, reply) => {
-    const principal = requirePrincipal(request);
-    if (principal.sessionId !== undefined && principal.user) {
-      await services.sessions.signOut(principal.sessionId, principal.user.id, actorOf(request));
-    }
-    clearSessionCookie(request, reply);
-    return reply.code(204).send();
-  });
 }

@@ -32,17 +32,13 @@ import { needsGrant } from './session.js';
 export async function userRoutes(app: FastifyInstance, { services }: AdminRouteOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.get(
-    '/users',
-    { schema: listUsersSchema, onRequest: needsGrant('users.manage') },
-    async (request) => {
-      const { role } = request.query;
-      if (role !== undefined && !(await services.roles.find(role))) {
-        throw new ValidationError(`Unknown role "${role}".`, { field: 'role' });
-      }
-      return services.users.list(request.query);
-    },
-  );
+  r.get('/users', { schema: listUsersSchema, onRequest: needsGrant('users.manage') }, async (request) => {
+    const { role } = request.query;
+    if (role !== undefined && !(await services.roles.find(role))) {
+      throw new ValidationError(`Unknown role "${role}".`, { field: 'role' });
+    }
+    return services.users.list(request.query);
+  });
 
   r.post(
     '/users',
@@ -62,13 +58,9 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminRouteO
     },
   );
 
-  r.get(
-    '/users/:id',
-    { schema: getUserSchema, onRequest: needsGrant('users.manage') },
-    async (request) => {
-      return services.users.getWithGrants(request.params.id);
-    },
-  );
+  r.get('/users/:id', { schema: getUserSchema, onRequest: needsGrant('users.manage') }, async (request) => {
+    return services.users.getWithGrants(request.params.id);
+  });
 
   r.patch(
     '/users/:id',

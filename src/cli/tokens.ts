@@ -52,28 +52,45 @@ export function registerTokens(program: Command, io: CliIo): void {
     .description('create a token; it is printed once and stored only as a hash')
     .requiredOption('--user <id|email>', 'the user the token acts as (e.g. a service account)')
     .requiredOption('--description <text>', 'what the token is for')
-    .option('--expires-in-days <days>', `expiry, 1–${MAX_EXPIRY_DAYS} days`, parsePositiveInt(MAX_EXPIRY_DAYS))
+    .option(
+      '--expires-in-days <days>',
+      `expiry, 1–${MAX_EXPIRY_DAYS} days`,
+      parsePositiveInt(MAX_EXPIRY_DAYS),
+    )
     .option('--never', 'never expires (must be chosen explicitly)')
     .option('--json', 'print {token, accessToken} as JSON')
-    .action(async (opts: { user: string; description: string; expiresInDays?: number; never?: boolean; json?: boolean }, command: Command) => {
-      if ((opts.expiresInDays === undefined) === (opts.never !== true)) {
-        command.error('error: choose exactly one of --expires-in-days <days> and --never', { exitCode: 2, code: 'gatehouse.usage' });
-      }
-      const created = await withRuntime(io, command, async ({ services }) =>
-        services.accessTokens.create(
-          { description: opts.description, user: opts.user, expiresInDays: opts.expiresInDays, neverExpires: opts.never === true },
-          OPERATOR,
-          CLI_ACTOR,
-        ),
-      );
-      if (opts.json) return writeJson(io.stdout, created);
-      const t = created.accessToken;
-      io.stdout.write(
-        `Created developer access token ${t.id} for ${t.user.email}, expires ${t.expiresAt ?? 'never'}.\n` +
-          'This token is shown once; store it now:\n\n' +
-          `  ${created.token}\n\n`,
-      );
-    });
+    .action(
+      async (
+        opts: { user: string; description: string; expiresInDays?: number; never?: boolean; json?: boolean },
+        command: Command,
+      ) => {
+        if ((opts.expiresInDays === undefined) === (opts.never !== true)) {
+          command.error('error: choose exactly one of --expires-in-days <days> and --never', {
+            exitCode: 2,
+            code: 'gatehouse.usage',
+          });
+        }
+        const created = await withRuntime(io, command, async ({ services }) =>
+          services.accessTokens.create(
+            {
+              description: opts.description,
+              user: opts.user,
+              expiresInDays: opts.expiresInDays,
+              neverExpires: opts.never === true,
+            },
+            OPERATOR,
+            CLI_ACTOR,
+          ),
+        );
+        if (opts.json) return writeJson(io.stdout, created);
+        const t = created.accessToken;
+        io.stdout.write(
+          `Created developer access token ${t.id} for ${t.user.email}, expires ${t.expiresAt ?? 'never'}.\n` +
+            'This token is shown once; store it now:\n\n' +
+            `  ${created.token}\n\n`,
+        );
+      },
+    );
 
   tokens
     .command('list')
@@ -86,12 +103,25 @@ export function registerTokens(program: Command, io: CliIo): void {
     .option('--json', 'print {items, nextCursor} as JSON')
     .action(
       async (
-        opts: { search?: string; user?: string; active?: boolean; limit?: number; cursor?: string; json?: boolean },
+        opts: {
+          search?: string;
+          user?: string;
+          active?: boolean;
+          limit?: number;
+          cursor?: string;
+          json?: boolean;
+        },
         command: Command,
       ) => {
         const page = await withRuntime(io, command, async ({ services }) =>
           services.accessTokens.list(
-            { q: opts.search, user: opts.user, includeInactive: opts.active !== true, limit: opts.limit, cursor: opts.cursor },
+            {
+              q: opts.search,
+              user: opts.user,
+              includeInactive: opts.active !== true,
+              limit: opts.limit,
+              cursor: opts.cursor,
+            },
             OPERATOR,
           ),
         );
@@ -116,7 +146,9 @@ export function registerTokens(program: Command, io: CliIo): void {
     .argument('<id>', 'token id', parsePositiveInt())
     .option('--json', 'print as JSON')
     .action(async (id: number, opts: { json?: boolean }, command: Command) => {
-      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.get(id, OPERATOR));
+      const token = await withRuntime(io, command, async ({ services }) =>
+        services.accessTokens.get(id, OPERATOR),
+      );
       if (opts.json) return writeJson(io.stdout, token);
       writeRecord(io.stdout, tokenRecord(token));
     });
@@ -127,8 +159,12 @@ export function registerTokens(program: Command, io: CliIo): void {
     .argument('<id>', 'token id', parsePositiveInt())
     .option('--json', 'print the revoked token as JSON')
     .action(async (id: number, opts: { json?: boolean }, command: Command) => {
-      const token = await withRuntime(io, command, async ({ services }) => services.accessTokens.revoke(id, OPERATOR, CLI_ACTOR));
+      const token = await withRuntime(io, command, async ({ services }) =>
+        services.accessTokens.revoke(id, OPERATOR, CLI_ACTOR),
+      );
       if (opts.json) return writeJson(io.stdout, token);
-      io.stdout.write(`Revoked developer access token ${token.id} (${token.prefix}…, ${token.user.email}).\n`);
+      io.stdout.write(
+        `Revoked developer access token ${token.id} (${token.prefix}…, ${token.user.email}).\n`,
+      );
     });
 }

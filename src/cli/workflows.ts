@@ -50,7 +50,9 @@ function instanceRecord(i: WorkflowInstance): Record<string, unknown> {
 }
 
 export function registerWorkflows(program: Command, io: CliIo): void {
-  const workflows = program.command('workflows').description('workflows and their runs (executed by the serve nodes)');
+  const workflows = program
+    .command('workflows')
+    .description('workflows and their runs (executed by the serve nodes)');
 
   workflows
     .command('list')
@@ -59,19 +61,28 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .option('--limit <n>', `page size, 1–${MAX_LIMIT}`, parsePositiveInt(MAX_LIMIT))
     .option('--offset <n>', 'skip this many', parseOffset)
     .option('--json', 'print as JSON')
-    .action(async (opts: { nameLike?: string; limit?: number; offset?: number; json?: boolean }, command: Command) => {
-      const list = await withRuntime(io, command, async ({ services }) =>
-        services.workflows.list(OPERATOR, { nameLike: opts.nameLike, limit: opts.limit, offset: opts.offset }),
-      );
-      if (opts.json) return writeJson(io.stdout, list);
-      writeTable(io.stdout, list, {
-        ID: (w) => w.id,
-        NAME: (w) => w.name,
-        VERSION: (w) => w.version,
-        OWNER: (w) => w.ownerId,
-        UPDATED: (w) => w.updatedOn,
-      });
-    });
+    .action(
+      async (
+        opts: { nameLike?: string; limit?: number; offset?: number; json?: boolean },
+        command: Command,
+      ) => {
+        const list = await withRuntime(io, command, async ({ services }) =>
+          services.workflows.list(OPERATOR, {
+            nameLike: opts.nameLike,
+            limit: opts.limit,
+            offset: opts.offset,
+          }),
+        );
+        if (opts.json) return writeJson(io.stdout, list);
+        writeTable(io.stdout, list, {
+          ID: (w) => w.id,
+          NAME: (w) => w.name,
+          VERSION: (w) => w.version,
+          OWNER: (w) => w.ownerId,
+          UPDATED: (w) => w.updatedOn,
+        });
+      },
+    );
 
   workflows
     .command('run')
@@ -81,27 +92,49 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .option('--input-file <file>', 'read the run input from a JSON file')
     .option('--workflow-version <n>', 'run this version instead of the current one', parsePositiveInt())
     .option('--wait', 'follow the run until it ends; exit 1 unless it COMPLETED')
-    .option('--timeout <seconds>', 'with --wait: give up waiting after this long (exit 1)', parsePositiveInt())
+    .option(
+      '--timeout <seconds>',
+      'with --wait: give up waiting after this long (exit 1)',
+      parsePositiveInt(),
+    )
     .option('--json', 'print the run as JSON')
     .action(
       async (
         ref: string,
-        opts: { input?: unknown; inputFile?: string; workflowVersion?: number; wait?: boolean; timeout?: number; json?: boolean },
+        opts: {
+          input?: unknown;
+          inputFile?: string;
+          workflowVersion?: number;
+          wait?: boolean;
+          timeout?: number;
+          json?: boolean;
+        },
         command: Command,
       ) => {
         if (opts.input !== undefined && opts.inputFile !== undefined) {
-          command.error('error: give --input or --input-file, not both', { exitCode: 2, code: 'gatehouse.usage' });
+          command.error('error: give --input or --input-file, not both', {
+            exitCode: 2,
+            code: 'gatehouse.usage',
+          });
         }
         if (opts.timeout !== undefined && !opts.wait) {
           command.error('error: --timeout needs --wait', { exitCode: 2, code: 'gatehouse.usage' });
         }
-        const input = opts.inputFile !== undefined ? readInputFile(path.resolve(io.cwd, opts.inputFile)) : opts.input;
+        const input =
+          opts.inputFile !== undefined ? readInputFile(path.resolve(io.cwd, opts.inputFile)) : opts.input;
         const finished = await withRuntime(io, command, async ({ services }) => {
           const workflow = await services.workflows.resolve(ref, OPERATOR);
-          let run = await services.workflows.start(workflow.id, { input, version: opts.workflowVersion }, OPERATOR, CLI_ACTOR);
+          let run = await services.workflows.start(
+            workflow.id,
+            { input, version: opts.workflowVersion },
+            OPERATOR,
+            CLI_ACTOR,
+          );
           if (!opts.wait) return run;
-          if (!opts.json) io.stdout.write(`Queued run ${run.id} of ${workflow.name} v${run.version}; waiting…\n`);
-          const deadline = opts.timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + opts.timeout * 1000;
+          if (!opts.json)
+            io.stdout.write(`Queued run ${run.id} of ${workflow.name} v${run.version}; waiting…\n`);
+          const deadline =
+            opts.timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + opts.timeout * 1000;
           while (!TERMINAL.has(run.status) && Date.now() < deadline) {
             await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
             run = await services.workflows.getInstance(run.id, OPERATOR);
@@ -109,7 +142,10 @@ export function registerWorkflows(program: Command, io: CliIo): void {
           return run;
         });
         if (opts.json) writeJson(io.stdout, finished);
-        else if (!opts.wait) io.stdout.write(`Queued run ${finished.id} (${finished.modelName} v${finished.version}): ${finished.status}\n`);
+        else if (!opts.wait)
+          io.stdout.write(
+            `Queued run ${finished.id} (${finished.modelName} v${finished.version}): ${finished.status}\n`,
+          );
         else writeRecord(io.stdout, instanceRecord(finished));
         if (opts.wait && finished.status !== 'COMPLETED') {
           // runCli prints this as `gatehouse: …` on stderr and exits 1.
@@ -128,7 +164,9 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .argument('<instanceId>', 'run id')
     .option('--json', 'print as JSON')
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      const run = await withRuntime(io, command, async ({ services }) => services.workflows.getInstance(id, OPERATOR));
+      const run = await withRuntime(io, command, async ({ services }) =>
+        services.workflows.getInstance(id, OPERATOR),
+      );
       if (opts.json) return writeJson(io.stdout, run);
       writeRecord(io.stdout, instanceRecord(run));
     });
@@ -140,29 +178,35 @@ export function registerWorkflows(program: Command, io: CliIo): void {
     .option('--limit <n>', `page size, 1–${MAX_LIMIT}`, parsePositiveInt(MAX_LIMIT))
     .option('--offset <n>', 'skip this many', parseOffset)
     .option('--json', 'print as JSON')
-    .action(async (id: string, opts: { limit?: number; offset?: number; json?: boolean }, command: Command) => {
-      const logs = await withRuntime(io, command, async ({ services }) =>
-        services.workflows.logs(id, OPERATOR, { limit: opts.limit, offset: opts.offset }),
-      );
-      if (opts.json) return writeJson(io.stdout, logs);
-      writeTable(io.stdout, logs, {
-        SEQ: (l) => l.seq,
-        STEP: (l) => l.stepId,
-        TYPE: (l) => l.type,
-        STATUS: (l) => l.status,
-        STARTED: (l) => l.startedOn,
-        MS: (l) => l.durationMs,
-        MESSAGE: (l) => l.error ?? l.message ?? (l.output === null ? null : JSON.stringify(l.output)),
-      });
-    });
+    .action(
+      async (id: string, opts: { limit?: number; offset?: number; json?: boolean }, command: Command) => {
+        const logs = await withRuntime(io, command, async ({ services }) =>
+          services.workflows.logs(id, OPERATOR, { limit: opts.limit, offset: opts.offset }),
+        );
+        if (opts.json) return writeJson(io.stdout, logs);
+        writeTable(io.stdout, logs, {
+          SEQ: (l) => l.seq,
+          STEP: (l) => l.stepId,
+          TYPE: (l) => l.type,
+          STATUS: (l) => l.status,
+          STARTED: (l) => l.startedOn,
+          MS: (l) => l.durationMs,
+          MESSAGE: (l) => l.error ?? l.message ?? (l.output === null ? null : JSON.stringify(l.output)),
+        });
+      },
+    );
 
   workflows
     .command('cancel')
-    .description('cancel a run: at once if queued, else at the next step boundary (an in-flight HTTP call is aborted)')
+    .description(
+      'cancel a run: at once if queued, else at the next step boundary (an in-flight HTTP call is aborted)',
+    )
     .argument('<instanceId>', 'run id')
     .option('--json', 'print the run as JSON')
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      const run = await withRuntime(io, command, async ({ services }) => services.workflows.cancel(id, OPERATOR, CLI_ACTOR));
+      const run = await withRuntime(io, command, async ({ services }) =>
+        services.workflows.cancel(id, OPERATOR, CLI_ACTOR),
+      );
       if (opts.json) return writeJson(io.stdout, run);
       io.stdout.write(
         run.status === 'CANCELED'

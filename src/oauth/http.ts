@@ -35,7 +35,12 @@ const CREDENTIAL_PARAMETERS = new Set(['client_id', 'client_secret']);
 export function readParameters(request: FastifyRequest, names: readonly string[]): OAuthParameters {
   const query = (request.query ?? {}) as Record<string, unknown>;
   let body: Record<string, unknown> = {};
-  if (request.method === 'POST' && request.body !== undefined && request.body !== null && request.body !== '') {
+  if (
+    request.method === 'POST' &&
+    request.body !== undefined &&
+    request.body !== null &&
+    request.body !== ''
+  ) {
     if (typeof request.body !== 'object' || Array.isArray(request.body)) {
       throw new OAuthError('invalid_request', 'The request body must be a form or a JSON object.');
     }
@@ -53,8 +58,10 @@ export function readParameters(request: FastifyRequest, names: readonly string[]
     }
     const value = fromBody ?? fromQuery;
     if (value === undefined) continue;
-    if (Array.isArray(value)) throw new OAuthError('invalid_request', `Parameter "${name}" is given more than once.`);
-    if (typeof value !== 'string') throw new OAuthError('invalid_request', `Parameter "${name}" must be a string.`);
+    if (Array.isArray(value))
+      throw new OAuthError('invalid_request', `Parameter "${name}" is given more than once.`);
+    if (typeof value !== 'string')
+      throw new OAuthError('invalid_request', `Parameter "${name}" must be a string.`);
     out[name] = value;
   }
   return out;
@@ -65,26 +72,36 @@ export function readParameters(request: FastifyRequest, names: readonly string[]
  */
 export function requireParameter(params: OAuthParameters, name: string): string {
   const value = params[name];
-  if (value === undefined || value === '') throw new OAuthError('invalid_request', `Missing parameter "${name}".`);
+  if (value === undefined || value === '')
+    throw new OAuthError('invalid_request', `Missing parameter "${name}".`);
   return value;
 }
 
 /** `application/x-www-form-urlencoded` bodies; a JSON document sent under that type is refused. */
 export function addFormParser(app: FastifyInstance): void {
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body);
-    if (/^\s*[[{]/.test(text)) {
-      done(new OAuthError('invalid_request', 'The body is JSON but Content-Type says application/x-www-form-urlencoded.'));
-      return;
-    }
-    const out: Record<string, string | string[]> = {};
-    for (const [key, value] of new URLSearchParams(text)) {
-      const existing = out[key];
-      if (existing === undefined) out[key] = value;
-      else out[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
-    }
-    done(null, out);
-  });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      const text = String(body);
+      if (/^\s*[[{]/.test(text)) {
+        done(
+          new OAuthError(
+            'invalid_request',
+            'The body is JSON but Content-Type says application/x-www-form-urlencoded.',
+          ),
+        );
+        return;
+      }
+      const out: Record<string, string | string[]> = {};
+      for (const [key, value] of new URLSearchParams(text)) {
+        const existing = out[key];
+        if (existing === undefined) out[key] = value;
+        else out[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+      }
+      done(null, out);
+    },
+  );
 }
 
 /** Any error raised on an OAuth route, as the OAuth error it means. */
@@ -106,9 +123,13 @@ export function toOAuthError(error: unknown): OAuthError | undefined {
     return new OAuthError('invalid_request', 'The request body is too large.');
   }
   if (status === 415 || code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new OAuthError('invalid_request', 'Send the parameters as application/x-www-form-urlencoded or application/json.');
+    return new OAuthError(
+      'invalid_request',
+      'Send the parameters as application/x-www-form-urlencoded or application/json.',
+    );
   }
-  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return new OAuthError('invalid_request', 'The JSON body is empty.');
+  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+    return new OAuthError('invalid_request', 'The JSON body is empty.');
   if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
     return new OAuthError('invalid_request', 'Content-Length does not match the body.');
   }

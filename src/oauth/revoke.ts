@@ -18,7 +18,12 @@ export function revokeHandler(deps: OAuthDeps) {
     const credentials = readCredentials(request, params);
     const token = requireParameter(params, 'token');
     const { client, owner } = await authenticateClient(credentials, request.ip, deps);
-    await deps.services.tokens.revoke(token, client, { type: 'client', clientId: client.id, userId: owner.id, ip: request.ip });
+    await deps.services.tokens.revoke(token, client, {
+      type: 'client',
+      clientId: client.id,
+      userId: owner.id,
+      ip: request.ip,
+    });
     return reply.code(200).send('');
   };
 }

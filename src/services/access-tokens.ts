@@ -130,7 +130,12 @@ export class AccessTokensService {
       expiresAt: row.expires_at,
       lastUsedAt: this.lastUse.lastUsed(row.id) ?? row.last_used_at,
       revokedAt: row.revoked_at,
-      status: row.revoked_at !== null ? 'revoked' : row.expires_at !== null && row.expires_at <= now ? 'expired' : 'active',
+      status:
+        row.revoked_at !== null
+          ? 'revoked'
+          : row.expires_at !== null && row.expires_at <= now
+            ? 'expired'
+            : 'active',
     };
   }
 
@@ -142,12 +147,17 @@ export class AccessTokensService {
       .select(['users.email as user_email', 'users.display_name as user_display_name']);
   }
 
-  async create(input: CreateAccessTokenInput, principal: Principal, actor: Actor): Promise<CreatedAccessToken> {
+  async create(
+    input: CreateAccessTokenInput,
+    principal: Principal,
+    actor: Actor,
+  ): Promise<CreatedAccessToken> {
     if (typeof input.description !== 'string' || input.description.trim() === '') {
       throw new ValidationError('"description" must not be empty.', { field: 'description' });
     }
     const description = input.description.trim();
-    if (description.length > 200) throw new ValidationError('"description" must be at most 200 characters.', { field: 'description' });
+    if (description.length > 200)
+      throw new ValidationError('"description" must be at most 200 characters.', { field: 'description' });
     const expiresInDays = this.validateExpiry(input);
     const me = principal.user?.id ?? null;
     let userRef = input.user;
@@ -160,9 +170,11 @@ export class AccessTokensService {
     }
     const user = await this.users.find(userRef);
     // Without manage-all, naming anyone but oneself is refused before saying whether they exist.
-    if (user?.id !== me && !can(principal, 'api.clients.manage_all')) throw new MissingGrantError('api.clients.manage_all');
+    if (user?.id !== me && !can(principal, 'api.clients.manage_all'))
+      throw new MissingGrantError('api.clients.manage_all');
     if (!user) throw new ValidationError(`Unknown user "${userRef}".`, { field: 'user' });
-    if (user.status !== 'active') throw new ValidationError(`User ${user.email} is disabled.`, { field: 'user' });
+    if (user.status !== 'active')
+      throw new ValidationError(`User ${user.email} is disabled.`, { field: 'user' });
     // A token acts with its user's grants: nobody mints one for a user who holds more than they do.
     if (user.id !== me) {
       const { grants } = await this.users.getWithGrants(user.id);
@@ -172,7 +184,8 @@ export class AccessTokensService {
     const token = `${DEV_TOKEN_PREFIX}${randomToken(32)}`;
     const prefix = token.slice(0, DEV_TOKEN_PREFIX.length + SHOWN_CHARS);
     const now = this.ctx.clock.now();
-    const expiresAt = expiresInDays === null ? null : new Date(now.getTime() + expiresInDays * 86_400_000).toISOString();
+    const expiresAt =
+      expiresInDays === null ? null : new Date(now.getTime() + expiresInDays * 86_400_000).toISOString();
     const id = await this.ctx.store.transaction(async (tx) => {
       const row = await tx
         .insertInto('access_tokens')
@@ -202,19 +215,30 @@ export class AccessTokensService {
 
   private validateExpiry(input: CreateAccessTokenInput): number | null {
     const never = input.neverExpires === true || input.neverExpires === 'true';
-    const hasDays = input.expiresInDays !== undefined && input.expiresInDays !== null && input.expiresInDays !== '';
+    const hasDays =
+      input.expiresInDays !== undefined && input.expiresInDays !== null && input.expiresInDays !== '';
     if (never && hasDays) {
-      throw new ValidationError('Give either "expiresInDays" or "neverExpires", not both.', { field: 'expiresInDays' });
-    }
-    if (never) return null;
-    if (!hasDays) {
-      throw new ValidationError(`Choose an expiry: "expiresInDays" (1–${MAX_EXPIRY_DAYS}) or "neverExpires": true.`, {
+      throw new ValidationError('Give either "expiresInDays" or "neverExpires", not both.', {
         field: 'expiresInDays',
       });
     }
-    const days = typeof input.expiresInDays === 'string' && /^\d+$/.test(input.expiresInDays) ? Number(input.expiresInDays) : input.expiresInDays;
+    if (never) return null;
+    if (!hasDays) {
+      throw new ValidationError(
+        `Choose an expiry: "expiresInDays" (1–${MAX_EXPIRY_DAYS}) or "neverExpires": true.`,
+        {
+          field: 'expiresInDays',
+        },
+      );
+    }
+    const days =
+      typeof input.expiresInDays === 'string' && /^\d+$/.test(input.expiresInDays)
+        ? Number(input.expiresInDays)
+        : input.expiresInDays;
     if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > MAX_EXPIRY_DAYS) {
-      throw new ValidationError(`"expiresInDays" must be a whole number from 1 to ${MAX_EXPIRY_DAYS}.`, { field: 'expiresInDays' });
+      throw new ValidationError(`"expiresInDays" must be a whole number from 1 to ${MAX_EXPIRY_DAYS}.`, {
+        field: 'expiresInDays',
+      });
     }
     return days;
   }
@@ -239,7 +263,9 @@ export class AccessTokensService {
     let q = this.select();
     if (!can(principal, 'api.clients.manage_all')) {
       const me = principal.user?.id ?? -1;
-      q = q.where((eb) => eb.or([eb('access_tokens.user_id', '=', me), eb('access_tokens.created_by', '=', me)]));
+      q = q.where((eb) =>
+        eb.or([eb('access_tokens.user_id', '=', me), eb('access_tokens.created_by', '=', me)]),
+      );
     }
     if (query.q) {
       const pattern = likePattern(query.q.toLowerCase());
@@ -259,11 +285,21 @@ export class AccessTokensService {
       const now = this.ctx.clock.now().toISOString();
       q = q
         .where('access_tokens.revoked_at', 'is', null)
-        .where((eb) => eb.or([eb('access_tokens.expires_at', 'is', null), eb('access_tokens.expires_at', '>', now)]));
+        .where((eb) =>
+          eb.or([eb('access_tokens.expires_at', 'is', null), eb('access_tokens.expires_at', '>', now)]),
+        );
     }
     if (after !== undefined) q = q.where('access_tokens.id', '<', after);
-    const rows = await q.orderBy('access_tokens.id', 'desc').limit(limit + 1).execute();
-    return toPage(rows, limit, (row) => this.toToken(row), (row) => row.id);
+    const rows = await q
+      .orderBy('access_tokens.id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    return toPage(
+      rows,
+      limit,
+      (row) => this.toToken(row),
+      (row) => row.id,
+    );
   }
 
   /** Revokes at once (the next request with it gets 401); no undo. Revoking a revoked token is a no-op. */
@@ -272,7 +308,11 @@ export class AccessTokensService {
       const row = await tx.selectFrom('access_tokens').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row || !this.maySee(row, principal)) throw new NotFoundError('Access token', id);
       if (row.revoked_at !== null) return;
-      await tx.updateTable('access_tokens').set({ revoked_at: this.ctx.clock.now().toISOString() }).where('id', '=', id).execute();
+      await tx
+        .updateTable('access_tokens')
+        .set({ revoked_at: this.ctx.clock.now().toISOString() })
+        .where('id', '=', id)
+        .execute();
       await this.audit.record(tx, {
         actor,
         action: 'developer_token.revoked',
@@ -300,7 +340,8 @@ export class AccessTokensService {
       return found ?? null;
     });
     const now = this.ctx.clock.now().toISOString();
-    if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return undefined;
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now))
+      return undefined;
     this.lastUse.touch(row.id, now);
     return { tokenId: row.id, userId: row.user_id };
   }

@@ -25,8 +25,15 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       ts = await dialect.open();
       ({ services, clock } = await testServices(ts.store));
-      const owner = await services.users.create({ email: 'keys@example.com', role: 'Privileged' }, OPERATOR, CLI_ACTOR);
-      const issued = await services.clients.create({ name: 'k', scopes: ['data'], owner: owner.email, tokenTtlSeconds: 7200 }, CLI_ACTOR);
+      const owner = await services.users.create(
+        { email: 'keys@example.com', role: 'Privileged' },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      const issued = await services.clients.create(
+        { name: 'k', scopes: ['data'], owner: owner.email, tokenTtlSeconds: 7200 },
+        CLI_ACTOR,
+      );
       clientId = issued.clientId;
       clientSecret = issued.clientSecret;
     });
@@ -38,11 +45,24 @@ for (const dialect of dialects()) {
       await services.keys.prepare();
       await services.keys.prepare();
       const keys = await services.keys.list();
-      expect(keys).toEqual([{ kid: expect.any(String), alg: 'RS256', status: 'active', createdAt: clock.now().toISOString(), retireAfter: null }]);
+      expect(keys).toEqual([
+        {
+          kid: expect.any(String),
+          alg: 'RS256',
+          status: 'active',
+          createdAt: clock.now().toISOString(),
+          retireAfter: null,
+        },
+      ]);
       const row = await ts.store.db.selectFrom('signing_keys').selectAll().executeTakeFirstOrThrow();
       expect(row.private_key).toMatch(/^v1\./);
       expect(row.private_key).not.toContain('PRIVATE KEY');
-      expect(JSON.parse(row.public_jwk)).toMatchObject({ kty: 'RSA', kid: row.kid, alg: 'RS256', use: 'sig' });
+      expect(JSON.parse(row.public_jwk)).toMatchObject({
+        kty: 'RSA',
+        kid: row.kid,
+        alg: 'RS256',
+        use: 'sig',
+      });
       expect(JSON.parse(row.public_jwk).d).toBeUndefined();
       expect((await services.keys.jwks()).keys.map((k) => k.kid)).toEqual([row.kid]);
     });
@@ -75,7 +95,11 @@ for (const dialect of dialects()) {
       expect((await services.keys.jwks()).keys.map((k) => k.kid)).toEqual([rotated.kid]);
       expect((await services.keys.list()).find((k) => k.kid === oldKey!.kid)?.status).toBe('retired');
       const audit = await services.audit.query({ action: 'signing_key.' });
-      expect(audit.items.map((e) => e.action)).toEqual(['signing_key.retired', 'signing_key.rotated', 'signing_key.rotated']);
+      expect(audit.items.map((e) => e.action)).toEqual([
+        'signing_key.retired',
+        'signing_key.rotated',
+        'signing_key.rotated',
+      ]);
     });
 
     for (const alg of ['ES256', 'EdDSA'] as TokenAlg[]) {
@@ -90,7 +114,9 @@ for (const dialect of dialects()) {
         expect(decodeProtectedHeader(issued.accessToken)).toEqual({ alg, kid: active!.kid, typ: 'at+jwt' });
         expect(await other.services.tokens.verify(issued.accessToken)).not.toBeNull();
         const jwk = (await other.services.keys.jwks()).keys.find((k) => k.kid === active!.kid);
-        expect(jwk).toMatchObject(alg === 'ES256' ? { kty: 'EC', crv: 'P-256' } : { kty: 'OKP', crv: 'Ed25519' });
+        expect(jwk).toMatchObject(
+          alg === 'ES256' ? { kty: 'EC', crv: 'P-256' } : { kty: 'OKP', crv: 'Ed25519' },
+        );
       });
     }
 
@@ -100,7 +126,10 @@ for (const dialect of dialects()) {
       const [current] = await auto.services.keys.list();
       expect(await auto.services.keys.rotateIfDue()).toBe(false);
       clock.advance(86_400_000);
-      const peer = await testServices(await ts.openPeer(), { config: { keyRotationDays: 1, tokenAlg: 'EdDSA' }, clock });
+      const peer = await testServices(await ts.openPeer(), {
+        config: { keyRotationDays: 1, tokenAlg: 'EdDSA' },
+        clock,
+      });
       const results = await Promise.all([auto.services.keys.rotateIfDue(), peer.services.keys.rotateIfDue()]);
       expect(results.filter(Boolean)).toHaveLength(1);
       const keys = await auto.services.keys.list();

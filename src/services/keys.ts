@@ -81,7 +81,10 @@ export class KeysService {
     const days = this.ctx.config.keyRotationDays;
     if (days <= 0) return false;
     const active = await this.activeKeyRow();
-    if (active && new Date(active.created_at).getTime() + days * 86_400_000 > this.ctx.clock.now().getTime()) {
+    if (
+      active &&
+      new Date(active.created_at).getTime() + days * 86_400_000 > this.ctx.clock.now().getTime()
+    ) {
       return false;
     }
     // Several workers may decide this at once: only the one that still sees the same active key rotates.
@@ -90,7 +93,11 @@ export class KeysService {
 
   /** Makes a new active key; the previous ones stay published until their tokens have expired. */
   async rotate(actor: Actor, reason?: string): Promise<SigningKeyInfo>;
-  async rotate(actor: Actor, reason: string, onlyIfActive: string | undefined): Promise<SigningKeyInfo | undefined>;
+  async rotate(
+    actor: Actor,
+    reason: string,
+    onlyIfActive: string | undefined,
+  ): Promise<SigningKeyInfo | undefined>;
   async rotate(actor: Actor, reason = 'manual', onlyIfActive?: string): Promise<SigningKeyInfo | undefined> {
     const alg = this.ctx.config.tokenAlg;
     const { publicKey, privateKey } = await generateKeyPair(alg, keyGenOptions(alg));
@@ -99,9 +106,16 @@ export class KeysService {
     const jwk: JWK = { ...publicJwk, kid, alg, use: 'sig' };
     const pem = await exportPKCS8(privateKey);
     const now = this.ctx.clock.now();
-    const retireAfter = addSeconds(now, (await this.longestTtlSeconds()) + RETIRE_LEEWAY_SECONDS).toISOString();
+    const retireAfter = addSeconds(
+      now,
+      (await this.longestTtlSeconds()) + RETIRE_LEEWAY_SECONDS,
+    ).toISOString();
     const rotated = await this.ctx.store.transaction(async (tx) => {
-      const previous = await tx.selectFrom('signing_keys').select('kid').where('status', '=', 'active').execute();
+      const previous = await tx
+        .selectFrom('signing_keys')
+        .select('kid')
+        .where('status', '=', 'active')
+        .execute();
       if (onlyIfActive !== undefined) {
         const demoted = await tx
           .updateTable('signing_keys')
@@ -134,7 +148,12 @@ export class KeysService {
         actor,
         action: 'signing_key.rotated',
         target: { type: 'signing_key', id: kid },
-        details: { alg, reason, previous: previous.map((p) => p.kid), previousRetireAfter: previous.length > 0 ? retireAfter : null },
+        details: {
+          alg,
+          reason,
+          previous: previous.map((p) => p.kid),
+          previousRetireAfter: previous.length > 0 ? retireAfter : null,
+        },
       });
       await this.epochs.bump(tx, 'keys');
       return true;
@@ -179,7 +198,13 @@ export class KeysService {
       .orderBy('created_at', 'desc')
       .orderBy('kid')
       .execute();
-    return rows.map((r) => ({ kid: r.kid, alg: r.alg, status: r.status, createdAt: r.created_at, retireAfter: r.retire_after }));
+    return rows.map((r) => ({
+      kid: r.kid,
+      alg: r.alg,
+      status: r.status,
+      createdAt: r.created_at,
+      retireAfter: r.retire_after,
+    }));
   }
 
   /** The key new tokens are signed with (the newest active one). */
@@ -241,7 +266,13 @@ export class KeysService {
     for (const row of rows) {
       const jwk = JSON.parse(row.public_jwk) as JWK;
       const publicKey = (await importJWK(jwk, row.alg)) as KeyObjectLike;
-      verification.set(row.kid, { kid: row.kid, alg: row.alg, publicKey, retireAfter: row.retire_after, jwk });
+      verification.set(row.kid, {
+        kid: row.kid,
+        alg: row.alg,
+        publicKey,
+        retireAfter: row.retire_after,
+        jwk,
+      });
       if (row.status === 'active' && signing === undefined) {
         const pem = this.ctx.keyring.decrypt(row.private_key, `signing-key:${row.kid}`);
         signing = { kid: row.kid, alg: row.alg, privateKey: crypto.createPrivateKey(pem) };
@@ -269,4 +300,3 @@ export class KeysService {
     return Math.max(this.ctx.config.tokenTtlSeconds, Number(row?.ttl ?? 0));
   }
 }
-

@@ -32,7 +32,13 @@ export class LiveUsers {
     private readonly roles: RolesService,
   ) {
     // "No such user" is not kept: creating a user bumps no epoch, and unknown ids must not evict real entries.
-    this.cache = new EpochCache(epochsOf(ctx.store), ['users', 'roles'], DEFAULT_EPOCH_CACHE_ENTRIES, (live) => live !== null, 'live_user');
+    this.cache = new EpochCache(
+      epochsOf(ctx.store),
+      ['users', 'roles'],
+      DEFAULT_EPOCH_CACHE_ENTRIES,
+      (live) => live !== null,
+      'live_user',
+    );
   }
 
   /** The user and their role's grants as of the last users/roles change; null when there is no such user. */

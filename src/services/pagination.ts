@@ -12,7 +12,9 @@ export interface Page<T> {
 export function pageSize(limit: number | undefined): number {
   if (limit === undefined) return DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
-    throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_PAGE_SIZE}.`, { field: 'limit' });
+    throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_PAGE_SIZE}.`, {
+      field: 'limit',
+    });
   }
   return limit;
 }
@@ -22,7 +24,10 @@ export function encodeCursor(key: unknown): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function decodeCursor<T>(cursor: string | undefined, check: (value: unknown) => value is T): T | undefined {
+export function decodeCursor<T>(
+  cursor: string | undefined,
+  check: (value: unknown) => value is T,
+): T | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -34,9 +39,17 @@ export function decodeCursor<T>(cursor: string | undefined, check: (value: unkno
 }
 
 /** Takes `limit + 1` rows and turns them into a page, with the cursor built from the last row kept. */
-export function toPage<Row, Item>(rows: Row[], limit: number, toItem: (row: Row) => Item, key: (row: Row) => unknown): Page<Item> {
+export function toPage<Row, Item>(
+  rows: Row[],
+  limit: number,
+  toItem: (row: Row) => Item,
+  key: (row: Row) => unknown,
+): Page<Item> {
   const hasMore = rows.length > limit;
   const kept = hasMore ? rows.slice(0, limit) : rows;
   const last = kept[kept.length - 1];
-  return { items: kept.map(toItem), nextCursor: hasMore && last !== undefined ? encodeCursor(key(last)) : null };
+  return {
+    items: kept.map(toItem),
+    nextCursor: hasMore && last !== undefined ? encodeCursor(key(last)) : null,
+  };
 }

@@ -34,7 +34,8 @@ function isSequential(password: string): boolean {
   const isDigitStep = (a: number, b: number, step: number) =>
     a >= 48 && a <= 57 && b >= 48 && b <= 57 && (b - 48 - (a - 48) - step + 10) % 10 === 0;
   for (const step of [1, -1]) {
-    if (codes.every((c, i) => i === 0 || c - codes[i - 1]! === step || isDigitStep(codes[i - 1]!, c, step))) return true;
+    if (codes.every((c, i) => i === 0 || c - codes[i - 1]! === step || isDigitStep(codes[i - 1]!, c, step)))
+      return true;
   }
   return false;
 }
@@ -43,7 +44,10 @@ function isSequential(password: string): boolean {
  * The password if it is acceptable, else a 400 saying which rule it breaks. `email` is the
  * account's, so its local part (e.g. `alice` of alice@example.com) is refused inside it.
  */
-export async function checkPasswordPolicy(value: unknown, options: { field?: string; email?: string } = {}): Promise<string> {
+export async function checkPasswordPolicy(
+  value: unknown,
+  options: { field?: string; email?: string } = {},
+): Promise<string> {
   const field = options.field ?? 'password';
   if (typeof value !== 'string') throw new ValidationError('Password must be a string.', { field });
   const length = [...value].length;
@@ -55,18 +59,27 @@ export async function checkPasswordPolicy(value: unknown, options: { field?: str
   }
   const lower = value.toLowerCase();
   if (isRepetitive(value) || isSequential(value)) {
-    throw new ValidationError('Password must not be a repeated or sequential run of characters; use a passphrase of several words.', {
-      field,
-      rule: 'repetitive',
-    });
+    throw new ValidationError(
+      'Password must not be a repeated or sequential run of characters; use a passphrase of several words.',
+      {
+        field,
+        rule: 'repetitive',
+      },
+    );
   }
   if ((await loadCommonPasswords()).has(lower)) {
-    throw new ValidationError('This password is on a list of common or breached passwords; choose another.', { field, rule: 'common' });
+    throw new ValidationError('This password is on a list of common or breached passwords; choose another.', {
+      field,
+      rule: 'common',
+    });
   }
   const localPart = options.email?.split('@')[0]?.toLowerCase() ?? '';
   const personal = [...SERVICE_WORDS, ...(localPart.length >= 3 ? [localPart] : [])];
   if (personal.some((word) => lower.includes(word))) {
-    throw new ValidationError('Password must not contain your email name or the name of this service.', { field, rule: 'personal' });
+    throw new ValidationError('Password must not contain your email name or the name of this service.', {
+      field,
+      rule: 'personal',
+    });
   }
   return value;
 }

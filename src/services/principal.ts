@@ -86,8 +86,20 @@ export function userPrincipal(
  * A program with a client JWT: its owner's grants now, limited by the token's scopes; with the
  * access profile when the client is an oauth2 profile's.
  */
-export function clientPrincipal(owner: LiveUser, clientId: string, scopes: Iterable<Scope>, profile?: ProfileRef): Principal {
-  const base = { kind: 'client', user: owner.user, grants: owner.grants, scopes: new Set(scopes), via: 'client_jwt', clientId } as const;
+export function clientPrincipal(
+  owner: LiveUser,
+  clientId: string,
+  scopes: Iterable<Scope>,
+  profile?: ProfileRef,
+): Principal {
+  const base = {
+    kind: 'client',
+    user: owner.user,
+    grants: owner.grants,
+    scopes: new Set(scopes),
+    via: 'client_jwt',
+    clientId,
+  } as const;
   return profile === undefined ? base : { ...base, profile, callerId: clientId };
 }
 
@@ -99,7 +111,11 @@ const NO_SCOPES: ReadonlySet<Scope> = new Set();
  * through the gateway and nothing else. No grants and an empty scope set, so `can` refuses it any
  * API that names a scope; the surfaces refuse its credential kinds before that.
  */
-export function profilePrincipal(profile: ProfileRef, via: 'api_token' | 'idp_jwt', callerId?: string): Principal {
+export function profilePrincipal(
+  profile: ProfileRef,
+  via: 'api_token' | 'idp_jwt',
+  callerId?: string,
+): Principal {
   const base = { kind: 'profile', user: null, grants: NO_GRANTS, scopes: NO_SCOPES, via, profile } as const;
   return callerId === undefined ? base : { ...base, callerId };
 }
@@ -110,9 +126,19 @@ export function actorFor(principal: Principal, ip?: string): Actor {
   if (principal.kind === 'profile') return { type: 'system' };
   if (principal.kind === 'operator' || principal.user === null) return { type: 'cli' };
   if (principal.kind === 'client') {
-    return { type: 'client', clientId: principal.clientId ?? '', userId: principal.user.id, ...(ip === undefined ? {} : { ip }) };
+    return {
+      type: 'client',
+      clientId: principal.clientId ?? '',
+      userId: principal.user.id,
+      ...(ip === undefined ? {} : { ip }),
+    };
   }
-  return { type: 'user', userId: principal.user.id, label: principal.user.email, ...(ip === undefined ? {} : { ip }) };
+  return {
+    type: 'user',
+    userId: principal.user.id,
+    label: principal.user.email,
+    ...(ip === undefined ? {} : { ip }),
+  };
 }
 
 /** The acting user's id; null for the operator. */

@@ -224,7 +224,10 @@ export class SessionsService {
     input: { currentPassword: string; newPassword: string; keepSessionId?: string; ip?: string },
     actor: Actor,
   ): Promise<void> {
-    const newPassword = await checkPasswordPolicy(input.newPassword, { field: 'newPassword', email: user.email });
+    const newPassword = await checkPasswordPolicy(input.newPassword, {
+      field: 'newPassword',
+      email: user.email,
+    });
     const reservation = await this.throttle.reserve(
       signInRules(this.ctx.config.throttle, user.email, input.ip),
     );

@@ -217,7 +217,10 @@ for (const dialect of dialects()) {
       peer.services.epochs.start({ intervalMs: 50 });
       try {
         await services.clients.revoke(c.id, CLI_ACTOR, OPERATOR);
-        await vi.waitFor(async () => expect(await peer.services.tokens.verify(token)).toBeNull(), { timeout: 10_000, interval: 25 });
+        await vi.waitFor(async () => expect(await peer.services.tokens.verify(token)).toBeNull(), {
+          timeout: 10_000,
+          interval: 25,
+        });
       } finally {
         await peer.services.epochs.stop();
       }

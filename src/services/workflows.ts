@@ -13,7 +13,11 @@ import type { Executor } from '../store/index.js';
 import { likePattern } from '../store/index.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 import { PreparedQuery } from '../store/prepared.js';
-import type { WorkflowInstancesTable, WorkflowInstanceStatus, WorkflowsTable } from '../store/schema/index.js';
+import type {
+  WorkflowInstancesTable,
+  WorkflowInstanceStatus,
+  WorkflowsTable,
+} from '../store/schema/index.js';
 import { validateDefinition, validateInput, type WorkflowDefinition } from '../workflows/definition.js';
 import type { AuditService } from './audit.js';
 import type { Actor, ServiceContext } from './context.js';
@@ -101,7 +105,8 @@ export const MAX_INSTANCE_OFFSET = 10_000;
 const MAX_INT = 2_147_483_647;
 const MAX_SHARES = 1000;
 
-const isId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= MAX_INT;
+const isId = (value: unknown): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= MAX_INT;
 
 function offsetPage(query: OffsetQuery, fallback = 50): { limit: number; offset: number } {
   const limit = query.limit ?? fallback;
@@ -110,22 +115,28 @@ function offsetPage(query: OffsetQuery, fallback = 50): { limit: number; offset:
     throw new ValidationError(`"limit" must be a whole number from 1 to ${MAX_LIMIT}.`, { field: 'limit' });
   }
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > MAX_OFFSET) {
-    throw new ValidationError(`"offset" must be a whole number from 0 to ${MAX_OFFSET}.`, { field: 'offset' });
+    throw new ValidationError(`"offset" must be a whole number from 0 to ${MAX_OFFSET}.`, {
+      field: 'offset',
+    });
   }
   return { limit, offset };
 }
 
 function validateName(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new ValidationError('"name" must not be empty.', { field: 'name' });
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new ValidationError('"name" must not be empty.', { field: 'name' });
   const name = value.trim();
-  if (name.length > 200) throw new ValidationError('"name" must be at most 200 characters.', { field: 'name' });
+  if (name.length > 200)
+    throw new ValidationError('"name" must be at most 200 characters.', { field: 'name' });
   return name;
 }
 
 function validateDescription(value: unknown): string {
   if (value === undefined || value === null) return '';
-  if (typeof value !== 'string') throw new ValidationError('"description" must be a string.', { field: 'description' });
-  if (value.length > 2000) throw new ValidationError('"description" must be at most 2000 characters.', { field: 'description' });
+  if (typeof value !== 'string')
+    throw new ValidationError('"description" must be a string.', { field: 'description' });
+  if (value.length > 2000)
+    throw new ValidationError('"description" must be at most 2000 characters.', { field: 'description' });
   return value.trim();
 }
 
@@ -135,9 +146,12 @@ export function parseVersion(value: unknown): number | undefined {
   const text = String(value).trim();
   const match = /^(\d+)(?:\.0(?:\.0)?)?$/.exec(text);
   if (!match || Number(match[1]) < 1 || Number(match[1]) > MAX_INT) {
-    throw new ValidationError(`"version" must be a version number such as 1 or "1.0.0", got ${JSON.stringify(value)}.`, {
-      field: 'version',
-    });
+    throw new ValidationError(
+      `"version" must be a version number such as 1 or "1.0.0", got ${JSON.stringify(value)}.`,
+      {
+        field: 'version',
+      },
+    );
   }
   return Number(match[1]);
 }
@@ -238,8 +252,15 @@ export class WorkflowsService {
     return query;
   }
 
-  private async findRow(id: string, principal: Principal, executor: Executor = this.db): Promise<Selectable<WorkflowsTable>> {
-    const row = await this.visible(principal, executor).selectAll('workflows').where('workflows.id', '=', id).executeTakeFirst();
+  private async findRow(
+    id: string,
+    principal: Principal,
+    executor: Executor = this.db,
+  ): Promise<Selectable<WorkflowsTable>> {
+    const row = await this.visible(principal, executor)
+      .selectAll('workflows')
+      .where('workflows.id', '=', id)
+      .executeTakeFirst();
     if (!row) throw new NotFoundError('Workflow', id);
     return row;
   }
@@ -280,13 +301,15 @@ export class WorkflowsService {
   }
 
   /** GET /v1/workflows without a name filter, a user's own and shared workflows: compiled once (hot path). */
-  private readonly listVisibleToUser = new PreparedQuery(3, (db: Executor, userId: number, limit: number, offset: number) =>
-    this.visibleTo(userId, db)
-      .selectAll('workflows')
-      .orderBy('workflows.name_key')
-      .orderBy('workflows.id')
-      .limit(limit)
-      .offset(offset),
+  private readonly listVisibleToUser = new PreparedQuery(
+    3,
+    (db: Executor, userId: number, limit: number, offset: number) =>
+      this.visibleTo(userId, db)
+        .selectAll('workflows')
+        .orderBy('workflows.name_key')
+        .orderBy('workflows.id')
+        .limit(limit)
+        .offset(offset),
   );
 
   async list(principal: Principal, query: OffsetQuery & { nameLike?: string } = {}): Promise<Workflow[]> {
@@ -297,8 +320,14 @@ export class WorkflowsService {
       rows = await this.listVisibleToUser.execute(this.db, userId, limit, offset);
     } else {
       let q = this.visible(principal).selectAll('workflows');
-      if (query.nameLike) q = q.where('workflows.name_key', 'like', likePattern(query.nameLike.toLowerCase()));
-      rows = await q.orderBy('workflows.name_key').orderBy('workflows.id').limit(limit).offset(offset).execute();
+      if (query.nameLike)
+        q = q.where('workflows.name_key', 'like', likePattern(query.nameLike.toLowerCase()));
+      rows = await q
+        .orderBy('workflows.name_key')
+        .orderBy('workflows.id')
+        .limit(limit)
+        .offset(offset)
+        .execute();
     }
     return Promise.all(rows.map((row) => this.toWorkflow(row)));
   }
@@ -309,16 +338,29 @@ export class WorkflowsService {
 
   /** A workflow by id, or by exact name (case-insensitive) when no id matches; for the CLI. */
   async resolve(ref: string, principal: Principal): Promise<Workflow> {
-    const byId = await this.visible(principal).selectAll('workflows').where('workflows.id', '=', ref).executeTakeFirst();
-    const row = byId ?? (await this.visible(principal).selectAll('workflows').where('workflows.name_key', '=', ref.trim().toLowerCase()).executeTakeFirst());
+    const byId = await this.visible(principal)
+      .selectAll('workflows')
+      .where('workflows.id', '=', ref)
+      .executeTakeFirst();
+    const row =
+      byId ??
+      (await this.visible(principal)
+        .selectAll('workflows')
+        .where('workflows.name_key', '=', ref.trim().toLowerCase())
+        .executeTakeFirst());
     if (!row) throw new NotFoundError('Workflow', ref);
     return this.toWorkflow(row);
   }
 
   private async assertNameFree(tx: Executor, name: string, exceptId?: string): Promise<void> {
-    let q = tx.selectFrom('workflows').select('id').where('name_key', '=', name.toLowerCase()).where('deleted_at', 'is', null);
+    let q = tx
+      .selectFrom('workflows')
+      .select('id')
+      .where('name_key', '=', name.toLowerCase())
+      .where('deleted_at', 'is', null);
     if (exceptId) q = q.where('id', '!=', exceptId);
-    if (await q.executeTakeFirst()) throw new ConflictError(`A workflow named "${name}" already exists.`, { field: 'name' });
+    if (await q.executeTakeFirst())
+      throw new ConflictError(`A workflow named "${name}" already exists.`, { field: 'name' });
   }
 
   async create(
@@ -327,7 +369,8 @@ export class WorkflowsService {
     actor: Actor,
   ): Promise<Workflow> {
     const ownerId = principal.user?.id;
-    if (ownerId === undefined) throw new ValidationError('A workflow is owned by a user; the operator cannot own one.');
+    if (ownerId === undefined)
+      throw new ValidationError('A workflow is owned by a user; the operator cannot own one.');
     const name = validateName(input.name);
     const description = validateDescription(input.description);
     const definition = validateDefinition(input.definition);
@@ -354,9 +397,20 @@ export class WorkflowsService {
         .execute();
       await tx
         .insertInto('workflow_versions')
-        .values({ workflow_id: id, version: 1, definition: JSON.stringify(definition), created_by: by, created_at: now })
+        .values({
+          workflow_id: id,
+          version: 1,
+          definition: JSON.stringify(definition),
+          created_by: by,
+          created_at: now,
+        })
         .execute();
-      await this.audit.record(tx, { actor, action: 'workflow.created', target: { type: 'workflow', id }, details: { name, version: 1 } });
+      await this.audit.record(tx, {
+        actor,
+        action: 'workflow.created',
+        target: { type: 'workflow', id },
+        details: { name, version: 1 },
+      });
     });
     return this.get(id, OPERATOR);
   }
@@ -392,20 +446,34 @@ export class WorkflowsService {
       const row = await this.findRow(id, principal, tx);
       if (name !== undefined) {
         await this.assertNameFree(tx, name, id);
-        await tx.updateTable('workflows').set({ name, name_key: name.toLowerCase() }).where('id', '=', id).execute();
+        await tx
+          .updateTable('workflows')
+          .set({ name, name_key: name.toLowerCase() })
+          .where('id', '=', id)
+          .execute();
       }
-      if (description !== undefined) await tx.updateTable('workflows').set({ description }).where('id', '=', id).execute();
+      if (description !== undefined)
+        await tx.updateTable('workflows').set({ description }).where('id', '=', id).execute();
       if (definition) {
         await tx
           .insertInto('workflow_versions')
-          .values({ workflow_id: id, version: row.current_version, definition: JSON.stringify(definition), created_by: by, created_at: now })
+          .values({
+            workflow_id: id,
+            version: row.current_version,
+            definition: JSON.stringify(definition),
+            created_by: by,
+            created_at: now,
+          })
           .execute();
       }
       await this.audit.record(tx, {
         actor,
         action: 'workflow.updated',
         target: { type: 'workflow', id },
-        details: { ...(name !== undefined ? { name } : {}), ...(definition ? { version: row.current_version } : {}) },
+        details: {
+          ...(name !== undefined ? { name } : {}),
+          ...(definition ? { version: row.current_version } : {}),
+        },
       });
     });
     return this.get(id, OPERATOR);
@@ -421,7 +489,11 @@ export class WorkflowsService {
       const row = await this.findRow(id, principal, tx);
       this.assertOwnerOrAdmin(row, principal, 'delete it');
       const now = this.ctx.clock.now().toISOString();
-      await tx.updateTable('workflows').set({ deleted_at: now, updated_at: now, updated_by: userIdOf(actor) }).where('id', '=', id).execute();
+      await tx
+        .updateTable('workflows')
+        .set({ deleted_at: now, updated_at: now, updated_by: userIdOf(actor) })
+        .where('id', '=', id)
+        .execute();
       // Queued runs of a deleted workflow will not start.
       await tx
         .updateTable('workflow_instances')
@@ -429,7 +501,12 @@ export class WorkflowsService {
         .where('workflow_id', '=', id)
         .where('status', 'in', ['QUEUED', 'IN_PROGRESS'])
         .execute();
-      await this.audit.record(tx, { actor, action: 'workflow.deleted', target: { type: 'workflow', id }, details: { name: row.name } });
+      await this.audit.record(tx, {
+        actor,
+        action: 'workflow.deleted',
+        target: { type: 'workflow', id },
+        details: { name: row.name },
+      });
     });
   }
 
@@ -527,7 +604,12 @@ export class WorkflowsService {
   }
 
   /** Queues a run of the current version (or `version`); the engine picks it up. */
-  async start(id: string, input: { input?: unknown; version?: unknown }, principal: Principal, actor: Actor): Promise<WorkflowInstance> {
+  async start(
+    id: string,
+    input: { input?: unknown; version?: unknown },
+    principal: Principal,
+    actor: Actor,
+  ): Promise<WorkflowInstance> {
     const row = await this.findRow(id, principal);
     const version = parseVersion(input.version) ?? row.current_version;
     const stored = await this.db
@@ -536,7 +618,8 @@ export class WorkflowsService {
       .where('workflow_id', '=', id)
       .where('version', '=', version)
       .executeTakeFirst();
-    if (!stored) throw new ValidationError(`Workflow "${row.name}" has no version ${version}.`, { field: 'version' });
+    if (!stored)
+      throw new ValidationError(`Workflow "${row.name}" has no version ${version}.`, { field: 'version' });
     const runInput = input.input === undefined ? {} : input.input;
     validateInput(JSON.parse(stored.definition) as WorkflowDefinition, runInput);
     const instanceId = crypto.randomUUID();
@@ -593,14 +676,24 @@ export class WorkflowsService {
       id = (await this.findRow(message.modelId, principal)).id;
     } else {
       if (typeof message.messageName !== 'string' || !/^Start\s+\S/.test(message.messageName)) {
-        throw new ValidationError('"messageName" must be "Start <workflow name>" (or give "modelId").', { field: 'messageName' });
+        throw new ValidationError('"messageName" must be "Start <workflow name>" (or give "modelId").', {
+          field: 'messageName',
+        });
       }
       const name = message.messageName.replace(/^Start\s+/, '').trim();
-      const row = await this.visible(principal).select('workflows.id').where('workflows.name_key', '=', name.toLowerCase()).executeTakeFirst();
+      const row = await this.visible(principal)
+        .select('workflows.id')
+        .where('workflows.name_key', '=', name.toLowerCase())
+        .executeTakeFirst();
       if (!row) throw new NotFoundError('Workflow', name);
       id = row.id;
     }
-    const instance = await this.start(id, { input: message.data ?? {}, version: message.version }, principal, actor);
+    const instance = await this.start(
+      id,
+      { input: message.data ?? {}, version: message.version },
+      principal,
+      actor,
+    );
     return pickDomo(instance);
   }
 
@@ -612,13 +705,19 @@ export class WorkflowsService {
   }
 
   async getInstance(instanceId: string, principal: Principal): Promise<WorkflowInstance> {
-    const row = await this.instanceQuery(principal).where('workflow_instances.id', '=', instanceId).executeTakeFirst();
+    const row = await this.instanceQuery(principal)
+      .where('workflow_instances.id', '=', instanceId)
+      .executeTakeFirst();
     if (!row) throw new NotFoundError('Workflow instance', instanceId);
     return toInstance(row);
   }
 
   /** The runs of a workflow, newest first (one page; see `pageInstances` for the cursor). */
-  async listInstances(workflowId: string, principal: Principal, query: InstancePageQuery = {}): Promise<WorkflowInstance[]> {
+  async listInstances(
+    workflowId: string,
+    principal: Principal,
+    query: InstancePageQuery = {},
+  ): Promise<WorkflowInstance[]> {
     return (await this.pageInstances(workflowId, principal, query)).items;
   }
 
@@ -633,7 +732,11 @@ export class WorkflowsService {
    * mixes desc and asc, so a row-value comparison cannot express it). `offset` still works for
    * compatibility, up to MAX_INSTANCE_OFFSET.
    */
-  async pageInstances(workflowId: string, principal: Principal, query: InstancePageQuery = {}): Promise<Page<WorkflowInstance>> {
+  async pageInstances(
+    workflowId: string,
+    principal: Principal,
+    query: InstancePageQuery = {},
+  ): Promise<Page<WorkflowInstance>> {
     const { limit, offset } = offsetPage(query);
     if (offset > MAX_INSTANCE_OFFSET) {
       throw new ValidationError(
@@ -643,7 +746,8 @@ export class WorkflowsService {
     }
     const after = decodeCursor(
       query.cursor,
-      (v): v is [string, string] => Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string'),
+      (v): v is [string, string] =>
+        Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string'),
     );
     if (after !== undefined && offset > 0) {
       throw new ValidationError('Give "cursor" or "offset", not both.', { field: 'offset' });
@@ -730,7 +834,11 @@ export class WorkflowsService {
         )
         .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
         .executeTakeFirst();
-      await this.audit.record(tx, { actor, action: 'workflow.run_canceled', target: { type: 'workflow_instance', id: instanceId } });
+      await this.audit.record(tx, {
+        actor,
+        action: 'workflow.run_canceled',
+        target: { type: 'workflow_instance', id: instanceId },
+      });
       return Number(ended.numUpdatedRows) === 1;
     });
     // A run no engine held ends here; a running one is counted by its engine when it stops.
@@ -751,6 +859,7 @@ function parseSummary(text: string | null): unknown {
 }
 
 export function pickDomo(instance: DomoInstance): DomoInstance {
-  const { id, modelId, modelName, modelVersion, createdBy, createdOn, updatedBy, updatedOn, status } = instance;
+  const { id, modelId, modelName, modelVersion, createdBy, createdOn, updatedBy, updatedOn, status } =
+    instance;
   return { id, modelId, modelName, modelVersion, createdBy, createdOn, updatedBy, updatedOn, status };
 }

@@ -114,7 +114,12 @@ function pgTypes(pg: typeof import('pg').default) {
 
 export async function openStore(options: StoreOptions): Promise<Store> {
   if (options.databaseUrl)
-    return openPostgres(options.databaseUrl, options.databaseSchema, options.poolSize ?? 10, options.readOnly);
+    return openPostgres(
+      options.databaseUrl,
+      options.databaseSchema,
+      options.poolSize ?? 10,
+      options.readOnly,
+    );
   const file = options.sqliteFile ?? ':memory:';
   const lockWaitMs = options.sqliteLockWaitMs ?? SQLITE_LOCK_WAIT_MS;
   return options.readOnly ? openSqliteReadOnly(file, lockWaitMs) : openSqlite(file, lockWaitMs);
@@ -233,7 +238,9 @@ class CurrentSchemaIntrospector implements DatabaseIntrospector {
   constructor(private readonly db: Kysely<unknown>) {}
 
   async getSchemas(): Promise<SchemaMetadata[]> {
-    const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace`.execute(this.db);
+    const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace`.execute(
+      this.db,
+    );
     return rows;
   }
 

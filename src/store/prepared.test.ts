@@ -43,7 +43,9 @@ for (const dialect of dialects()) {
         ['p_two', 20],
       ]);
       expect(await names('nothing', 10_000)).toEqual([]);
-      expect(await byNameAndVersion.executeTakeFirst(db, 'p_three', 10_000)).toMatchObject({ name: 'p_three' });
+      expect(await byNameAndVersion.executeTakeFirst(db, 'p_three', 10_000)).toMatchObject({
+        name: 'p_three',
+      });
       expect(compiles).toBe(1);
     });
 

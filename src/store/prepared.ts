@@ -44,7 +44,9 @@ export class PreparedQuery<P extends readonly unknown[], R> {
     return {
       ...template,
       queryId: createQueryId(),
-      parameters: template.parameters.map((value) => (value instanceof Placeholder ? params[value.index] : value)),
+      parameters: template.parameters.map((value) =>
+        value instanceof Placeholder ? params[value.index] : value,
+      ),
     };
   }
 }

@@ -4,7 +4,16 @@
  */
 import { OAuthError, ValidationError } from '../errors.js';
 
-export const SCOPES = ['account', 'audit', 'buzz', 'dashboard', 'data', 'gateway', 'user', 'workflow'] as const;
+export const SCOPES = [
+  'account',
+  'audit',
+  'buzz',
+  'dashboard',
+  'data',
+  'gateway',
+  'user',
+  'workflow',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** What each scope lets a token reach (the admin UI labels its check-boxes with these; GET /api/admin/v1/scopes). */
@@ -14,7 +23,8 @@ export const SCOPE_DESCRIPTIONS: Readonly<Record<Scope, string>> = {
   buzz: 'Buzz: read and post messages in channels.',
   dashboard: 'Dashboards: read and manage pages and cards.',
   data: 'Data: read, write and query data sets.',
-  gateway: "API platform: call the API collections of the client's access profile (oauth2 access profiles' clients hold it).",
+  gateway:
+    "API platform: call the API collections of the client's access profile (oauth2 access profiles' clients hold it).",
   user: 'Users and groups: read and manage people and groups.',
   workflow: 'Workflows: list, start and cancel workflow runs (the Workflows API).',
 };
@@ -34,7 +44,9 @@ export function inCatalogOrder(scopes: Iterable<Scope>): Scope[] {
 export function validateClientScopes(value: unknown): Scope[] {
   const list = typeof value === 'string' ? splitScopes(value) : value;
   if (!Array.isArray(list) || list.length === 0) {
-    throw new ValidationError(`"scopes" must name at least one of: ${SCOPES.join(', ')}.`, { field: 'scopes' });
+    throw new ValidationError(`"scopes" must name at least one of: ${SCOPES.join(', ')}.`, {
+      field: 'scopes',
+    });
   }
   const unknown = list.filter((s) => !isScope(s));
   if (unknown.length > 0) {

@@ -23,7 +23,12 @@ describe('workflow definitions', () => {
         { type: 'delay', seconds: 5 },
         { type: 'set', values: { total: 'outputs.get.body.total' } },
         // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
-        { type: 'if', condition: 'vars.total > 10', then: [{ type: 'log', message: 'big' }], else: [{ type: 'fail', message: 'small' }] },
+        {
+          type: 'if',
+          condition: 'vars.total > 10',
+          then: [{ type: 'log', message: 'big' }],
+          else: [{ type: 'fail', message: 'small' }],
+        },
       ],
     });
     expect(definition.steps[0]).toEqual({
@@ -38,7 +43,15 @@ describe('workflow definitions', () => {
       failOnError: true,
     });
     expect(definition.steps.map((s) => s.id)).toEqual(['get', 'delay_1', 'set_2', 'if_3']);
-    expect(compile(definition).map((i) => i.op)).toEqual(['step', 'step', 'step', 'if', 'step', 'jump', 'step']);
+    expect(compile(definition).map((i) => i.op)).toEqual([
+      'step',
+      'step',
+      'step',
+      'if',
+      'step',
+      'jump',
+      'step',
+    ]);
   });
 
   it('names unnamed steps by their path, so then/else branches never clash', () => {
@@ -59,19 +72,55 @@ describe('workflow definitions', () => {
       ],
     });
     const ids = compile(definition).flatMap((i) => (i.op === 'jump' ? [] : [i.step.id]));
-    expect(ids).toEqual(['log_0', 'if_1', 'set_1_then_0', 'set_1_else_0', 'if_1_else_1', 'log_1_else_1_then_0']);
+    expect(ids).toEqual([
+      'log_0',
+      'if_1',
+      'set_1_then_0',
+      'set_1_else_0',
+      'if_1_else_1',
+      'log_1_else_1_then_0',
+    ]);
   });
 
   it.each([
-    [{ steps: [{ type: 'http', url: 'ftp://x' }] }, 'definition.steps[0].url', 'must start with http:// or https://'],
-    [{ steps: [{ type: 'http', url: 'https://x', method: 'TRACE' }] }, 'definition.steps[0].method', 'must be one of GET, POST, PUT, PATCH, DELETE, HEAD'],
-    [{ steps: [{ type: 'teleport' }] }, 'definition.steps[0].type', 'must be one of http, delay, set, if, log, fail'],
+    [
+      { steps: [{ type: 'http', url: 'ftp://x' }] },
+      'definition.steps[0].url',
+      'must start with http:// or https://',
+    ],
+    [
+      { steps: [{ type: 'http', url: 'https://x', method: 'TRACE' }] },
+      'definition.steps[0].method',
+      'must be one of GET, POST, PUT, PATCH, DELETE, HEAD',
+    ],
+    [
+      { steps: [{ type: 'teleport' }] },
+      'definition.steps[0].type',
+      'must be one of http, delay, set, if, log, fail',
+    ],
     [{ steps: [{ type: 'set', values: { x: '1 +' } }] }, 'definition.steps[0].values.x', undefined],
     // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
-    [{ steps: [{ type: 'if', condition: 'true', then: [{ type: 'log', message: '{{ ( }}' }] }] }, 'definition.steps[0].then[0].message', undefined],
+    [
+      { steps: [{ type: 'if', condition: 'true', then: [{ type: 'log', message: '{{ ( }}' }] }] },
+      'definition.steps[0].then[0].message',
+      undefined,
+    ],
     [{ steps: [{ type: 'delay' }] }, 'definition.steps[0].seconds', 'is required'],
-    [{ steps: [{ type: 'log', message: 'x', colour: 'red' }] }, 'definition.steps[0].colour', 'is not a field of a log step'],
-    [{ steps: [{ id: 'a', type: 'log', message: 'x' }, { id: 'a', type: 'log', message: 'y' }] }, 'definition.steps[1].id', '"a" is used by another step'],
+    [
+      { steps: [{ type: 'log', message: 'x', colour: 'red' }] },
+      'definition.steps[0].colour',
+      'is not a field of a log step',
+    ],
+    [
+      {
+        steps: [
+          { id: 'a', type: 'log', message: 'x' },
+          { id: 'a', type: 'log', message: 'y' },
+        ],
+      },
+      'definition.steps[1].id',
+      '"a" is used by another step',
+    ],
     [{ input: { type: 'nonsense' }, steps: [] }, 'definition.input', undefined],
     [
       { input: { type: 'object', properties: { name: { type: 'string', pattern: '^(a+)+$' } } }, steps: [] },
@@ -93,7 +142,10 @@ describe('workflow definitions', () => {
 
   it('refuses to start a run of a definition stored before the pattern check, naming the path', () => {
     // As read back from the store: saved when backtracking patterns were still accepted.
-    const stored = { input: { type: 'object', properties: { name: { type: 'string', pattern: '^(a+)+$' } } }, steps: [] } as unknown as WorkflowDefinition;
+    const stored = {
+      input: { type: 'object', properties: { name: { type: 'string', pattern: '^(a+)+$' } } },
+      steps: [],
+    } as unknown as WorkflowDefinition;
     let error: unknown;
     try {
       validateInput(stored, { name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaa!' });
@@ -110,15 +162,25 @@ describe('workflow definitions', () => {
   });
 
   it('keeps a linear pattern in the input schema and checks it', () => {
-    const definition = validateDefinition({ input: { type: 'object', properties: { sku: { type: 'string', pattern: '^[A-Z]{3}-\\d{4}$' } } }, steps: [] });
+    const definition = validateDefinition({
+      input: { type: 'object', properties: { sku: { type: 'string', pattern: '^[A-Z]{3}-\\d{4}$' } } },
+      steps: [],
+    });
     expect(() => validateInput(definition, { sku: 'ABC-1234' })).not.toThrow();
-    expect(() => validateInput(definition, { sku: 'abc' })).toThrow('Invalid input: input.sku must match pattern');
+    expect(() => validateInput(definition, { sku: 'abc' })).toThrow(
+      'Invalid input: input.sku must match pattern',
+    );
   });
 
   it('checks run input against the JSON Schema, naming the bad path', () => {
-    const definition = validateDefinition({ input: { type: 'object', required: ['id'], properties: { id: { type: 'integer' } } }, steps: [] });
+    const definition = validateDefinition({
+      input: { type: 'object', required: ['id'], properties: { id: { type: 'integer' } } },
+      steps: [],
+    });
     expect(() => validateInput(definition, { id: 1 })).not.toThrow();
-    expect(() => validateInput(definition, {})).toThrow('Invalid input: input.id must have required property \'id\'.');
+    expect(() => validateInput(definition, {})).toThrow(
+      "Invalid input: input.id must have required property 'id'.",
+    );
     expect(() => validateInput(definition, { id: 'x' })).toThrow('Invalid input: input.id must be integer.');
   });
 

@@ -127,9 +127,11 @@ function unsafePatterns(schema: unknown, path: string): Array<{ path: string; pa
     if (!isObject(node)) return;
     for (const [key, value] of Object.entries(node)) {
       const here = `${at}.${key}`;
-      if (key === 'pattern' && typeof value === 'string' && !isSafePattern(value)) found.push({ path: here, pattern: value });
+      if (key === 'pattern' && typeof value === 'string' && !isSafePattern(value))
+        found.push({ path: here, pattern: value });
       if (key === 'patternProperties' && isObject(value)) {
-        for (const name of Object.keys(value)) if (!isSafePattern(name)) found.push({ path: `${here}.${name}`, pattern: name });
+        for (const name of Object.keys(value))
+          if (!isSafePattern(name)) found.push({ path: `${here}.${name}`, pattern: name });
       }
       visit(value, here);
     }
@@ -162,7 +164,8 @@ class Checker {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function allowKeys(c: Checker, raw: Record<string, unknown>, path: string, keys: readonly string[]): void {
   for (const key of Object.keys(raw)) {
@@ -196,7 +199,14 @@ function checkTemplate(c: Checker, value: unknown, path: string): string {
   return value;
 }
 
-function checkInt(c: Checker, value: unknown, path: string, min: number, max: number, fallback: number): number {
+function checkInt(
+  c: Checker,
+  value: unknown,
+  path: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
     c.fail(path, `must be a number from ${min} to ${max}`);
@@ -252,25 +262,38 @@ function checkStep(c: Checker, raw: unknown, path: string, depth: number): Step 
   const common = ['id', 'type'];
   switch (type) {
     case 'http': {
-      allowKeys(c, raw, path, [...common, 'method', 'url', 'headers', 'body', 'timeoutMs', 'retries', 'backoffMs', 'failOnError']);
+      allowKeys(c, raw, path, [
+        ...common,
+        'method',
+        'url',
+        'headers',
+        'body',
+        'timeoutMs',
+        'retries',
+        'backoffMs',
+        'failOnError',
+      ]);
       const method = (raw.method ?? 'GET') as HttpMethod;
       if (typeof method !== 'string' || !HTTP_METHODS.includes(method)) {
         c.fail(`${path}.method`, `must be one of ${HTTP_METHODS.join(', ')}`);
       }
       const url = checkTemplate(c, raw.url, `${path}.url`);
-      if (url !== '' && !/^https?:\/\//i.test(url)) c.fail(`${path}.url`, 'must start with http:// or https://');
+      if (url !== '' && !/^https?:\/\//i.test(url))
+        c.fail(`${path}.url`, 'must start with http:// or https://');
       const headers: Record<string, string> = {};
       if (raw.headers !== undefined) {
         if (!isObject(raw.headers)) c.fail(`${path}.headers`, 'must be an object of header name → template');
         else {
           for (const [name, value] of Object.entries(raw.headers)) {
-            if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) c.fail(`${path}.headers.${name}`, 'is not a valid header name');
+            if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name))
+              c.fail(`${path}.headers.${name}`, 'is not a valid header name');
             headers[name] = checkTemplate(c, value, `${path}.headers.${name}`);
           }
         }
       }
       if (raw.body !== undefined) parseValueTemplates(raw.body, (p, m) => c.fail(p, m), `${path}.body`);
-      if (raw.failOnError !== undefined && typeof raw.failOnError !== 'boolean') c.fail(`${path}.failOnError`, 'must be true or false');
+      if (raw.failOnError !== undefined && typeof raw.failOnError !== 'boolean')
+        c.fail(`${path}.failOnError`, 'must be true or false');
       return {
         id,
         type,
@@ -322,12 +345,16 @@ function checkStep(c: Checker, raw: unknown, path: string, depth: number): Step 
 /** Validates a definition; throws a 400 naming the first bad path (all problems in `details.problems`). */
 export function validateDefinition(raw: unknown): WorkflowDefinition {
   const c = new Checker();
-  if (!isObject(raw)) throw new ValidationError('"definition" must be an object with "steps".', { path: 'definition' });
+  if (!isObject(raw))
+    throw new ValidationError('"definition" must be an object with "steps".', { path: 'definition' });
   if (JSON.stringify(raw).length > LIMITS.maxDefinitionBytes) {
-    throw new ValidationError(`"definition" must be at most ${LIMITS.maxDefinitionBytes} bytes of JSON.`, { path: 'definition' });
+    throw new ValidationError(`"definition" must be at most ${LIMITS.maxDefinitionBytes} bytes of JSON.`, {
+      path: 'definition',
+    });
   }
   for (const key of Object.keys(raw)) {
-    if (key !== 'input' && key !== 'steps') c.fail(`definition.${key}`, 'is not a field of a definition (use "input" and "steps")');
+    if (key !== 'input' && key !== 'steps')
+      c.fail(`definition.${key}`, 'is not a field of a definition (use "input" and "steps")');
   }
   let input: Record<string, unknown> | undefined;
   if (raw.input !== undefined) {
@@ -387,9 +414,12 @@ export function validateInput(definition: WorkflowDefinition, input: unknown): v
   const check = inputValidator(definition.input);
   if (!check(input)) {
     const error = check.errors?.[0];
-    const missing = error?.params && 'missingProperty' in error.params ? `.${String(error.params.missingProperty)}` : '';
+    const missing =
+      error?.params && 'missingProperty' in error.params ? `.${String(error.params.missingProperty)}` : '';
     const path = `input${(error?.instancePath ?? '').replace(/\//g, '.')}${missing}`;
-    throw new ValidationError(`Invalid input: ${path} ${error?.message ?? 'does not match the schema'}.`, { path });
+    throw new ValidationError(`Invalid input: ${path} ${error?.message ?? 'does not match the schema'}.`, {
+      path,
+    });
   }
 }
 

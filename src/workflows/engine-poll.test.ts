@@ -32,7 +32,11 @@ for (const dialect of dialects()) {
 
     async function workflow(name: string, steps: unknown[]): Promise<string> {
       return (
-        await services.workflows.create({ name, definition: { steps } }, await asPrincipal(services, ownerId), CLI_ACTOR)
+        await services.workflows.create(
+          { name, definition: { steps } },
+          await asPrincipal(services, ownerId),
+          CLI_ACTOR,
+        )
       ).id;
     }
     const status = async (id: string) => (await services.workflows.getInstance(id, OPERATOR)).status;

@@ -32,8 +32,12 @@ for (const dialect of dialects()) {
     beforeAll(async () => {
       upstream = await startUpstream();
       ts = await dialect.open();
-      ({ services, clock } = await testServices(ts.store, { config: { workflowHttpAllow: [upstream.host] } }));
-      ownerId = (await services.users.create({ email: 'owner@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR)).id;
+      ({ services, clock } = await testServices(ts.store, {
+        config: { workflowHttpAllow: [upstream.host] },
+      }));
+      ownerId = (
+        await services.users.create({ email: 'owner@example.com', role: 'Editor' }, OPERATOR, CLI_ACTOR)
+      ).id;
     });
     afterEach(async () => {
       for (const engine of engines.splice(0)) await engine.stop();
@@ -52,7 +56,13 @@ for (const dialect of dialects()) {
 
     async function peerServices(): Promise<Services> {
       const peer: Store = await ts.openPeer();
-      return createServices({ store: peer, config: services.ctx.config, clock, keyring: new SecretKeyring(TEST_SECRET_KEY), log: silentLogger() });
+      return createServices({
+        store: peer,
+        config: services.ctx.config,
+        clock,
+        keyring: new SecretKeyring(TEST_SECRET_KEY),
+        log: silentLogger(),
+      });
     }
 
     async function workflow(steps: unknown[], input?: unknown): Promise<string> {
@@ -69,7 +79,11 @@ for (const dialect of dialects()) {
       return services.workflows.start(workflowId, { input }, OPERATOR, CLI_ACTOR);
     }
 
-    async function until(instanceId: string, statuses: string[], on: Services = services): Promise<WorkflowInstance> {
+    async function until(
+      instanceId: string,
+      statuses: string[],
+      on: Services = services,
+    ): Promise<WorkflowInstance> {
       for (;;) {
         const instance = await on.workflows.getInstance(instanceId, OPERATOR);
         if (statuses.includes(instance.status)) return instance;
@@ -105,9 +119,17 @@ for (const dialect of dialects()) {
       const big = await until((await run(id, { n: 3 })).id, ['COMPLETED', 'FAILED']);
       expect(big.status).toBe('COMPLETED');
       expect(big.variables).toEqual({ n: 6, who: 'world' });
-      const echoed = big.outputs.call as { status: number; body: { method: string; path: string; query: unknown; headers: Record<string, string>; body: string } };
+      const echoed = big.outputs.call as {
+        status: number;
+        body: { method: string; path: string; query: unknown; headers: Record<string, string>; body: string };
+      };
       expect(echoed.status).toBe(200);
-      expect(echoed.body).toMatchObject({ method: 'POST', path: '/echo/3', query: { q: 'world' }, body: '{"n":6,"text":"hello world"}' });
+      expect(echoed.body).toMatchObject({
+        method: 'POST',
+        path: '/echo/3',
+        query: { q: 'world' },
+        body: '{"n":6,"text":"hello world"}',
+      });
       expect(echoed.body.headers['x-order']).toBe('order-3');
       expect(echoed.body.headers['content-type']).toBe('application/json');
       const logs = await logsOf(big.id);
@@ -124,22 +146,40 @@ for (const dialect of dialects()) {
       expect(logs[4]!.message).toBe('posted {"n":6,"text":"hello world"}');
 
       const small = await until((await run(id, { n: 1 })).id, ['COMPLETED', 'FAILED']);
-      expect((await logsOf(small.id)).map((l) => l.stepId)).toEqual(['init', 'call', 'check', 'small', 'done']);
+      expect((await logsOf(small.id)).map((l) => l.stepId)).toEqual([
+        'init',
+        'call',
+        'check',
+        'small',
+        'done',
+      ]);
     });
 
     it('fail ends the run FAILED with its message; a non-2xx answer fails the step unless failOnError is false', async () => {
       const e = engine();
       e.start();
-      const failing = await until((await run(await workflow([{ type: 'fail', message: 'no order {{input.id}}' }]), { id: 7 })).id, ['FAILED']);
+      const failing = await until(
+        (await run(await workflow([{ type: 'fail', message: 'no order {{input.id}}' }]), { id: 7 })).id,
+        ['FAILED'],
+      );
       expect(failing.error).toBe('no order 7');
       const logs = await logsOf(failing.id);
       expect(logs).toMatchObject([{ seq: 1, type: 'fail', status: 'error', error: 'no order 7' }]);
 
-      const notFound = await until((await run(await workflow([{ id: 'get', type: 'http', url: `${upstream.url}/status/404` }]))).id, ['FAILED']);
+      const notFound = await until(
+        (await run(await workflow([{ id: 'get', type: 'http', url: `${upstream.url}/status/404` }]))).id,
+        ['FAILED'],
+      );
       expect(notFound.error).toBe(`step get: HTTP 404 from GET ${upstream.url}`);
 
       const tolerated = await until(
-        (await run(await workflow([{ id: 'get', type: 'http', url: `${upstream.url}/status/404`, failOnError: false }]))).id,
+        (
+          await run(
+            await workflow([
+              { id: 'get', type: 'http', url: `${upstream.url}/status/404`, failOnError: false },
+            ]),
+          )
+        ).id,
         ['COMPLETED', 'FAILED'],
       );
       expect(tolerated.status).toBe('COMPLETED');
@@ -151,7 +191,13 @@ for (const dialect of dialects()) {
       const e = engine({ sleep: async (ms) => void slept.push(ms) });
       e.start();
       const flaky = await until(
-        (await run(await workflow([{ id: 'f', type: 'http', url: `${upstream.url}/flaky/a?fail=2`, retries: 3, backoffMs: 100 }]))).id,
+        (
+          await run(
+            await workflow([
+              { id: 'f', type: 'http', url: `${upstream.url}/flaky/a?fail=2`, retries: 3, backoffMs: 100 },
+            ]),
+          )
+        ).id,
         ['COMPLETED', 'FAILED'],
       );
       expect(flaky.status).toBe('COMPLETED');
@@ -159,14 +205,22 @@ for (const dialect of dialects()) {
       expect(slept).toEqual([100, 200]);
 
       const exhausted = await until(
-        (await run(await workflow([{ id: 'f', type: 'http', url: `${upstream.url}/flaky/b?fail=5`, retries: 1 }]))).id,
+        (
+          await run(
+            await workflow([{ id: 'f', type: 'http', url: `${upstream.url}/flaky/b?fail=5`, retries: 1 }]),
+          )
+        ).id,
         ['COMPLETED', 'FAILED'],
       );
       expect(exhausted.error).toBe(`step f: HTTP 503 from GET ${upstream.url}`);
       expect(upstream.hits.get('/flaky/b')).toBe(2);
 
       const slow = await until(
-        (await run(await workflow([{ id: 's', type: 'http', url: `${upstream.url}/hang/timeout`, timeoutMs: 50 }]))).id,
+        (
+          await run(
+            await workflow([{ id: 's', type: 'http', url: `${upstream.url}/hang/timeout`, timeoutMs: 50 }]),
+          )
+        ).id,
         ['COMPLETED', 'FAILED'],
       );
       expect(slow.error).toBe('step s: timed out after 50 ms');
@@ -180,14 +234,28 @@ for (const dialect of dialects()) {
       expect(upstream.hits.get('/echo')).toBeUndefined();
 
       const away = await until(
-        (await run(await workflow([{ id: 'r', type: 'http', url: `${upstream.url}/redirect?to=http://localhost:${port}/echo/away` }]))).id,
+        (
+          await run(
+            await workflow([
+              {
+                id: 'r',
+                type: 'http',
+                url: `${upstream.url}/redirect?to=http://localhost:${port}/echo/away`,
+              },
+            ]),
+          )
+        ).id,
         ['COMPLETED', 'FAILED'],
       );
       expect(away.error).toBe(`step r: redirect to another host (localhost:${port}) not followed`);
       expect(upstream.hits.get('/echo/away')).toBeUndefined();
 
       const same = await until(
-        (await run(await workflow([{ id: 'r', type: 'http', url: `${upstream.url}/redirect?to=/echo/here` }]))).id,
+        (
+          await run(
+            await workflow([{ id: 'r', type: 'http', url: `${upstream.url}/redirect?to=/echo/here` }]),
+          )
+        ).id,
         ['COMPLETED', 'FAILED'],
       );
       expect(same.status).toBe('COMPLETED');
@@ -204,9 +272,17 @@ for (const dialect of dialects()) {
       first.start();
       const instance = await run(id);
       for (;;) {
-        const row = await ts.store.db.selectFrom('workflow_instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
+        const row = await ts.store.db
+          .selectFrom('workflow_instances')
+          .selectAll()
+          .where('id', '=', instance.id)
+          .executeTakeFirstOrThrow();
         if (row.step_count === 1) {
-          expect(row).toMatchObject({ status: 'IN_PROGRESS', lease_owner: null, due_at: new Date(clock.now().getTime() + 3600_000).toISOString() });
+          expect(row).toMatchObject({
+            status: 'IN_PROGRESS',
+            lease_owner: null,
+            due_at: new Date(clock.now().getTime() + 3600_000).toISOString(),
+          });
           break;
         }
         await new Promise((resolve) => setTimeout(resolve, 5));
@@ -234,7 +310,11 @@ for (const dialect of dialects()) {
       doomed.kill();
       await held.closed; // the in-flight call was abandoned
       await doomed.idle();
-      const row = await ts.store.db.selectFrom('workflow_instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
+      const row = await ts.store.db
+        .selectFrom('workflow_instances')
+        .selectAll()
+        .where('id', '=', instance.id)
+        .executeTakeFirstOrThrow();
       expect(row).toMatchObject({ status: 'IN_PROGRESS', step_count: 1, lease_owner: doomed.nodeId });
 
       const survivor = engine({}, await peerServices());
@@ -274,7 +354,9 @@ for (const dialect of dialects()) {
       const queued = await run(id);
       const result = await services.workflows.cancel(queued.id, OPERATOR, CLI_ACTOR);
       expect(result.status).toBe('CANCELED');
-      await expect(services.workflows.cancel(queued.id, OPERATOR, CLI_ACTOR)).resolves.toMatchObject({ status: 'CANCELED' });
+      await expect(services.workflows.cancel(queued.id, OPERATOR, CLI_ACTOR)).resolves.toMatchObject({
+        status: 'CANCELED',
+      });
     });
 
     it('runs at most `concurrency` instances; the others stay QUEUED', async () => {
@@ -286,7 +368,10 @@ for (const dialect of dialects()) {
       await upstream.waitForHeld('/hang/limit');
       await e.tick();
       expect(e.active).toBe(1);
-      const states = [await services.workflows.getInstance(one.id, OPERATOR), await services.workflows.getInstance(two.id, OPERATOR)];
+      const states = [
+        await services.workflows.getInstance(one.id, OPERATOR),
+        await services.workflows.getInstance(two.id, OPERATOR),
+      ];
       expect(states.map((s) => s.status).sort()).toEqual(['IN_PROGRESS', 'QUEUED']);
       upstream.release('/hang/limit');
       await upstream.waitForHeld('/hang/limit');
@@ -317,7 +402,11 @@ for (const dialect of dialects()) {
       // A held lease cannot be claimed by the other engine.
       const held = await run(await workflow([{ id: 'h', type: 'http', url: `${upstream.url}/hang/lease` }]));
       await upstream.waitForHeld('/hang/lease');
-      const row = await ts.store.db.selectFrom('workflow_instances').select('lease_owner').where('id', '=', held.id).executeTakeFirstOrThrow();
+      const row = await ts.store.db
+        .selectFrom('workflow_instances')
+        .select('lease_owner')
+        .where('id', '=', held.id)
+        .executeTakeFirstOrThrow();
       expect([left.nodeId, right.nodeId]).toContain(row.lease_owner);
       // A background poll may still be finishing the tick that claimed it (tick() then returns
       // that tick's count); let it settle, so the ticks below are fresh claims that find nothing.

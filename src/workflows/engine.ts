@@ -186,7 +186,9 @@ export class WorkflowEngine {
   /** Asks for a poll now (after an instance was queued in this process). */
   poke(): void {
     if (this.state !== 'started') return;
-    void this.tick().catch((error: unknown) => this.ctx.log.error({ err: error }, 'workflow engine: poll failed'));
+    void this.tick().catch((error: unknown) =>
+      this.ctx.log.error({ err: error }, 'workflow engine: poll failed'),
+    );
   }
 
   /**
@@ -318,7 +320,9 @@ export class WorkflowEngine {
       .limit(limit)
       .execute();
     return [...ready, ...due]
-      .sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1))
+      .sort((a, b) =>
+        a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1,
+      )
       .slice(0, limit)
       .map((row) => row.id);
   }
@@ -352,7 +356,9 @@ export class WorkflowEngine {
     const run: Running = { controller, done: Promise.resolve() };
     this.running.set(id, run);
     run.done = this.runInstance(id, controller.signal)
-      .catch((error: unknown) => this.ctx.log.error({ err: error, instance: id }, 'workflow engine: run failed'))
+      .catch((error: unknown) =>
+        this.ctx.log.error({ err: error, instance: id }, 'workflow engine: run failed'),
+      )
       .finally(() => {
         this.running.delete(id);
         if (this.state === 'started') this.poke();
@@ -403,7 +409,11 @@ export class WorkflowEngine {
   }
 
   private async runInstance(id: string, signal: AbortSignal): Promise<void> {
-    const row = await this.db.selectFrom('workflow_instances').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('workflow_instances')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (!row || row.lease_owner !== this.nodeId) return;
     const state: InstanceState = {
       id,
@@ -486,7 +496,13 @@ export class WorkflowEngine {
   private failed(instruction: Instruction, state: InstanceState, message: string): StepOutcome {
     const step = instruction.op === 'jump' ? undefined : instruction.step;
     const failure = `step ${step?.id ?? state.pc}: ${message}`;
-    return { pc: state.pc, status: 'FAILED', error: failure, dueAt: null, log: { status: 'error', output: null, message: null, error: message } };
+    return {
+      pc: state.pc,
+      status: 'FAILED',
+      error: failure,
+      dueAt: null,
+      log: { status: 'error', output: null, message: null, error: message },
+    };
   }
 
   /**
@@ -494,13 +510,20 @@ export class WorkflowEngine {
    * GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES, or the run's whole state (input, variables, outputs
    * and every log line) over GATEHOUSE_WORKFLOW_MAX_RUN_BYTES.
    */
-  private measure(state: InstanceState, outcome: StepOutcome): { variables: string; outputs: string; failure?: string } {
+  private measure(
+    state: InstanceState,
+    outcome: StepOutcome,
+  ): { variables: string; outputs: string; failure?: string } {
     const { workflowMaxValueBytes: maxValue, workflowMaxRunBytes: maxRun } = this.ctx.config;
     const variables = JSON.stringify(state.variables);
     const outputs = JSON.stringify(state.outputs);
     const message = outcome.log.message;
     if (message !== null && jsonBytes(message) > maxValue) {
-      return { variables, outputs, failure: `the log line is larger than ${maxValue} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)` };
+      return {
+        variables,
+        outputs,
+        failure: `the log line is larger than ${maxValue} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)`,
+      };
     }
     const total = state.fixedBytes + jsonBytes(variables) + jsonBytes(outputs) + logLineBytes(outcome);
     if (total > maxRun) {
@@ -513,7 +536,11 @@ export class WorkflowEngine {
     return { variables, outputs };
   }
 
-  private async execute(instruction: Instruction, state: InstanceState, signal: AbortSignal): Promise<StepOutcome> {
+  private async execute(
+    instruction: Instruction,
+    state: InstanceState,
+    signal: AbortSignal,
+  ): Promise<StepOutcome> {
     const next = state.pc + 1;
     const ok = (output: unknown, message: string | null = null, pc = next): StepOutcome => ({
       pc,
@@ -524,7 +551,11 @@ export class WorkflowEngine {
     });
     try {
       if (instruction.op === 'if') {
-        const [condition] = await this.evaluate(state, [{ kind: 'expression', source: instruction.step.condition }], signal);
+        const [condition] = await this.evaluate(
+          state,
+          [{ kind: 'expression', source: instruction.step.condition }],
+          signal,
+        );
         const value = isTruthy(condition);
         return ok({ condition: value }, null, value ? next : instruction.elseAt);
       }
@@ -535,7 +566,9 @@ export class WorkflowEngine {
           const result = await this.runHttp(s, state, signal);
           const maxValue = this.ctx.config.workflowMaxValueBytes;
           if (jsonBytes(JSON.stringify(result)) > maxValue) {
-            throw new StepError(`the output is larger than ${maxValue} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)`);
+            throw new StepError(
+              `the output is larger than ${maxValue} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)`,
+            );
           }
           state.outputs = { ...state.outputs, [s.id]: result };
           return ok({ status: result.status, body: result.body });
@@ -566,13 +599,25 @@ export class WorkflowEngine {
         case 'fail': {
           const [rendered] = await this.evaluate(state, [{ kind: 'template', source: s.message }], signal);
           const message = typeof rendered === 'string' ? rendered : JSON.stringify(rendered);
-          return { pc: next, status: 'FAILED', error: message, dueAt: null, log: { status: 'error', output: null, message, error: message } };
+          return {
+            pc: next,
+            status: 'FAILED',
+            error: message,
+            dueAt: null,
+            log: { status: 'error', output: null, message, error: message },
+          };
         }
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (signal.aborted && signal.reason === 'cancel') {
-        return { pc: state.pc, status: 'CANCELED', error: null, dueAt: null, log: { status: 'canceled', output: null, message: null, error: 'canceled' } };
+        return {
+          pc: state.pc,
+          status: 'CANCELED',
+          error: null,
+          dueAt: null,
+          log: { status: 'canceled', output: null, message: null, error: 'canceled' },
+        };
       }
       return this.failed(instruction, state, message);
     }
@@ -585,7 +630,10 @@ export class WorkflowEngine {
     signal: AbortSignal,
   ): Promise<HttpResult> {
     const names = Object.keys(step.headers);
-    const tasks: Task[] = [{ kind: 'template', source: step.url }, ...names.map((name): Task => ({ kind: 'template', source: step.headers[name]! }))];
+    const tasks: Task[] = [
+      { kind: 'template', source: step.url },
+      ...names.map((name): Task => ({ kind: 'template', source: step.headers[name]! })),
+    ];
     if (step.body !== undefined) tasks.push({ kind: 'value', value: step.body });
     const rendered = await this.evaluate(state, tasks, signal);
     const url = rendered[0];
@@ -596,7 +644,10 @@ export class WorkflowEngine {
     });
     const body = step.body === undefined ? undefined : rendered[names.length + 1];
     const spec = { method: step.method, url: String(url), headers, body, timeoutMs: step.timeoutMs };
-    const limits = { maxBodyBytes: this.ctx.config.workflowMaxValueBytes, maxDepth: this.ctx.config.maxJsonDepth };
+    const limits = {
+      maxBodyBytes: this.ctx.config.workflowMaxValueBytes,
+      maxDepth: this.ctx.config.maxJsonDepth,
+    };
     for (let attempt = 0; ; attempt++) {
       const retriesLeft = attempt < step.retries;
       let result: HttpResult;
@@ -689,11 +740,23 @@ export class WorkflowEngine {
   }
 
   /** Ends a run without a step (completion, or cancel at a step boundary). */
-  private async finish(state: InstanceState, status: 'COMPLETED' | 'CANCELED', error: string | null): Promise<void> {
+  private async finish(
+    state: InstanceState,
+    status: 'COMPLETED' | 'CANCELED',
+    error: string | null,
+  ): Promise<void> {
     const now = this.now().toISOString();
     const result = await this.db
       .updateTable('workflow_instances')
-      .set({ status, error, pc: state.pc, lease_owner: null, lease_expires_at: null, updated_at: now, ended_at: now })
+      .set({
+        status,
+        error,
+        pc: state.pc,
+        lease_owner: null,
+        lease_expires_at: null,
+        updated_at: now,
+        ended_at: now,
+      })
       .where('id', '=', state.id)
       .where('lease_owner', '=', this.nodeId)
       .executeTakeFirst();

@@ -28,7 +28,11 @@ export function parseTemplate(source: string): void {
 }
 
 /** Checks every string inside a JSON value as a template. */
-export function parseValueTemplates(value: unknown, onError: (path: string, message: string) => void, path: string): void {
+export function parseValueTemplates(
+  value: unknown,
+  onError: (path: string, message: string) => void,
+  path: string,
+): void {
   if (typeof value === 'string') {
     try {
       parseTemplate(value);

@@ -71,8 +71,10 @@ function checkUrl(raw: string, allow: readonly string[]): URL {
   } catch {
     throw new StepError(`"${raw}" is not a valid URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new StepError(`${url.protocol} URLs are not allowed`);
-  if (url.username || url.password) throw new StepError('URLs with credentials are not allowed; use a header');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new StepError(`${url.protocol} URLs are not allowed`);
+  if (url.username || url.password)
+    throw new StepError('URLs with credentials are not allowed; use a header');
   if (!isHostAllowed(url, allow)) {
     throw new StepError(`host ${url.host} is not on GATEHOUSE_WORKFLOW_HTTP_ALLOW`);
   }
@@ -90,14 +92,18 @@ async function readBody(response: Response, limits: ResponseLimits): Promise<unk
     size += value.byteLength;
     if (size > limits.maxBodyBytes) {
       await reader.cancel();
-      throw new StepError(`the response body is larger than ${limits.maxBodyBytes} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)`);
+      throw new StepError(
+        `the response body is larger than ${limits.maxBodyBytes} bytes (GATEHOUSE_WORKFLOW_MAX_VALUE_BYTES)`,
+      );
     }
     chunks.push(value);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if ((response.headers.get('content-type') ?? '').includes('json') && text !== '') {
     if (jsonNestsDeeperThan(text, limits.maxDepth)) {
-      throw new StepError(`the response body nests deeper than ${limits.maxDepth} levels (GATEHOUSE_MAX_JSON_DEPTH)`);
+      throw new StepError(
+        `the response body nests deeper than ${limits.maxDepth} levels (GATEHOUSE_MAX_JSON_DEPTH)`,
+      );
     }
     try {
       return JSON.parse(text) as unknown;
@@ -123,7 +129,8 @@ export async function sendOnce(
     if (typeof spec.body === 'string') body = spec.body;
     else {
       body = JSON.stringify(spec.body);
-      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json';
     }
   }
   const timeout = AbortSignal.timeout(spec.timeoutMs);
@@ -136,7 +143,10 @@ export async function sendOnce(
       if (signal.aborted) throw new StepError('canceled');
       if (timeout.aborted) throw new StepError(`timed out after ${spec.timeoutMs} ms`, true);
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new StepError(`request failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`, true);
+      throw new StepError(
+        `request failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+        true,
+      );
     }
     if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
       await response.body?.cancel();
@@ -146,7 +156,10 @@ export async function sendOnce(
       }
       if (hop >= MAX_REDIRECTS) throw new StepError(`more than ${MAX_REDIRECTS} redirects`);
       url = checkUrl(next.href, allow);
-      if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+      if (
+        response.status === 303 ||
+        ((response.status === 301 || response.status === 302) && method === 'POST')
+      ) {
         method = 'GET';
         body = undefined;
       }

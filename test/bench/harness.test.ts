@@ -50,20 +50,33 @@ describe('npm run bench: command line', () => {
     const result = runBench(['--help']);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^npm run bench -- \[options\]\n/);
-    for (const option of ['--duration', '--warmup', '--rounds', '--quick', '--connections', '--workers', '--only', '--pg', '--profile']) {
+    for (const option of [
+      '--duration',
+      '--warmup',
+      '--rounds',
+      '--quick',
+      '--connections',
+      '--workers',
+      '--only',
+      '--pg',
+      '--profile',
+    ]) {
       expect(result.stdout).toContain(option);
     }
   });
 
-  it.each([[['--bogus']], [['--duration', 'soon']], [['--only', 'hs256']], [['--connections', '0']], [['--rounds', '0']]])(
-    '%j is a usage error: exit 2 with a message on stderr',
-    (args) => {
-      const result = runBench(args);
-      expect(result.status).toBe(2);
-      expect(result.stdout).toBe('');
-      expect(result.stderr.length).toBeGreaterThan(0);
-    },
-  );
+  it.each([
+    [['--bogus']],
+    [['--duration', 'soon']],
+    [['--only', 'hs256']],
+    [['--connections', '0']],
+    [['--rounds', '0']],
+  ])('%j is a usage error: exit 2 with a message on stderr', (args) => {
+    const result = runBench(args);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.length).toBeGreaterThan(0);
+  });
 });
 
 describe('npm run bench: judging the targets of issue 6', () => {
@@ -93,8 +106,20 @@ describe('npm run bench: judging the targets of issue 6', () => {
 
   it('says "not measured" for targets whose scenario did not run or failed', () => {
     const goals = report.evaluateGoals(rows([{ id: 'gh-token-rs256', vsPeer: 2 }]));
-    expect(goals.filter((g) => g.met === undefined).map((g) => g.measured)).toEqual(['—', '—', '—', '—', '—', '—', '—']);
-    expect(report.goalRows(goals)[1]).toEqual(['Token endpoint RS256 ≥ 75 % of raw RS256 signing', '—', 'not measured']);
+    expect(goals.filter((g) => g.met === undefined).map((g) => g.measured)).toEqual([
+      '—',
+      '—',
+      '—',
+      '—',
+      '—',
+      '—',
+      '—',
+    ]);
+    expect(report.goalRows(goals)[1]).toEqual([
+      'Token endpoint RS256 ≥ 75 % of raw RS256 signing',
+      '—',
+      'not measured',
+    ]);
   });
 });
 
@@ -108,12 +133,16 @@ describe('npm run bench: targets compared with each other take turns', () => {
         return { count: perSecond * seconds };
       },
     });
-    const results = await load.measureInterleaved(undefined, [target('a', 100), target('b', 30), target('c', 7)], {
-      connections: 1,
-      warmup: 0.5,
-      duration: 6,
-      rounds: 3,
-    });
+    const results = await load.measureInterleaved(
+      undefined,
+      [target('a', 100), target('b', 30), target('c', 7)],
+      {
+        connections: 1,
+        warmup: 0.5,
+        duration: 6,
+        rounds: 3,
+      },
+    );
     expect(calls).toEqual([
       ...['a:0.5', 'b:0.5', 'c:0.5'],
       ...['a:2', 'b:2', 'c:2'],

@@ -124,22 +124,26 @@ describe('gatehouse init and migrate', { timeout: CLI_TEST_TIMEOUT }, () => {
 
 const postgres = dialects().find((d) => d.name === 'postgres')!;
 
-describe.skipIf(postgres.skip)('gatehouse on an uninitialised PostgreSQL schema', { timeout: CLI_TEST_TIMEOUT }, () => {
-  it('says the database is not initialised and how to fix it, then works after migrate', async () => {
-    const target = cliTarget('postgres', { initialise: false });
-    try {
-      const schema = target.env.GATEHOUSE_DATABASE_SCHEMA;
-      expect(await target.run(['clients', 'list'])).toEqual({
-        code: 1,
-        stdout: '',
-        stderr:
-          `gatehouse: the PostgreSQL database (schema "${schema}") is not initialised: run \`gatehouse init\` ` +
-          '(or `gatehouse migrate`) with the same GATEHOUSE_DATABASE_URL first.\n',
-      });
-      expect((await target.run(['migrate'])).code).toBe(0);
-      expect((await target.run(['clients', 'list'])).code).toBe(0);
-    } finally {
-      await target.dispose();
-    }
-  });
-});
+describe.skipIf(postgres.skip)(
+  'gatehouse on an uninitialised PostgreSQL schema',
+  { timeout: CLI_TEST_TIMEOUT },
+  () => {
+    it('says the database is not initialised and how to fix it, then works after migrate', async () => {
+      const target = cliTarget('postgres', { initialise: false });
+      try {
+        const schema = target.env.GATEHOUSE_DATABASE_SCHEMA;
+        expect(await target.run(['clients', 'list'])).toEqual({
+          code: 1,
+          stdout: '',
+          stderr:
+            `gatehouse: the PostgreSQL database (schema "${schema}") is not initialised: run \`gatehouse init\` ` +
+            '(or `gatehouse migrate`) with the same GATEHOUSE_DATABASE_URL first.\n',
+        });
+        expect((await target.run(['migrate'])).code).toBe(0);
+        expect((await target.run(['clients', 'list'])).code).toBe(0);
+      } finally {
+        await target.dispose();
+      }
+    });
+  },
+);

@@ -20,7 +20,12 @@ export interface TestApp {
 
 export async function testApp(
   store: Store,
-  options: { config?: Partial<Config>; clock?: ManualClock; logger?: Logger; instrument?: (app: App) => void } = {},
+  options: {
+    config?: Partial<Config>;
+    clock?: ManualClock;
+    logger?: Logger;
+    instrument?: (app: App) => void;
+  } = {},
 ): Promise<TestApp> {
   const { services, clock, config } = await testServices(store, options);
   const app = await buildApp({

@@ -34,7 +34,11 @@ export async function testServices(
 }
 
 /** The principal of a user as the guard would produce it (their live grants), for calling services directly. */
-export async function asPrincipal(services: Services, user: number | { id: number }, via: 'session' | 'developer_token' = 'session'): Promise<Principal> {
+export async function asPrincipal(
+  services: Services,
+  user: number | { id: number },
+  via: 'session' | 'developer_token' = 'session',
+): Promise<Principal> {
   const id = typeof user === 'number' ? user : user.id;
   const live = await services.liveUsers.get(id);
   if (!live) throw new Error(`no user ${id}`);

@@ -221,7 +221,11 @@ for (const dialect of dialects()) {
           400,
           'Description must be at most 1000 characters.',
         ],
-        [{ name: 'ok', description: ['d'], scopes: ['data'] }, 400, 'Invalid body: "description" must be string.'],
+        [
+          { name: 'ok', description: ['d'], scopes: ['data'] },
+          400,
+          'Invalid body: "description" must be string.',
+        ],
         [{ name: 'ok' }, 400, 'Invalid body: "scopes" must have required property \'scopes\'.'],
         [
           { name: 'ok', scopes: [] },
@@ -240,8 +244,16 @@ for (const dialect of dialects()) {
           400,
           'Token lifetime must be a whole number of seconds from 60 to 86400.',
         ],
-        [{ name: 'ok', scopes: ['data'], tokenTtlSeconds: 600.5 }, 400, 'Invalid body: "tokenTtlSeconds" must be integer.'],
-        [{ name: 'ok', scopes: ['data'], tokenTtlSeconds: 'soon' }, 400, 'Invalid body: "tokenTtlSeconds" must be integer.'],
+        [
+          { name: 'ok', scopes: ['data'], tokenTtlSeconds: 600.5 },
+          400,
+          'Invalid body: "tokenTtlSeconds" must be integer.',
+        ],
+        [
+          { name: 'ok', scopes: ['data'], tokenTtlSeconds: 'soon' },
+          400,
+          'Invalid body: "tokenTtlSeconds" must be integer.',
+        ],
         [
           { name: 'ok', scopes: ['data'], owner: 'bob@example.com' },
           400,

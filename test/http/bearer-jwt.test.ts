@@ -27,7 +27,10 @@ for (const dialect of dialects()) {
       const res = await fx.app.inject({
         method: 'POST',
         url: '/oauth2/token',
-        headers: { authorization: basic(client.id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
+        headers: {
+          authorization: basic(client.id, client.secret),
+          'content-type': 'application/x-www-form-urlencoded',
+        },
         payload: `grant_type=client_credentials&scope=${encodeURIComponent(scope)}`,
       });
       expect(res.statusCode).toBe(200);

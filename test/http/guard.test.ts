@@ -36,8 +36,16 @@ for (const dialect of dialects()) {
       ts = await dialect.open();
       // A role of our own, so tests can take its grant away.
       const { services } = await testServices(ts.store);
-      await services.roles.create({ name: 'Automation', grants: ['workflow.api', 'access_tokens.create', 'api.clients.create'] }, OPERATOR, CLI_ACTOR);
-      await services.roles.create({ name: 'Integrator', grants: ['access_tokens.create', 'api.clients.create'] }, OPERATOR, CLI_ACTOR);
+      await services.roles.create(
+        { name: 'Automation', grants: ['workflow.api', 'access_tokens.create', 'api.clients.create'] },
+        OPERATOR,
+        CLI_ACTOR,
+      );
+      await services.roles.create(
+        { name: 'Integrator', grants: ['access_tokens.create', 'api.clients.create'] },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       fx = await oauthFixture(ts.store, { ownerRole: 'Automation' });
     });
     afterAll(async () => {
@@ -48,20 +56,31 @@ for (const dialect of dialects()) {
     /** A fresh user in `role` and a credential of `kind` acting as them. */
     async function credential(kind: Kind, role = 'Automation', scopes = ['workflow', 'data']) {
       counter++;
-      const user = await fx.services.users.create({ email: `u${counter}@example.com`, role }, OPERATOR, CLI_ACTOR);
+      const user = await fx.services.users.create(
+        { email: `u${counter}@example.com`, role },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       if (kind === 'developer token') {
         const created = await fx.services.accessTokens.create(
           { description: `t${counter}`, user: user.id, expiresInDays: 1 },
           OPERATOR,
           CLI_ACTOR,
         );
-        return { user, token: created.token, revoke: () => fx.services.accessTokens.revoke(created.accessToken.id, OPERATOR, CLI_ACTOR) };
+        return {
+          user,
+          token: created.token,
+          revoke: () => fx.services.accessTokens.revoke(created.accessToken.id, OPERATOR, CLI_ACTOR),
+        };
       }
       const client = await fx.createClient({ scopes, owner: user.email, ttl: 3600 });
       const res = await fx.app.inject({
         method: 'POST',
         url: '/oauth2/token',
-        headers: { authorization: basic(client.id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
+        headers: {
+          authorization: basic(client.id, client.secret),
+          'content-type': 'application/x-www-form-urlencoded',
+        },
         payload: 'grant_type=client_credentials',
       });
       expect(res.statusCode).toBe(200);
@@ -75,7 +94,10 @@ for (const dialect of dialects()) {
           const revoked = await fx.app.inject({
             method: 'POST',
             url: '/oauth/revoke',
-            headers: { authorization: basic(client.id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
+            headers: {
+              authorization: basic(client.id, client.secret),
+              'content-type': 'application/x-www-form-urlencoded',
+            },
             payload: `token=${token}`,
           });
           expect(revoked.statusCode).toBe(200);
@@ -83,7 +105,8 @@ for (const dialect of dialects()) {
       };
     }
 
-    const get = (token: string, url = '/v1/workflows') => fx.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    const get = (token: string, url = '/v1/workflows') =>
+      fx.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
 
     function expectInvalid(res: Awaited<ReturnType<typeof get>>) {
       expect(res.statusCode).toBe(401);
@@ -155,7 +178,11 @@ for (const dialect of dialects()) {
         });
 
         it('404 with the same body for a workflow that does not exist and one the principal may not see', async () => {
-          const owner = await fx.services.users.create({ email: `wf${++counter}@example.com`, role: 'Editor' }, OPERATOR, CLI_ACTOR);
+          const owner = await fx.services.users.create(
+            { email: `wf${++counter}@example.com`, role: 'Editor' },
+            OPERATOR,
+            CLI_ACTOR,
+          );
           const hidden = await fx.services.workflows.create(
             { name: `Hidden ${counter}`, definition: { steps: [{ type: 'log', message: 'x' }] } },
             await asPrincipal(fx.services, owner),
@@ -175,15 +202,25 @@ for (const dialect of dialects()) {
                 method,
                 url: `/v1/workflows/${id}${path}`,
                 headers: { authorization: `Bearer ${token}` },
-                ...(method === 'PUT' ? { payload: { description: 'mine now' } } : method === 'POST' ? { payload: {} } : {}),
+                ...(method === 'PUT'
+                  ? { payload: { description: 'mine now' } }
+                  : method === 'POST'
+                    ? { payload: {} }
+                    : {}),
               });
             const invisible = await call(hidden.id);
             const missing = await call(missingId);
             expect(invisible.statusCode).toBe(404);
             expect(missing.statusCode).toBe(404);
             expect(invisible.headers['www-authenticate']).toBeUndefined();
-            expect(invisible.json()).toEqual({ error: 'not_found', message: `Workflow ${hidden.id} not found.` });
-            expect(missing.json()).toEqual({ error: 'not_found', message: `Workflow ${missingId} not found.` });
+            expect(invisible.json()).toEqual({
+              error: 'not_found',
+              message: `Workflow ${hidden.id} not found.`,
+            });
+            expect(missing.json()).toEqual({
+              error: 'not_found',
+              message: `Workflow ${missingId} not found.`,
+            });
           }
         });
       });
@@ -204,7 +241,9 @@ for (const dialect of dialects()) {
 
       it(`accepts a client JWT up to ${JWT_CLOCK_SKEW_SECONDS} s past exp (clock skew between nodes), not after`, async () => {
         const { token } = await credential('client JWT');
-        const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number };
+        const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
+          exp: number;
+        };
         const start = fx.clock.now().getTime();
         try {
           fx.clock.set(new Date((exp + JWT_CLOCK_SKEW_SECONDS - 1) * 1000));
@@ -234,7 +273,11 @@ for (const dialect of dialects()) {
 
       it('a client JWT is not an X-DOMO-Developer-Token', async () => {
         const { token } = await credential('client JWT');
-        const res = await fx.app.inject({ method: 'GET', url: '/v1/workflows', headers: { 'x-domo-developer-token': token } });
+        const res = await fx.app.inject({
+          method: 'GET',
+          url: '/v1/workflows',
+          headers: { 'x-domo-developer-token': token },
+        });
         expect(res.statusCode).toBe(401);
         expect(res.json()).toEqual({
           error: 'invalid_token',

@@ -299,7 +299,8 @@ for (const dialect of dialects()) {
         });
         expectOAuthError(response, 400, {
           error: 'invalid_scope',
-          error_description: '"foo" is not a known scope; the scopes are: account, audit, buzz, dashboard, data, gateway, user, workflow.',
+          error_description:
+            '"foo" is not a known scope; the scopes are: account, audit, buzz, dashboard, data, gateway, user, workflow.',
         });
       });
 

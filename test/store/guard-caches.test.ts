@@ -14,7 +14,8 @@ import { testServices } from '../helpers/services.js';
 import { dialects, type TestStore } from '../helpers/stores.js';
 import { OPERATOR } from '../../src/services/principal.js';
 
-const requestWith = (token: string) => ({ headers: { authorization: `Bearer ${token}` } }) as unknown as FastifyRequest;
+const requestWith = (token: string) =>
+  ({ headers: { authorization: `Bearer ${token}` } }) as unknown as FastifyRequest;
 
 /** The principal's user id, or the error code the guard answers with. */
 async function outcome(guard: Guard, token: string): Promise<number | string> {
@@ -45,7 +46,11 @@ for (const dialect of dialects()) {
 
     async function developerToken(email: string, role = 'Editor') {
       const user = await services.users.create({ email, role }, OPERATOR, CLI_ACTOR);
-      const created = await services.accessTokens.create({ description: email, user: user.id, expiresInDays: 1 }, OPERATOR, CLI_ACTOR);
+      const created = await services.accessTokens.create(
+        { description: email, user: user.id, expiresInDays: 1 },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       return { user, token: created.token, id: created.accessToken.id };
     }
 
@@ -77,7 +82,11 @@ for (const dialect of dialects()) {
     });
 
     it('a disabled user, and a grant taken from a role, count on the other node after its poll', async () => {
-      const role = await services.roles.create({ name: `Automation ${dialect.name}`, grants: ['workflow.api'] }, OPERATOR, CLI_ACTOR);
+      const role = await services.roles.create(
+        { name: `Automation ${dialect.name}`, grants: ['workflow.api'] },
+        OPERATOR,
+        CLI_ACTOR,
+      );
       const { user, token } = await developerToken(`leaver-${dialect.name}@example.com`, role.name);
       const here = new Guard(services);
       const there = new Guard(peer);
@@ -102,10 +111,15 @@ for (const dialect of dialects()) {
       const { token } = await developerToken(`upgrade-${dialect.name}@example.com`, 'Editor');
       const editor = await services.roles.get('Editor');
       // As an older version would have left it: Editor without the Workflow API grant.
-      await ts.store.db.deleteFrom('role_grants').where('role_id', '=', editor.id).where('grant_id', '=', 'workflow.api').execute();
+      await ts.store.db
+        .deleteFrom('role_grants')
+        .where('role_id', '=', editor.id)
+        .where('grant_id', '=', 'workflow.api')
+        .execute();
       const there = new Guard(peer);
       await peer.epochs.poll();
-      const grantsThere = async () => (await there.authenticate(requestWith(token))).grants.has('workflow.api');
+      const grantsThere = async () =>
+        (await there.authenticate(requestWith(token))).grants.has('workflow.api');
       expect(await grantsThere()).toBe(false);
 
       await services.roles.syncSystemRoles();

@@ -8,7 +8,12 @@ import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
-import { AppError, ClientClosedRequestError, UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
+import {
+  AppError,
+  ClientClosedRequestError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../../errors.js';
 import {
   actorOf,
   BEARER_OR_SESSION,

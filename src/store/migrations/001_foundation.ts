@@ -59,8 +59,16 @@ export const foundation = {
       .execute();
     await db.schema.createIndex('audit_time_idx').on('audit_events').columns(['occurred_at', 'id']).execute();
     await db.schema.createIndex('audit_action_idx').on('audit_events').columns(['action', 'id']).execute();
-    await db.schema.createIndex('audit_target_idx').on('audit_events').columns(['target_type', 'target_id']).execute();
-    await db.schema.createIndex('audit_actor_idx').on('audit_events').columns(['actor_type', 'actor_id']).execute();
+    await db.schema
+      .createIndex('audit_target_idx')
+      .on('audit_events')
+      .columns(['target_type', 'target_id'])
+      .execute();
+    await db.schema
+      .createIndex('audit_actor_idx')
+      .on('audit_events')
+      .columns(['actor_type', 'actor_id'])
+      .execute();
 
     await db.schema
       .createTable('throttle')

@@ -35,7 +35,11 @@ export const oauth = {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('expires_at', 'text')
       .execute();
-    await db.schema.createIndex('client_secrets_client_idx').on('client_secrets').column('client_id').execute();
+    await db.schema
+      .createIndex('client_secrets_client_idx')
+      .on('client_secrets')
+      .column('client_id')
+      .execute();
 
     await db.schema
       .createTable('signing_keys')

@@ -16,6 +16,10 @@ export const accessTokens = {
       .addColumn('revoked_at', 'text')
       .execute();
     await db.schema.createIndex('access_tokens_user_idx').on('access_tokens').column('user_id').execute();
-    await db.schema.createIndex('access_tokens_creator_idx').on('access_tokens').column('created_by').execute();
+    await db.schema
+      .createIndex('access_tokens_creator_idx')
+      .on('access_tokens')
+      .column('created_by')
+      .execute();
   },
 };

@@ -74,7 +74,9 @@ export const workflows = {
       .execute();
 
     await withIdColumn(db.schema.createTable('workflow_instance_logs'), dialect)
-      .addColumn('instance_id', 'text', (c) => c.notNull().references('workflow_instances.id').onDelete('cascade'))
+      .addColumn('instance_id', 'text', (c) =>
+        c.notNull().references('workflow_instances.id').onDelete('cascade'),
+      )
       .addColumn('seq', 'integer', (c) => c.notNull())
       .addColumn('step_id', 'text', (c) => c.notNull())
       .addColumn('step_type', 'text', (c) => c.notNull())
