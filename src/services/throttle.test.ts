@@ -166,6 +166,53 @@ for (const backend of backends) {
       ]);
     });
 
+    it('calendar windows (the platform policies): of 40 concurrent calls from two nodes exactly the room is counted, each with its own count', async () => {
+      const entries = [
+        { key: 'cal:rate', windowSeconds: 1, max: 100, windowEndsAt: T0 + 1000 },
+        { key: 'cal:quota', windowSeconds: 86_400, max: 7, windowEndsAt: T0 + 86_400_000 },
+      ];
+      await counter.reserve(entries, T0);
+      await peer.reserve(entries, T0 + 1);
+      // Clocks apart by a few ms within the same second, as the calls of one turn are.
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 === 0 ? counter : peer).reserve(entries, T0 + 10 + (i % 7)),
+        ),
+      );
+      const counted = results.flatMap((r) => ('counted' in r ? [r.counted.map((hit) => hit.count)] : []));
+      expect(counted.sort((a, b) => a[0]! - b[0]!)).toEqual([
+        [3, 3],
+        [4, 4],
+        [5, 5],
+        [6, 6],
+        [7, 7],
+      ]);
+      // Refused by the quota, the first key with no room left; nothing of them counted (the rate has
+      // room to spare: on PostgreSQL a refused call gives back what it counted there just after).
+      expect(results.filter((r) => 'refused' in r)).toEqual(
+        Array.from({ length: 35 }, () => ({ refused: 1, windowEndsAt: T0 + 86_400_000 })),
+      );
+      const rate = [{ key: 'cal:rate2', windowSeconds: 1, max: 3, windowEndsAt: T0 + 1000 }];
+      const burst = (windowEndsAt: number, now: number) =>
+        Promise.all(
+          Array.from({ length: 5 }, (_, i) =>
+            (i % 2 === 0 ? counter : peer).reserve([{ ...rate[0]!, windowEndsAt }], now),
+          ),
+        );
+      const first = await burst(T0 + 1000, T0 + 500);
+      expect(first.flatMap((r) => ('counted' in r ? [r.counted[0]!.count] : [])).sort()).toEqual([1, 2, 3]);
+      expect(first.filter((r) => 'refused' in r)).toEqual([
+        { refused: 0, windowEndsAt: T0 + 1000 },
+        { refused: 0, windowEndsAt: T0 + 1000 },
+      ]);
+      // The next second starts afresh.
+      const second = await burst(T0 + 2000, T0 + 1001);
+      expect(
+        second.flatMap((r) => ('counted' in r ? [r.counted[0]!] : [])).sort((a, b) => a.count - b.count),
+      ).toEqual([1, 2, 3].map((count) => ({ key: 'cal:rate2', count, windowEndsAt: T0 + 2000 })));
+      expect(second.filter((r) => 'refused' in r)).toHaveLength(2);
+    });
+
     it('release gives one attempt back (never below zero), reset forgets the count; ended windows are left alone', async () => {
       const w: Array<[string, number]> = [
         ['r1', 60],
