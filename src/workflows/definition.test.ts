@@ -22,10 +22,10 @@ describe('workflow definitions', () => {
         { id: 'get', type: 'http', url: 'https://api.example.com/x/{{input.id}}' },
         { type: 'delay', seconds: 5 },
         { type: 'set', values: { total: 'outputs.get.body.total' } },
-        // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
         {
           type: 'if',
           condition: 'vars.total > 10',
+          // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
           then: [{ type: 'log', message: 'big' }],
           else: [{ type: 'fail', message: 'small' }],
         },
@@ -99,8 +99,8 @@ describe('workflow definitions', () => {
       'must be one of http, delay, set, if, log, fail',
     ],
     [{ steps: [{ type: 'set', values: { x: '1 +' } }] }, 'definition.steps[0].values.x', undefined],
-    // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
     [
+      // biome-ignore lint/suspicious/noThenProperty: `then` is the definition format's branch list.
       { steps: [{ type: 'if', condition: 'true', then: [{ type: 'log', message: '{{ ( }}' }] }] },
       'definition.steps[0].then[0].message',
       undefined,
