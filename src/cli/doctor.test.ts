@@ -60,6 +60,7 @@ describe('gatehouse doctor (SQLite)', () => {
       '✔ clock',
       '✔ signing key',
       '- custom domains',
+      '- jwt profiles',
       '✔ issuer',
       '- tls',
       '- redis',
@@ -173,6 +174,41 @@ describe('gatehouse doctor (SQLite)', () => {
     }
   });
 
+  it("checks that no jwt access profile names one of the instance's own issuers (GATEHOUSE_ISSUER changed later)", async () => {
+    const created = await runCliInProcess(
+      [
+        'platform',
+        'profiles',
+        'create',
+        'Outside IdP',
+        '--auth',
+        'jwt',
+        '--jwks-url',
+        'https://idp.example.org/jwks',
+        '--issuer',
+        'https://idp.example.org',
+      ],
+      env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    try {
+      const ok = await runCliInProcess(['doctor'], env);
+      expect(lineOf(ok.stdout, 'jwt profiles')).toBe(
+        "✔ jwt profiles: 1 checked; none names one of Gatehouse's own issuers",
+      );
+      const moved = await runCliInProcess(['doctor'], {
+        ...env,
+        GATEHOUSE_ISSUER: 'https://idp.example.org',
+      });
+      expect(moved.code).toBe(1);
+      expect(lineOf(moved.stdout, 'jwt profiles')).toBe(
+        '✖ jwt profiles: 1 of 1 name one of Gatehouse\'s own issuers, whose tokens no jwt profile checks: "Outside IdP" (https://idp.example.org: GATEHOUSE_ISSUER). Fix: give each its identity provider\'s issuer (PATCH /api/admin/v1/platform/profiles/{id} with jwt), or delete it',
+      );
+    } finally {
+      expect((await runCliInProcess(['platform', 'profiles', 'delete', 'Outside IdP'], env)).code).toBe(0);
+    }
+  });
+
   it("checks the custom domains' certificates: close to expiry, or a key the secret key cannot unseal", async () => {
     const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-doctor-domains-'));
     try {
@@ -256,6 +292,7 @@ describe('gatehouse doctor (SQLite)', () => {
       ['clock', 'skipped'],
       ['signing key', 'skipped'],
       ['custom domains', 'skipped'],
+      ['jwt profiles', 'skipped'],
       ['issuer', 'ok'],
       ['tls', 'skipped'],
       ['redis', 'skipped'],

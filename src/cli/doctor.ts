@@ -37,7 +37,7 @@ export function registerDoctor(program: Command, io: CliIo): void {
   program
     .command('doctor')
     .description(
-      'check the data directory, file modes, secret key, database and migrations, clock, signing key, custom domain certificates, issuer, TLS files and Redis; exit 1 if any check fails',
+      'check the data directory, file modes, secret key, database and migrations, clock, signing key, custom domain certificates, jwt access profile issuers, issuer, TLS files and Redis; exit 1 if any check fails',
     )
     .option('--json', 'print {ok, checks: [{check, status, detail, fix?}]} as JSON')
     .addHelpText(
@@ -95,10 +95,12 @@ async function diagnose(io: CliIo, command: Command): Promise<CheckLine[]> {
       lines.push(await checkClock(opened.store, opened.applied));
       lines.push(await checkSigningKey(config, opened.store, secret.key));
       lines.push(await checkDomainCertificates(opened.store, secret.key));
+      lines.push(await checkJwtProfileIssuers(opened.store, config));
     } else {
       lines.push({ check: 'clock', status: 'skipped', detail: 'needs the database' });
       lines.push({ check: 'signing key', status: 'skipped', detail: 'needs the database' });
       lines.push({ check: 'custom domains', status: 'skipped', detail: 'needs the database' });
+      lines.push({ check: 'jwt profiles', status: 'skipped', detail: 'needs the database' });
     }
   } finally {
     await opened.close();
@@ -466,6 +468,43 @@ async function checkSigningKey(config: Config, store: Store, key: Buffer | undef
   const rotation =
     days > 0 ? `rotated every ${days} days` : 'automatic rotation off (GATEHOUSE_KEY_ROTATION_DAYS=0)';
   return { check, status: 'ok', detail: `${row.kid} (${row.alg}), ${ageDays} days old, ${rotation}` };
+}
+
+/**
+ * No jwt access profile names one of the instance's own issuers (`ownIssuerSource`): a
+ * GATEHOUSE_ISSUER changed to a value a profile already named, or a profile made before that was
+ * refused. Such a profile takes no token while the issuer is Gatehouse's own, and Gatehouse's own
+ * tokens of a custom domain while the domain is disabled.
+ */
+async function checkJwtProfileIssuers(store: Store, config: Config): Promise<CheckLine> {
+  const check = 'jwt profiles';
+  let rows: Array<{ name: string; jwt_issuer: string | null }>;
+  try {
+    rows = await store.db
+      .selectFrom('access_profiles')
+      .select(['name', 'jwt_issuer'])
+      .where('auth_method', '=', 'jwt')
+      .orderBy('id')
+      .execute();
+  } catch {
+    return { check, status: 'skipped', detail: 'no access profile table (migrations pending)' };
+  }
+  if (rows.length === 0) return { check, status: 'skipped', detail: 'no jwt access profile' };
+  const { ownIssuerSource } = await import('../services/platform/domains.js');
+  const conflicts: string[] = [];
+  for (const row of rows) {
+    if (row.jwt_issuer === null) continue;
+    const source = await ownIssuerSource(store.db, config, row.jwt_issuer);
+    if (source !== undefined) conflicts.push(`"${row.name}" (${row.jwt_issuer}: ${source})`);
+  }
+  if (conflicts.length > 0)
+    return {
+      check,
+      status: 'failed',
+      detail: `${conflicts.length} of ${rows.length} name one of Gatehouse's own issuers, whose tokens no jwt profile checks: ${conflicts.slice(0, 5).join(', ')}${conflicts.length > 5 ? ', …' : ''}`,
+      fix: "give each its identity provider's issuer (PATCH /api/admin/v1/platform/profiles/{id} with jwt), or delete it",
+    };
+  return { check, status: 'ok', detail: `${rows.length} checked; none names one of Gatehouse's own issuers` };
 }
 
 /**
