@@ -166,7 +166,6 @@ export class UpstreamForwarder {
 
 /** One call's handler (undici's DispatchHandler): the answer, written on the caller's response. */
 class ForwardHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
   /** The answer's head is written: from here a failure can only cut the response off. */
   private started = false;
   private settled = false;
@@ -178,14 +177,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
     const response = this.call.reply.raw;
     if (response.destroyed) {
       controller.abort(new Error('The caller went away.'));
       return;
     }
     response.once('close', () => {
-      if (!response.writableFinished) this.controller?.abort(new Error('The caller went away.'));
+      if (!response.writableFinished) controller.abort(new Error('The caller went away.'));
     });
   }
 
@@ -200,7 +198,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     observer.upstreamDone(true);
     if (reply.raw.destroyed) {
       controller.abort(new Error('The caller went away.'));
-      this.settle();
+      this.callerGone();
       return;
     }
     if (statusCode > 599) {
@@ -260,11 +258,16 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.call.reply.raw.destroyed) {
-      this.call.reply.hijack();
-      this.settle();
+      this.callerGone();
       return;
     }
     this.fail(error);
+  }
+
+  /** Nothing can be answered: fastify is told so (hijack), and the call is logged by its close (499). */
+  private callerGone(): void {
+    this.call.reply.hijack();
+    this.settle();
   }
 
   private settle(): void {
