@@ -1,7 +1,8 @@
 /**
  * The gateway group's bare proxy: fastify + @fastify/reply-from (the versions Gatehouse uses,
  * from the root install) forwarding every path to UPSTREAM_URL with no checks at all, with the
- * undici settings of Gatehouse's gateway (src/api/gateway/index.ts), on PROXY_WORKERS processes.
+ * undici pool settings of Gatehouse's gateway (UPSTREAM_POOL of src/api/gateway/forward.ts, from
+ * the build in dist/), on PROXY_WORKERS processes.
  * What a proxy costs before any authentication, profile or policy: the gateway's yardstick.
  */
 import cluster from 'node:cluster';
@@ -18,12 +19,13 @@ if (cluster.isPrimary && workers > 1) {
   const require = createRequire(new URL('../../package.json', import.meta.url));
   const Fastify = require('fastify');
   const replyFrom = require('@fastify/reply-from');
+  const { UPSTREAM_POOL } = await import(new URL('../../dist/api/gateway/forward.js', import.meta.url).href);
   const app = Fastify({ logger: false });
   await app.register(replyFrom, {
     base: upstream,
     retryMethods: [],
     disableRequestLogging: true,
-    undici: { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 },
+    undici: UPSTREAM_POOL,
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
