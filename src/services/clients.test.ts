@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
-import { testServices, asPrincipal } from '../../test/helpers/services.js';
+import { testServices, asPrincipal, authenticateClient } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
 import { CLI_ACTOR, type Actor } from './context.js';
 import type { Services } from './index.js';
@@ -72,12 +72,12 @@ for (const dialect of dialects()) {
       const audit = await services.audit.query({ action: 'api_client.created', targetId: issued.clientId });
       expect(audit.items).toHaveLength(1);
       expect(JSON.stringify(audit.items[0])).not.toContain(issued.clientSecret);
-      expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).toMatchObject({
+      expect(await authenticateClient(services, issued.clientId, issued.clientSecret)).toMatchObject({
         client: { id: issued.clientId, scopes: ['data', 'user'] },
         owner: { id: alice.id, roleName: 'Privileged', status: 'active' },
       });
       expect(
-        await services.clients.authenticate(issued.clientId, issued.clientSecret.toUpperCase()),
+        await authenticateClient(services, issued.clientId, issued.clientSecret.toUpperCase()),
       ).toBeNull();
     });
 
@@ -198,7 +198,7 @@ for (const dialect of dialects()) {
         await asPrincipal(services, admin.id),
       );
       expect(revoked).toMatchObject({ status: 'revoked', revokedAt: clock.now().toISOString() });
-      expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).toBeNull();
+      expect(await authenticateClient(services, issued.clientId, issued.clientSecret)).toBeNull();
       await services.clients.revoke(issued.clientId, asUser(alice), await asPrincipal(services, alice.id));
       expect(
         (await services.audit.query({ action: 'api_client.revoked', targetId: issued.clientId })).items,
@@ -230,24 +230,24 @@ for (const dialect of dialects()) {
       );
       expect(second.clientSecret).toMatch(/^[0-9a-f]{64}$/);
       expect(second.previousSecretExpiresAt).toBe(new Date(clock.now().getTime() + 3_600_000).toISOString());
-      expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).not.toBeNull();
-      expect(await services.clients.authenticate(issued.clientId, second.clientSecret)).not.toBeNull();
+      expect(await authenticateClient(services, issued.clientId, issued.clientSecret)).not.toBeNull();
+      expect(await authenticateClient(services, issued.clientId, second.clientSecret)).not.toBeNull();
       const third = await services.clients.rotateSecret(issued.clientId, {}, CLI_ACTOR, OPERATOR);
       // The first secret ends at once (only two live); the second gets the default 24 h grace.
-      expect(await services.clients.authenticate(issued.clientId, issued.clientSecret)).toBeNull();
-      expect(await services.clients.authenticate(issued.clientId, second.clientSecret)).not.toBeNull();
-      expect(await services.clients.authenticate(issued.clientId, third.clientSecret)).not.toBeNull();
+      expect(await authenticateClient(services, issued.clientId, issued.clientSecret)).toBeNull();
+      expect(await authenticateClient(services, issued.clientId, second.clientSecret)).not.toBeNull();
+      expect(await authenticateClient(services, issued.clientId, third.clientSecret)).not.toBeNull();
       clock.advance(86_400_000);
-      expect(await services.clients.authenticate(issued.clientId, second.clientSecret)).toBeNull();
-      expect(await services.clients.authenticate(issued.clientId, third.clientSecret)).not.toBeNull();
+      expect(await authenticateClient(services, issued.clientId, second.clientSecret)).toBeNull();
+      expect(await authenticateClient(services, issued.clientId, third.clientSecret)).not.toBeNull();
       const fourth = await services.clients.rotateSecret(
         issued.clientId,
         { graceSeconds: 0 },
         CLI_ACTOR,
         OPERATOR,
       );
-      expect(await services.clients.authenticate(issued.clientId, third.clientSecret)).toBeNull();
-      expect(await services.clients.authenticate(issued.clientId, fourth.clientSecret)).not.toBeNull();
+      expect(await authenticateClient(services, issued.clientId, third.clientSecret)).toBeNull();
+      expect(await authenticateClient(services, issued.clientId, fourth.clientSecret)).not.toBeNull();
       await expect(
         services.clients.rotateSecret(issued.clientId, { graceSeconds: -1 }, CLI_ACTOR, OPERATOR),
       ).rejects.toMatchObject({

@@ -16,7 +16,7 @@ import { constantTimeEqual, randomHex } from '../crypto.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { inCatalogOrder, type Scope, SCOPES, validateClientScopes } from '../tokens/scopes.js';
 import { type CacheEpochs, EpochCache, epochsOf } from '../store/epochs.js';
-import { type ClientAuthFailureCause, countClientAuthFailure } from '../metrics.js';
+import type { ClientAuthFailureCause } from '../metrics.js';
 import { type Executor, isUniqueViolation, likePattern } from '../store/index.js';
 import { PreparedQuery } from '../store/prepared.js';
 import type { ApiClientsTable, Database } from '../store/schema/index.js';
@@ -240,11 +240,6 @@ function actorLabel(actor: Actor): string {
     default:
       return actor.type;
   }
-}
-
-function failed(cause: ClientAuthFailureCause): null {
-  countClientAuthFailure(cause);
-  return null;
 }
 
 export class ClientsService {
@@ -651,19 +646,10 @@ export class ClientsService {
   }
 
   /**
-   * Client authentication for the OAuth endpoints. Returns the client and its
-   * owner only if the secret matches a live secret, the client is active and the
-   * owner is active; the caller cannot tell which check failed (the metrics count why).
+   * Client authentication for the OAuth endpoints (src/oauth/client-auth.ts): the client and its
+   * owner only if the secret matches a live secret, the client is active and the owner is active;
+   * otherwise the cause, which the caller counts in the metrics and never tells the client.
    */
-  async authenticate(
-    clientId: string,
-    secret: string,
-  ): Promise<{ client: ClientRecord; owner: ClientOwner } | null> {
-    const result = await this.verify(clientId, secret);
-    return 'failure' in result ? failed(result.failure) : result;
-  }
-
-  /** `authenticate`, but a failure comes back with its cause, uncounted (the caller counts it). */
   async verify(
     clientId: string,
     secret: string,

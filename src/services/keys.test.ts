@@ -2,7 +2,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
-import { testServices } from '../../test/helpers/services.js';
+import { testServices, authenticateClient } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
 import type { TokenAlg } from '../config.js';
 import { CLI_ACTOR } from './context.js';
@@ -18,7 +18,7 @@ for (const dialect of dialects()) {
     let clientSecret: string;
 
     async function issue(s: Services = services) {
-      const auth = await s.clients.authenticate(clientId, clientSecret);
+      const auth = await authenticateClient(s, clientId, clientSecret);
       return s.tokens.issue(auth!.client, auth!.owner, ['data']);
     }
 

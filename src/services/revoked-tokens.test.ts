@@ -14,7 +14,7 @@ import type {
   UnknownRow,
 } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testServices } from '../../test/helpers/services.js';
+import { testServices, authenticateClient } from '../../test/helpers/services.js';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import type { ManualClock } from '../clock.js';
 import { JWT_CLOCK_SKEW_SECONDS } from '../guard/index.js';
@@ -71,7 +71,7 @@ for (const dialect of dialects()) {
         { name: `feed ${Math.random()}`, scopes: ['data'], owner: ownerEmail },
         CLI_ACTOR,
       );
-      const auth = (await services.clients.authenticate(issued.clientId, issued.clientSecret))!;
+      const auth = (await authenticateClient(services, issued.clientId, issued.clientSecret))!;
       const tokens: string[] = [];
       for (let i = 0; i < count; i++)
         tokens.push((await services.tokens.issue(auth.client, auth.owner, ['data'])).accessToken);

@@ -6,7 +6,7 @@
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
-import { testServices } from '../../test/helpers/services.js';
+import { testServices, authenticateClient } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
 import { type AccessTokenClaims, signAccessToken } from '../tokens/jwt.js';
 import { sharedSigner } from '../tokens/signer.js';
@@ -32,7 +32,7 @@ for (const dialect of dialects()) {
       return { id: issued.clientId, secret: issued.clientSecret };
     }
     async function tokenFor(c: { id: string; secret: string }, s: Services = services) {
-      const auth = await s.clients.authenticate(c.id, c.secret);
+      const auth = await authenticateClient(s, c.id, c.secret);
       return (await s.tokens.issue(auth!.client, auth!.owner, ['data'])).accessToken;
     }
 

@@ -44,3 +44,9 @@ export async function asPrincipal(
   if (!live) throw new Error(`no user ${id}`);
   return userPrincipal(live, via);
 }
+
+/** The client and its owner for a right secret, null for any failure (what the OAuth endpoints act on). */
+export async function authenticateClient(services: Services, clientId: string, secret: string) {
+  const result = await services.clients.verify(clientId, secret);
+  return 'failure' in result ? null : result;
+}
