@@ -7,7 +7,7 @@
  * reporting the CPU seconds (user + system, /proc) the Gatehouse processes spent ÷ the calls.
  * The bare proxy (targets/bare-proxy.mjs, one process) is measured the same way: the yardstick.
  *
- *   node bench/gateway-cpu.mjs [bench dir] [--profile]
+ *   node bench/gateway-cpu.mjs [bench dir] [--profile] [--only 'bare proxy'|policy|'no policy']
  *
  * A bench dir of another worktree measures its build; `--profile` runs Gatehouse under --cpu-prof
  * and summarises the profile (profile-summary.mjs) at the end (the CPU figures are then higher).
@@ -17,7 +17,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 const args = process.argv.slice(2);
 const profiling = args.includes('--profile');
-const benchArg = args.find((a) => !a.startsWith('--'));
+const onlyAt = args.indexOf('--only');
+const only = onlyAt === -1 ? undefined : args[onlyAt + 1];
+const benchArg = args.find((a, i) => !a.startsWith('--') && (onlyAt === -1 || i !== onlyAt + 1));
 const BENCH = benchArg ? path.resolve(benchArg) : import.meta.dirname;
 const { freePort, startProcess, waitForOk } = await import(path.join(BENCH, 'lib/processes.mjs'));
 const { startGatehouse } = await import(path.join(BENCH, 'lib/gatehouse.mjs'));
@@ -81,6 +83,7 @@ for (const [name, target] of [
   ['policy', gatehouse(accessToken)],
   ['no policy', gatehouse(noPolicyToken)],
 ]) {
+  if (only !== undefined && only !== name) continue;
   await run(target, 5000);
   const results = [];
   for (let i = 0; i < 3; i++) {
