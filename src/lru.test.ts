@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Lru } from './lru.js';
+import { Lru, MISSING } from './lru.js';
 
 describe('Lru', () => {
   it('drops the least recently used entry past its size, counting a read as a use', () => {
@@ -24,6 +24,11 @@ describe('Lru', () => {
     expect(lru.get('none')).toBeNull();
     expect(lru.get('missing')).toBeUndefined();
     expect(lru.has('none')).toBe(true);
+    const maybe = new Lru<string, number | undefined>(2);
+    maybe.set('unset', undefined);
+    expect(maybe.lookup('unset')).toBeUndefined();
+    expect(maybe.lookup('missing')).toBe(MISSING);
+    expect(lru.lookup('none')).toBeNull();
   });
 
   it('refuses a size below one', () => {

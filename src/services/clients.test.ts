@@ -360,6 +360,56 @@ for (const dialect of dialects()) {
       expect(await stored()).toBe(clock.now().toISOString());
     });
 
+    it('caches a compact record: the looked-up id string, one frozen scope array per scope set, the secret as fields', async () => {
+      const first = await services.clients.create(
+        { name: 'Compact 1', scopes: ['user', 'data'] },
+        asUser(bob),
+      );
+      const second = await services.clients.create(
+        { name: 'Compact 2', scopes: ['data', 'user'] },
+        asUser(bob),
+      );
+      const record = (await services.clients.record(first.clientId))!;
+      expect(record).toEqual({
+        id: first.clientId,
+        scopes: ['data', 'user'],
+        tokenTtlSeconds: 3600,
+        ownerUserId: bob.id,
+        status: 'active',
+        secretHash: expect.stringMatching(/^[\w-]{43}$/),
+        secretExpiresAt: null,
+        otherSecrets: [],
+        lastUsedMs: null,
+      });
+      expect(Object.isFrozen(record.scopes)).toBe(true);
+      expect((await services.clients.record(second.clientId))!.scopes).toBe(record.scopes);
+      // During a rotation's grace period the previous secret is the other one.
+      await services.clients.rotateSecret(first.clientId, { graceSeconds: 60 }, CLI_ACTOR, OPERATOR);
+      const rotated = (await services.clients.record(first.clientId))!;
+      const expiresAt = new Date(clock.now().getTime() + 60_000).toISOString();
+      expect(
+        [{ hash: rotated.secretHash, expiresAt: rotated.secretExpiresAt }, ...rotated.otherSecrets].map(
+          (s) => s.expiresAt,
+        ),
+      ).toEqual(expect.arrayContaining([null, expiresAt]));
+      expect(rotated.otherSecrets).toHaveLength(1);
+      expect(await authenticateClient(services, first.clientId, first.clientSecret)).not.toBeNull();
+    });
+
+    it('does not cache unknown client ids, so a flood of them evicts no client in use', async () => {
+      const issued = await services.clients.create({ name: 'In use', scopes: ['data'] }, asUser(alice));
+      const small = (await testServices(ts.store, { clock, config: { clientCacheSize: 2 } })).services;
+      const cached = (await authenticateClient(small, issued.clientId, issued.clientSecret))!.client;
+      for (let i = 0; i < 10; i++) {
+        const unknown = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+        expect(await small.clients.verify(unknown, issued.clientSecret)).toEqual({
+          failure: 'unknown_client',
+        });
+      }
+      // The same object: still cached, not loaded again.
+      expect(await small.clients.record(issued.clientId)).toBe(cached);
+    });
+
     it('finds a client by partial id through the id range, exactly, with neighbours on both sides of the range', async () => {
       // Prefixes ending in 9 and f (where the next digit is a letter, or past the digits), each
       // with the last id before the range and the first after it.

@@ -59,6 +59,12 @@ function lastUsedMsOf(at: string | null): number | null {
   return at === null ? null : Date.parse(at);
 }
 
+/** `presented` is `hash` (compared in constant time, whatever the expiry) and the secret is live at `now`. */
+function matchesLive(presented: string, hash: string, expiresAt: string | null, now: string): boolean {
+  const live = expiresAt === null || expiresAt > now;
+  return constantTimeEqual(presented, hash) && live;
+}
+
 /** What lists and admin screens show: never the whole client ID, never a secret. */
 export interface ApiClientView {
   /** The first 13 characters of the client ID: enough to recognise it, and the handle in URLs and the CLI. */
@@ -81,21 +87,42 @@ export interface IssuedClientCredentials {
   clientSecret: string;
 }
 
-/** The cached form the token endpoint and token verification use. */
+/** A live secret of a client: its HMAC, and when it ends (null: never). */
+export interface LiveSecret {
+  readonly hash: string;
+  readonly expiresAt: string | null;
+}
+
+/**
+ * The cached form the token endpoint and token verification use: only what they read, held as
+ * compactly as one object allows, since a process keeps up to GATEHOUSE_CLIENT_CACHE_SIZE of them
+ * (README › Caches and memory at scale). No name: the answers that show one read the row.
+ */
 export interface ClientRecord {
-  id: string;
-  name: string;
-  scopes: Scope[];
-  tokenTtlSeconds: number;
-  ownerUserId: number;
-  status: 'active' | 'revoked';
-  secrets: ReadonlyArray<{ hash: string; expiresAt: string | null }>;
+  /** The client ID: the cache key's own string (the row's copy of the same text is not kept). */
+  readonly id: string;
+  /** One frozen array per distinct scope set, shared by every record that has it. */
+  readonly scopes: readonly Scope[];
+  readonly tokenTtlSeconds: number;
+  readonly ownerUserId: number;
+  readonly status: 'active' | 'revoked';
+  /**
+   * One live secret (null: none) as two fields rather than an object in an array (that pair took
+   * ~100 bytes of every entry), and the others: during a rotation's grace period the previous
+   * secret, otherwise one shared empty array. Authentication tries every one: order does not matter.
+   */
+  readonly secretHash: string | null;
+  readonly secretExpiresAt: string | null;
+  readonly otherSecrets: readonly LiveSecret[];
   /**
    * When this process last knew the client to be used (epoch ms; null: never): read with the
    * record, moved by `touch`. The cached record is shared, so this is per process, not per request.
    */
   lastUsedMs: number | null;
 }
+
+/** The `otherSecrets` of a client with one live secret. */
+const NO_OTHER_SECRETS: readonly LiveSecret[] = Object.freeze([]);
 
 /** The owner of a client as the token service needs it: the user's live facts (one cache, see live-users.ts). */
 export type ClientOwner = LiveUser;
@@ -245,9 +272,11 @@ function actorLabel(actor: Actor): string {
 export class ClientsService {
   private readonly epochs: CacheEpochs;
   private readonly records: EpochCache<string, ClientRecord | null>;
+  /** Each distinct scope set (in catalog order, by its space-joined names): the one frozen array records share. */
+  private readonly scopeSets = new Map<string, readonly Scope[]>();
   private readonly lastUse: LastUseRecorder<string>;
-  /** What an unknown client ID is compared against: one secret hash no presented secret can match. */
-  private readonly unknownClientSecrets: ClientRecord['secrets'];
+  /** What an unknown client ID is compared against: a secret hash no presented secret can match. */
+  private readonly unknownClientHash: string;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -255,13 +284,19 @@ export class ClientsService {
     private readonly liveUsers: LiveUsers,
   ) {
     this.epochs = epochsOf(ctx.store);
-    this.records = new EpochCache(this.epochs, ['clients'], ctx.config.clientCacheSize, undefined, 'client');
+    // "No such client" is not kept, so a flood of unknown client IDs cannot evict the clients in use;
+    // each costs one indexed query, and client authentication throttles the failures.
+    this.records = new EpochCache(
+      this.epochs,
+      ['clients'],
+      ctx.config.clientCacheSize,
+      (record) => record !== null,
+      'client',
+    );
     this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record last use of API clients'),
     );
-    this.unknownClientSecrets = [
-      { hash: ctx.keyring.hashSecret('unknown-client', randomHex(32)), expiresAt: null },
-    ];
+    this.unknownClientHash = ctx.keyring.hashSecret('unknown-client', randomHex(32));
   }
 
   private get db() {
@@ -659,10 +694,10 @@ export class ClientsService {
     const presented = this.ctx.keyring.hashSecret(SECRET_PURPOSE, secret.length > 512 ? '' : secret);
     const client = await this.record(clientId);
     const now = this.ctx.clock.now().toISOString();
-    let matched = false;
-    for (const s of client?.secrets ?? this.unknownClientSecrets) {
-      const live = s.expiresAt === null || s.expiresAt > now;
-      if (constantTimeEqual(presented, s.hash) && live) matched = true;
+    const hash = client ? client.secretHash : this.unknownClientHash;
+    let matched = hash !== null && matchesLive(presented, hash, client?.secretExpiresAt ?? null, now);
+    for (const s of client?.otherSecrets ?? NO_OTHER_SECRETS) {
+      if (matchesLive(presented, s.hash, s.expiresAt, now)) matched = true;
     }
     // The caller answers the same invalid_client whatever failed; the metrics say which.
     if (!client) return { failure: 'unknown_client' };
@@ -717,8 +752,6 @@ export class ClientsService {
           ),
       )
       .select([
-        'api_clients.id',
-        'api_clients.name',
         'api_clients.scopes',
         'api_clients.token_ttl_seconds',
         'api_clients.owner_user_id',
@@ -734,20 +767,37 @@ export class ClientsService {
     const rows = await this.recordQuery.execute(this.db, clientId, this.ctx.clock.now().toISOString());
     const row = rows[0];
     if (!row) return null;
+    // A client without a live secret has one row with a null secret (the left join).
+    const others = rows.length > 1 ? rows.slice(1) : [];
     return {
-      id: row.id,
-      name: row.name,
-      scopes: this.parseScopes(row.scopes),
+      // `clientId` is the same text (the lookup is by equality), and the cache keeps it as the key.
+      id: clientId,
+      scopes: this.scopeSet(row.scopes),
       tokenTtlSeconds: row.token_ttl_seconds,
       ownerUserId: row.owner_user_id,
-      status: row.status,
-      // Authentication tries every live secret, so their order does not matter.
-      secrets: rows.flatMap((r) =>
-        r.secret_hash === null ? [] : [{ hash: r.secret_hash, expiresAt: r.secret_expires_at }],
-      ),
+      // The literals, not the row's strings: one copy for every record.
+      status: row.status === 'active' ? 'active' : 'revoked',
+      secretHash: row.secret_hash,
+      secretExpiresAt: row.secret_expires_at,
+      otherSecrets:
+        others.length === 0
+          ? NO_OTHER_SECRETS
+          : others.map((r) => ({ hash: r.secret_hash!, expiresAt: r.secret_expires_at })),
       // A use noted here but not yet written is newer than the row's.
-      lastUsedMs: lastUsedMsOf(this.lastUse.lastUsed(row.id) ?? row.last_used_at),
+      lastUsedMs: lastUsedMsOf(this.lastUse.lastUsed(clientId) ?? row.last_used_at),
     };
+  }
+
+  /** A client's scopes as the shared frozen array of its set (at most one per subset of the catalog). */
+  private scopeSet(text: string): readonly Scope[] {
+    const scopes = this.parseScopes(text);
+    const key = scopes.join(' ');
+    let shared = this.scopeSets.get(key);
+    if (!shared) {
+      shared = Object.freeze(scopes);
+      this.scopeSets.set(key, shared);
+    }
+    return shared;
   }
 
   private liveSecrets(executor: Executor, clientId: string, now: string) {

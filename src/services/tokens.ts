@@ -146,7 +146,7 @@ export class TokenService {
    * lets the guard tell a Gatehouse JWT from an outside IdP's without decoding it on every call.
    */
   verifiedIssuer(token: string): string | undefined {
-    return this.verified.lookup(token)?.value.claims.iss;
+    return this.verified.get(token)?.claims.iss;
   }
 
   /**

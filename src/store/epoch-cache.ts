@@ -7,7 +7,7 @@
  * working set larger than the cache costs one load per miss, never a rebuild of
  * the whole cache. An epoch change still drops everything.
  */
-import { Lru } from '../lru.js';
+import { Lru, MISSING } from '../lru.js';
 import { type CacheCounters, type CacheName, cacheCounters } from '../metrics.js';
 import type { CacheEpochs, EpochName } from './epochs.js';
 
@@ -44,9 +44,9 @@ export class EpochCache<K extends {}, V> {
 
   get(key: K, load: () => Promise<V>): Promise<V> {
     const hit = this.values.lookup(key);
-    if (hit) {
+    if (hit !== MISSING) {
       this.counters?.hit.inc();
-      return Promise.resolve(hit.value);
+      return Promise.resolve(hit);
     }
     this.counters?.miss.inc();
     const pending = this.loading.get(key);
