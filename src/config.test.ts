@@ -48,7 +48,7 @@ describe('loadConfig', () => {
       workflowHttpAllow: [],
       trustProxy: false,
       tokenCacheSize: 10_000,
-      clientCacheSize: 10_000,
+      clientCacheSize: 100_000,
       maxJsonDepth: 64,
       workflowExpressionTimeoutMs: 1000,
       workflowExpressionHeapMb: 64,

@@ -331,9 +331,9 @@ export const SETTINGS: ReadonlyArray<{ variable: string; default: string; meanin
   },
   {
     variable: 'GATEHOUSE_CLIENT_CACHE_SIZE',
-    default: '10000',
+    default: '100000',
     meaning:
-      'API clients each process remembers for the token endpoint (1–1000000, about 0.85 KB each); past it the least recently used is dropped and costs one query when it returns. Set it above the number of clients that ask within a token lifetime',
+      'API clients each process remembers for the token endpoint (1–1000000, about 0.3 KB each: 100,000 take ~30 MB per worker); past it the least recently used is dropped and costs one query when it returns. Set it above the number of clients that ask within a token lifetime',
   },
   {
     variable: 'GATEHOUSE_MAX_JSON_DEPTH',
@@ -766,7 +766,9 @@ function buildConfig(env: SettingsReader, cwd: string): Config {
     workflowHttpAllow: Object.freeze(workflowHttpAllow),
     trustProxy: readBool(env, 'GATEHOUSE_TRUST_PROXY', false),
     tokenCacheSize: readInt(env, 'GATEHOUSE_TOKEN_CACHE_SIZE', 10_000, 1, 1_000_000),
-    clientCacheSize: readInt(env, 'GATEHOUSE_CLIENT_CACHE_SIZE', 10_000, 1, 1_000_000),
+    // 100,000: 100k clients asking in turn stay cached (each miss is a query; on PostgreSQL a round
+    // trip), for ~30 MB of heap per worker (ENTRY_BYTES.client in worker-heap.ts).
+    clientCacheSize: readInt(env, 'GATEHOUSE_CLIENT_CACHE_SIZE', 100_000, 1, 1_000_000),
     maxJsonDepth: readInt(env, 'GATEHOUSE_MAX_JSON_DEPTH', 64, 8, 512),
     workflowExpressionTimeoutMs: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_TIMEOUT_MS', 1000, 10, 60_000),
     workflowExpressionHeapMb: readInt(env, 'GATEHOUSE_WORKFLOW_EXPRESSION_HEAP_MB', 64, 16, 4096),
