@@ -213,6 +213,120 @@ for (const backend of backends) {
       expect(second.filter((r) => 'refused' in r)).toHaveLength(2);
     });
 
+    describe('blocks (calls reserved ahead)', () => {
+      const rate = (key: string, max: number, windowEndsAt = T0 + 60_000) => ({
+        key,
+        windowSeconds: 60,
+        max,
+        windowEndsAt,
+      });
+      const ask = (need: number, ahead: number, holdUntil = T0 + 50) => ({ need, ahead, holdUntil });
+
+      it('grants the waiting calls, and calls ahead only out of ample room (a quarter of what is left)', async () => {
+        expect(await counter.reserveBlock([rate('b1', 100)], ask(3, 40), T0)).toEqual({
+          granted: 3 + 24,
+          held: 24,
+          counted: [{ key: 'b1', count: 27, windowEndsAt: T0 + 60_000 }],
+        });
+        // 73 left: 2 for the waiting, ahead at most floor(71 / 4) = 17.
+        expect(await peer.reserveBlock([rate('b1', 100)], ask(2, 40), T0 + 1)).toEqual({
+          granted: 19,
+          held: 17,
+          counted: [{ key: 'b1', count: 46, windowEndsAt: T0 + 60_000 }],
+        });
+        // Near the limit nothing is held ahead: 3 left, 3 waiting.
+        const small = [rate('b2', 5)];
+        expect(await counter.reserveBlock(small, ask(2, 10), T0)).toMatchObject({ granted: 2, held: 0 });
+        expect(await peer.reserveBlock(small, ask(9, 10), T0)).toMatchObject({
+          granted: 3,
+          held: 0,
+          counted: [{ key: 'b2', count: 5, windowEndsAt: T0 + 60_000 }],
+        });
+        // No room: refused, and nothing is held ahead, so nothing will come back.
+        expect(await counter.reserveBlock(small, ask(1, 0), T0)).toEqual({
+          refused: 0,
+          windowEndsAt: T0 + 60_000,
+          settling: false,
+        });
+      });
+
+      it('a refusal while calls are held ahead says they may come back; returning them makes room again', async () => {
+        const entries = [rate('b3', 40)];
+        // 40 room: 1 now, floor(39 / 4) = 9 ahead.
+        const block = await counter.reserveBlock(entries, ask(1, 9), T0);
+        expect(block).toMatchObject({ granted: 10, held: 9 });
+        expect(await peer.reserveBlock(entries, ask(30, 0), T0 + 1)).toMatchObject({ granted: 30, held: 0 });
+        expect(await peer.reserveBlock(entries, ask(1, 0), T0 + 2)).toEqual({
+          refused: 0,
+          windowEndsAt: T0 + 60_000,
+          settling: true,
+        });
+        // The holder used 4 of its 9 and gives back 5 (from another node's connection: the store decides).
+        await counter.returnBlock([{ key: 'b3', windowEndsAt: T0 + 60_000 }], 9, 5);
+        expect(await peer.reserveBlock(entries, ask(8, 0), T0 + 3)).toMatchObject({
+          granted: 5,
+          counted: [{ key: 'b3', count: 40, windowEndsAt: T0 + 60_000 }],
+        });
+        expect(await peer.reserveBlock(entries, ask(1, 0), T0 + 4)).toMatchObject({ settling: false });
+      });
+
+      it('calls held past their time are not waited for; a return to a window that has ended changes nothing', async () => {
+        const entries = [rate('b4', 8, T0 + 1000)];
+        expect(await counter.reserveBlock(entries, ask(0, 9, T0 + 20), T0)).toMatchObject({
+          granted: 2,
+          held: 1,
+        });
+        expect(await peer.reserveBlock(entries, ask(6, 0), T0 + 1)).toMatchObject({ granted: 6 });
+        expect(await peer.reserveBlock(entries, ask(1, 0), T0 + 19)).toMatchObject({ settling: true });
+        expect(await peer.reserveBlock(entries, ask(1, 0), T0 + 20)).toMatchObject({ settling: false });
+        // The next window: the old block's return must not take from it.
+        expect(await peer.reserveBlock([rate('b4', 8, T0 + 2000)], ask(3, 0), T0 + 1000)).toMatchObject({
+          counted: [{ key: 'b4', count: 3, windowEndsAt: T0 + 2000 }],
+        });
+        await counter.returnBlock([{ key: 'b4', windowEndsAt: T0 + 1000 }], 1, 1);
+        expect(await peer.reserveBlock([rate('b4', 8, T0 + 2000)], ask(1, 0), T0 + 1001)).toMatchObject({
+          counted: [{ key: 'b4', count: 4, windowEndsAt: T0 + 2000 }],
+        });
+      });
+
+      it('counts under every key or none: the least room decides, a refused block counts nothing', async () => {
+        const entries = [
+          rate('b5:rate', 100),
+          { key: 'b5:quota', windowSeconds: 86_400, max: 10, windowEndsAt: T0 + 86_400_000 },
+        ];
+        expect(await counter.reserveBlock(entries, ask(4, 100), T0)).toEqual({
+          granted: 5,
+          held: 1,
+          counted: [
+            { key: 'b5:rate', count: 5, windowEndsAt: T0 + 60_000 },
+            { key: 'b5:quota', count: 5, windowEndsAt: T0 + 86_400_000 },
+          ],
+        });
+        expect(await peer.reserveBlock(entries, ask(9, 0), T0)).toMatchObject({ granted: 5 });
+        expect(await peer.reserveBlock(entries, ask(1, 0), T0)).toEqual({
+          refused: 1,
+          windowEndsAt: T0 + 86_400_000,
+          settling: true,
+        });
+        expect(await counter.peek(['b5:rate', 'b5:quota'], T0)).toEqual([
+          { key: 'b5:rate', count: 10, windowEndsAt: T0 + 60_000 },
+          { key: 'b5:quota', count: 10, windowEndsAt: T0 + 86_400_000 },
+        ]);
+      });
+
+      it('of blocks asked for at once from two nodes, exactly the room is granted', async () => {
+        const entries = [rate('b6', 50)];
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? counter : peer).reserveBlock(entries, ask(3, 8), T0 + i),
+          ),
+        );
+        const granted = results.reduce((sum, r) => sum + ('granted' in r ? r.granted : 0), 0);
+        expect(granted).toBe(50);
+        expect(await counter.peek(['b6'], T0)).toEqual([{ key: 'b6', count: 50, windowEndsAt: T0 + 60_000 }]);
+      });
+    });
+
     it('release gives one attempt back (never below zero), reset forgets the count; ended windows are left alone', async () => {
       const w: Array<[string, number]> = [
         ['r1', 60],

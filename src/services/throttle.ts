@@ -76,6 +76,38 @@ export type ReserveResult =
   | { readonly counted: readonly CounterHit[] }
   | { readonly refused: number; readonly windowEndsAt: number };
 
+/**
+ * A block of calls asked for in one operation (the API platform's policies,
+ * src/services/platform/limits.ts): the calls waiting now, and more ahead for the caller to hand
+ * out itself.
+ */
+export interface BlockRequest {
+  /** Calls waiting now: granted first, as many as every key has room for. */
+  readonly need: number;
+  /**
+   * Calls wanted ahead. Granted only out of ample room (at most a quarter of what every key has
+   * left after `need`, so a limit's last calls are never held ahead) and recorded as held.
+   */
+  readonly ahead: number;
+  /** Until when (epoch ms) the calls held ahead may come back; past it nobody waits for them. */
+  readonly holdUntil: number;
+}
+
+/**
+ * The outcome of `reserveBlock`: `granted` calls counted under every key (the first `need` of them
+ * for the waiting calls, `held` ahead), with the counts after them; or the first key without room,
+ * and whether calls of it are held ahead elsewhere now (`settling`: some may come back shortly).
+ */
+export type BlockResult =
+  | { readonly granted: number; readonly held: number; readonly counted: readonly CounterHit[] }
+  | { readonly refused: number; readonly windowEndsAt: number; readonly settling: boolean };
+
+/** A key of a block as it was counted: given back to only while the same window runs. */
+export interface BlockKey {
+  readonly key: string;
+  readonly windowEndsAt: number;
+}
+
 /** What to give back when an attempt succeeds. */
 export interface CounterRelease {
   readonly key: string;
@@ -103,6 +135,18 @@ export interface ThrottleCounter {
   /** Atomically resets or decrements (never below zero) each key whose window is still running. */
   release(entries: readonly CounterRelease[], now: number): Promise<void>;
   /**
+   * Atomically: counts a block of calls (`BlockRequest`) under every key (a key whose window has
+   * ended starts a new one), or nothing when a key has no room left. One operation however many
+   * calls the block holds.
+   */
+  reserveBlock(entries: readonly CounterEntry[], request: BlockRequest, now: number): Promise<BlockResult>;
+  /**
+   * Ends a block's hold: `unused` of its `held` calls are uncounted and no longer held, under each
+   * key whose window is still the one the block was counted in (a key since restarted keeps its
+   * new window's counts).
+   */
+  returnBlock(keys: readonly BlockKey[], held: number, unused: number): Promise<void>;
+  /**
    * Atomically: if fewer than `max` leases of `lease.key` are live at `now`, adds `lease`, live
    * until `expiresAt`, and returns true; otherwise adds nothing and returns false.
    */
@@ -113,6 +157,73 @@ export interface ThrottleCounter {
   /** Deletes the counters whose window has ended and the leases that ran out; returns how many (Redis expires them itself: 0). */
   prune(now: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** A counter row as `reserveBlock` reads it (absent: no row). */
+interface BlockRow {
+  readonly count: number;
+  readonly windowEndsAt: number;
+  readonly held: number;
+  readonly heldUntil: number;
+}
+
+/** What `reserveBlock` writes for each key, in the order of the entries (none when refused). */
+type BlockWrite = BlockRow & { readonly key: string };
+
+/**
+ * The arithmetic of `reserveBlock`, the same on every backend (the Redis script repeats it): a
+ * key whose window has ended starts afresh, held calls whose time has passed are no longer held
+ * (their holder is gone; they stay counted), the room is the least any key has left.
+ */
+export function decideBlock(
+  entries: readonly CounterEntry[],
+  rows: ReadonlyArray<BlockRow | undefined>,
+  request: BlockRequest,
+  now: number,
+): { result: BlockResult; writes: BlockWrite[] } {
+  const states = entries.map((entry, i) => {
+    const row = rows[i];
+    const running = row !== undefined && row.windowEndsAt > now;
+    const holding = running && row.held > 0 && row.heldUntil > now;
+    return {
+      count: running ? row.count : 0,
+      windowEndsAt: running ? row.windowEndsAt : windowEndOf(entry, now),
+      held: holding ? row.held : 0,
+      heldUntil: holding ? row.heldUntil : 0,
+      room: Math.max(0, entry.max - (running ? row.count : 0)),
+    };
+  });
+  let room = Number.POSITIVE_INFINITY;
+  for (const state of states) room = Math.min(room, state.room);
+  if (room === 0) {
+    const refused = states.findIndex((state) => state.room === 0);
+    const state = states[refused]!;
+    return { result: { refused, windowEndsAt: state.windowEndsAt, settling: state.held > 0 }, writes: [] };
+  }
+  const forNeed = Math.min(Math.max(1, request.need), room);
+  const ahead = Math.max(0, Math.min(request.ahead, Math.floor((room - forNeed) / 4)));
+  const granted = forNeed + ahead;
+  const writes = entries.map((entry, i) => {
+    const state = states[i]!;
+    return {
+      key: entry.key,
+      count: state.count + granted,
+      windowEndsAt: state.windowEndsAt,
+      held: state.held + ahead,
+      heldUntil:
+        ahead > 0
+          ? Math.max(state.heldUntil, Math.min(request.holdUntil, state.windowEndsAt))
+          : state.heldUntil,
+    };
+  });
+  return {
+    result: {
+      granted,
+      held: ahead,
+      counted: writes.map((w) => ({ key: w.key, count: w.count, windowEndsAt: w.windowEndsAt })),
+    },
+    writes,
+  };
 }
 
 /** Thrown inside the transaction to roll a refused attempt's increments back. */
@@ -441,6 +552,77 @@ export class StoreThrottleCounter implements ThrottleCounter {
   }
 
   /**
+   * One transaction: the keys' rows, `decideBlock`, the rows it computed. On PostgreSQL the rows are
+   * made if missing and then locked in key order, so concurrent blocks of one key count one after
+   * the other; SQLite's transaction holds the database's write lock from its BEGIN. A block is one
+   * operation for many calls, so this is not on any call's path but the first of each block.
+   */
+  async reserveBlock(
+    entries: readonly CounterEntry[],
+    request: BlockRequest,
+    now: number,
+  ): Promise<BlockResult> {
+    const postgres = this.store.dialect === 'postgres';
+    const keys = entries.map((entry) => entry.key);
+    return this.store.transaction(async (tx) => {
+      if (postgres)
+        await tx
+          .insertInto('throttle_counters')
+          .values([...new Set(keys)].sort().map((key) => ({ key, count: 0, window_ends_at: 0 })))
+          .onConflict((oc) => oc.column('key').doNothing())
+          .execute();
+      let query = tx
+        .selectFrom('throttle_counters')
+        .select(['key', 'count', 'window_ends_at', 'held', 'held_until'])
+        .where('key', 'in', keys)
+        .orderBy('key');
+      if (postgres) query = query.forUpdate();
+      const found = new Map(
+        (await query.execute()).map((row) => [
+          row.key,
+          {
+            count: Number(row.count),
+            windowEndsAt: Number(row.window_ends_at),
+            held: Number(row.held),
+            heldUntil: Number(row.held_until),
+          },
+        ]),
+      );
+      const { result, writes } = decideBlock(
+        entries,
+        keys.map((key) => found.get(key)),
+        request,
+        now,
+      );
+      for (const write of writes) {
+        const row = {
+          count: write.count,
+          window_ends_at: write.windowEndsAt,
+          held: write.held,
+          held_until: write.heldUntil,
+        };
+        await tx
+          .insertInto('throttle_counters')
+          .values({ key: write.key, ...row })
+          .onConflict((oc) => oc.column('key').doUpdateSet(row))
+          .execute();
+      }
+      return result;
+    });
+  }
+
+  async returnBlock(keys: readonly BlockKey[], held: number, unused: number): Promise<void> {
+    if (keys.length === 0 || (held === 0 && unused === 0)) return;
+    const greatest = sql.raw(this.store.dialect === 'postgres' ? 'greatest' : 'max');
+    await this.store.transaction(async (tx) => {
+      for (const { key, windowEndsAt } of keys)
+        await sql`update throttle_counters
+          set count = ${greatest}(count - ${unused}, 0), held = ${greatest}(held - ${held}, 0)
+          where key = ${key} and window_ends_at = ${windowEndsAt}`.execute(tx);
+    });
+  }
+
+  /**
    * SQLite: one synchronous statement (it takes the write lock before it counts). PostgreSQL: a
    * transaction that first takes an advisory lock on the key (so callers of one key count one
    * after the other, each seeing the rows committed before it), then counts and inserts.
@@ -599,6 +781,76 @@ end
 return out
 `;
 
+/**
+ * `decideBlock` in Redis. KEYS: counter keys; ARGV[1..4]: now (ms), need, ahead, hold-until (ms);
+ * ARGV[3 + 2i], ARGV[4 + 2i]: window (ms) and maximum of KEYS[i]. Each key is the hash of
+ * RESERVE_SCRIPT with two more fields: h (calls held ahead) and u (held until, ms).
+ * Returns {-1, granted, held, count1, end1, …} when granted, {i, end_i, settling} when KEYS[i] has no room.
+ */
+const BLOCK_SCRIPT = `
+local now = tonumber(ARGV[1])
+local states = {}
+local room = nil
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'c', 'e', 'h', 'u')
+  local ends = tonumber(v[2])
+  local count, held, heldUntil, fresh = 0, 0, 0, false
+  if ends ~= nil and ends > now then
+    count = tonumber(v[1]) or 0
+    local h = tonumber(v[3]) or 0
+    local u = tonumber(v[4]) or 0
+    if h > 0 and u > now then held = h; heldUntil = u end
+  else
+    ends = now + tonumber(ARGV[3 + 2 * i])
+    fresh = true
+  end
+  local left = tonumber(ARGV[4 + 2 * i]) - count
+  if left < 0 then left = 0 end
+  states[i] = {count, ends, held, heldUntil, left, fresh}
+  if room == nil or left < room then room = left end
+end
+if room == 0 then
+  for i = 1, #KEYS do
+    if states[i][5] == 0 then
+      local settling = 0
+      if states[i][3] > 0 then settling = 1 end
+      return {i, states[i][2], settling}
+    end
+  end
+end
+local forNeed = math.min(math.max(1, tonumber(ARGV[2])), room)
+local ahead = math.min(tonumber(ARGV[3]), math.floor((room - forNeed) / 4))
+if ahead < 0 then ahead = 0 end
+local granted = forNeed + ahead
+local out = {-1, granted, ahead}
+for i, key in ipairs(KEYS) do
+  local s = states[i]
+  local heldUntil = s[4]
+  if ahead > 0 then heldUntil = math.max(s[4], math.min(tonumber(ARGV[4]), s[2])) end
+  redis.call('HSET', key, 'c', s[1] + granted, 'e', string.format('%.0f', s[2]),
+    'h', s[3] + ahead, 'u', string.format('%.0f', heldUntil))
+  if s[6] then redis.call('PEXPIRE', key, s[2] - now) end
+  out[#out + 1] = s[1] + granted
+  out[#out + 1] = s[2]
+end
+return out
+`;
+
+/** KEYS: counter keys; ARGV[1]: held, ARGV[2]: unused, ARGV[2 + i]: the window end KEYS[i] was counted in. */
+const RETURN_BLOCK_SCRIPT = `
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'c', 'e', 'h')
+  if v[2] and tonumber(v[2]) == tonumber(ARGV[2 + i]) then
+    local c = (tonumber(v[1]) or 0) - tonumber(ARGV[2])
+    if c < 0 then c = 0 end
+    local h = (tonumber(v[3]) or 0) - tonumber(ARGV[1])
+    if h < 0 then h = 0 end
+    redis.call('HSET', key, 'c', c, 'h', h)
+  end
+end
+return 0
+`;
+
 /** KEYS: counter keys; ARGV[1]: now (ms). Returns {count1, end1, count2, end2, …}, -1 and 0 for a key with no live window. */
 const PEEK_SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -705,6 +957,8 @@ export class RedisThrottleCounter implements ThrottleCounter {
     this.redis.defineCommand('gatehouseThrottleReserve', { lua: RESERVE_SCRIPT });
     this.redis.defineCommand('gatehouseThrottlePeek', { lua: PEEK_SCRIPT });
     this.redis.defineCommand('gatehouseThrottleRelease', { lua: RELEASE_SCRIPT });
+    this.redis.defineCommand('gatehouseThrottleBlock', { lua: BLOCK_SCRIPT });
+    this.redis.defineCommand('gatehouseThrottleReturnBlock', { lua: RETURN_BLOCK_SCRIPT });
     this.redis.defineCommand('gatehouseLeaseAcquire', { numberOfKeys: 1, lua: ACQUIRE_LEASE_SCRIPT });
     this.redis.defineCommand('gatehouseLeaseRenew', { lua: RENEW_LEASES_SCRIPT });
   }
@@ -751,6 +1005,45 @@ export class RedisThrottleCounter implements ThrottleCounter {
         windowEndsAt: Number(reply[2 + 2 * i]),
       })),
     };
+  }
+
+  async reserveBlock(
+    entries: readonly CounterEntry[],
+    request: BlockRequest,
+    now: number,
+  ): Promise<BlockResult> {
+    const reply = (await this.call('gatehouseThrottleBlock', [
+      entries.length,
+      ...entries.map((e) => this.prefix + e.key),
+      now,
+      request.need,
+      request.ahead,
+      request.holdUntil,
+      ...entries.flatMap((e) => [windowEndOf(e, now) - now, e.max]),
+    ])) as number[];
+    const first = Number(reply[0]);
+    if (first !== -1)
+      return { refused: first - 1, windowEndsAt: Number(reply[1]), settling: Number(reply[2]) === 1 };
+    return {
+      granted: Number(reply[1]),
+      held: Number(reply[2]),
+      counted: entries.map((e, i) => ({
+        key: e.key,
+        count: Number(reply[3 + 2 * i]),
+        windowEndsAt: Number(reply[4 + 2 * i]),
+      })),
+    };
+  }
+
+  async returnBlock(keys: readonly BlockKey[], held: number, unused: number): Promise<void> {
+    if (keys.length === 0 || (held === 0 && unused === 0)) return;
+    await this.call('gatehouseThrottleReturnBlock', [
+      keys.length,
+      ...keys.map((k) => this.prefix + k.key),
+      held,
+      unused,
+      ...keys.map((k) => k.windowEndsAt),
+    ]);
   }
 
   async peek(keys: readonly string[], now: number): Promise<ReadonlyArray<CounterHit | undefined>> {

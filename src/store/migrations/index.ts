@@ -26,6 +26,7 @@ import { platformPolicies } from './017_platform_policies.js';
 import { workflowGroupShares } from './019_workflow_group_shares.js';
 import { userProfiles } from './021_user_profiles.js';
 import { platformCallHours } from './022_platform_call_hours.js';
+import { throttleHeldCalls } from './024_throttle_held_calls.js';
 
 export type MigrationStep = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
 
@@ -51,6 +52,7 @@ const ORDERED: ReadonlyArray<[string, { up: MigrationStep; down?: MigrationStep 
   ['019_workflow_group_shares', workflowGroupShares],
   ['021_user_profiles', userProfiles],
   ['022_platform_call_hours', platformCallHours],
+  ['024_throttle_held_calls', throttleHeldCalls],
 ];
 
 /** Every migration this version knows, in order (a database with others was made by a newer version). */

@@ -74,6 +74,10 @@ export interface ThrottleCountersTable {
   count: number;
   /** End of the current window, epoch milliseconds (int8 on PostgreSQL: read it with Number()). */
   window_ends_at: number;
+  /** Calls of this window reserved ahead by a process and not yet used or given back (migration 024). */
+  held: Generated<number>;
+  /** Until when (epoch ms) `held` may still come back; past it a refused call no longer waits for it. */
+  held_until: Generated<number>;
 }
 
 export interface FoundationTables {
