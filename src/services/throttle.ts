@@ -575,7 +575,8 @@ export class StoreThrottleCounter implements ThrottleCounter {
         .selectFrom('throttle_counters')
         .select(['key', 'count', 'window_ends_at', 'held', 'held_until'])
         .where('key', 'in', keys)
-        .orderBy('key');
+        // Byte order, as JavaScript compares the keys in returnBlock (PostgreSQL's collation could differ).
+        .orderBy(postgres ? sql`key collate "C"` : sql`key`);
       if (postgres) query = query.forUpdate();
       const found = new Map(
         (await query.execute()).map((row) => [
@@ -614,8 +615,10 @@ export class StoreThrottleCounter implements ThrottleCounter {
   async returnBlock(keys: readonly BlockKey[], held: number, unused: number): Promise<void> {
     if (keys.length === 0 || (held === 0 && unused === 0)) return;
     const greatest = sql.raw(this.store.dialect === 'postgres' ? 'greatest' : 'max');
+    // In key order, as reserveBlock locks them (PostgreSQL: two orders could deadlock).
+    const ordered = [...keys].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     await this.store.transaction(async (tx) => {
-      for (const { key, windowEndsAt } of keys)
+      for (const { key, windowEndsAt } of ordered)
         await sql`update throttle_counters
           set count = ${greatest}(count - ${unused}, 0), held = ${greatest}(held - ${held}, 0)
           where key = ${key} and window_ends_at = ${windowEndsAt}`.execute(tx);

@@ -6,10 +6,24 @@
  * GATEHOUSE_REDIS_URL is set), the counters the sign-in and client throttles use.
  *
  * Order of a call: a concurrency slot first (waiting in the queue if the policy has one), then
- * rate and quota reserved together in ONE atomic counter operation (one statement on PostgreSQL,
- * one transaction on SQLite, one Lua script on Redis). A call refused by any limit is counted
- * under none: a refused reservation counts nothing, and a slot taken before is given back at once.
- * A reservation is not given back when the call then fails (the call was made).
+ * one call under rate and quota together. A call refused by any limit is counted under none: a
+ * refused reservation counts nothing, and a slot taken before is given back at once. A
+ * reservation is not given back when the call then fails (the call was made).
+ *
+ * Rate and quota are reserved in **blocks** (`reserveBlock`, one atomic counter operation: one
+ * transaction on SQLite and PostgreSQL, one Lua script on Redis). The calls of a profile that
+ * arrive in one turn of the event loop ask together, and a process that keeps calling a profile
+ * also reserves calls *ahead* (up to MAX_AHEAD, growing while blocks run out within BLOCK_MS) and
+ * hands them out itself, with no counter operation, for BLOCK_MS; then it gives back what it did
+ * not use. So a busy profile costs one counter operation per block instead of one per turn. The
+ * limits stay exact:
+ * - never over: every call handed out was counted in the store before (a block is counted whole);
+ * - never refused while there is room: calls are held ahead only out of ample room (at most a
+ *   quarter of what is left, so a limit's last calls are always reserved one by one by the
+ *   calls that need them), and a call refused while another process holds calls of the window
+ *   (`settling`) waits for them to come back (looking every SETTLE_POLL_MS, for at most HOLD_MS
+ *   by the clocks) before it is refused. A process that dies holding calls loses them for the
+ *   window (they stay counted); nobody waits for them past HOLD_MS.
  *
  * Windows are aligned, the same on every node: a second or minute starts at a whole second or
  * minute of the epoch, a day at 00:00 UTC, a month on its first day at 00:00 UTC. The counter
@@ -28,8 +42,32 @@ import type { Clock } from '../../clock.js';
 import { ClientClosedRequestError, PolicyLimitError } from '../../errors.js';
 import { countPolicyRefusal } from '../../metrics.js';
 import type { QuotaUnit, RateUnit } from '../../store/schema/index.js';
-import type { CounterEntry, CounterHit, Lease, ThrottleCounter } from '../throttle.js';
+import type { BlockKey, CounterEntry, Lease, ThrottleCounter } from '../throttle.js';
 import type { CatalogPolicy, CatalogProfile } from './catalog.js';
+
+/**
+ * How long a process hands out calls it reserved ahead before giving back the rest: short, because a
+ * call refused meanwhile on another process waits for them (in the worst case this long).
+ */
+export const BLOCK_MS = 50;
+/**
+ * The most calls a process reserves ahead for one profile: about BLOCK_MS of one worker's calls
+ * at full speed (2,500 calls/s), so a busy profile costs ~20 counter operations a second per worker.
+ */
+export const MAX_AHEAD = 128;
+/**
+ * How long (the clock's ms) calls reserved ahead count as held: the holder's BLOCK_MS, its return's
+ * round trip and some clock drift between nodes. A call refused while some are held waits for them
+ * until they come back or this has passed (the holder died): never longer.
+ */
+export const HOLD_MS = 4 * BLOCK_MS;
+/** How often a call refused while calls are held elsewhere looks again. */
+export const SETTLE_POLL_MS = 10;
+/**
+ * The longest such a call waits in real time, whatever the clocks say (a holder whose clock runs far
+ * ahead would otherwise hold for longer than HOLD_MS): a safety net, not the usual end of a wait.
+ */
+export const SETTLE_CAP_MS = 1000;
 
 /** How long a slot lives without renewal: a crashed node's calls stop counting after this. */
 export const LEASE_TTL_MS = 30_000;
@@ -117,6 +155,7 @@ function limitsOf(profileId: number, policy: CatalogPolicy, now: number): Limit[
 function rateLimitFields(
   states: ReadonlyArray<{ limit: Limit; remaining: number }>,
   now: number,
+  policyField: string,
 ): Record<string, string> {
   let closest = states[0]!;
   for (const state of states.slice(1)) {
@@ -130,9 +169,7 @@ function rateLimitFields(
     'ratelimit-limit': String(closest.limit.limit),
     'ratelimit-remaining': String(closest.remaining),
     'ratelimit-reset': String(secondsUntil(closest.limit.window.end, now)),
-    'ratelimit-policy': states
-      .map((s) => `${s.limit.limit};w=${(s.limit.window.end - s.limit.window.start) / 1000}`)
-      .join(', '),
+    'ratelimit-policy': policyField,
   };
 }
 
@@ -151,6 +188,89 @@ const PER_TEXT: Record<WindowUnit, string> = {
   month: 'per calendar month (UTC)',
 };
 
+/** Calls of a profile's rate and quota counted in one operation, handed out by this process. */
+interface Block {
+  readonly policy: CatalogPolicy;
+  readonly limits: readonly Limit[];
+  readonly keys: readonly BlockKey[];
+  /** Each limit's count after the block: call j of it is count - granted + j + 1. */
+  readonly counted: readonly number[];
+  readonly granted: number;
+  /** Of `granted`, the calls reserved ahead (what `returnBlock` may give back). */
+  readonly held: number;
+  /** Calls handed out so far. */
+  next: number;
+  /** The clock (epoch ms) when it was counted, and when its first window ends: usable only in between. */
+  readonly countedAt: number;
+  readonly windowsEndAt: number;
+  /** performance.now() after which it hands out nothing (BLOCK_MS). */
+  readonly handOutUntil: number;
+  readonly policyField: string;
+  timer: NodeJS.Timeout | undefined;
+  /** Given back already (a block is retired once: its held calls are released once). */
+  retired: boolean;
+}
+
+interface WaitingCall {
+  readonly profile: CatalogProfile;
+  readonly since: number;
+  resolve(headers: Record<string, string>): void;
+  reject(error: unknown): void;
+}
+
+interface ProfileBlocks {
+  current: Block | undefined;
+  waiting: WaitingCall[];
+  /** A block is being reserved / the next reservation is scheduled. */
+  asking: boolean;
+  scheduled: boolean;
+  /** Calls to reserve ahead with the next block (doubles while blocks run out, halves when one had calls left). */
+  ahead: number;
+  /** performance.now() of the last reservation. */
+  askedAt: number;
+  /** The last block was handed out to the end (not given back with calls left). */
+  lastRanOut: boolean;
+}
+
+/** RateLimit-Policy: every limit, e.g. `10;w=1, 1000;w=86400`. */
+function policyFieldOf(limits: readonly Limit[]): string {
+  return limits.map((l) => `${l.limit};w=${(l.window.end - l.window.start) / 1000}`).join(', ');
+}
+
+/** The next call of `block`, with the headers of its counts. */
+function handOut(block: Block, now: number): Record<string, string> {
+  const j = block.next++;
+  const states = block.limits.map((limit, i) => ({
+    limit,
+    remaining: Math.max(0, limit.limit - (block.counted[i]! - block.granted + j + 1)),
+  }));
+  return rateLimitFields(states, now, block.policyField);
+}
+
+/** The 429 of a call refused by `limit` (counted in the metrics). */
+function refusedBy(
+  profile: CatalogProfile,
+  limit: Limit,
+  windowEndsAt: number,
+  now: number,
+): PolicyLimitError {
+  const policy = profile.policy!;
+  const retryAfter = secondsUntil(windowEndsAt, now);
+  countPolicyRefusal(limit.kind);
+  return new PolicyLimitError(
+    limit.kind === 'rate' ? 'rate_limited' : 'quota_exceeded',
+    `The access profile "${profile.name}" is over its ${limit.kind === 'rate' ? 'rate limit' : 'quota'} of ` +
+      `${limit.limit} calls ${PER_TEXT[limit.per]}; try again in ${retryAfter} s.`,
+    {
+      'retry-after': String(retryAfter),
+      'ratelimit-limit': String(limit.limit),
+      'ratelimit-remaining': '0',
+      'ratelimit-reset': String(retryAfter),
+    },
+    { policy: policy.name, limit: limit.limit, per: limit.per, retryAfterSeconds: retryAfter },
+  );
+}
+
 export class GatewayLimits {
   /** Leases this process holds, renewed every LEASE_RENEW_MS while any is held. */
   private readonly held = new Map<string, Lease>();
@@ -158,12 +278,22 @@ export class GatewayLimits {
   /** Calls of this process waiting for a slot of a key: woken when one of ours frees. */
   private readonly waiting = new Map<string, Set<() => void>>();
   private queuedNow = 0;
+  /** Per profile: the block this process hands out calls from, and the calls waiting for the next. */
+  private readonly blocks = new Map<number, ProfileBlocks>();
 
+  private readonly blockMs: number;
+  private readonly settleCapMs: number;
+
+  /** `options` are for tests: BLOCK_MS and SETTLE_CAP_MS unless given. */
   constructor(
     private readonly counter: ThrottleCounter,
     private readonly clock: Clock,
     private readonly onError: (error: unknown, what: string) => void = () => {},
-  ) {}
+    options: { blockMs?: number; settleCapMs?: number } = {},
+  ) {
+    this.blockMs = options.blockMs ?? BLOCK_MS;
+    this.settleCapMs = options.settleCapMs ?? SETTLE_CAP_MS;
+  }
 
   /**
    * Admits a call of `profile` under its policy, or throws the 429 (PolicyLimitError). `aborted`
@@ -191,39 +321,168 @@ export class GatewayLimits {
     }
     const release = slot === undefined ? () => {} : this.releaser(slot);
     try {
-      const now = this.clock.now().getTime();
-      const limits = limitsOf(profile.id, policy, now);
-      if (limits.length === 0) return { headers: {}, release };
-      const result = await this.counter.reserve(
-        limits.map((l) => l.entry),
-        now,
-      );
-      if ('refused' in result) {
-        const limit = limits[result.refused]!;
-        const retryAfter = secondsUntil(result.windowEndsAt, now);
-        countPolicyRefusal(limit.kind);
-        throw new PolicyLimitError(
-          limit.kind === 'rate' ? 'rate_limited' : 'quota_exceeded',
-          `The access profile "${profile.name}" is over its ${limit.kind === 'rate' ? 'rate limit' : 'quota'} of ` +
-            `${limit.limit} calls ${PER_TEXT[limit.per]}; try again in ${retryAfter} s.`,
-          {
-            'retry-after': String(retryAfter),
-            'ratelimit-limit': String(limit.limit),
-            'ratelimit-remaining': '0',
-            'ratelimit-reset': String(retryAfter),
-          },
-          { policy: policy.name, limit: limit.limit, per: limit.per, retryAfterSeconds: retryAfter },
-        );
-      }
-      const states = result.counted.map((hit: CounterHit, i) => ({
-        limit: limits[i]!,
-        remaining: Math.max(0, limits[i]!.limit - hit.count),
-      }));
-      return { headers: rateLimitFields(states, now), release };
+      if (policy.rateLimit === null && policy.quota === null) return { headers: {}, release };
+      return { headers: await this.oneCall(profile), release };
     } catch (error) {
       release();
       throw error;
     }
+  }
+
+  /** One call under the profile's rate and quota: from this process's block, or with the next block. */
+  private oneCall(profile: CatalogProfile): Promise<Record<string, string>> | Record<string, string> {
+    const blocks = this.blocksOf(profile.id);
+    const now = this.clock.now().getTime();
+    const block = blocks.current;
+    if (block !== undefined && blocks.waiting.length === 0 && this.usable(block, profile, now))
+      return handOut(block, now);
+    return new Promise((resolve, reject) => {
+      blocks.waiting.push({ profile, since: performance.now(), resolve, reject });
+      this.scheduleAsk(profile.id, blocks, 0);
+    });
+  }
+
+  private blocksOf(profileId: number): ProfileBlocks {
+    let blocks = this.blocks.get(profileId);
+    if (blocks === undefined) {
+      blocks = {
+        current: undefined,
+        waiting: [],
+        asking: false,
+        scheduled: false,
+        ahead: 0,
+        askedAt: 0,
+        lastRanOut: false,
+      };
+      this.blocks.set(profileId, blocks);
+    }
+    return blocks;
+  }
+
+  /** A block still good for a call of `profile` at `now`: calls left, its time and windows running, the same policy. */
+  private usable(block: Block, profile: CatalogProfile, now: number): boolean {
+    return (
+      block.next < block.granted &&
+      block.policy === profile.policy &&
+      now >= block.countedAt &&
+      now < block.windowsEndAt &&
+      performance.now() < block.handOutUntil
+    );
+  }
+
+  /**
+   * The waiting calls ask together, once the turn that queued them is over (so every call of the
+   * turn is in the one operation), or after `delayMs` (looking again while calls are held elsewhere).
+   */
+  private scheduleAsk(profileId: number, blocks: ProfileBlocks, delayMs: number): void {
+    if (blocks.asking || blocks.scheduled) return;
+    blocks.scheduled = true;
+    const ask = () => {
+      blocks.scheduled = false;
+      void this.ask(profileId, blocks);
+    };
+    if (delayMs === 0) setImmediate(ask);
+    else setTimeout(ask, delayMs);
+  }
+
+  /** Reserves the next block for the waiting calls (and ahead), and hands it out. */
+  private async ask(profileId: number, blocks: ProfileBlocks): Promise<void> {
+    if (blocks.waiting.length === 0) return;
+    blocks.asking = true;
+    const waiting = blocks.waiting;
+    blocks.waiting = [];
+    // The latest catalog's profile of the waiting calls: a policy changed meanwhile applies.
+    const profile = waiting[waiting.length - 1]!.profile;
+    const policy = profile.policy!;
+    const previous = blocks.current;
+    if (previous !== undefined) this.retire(blocks, previous);
+    const busy = blocks.lastRanOut;
+    // Blocks running out within BLOCK_MS of each other: ask further ahead; otherwise as much as before.
+    const startedAt = performance.now();
+    if (busy && startedAt - blocks.askedAt < this.blockMs)
+      blocks.ahead = Math.min(MAX_AHEAD, Math.max(1, blocks.ahead * 2));
+    blocks.askedAt = startedAt;
+    const now = this.clock.now().getTime();
+    const limits = limitsOf(profileId, policy, now);
+    let served = 0;
+    try {
+      const result = await this.counter.reserveBlock(
+        limits.map((l) => l.entry),
+        { need: waiting.length, ahead: blocks.ahead, holdUntil: now + HOLD_MS },
+        now,
+      );
+      if ('refused' in result) {
+        const oldest = waiting[0]!.since;
+        if (result.settling && performance.now() - oldest < this.settleCapMs) {
+          // Calls of this window are held by another process: look again when some may be back.
+          blocks.waiting = [...waiting, ...blocks.waiting];
+          served = -1;
+        } else {
+          const limit = limits[result.refused]!;
+          for (const call of waiting) call.reject(refusedBy(call.profile, limit, result.windowEndsAt, now));
+          served = waiting.length;
+        }
+      } else {
+        const block: Block = {
+          policy,
+          limits,
+          keys: limits.map((l) => ({ key: l.entry.key, windowEndsAt: l.window.end })),
+          counted: result.counted.map((hit) => hit.count),
+          granted: result.granted,
+          held: result.held,
+          next: 0,
+          countedAt: now,
+          windowsEndAt: Math.min(...limits.map((l) => l.window.end)),
+          handOutUntil: performance.now() + this.blockMs,
+          policyField: policyFieldOf(limits),
+          timer: undefined,
+          retired: false,
+        };
+        for (const call of waiting) {
+          if (block.next === block.granted) break;
+          call.resolve(handOut(block, now));
+          served++;
+        }
+        blocks.lastRanOut = block.next === block.granted;
+        if (block.next < block.granted) {
+          blocks.current = block;
+          block.timer = setTimeout(() => {
+            if (blocks.current === block) blocks.current = undefined;
+            this.retire(blocks, block);
+          }, this.blockMs);
+          block.timer.unref();
+        }
+      }
+    } catch (error) {
+      for (const call of waiting.slice(Math.max(0, served))) call.reject(error);
+      served = waiting.length;
+    } finally {
+      blocks.asking = false;
+    }
+    // Calls the block had no room for, and calls that came meanwhile, ask again.
+    if (served >= 0 && served < waiting.length)
+      blocks.waiting = [...waiting.slice(served), ...blocks.waiting];
+    if (blocks.waiting.length > 0) this.scheduleAsk(profileId, blocks, served < 0 ? SETTLE_POLL_MS : 0);
+    // A profile called now and then keeps no state between its calls.
+    else if (blocks.current === undefined && blocks.ahead === 0 && !blocks.lastRanOut)
+      this.blocks.delete(profileId);
+  }
+
+  /** Ends a block: what it did not hand out goes back to the counters, and the next asks for less ahead. */
+  private retire(blocks: ProfileBlocks, block: Block): void {
+    if (block.retired) return;
+    block.retired = true;
+    if (block.timer !== undefined) clearTimeout(block.timer);
+    block.timer = undefined;
+    const unused = block.granted - block.next;
+    block.next = block.granted;
+    if (blocks.current === block) blocks.current = undefined;
+    blocks.lastRanOut = unused === 0;
+    if (unused > 0) blocks.ahead = Math.floor(blocks.ahead / 2);
+    if (block.held === 0) return;
+    this.counter
+      .returnBlock(block.keys, block.held, Math.min(unused, block.held))
+      .catch((error: unknown) => this.onError(error, 'giving back gateway calls reserved ahead'));
   }
 
   /** A slot of the profile, waiting in its queue if it has one; undefined when none came. */
@@ -326,10 +585,13 @@ export class GatewayLimits {
       .catch((error: unknown) => this.onError(error, 'renewing gateway concurrency slots'));
   }
 
-  /** Stops renewing (the process is stopping; its leases run out). */
+  /** Stops renewing (the process is stopping; its leases run out) and gives back the calls reserved ahead. */
   close(): void {
     if (this.renewTimer !== undefined) clearInterval(this.renewTimer);
     this.renewTimer = undefined;
     this.held.clear();
+    for (const blocks of this.blocks.values())
+      if (blocks.current !== undefined) this.retire(blocks, blocks.current);
+    this.blocks.clear();
   }
 }
