@@ -39,7 +39,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Selectable, sql } from 'kysely';
 import { MissingGrantError, ValidationError } from '../errors.js';
 import { countCallLogsDropped } from '../metrics.js';
+import type SqliteDatabase from 'better-sqlite3';
 import type { Store, Tx } from '../store/index.js';
+import { sqliteStatement } from '../store/sqlite-statements.js';
 import { CALL_LATENCY_BUCKETS, latencyColumn } from '../store/migrations/016_platform_call_logs.js';
 import type { PlatformCallLogsTable, PlatformCallMinutesTable } from '../store/schema/index.js';
 import { PRUNE_BATCH, timeBound } from './audit.js';
@@ -200,6 +202,75 @@ function counterRows<L extends Level>(batch: readonly CallLogEntry[], level: L):
       a.profile_id - b.profile_id ||
       a.endpoint_id - b.endpoint_id,
   );
+}
+
+/** The columns of a log row, in the order of the SQLite statement's parameters. */
+const LOG_COLUMNS = [
+  'time',
+  'profile_id',
+  'collection_id',
+  'endpoint_id',
+  'method',
+  'path',
+  'status',
+  'status_class',
+  'upstream_latency_ms',
+  'duration_ms',
+  'bytes_in',
+  'bytes_out',
+  'client_id',
+  'request_id',
+  'ip',
+] as const;
+// Every column toLogRow fills is in LOG_COLUMNS (a compile error names the one missing).
+const everyLogColumn: Record<
+  Exclude<keyof ReturnType<typeof toLogRow>, (typeof LOG_COLUMNS)[number]>,
+  never
+> = {};
+void everyLogColumn;
+
+const SQLITE_INSERT_LOG = `insert into platform_call_logs (${LOG_COLUMNS.join(', ')})
+  values (${LOG_COLUMNS.map(() => '?').join(', ')})`;
+
+/** A level's upsert of one counter row (the statement addCounters builds, for one row, once). */
+function sqliteAddCounter(level: Level): { text: string; columns: readonly string[] } {
+  const key = [level, 'collection_id', 'profile_id', 'endpoint_id'];
+  const columns = [...key, ...COUNTER_COLUMNS];
+  return {
+    text: `insert into ${LEVELS[level].table} (${columns.join(', ')})
+      values (${columns.map(() => '?').join(', ')})
+      on conflict (${key.join(', ')}) do update set
+      ${COUNTER_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
+    columns,
+  };
+}
+const SQLITE_ADD_COUNTER = { minute: sqliteAddCounter('minute'), hour: sqliteAddCounter('hour') };
+
+/**
+ * SQLite: a batch as one better-sqlite3 transaction of prepared one-row statements (what the
+ * Kysely path writes, without building and compiling a 500-row statement per batch: that was 6 %
+ * of a gateway worker's busy time).
+ */
+function writeSqliteBatch(
+  database: SqliteDatabase.Database,
+  batch: readonly CallLogEntry[],
+  minutes: ReadonlyArray<Record<string, unknown>>,
+  hours: ReadonlyArray<Record<string, unknown>>,
+): void {
+  const insertLog = sqliteStatement(database, SQLITE_INSERT_LOG);
+  const addMinute = sqliteStatement(database, SQLITE_ADD_COUNTER.minute.text);
+  const addHour = sqliteStatement(database, SQLITE_ADD_COUNTER.hour.text);
+  database
+    .transaction(() => {
+      for (const entry of batch) {
+        const row = toLogRow(entry);
+        insertLog.run(LOG_COLUMNS.map((column) => row[column]));
+      }
+      for (const row of minutes)
+        addMinute.run(SQLITE_ADD_COUNTER.minute.columns.map((column) => row[column]));
+      for (const row of hours) addHour.run(SQLITE_ADD_COUNTER.hour.columns.map((column) => row[column]));
+    })
+    .immediate();
 }
 
 /** Adds the rows to a level's counters: one multi-row upsert (`ON CONFLICT … DO UPDATE`, adding). */
@@ -452,6 +523,10 @@ export class CallLogsService {
   private async writeBatch(batch: readonly CallLogEntry[]): Promise<void> {
     const minutes = counterRows(batch, 'minute');
     const hours = counterRows(batch, 'hour');
+    if (this.store.withSqliteHandle) {
+      await this.store.withSqliteHandle((database) => writeSqliteBatch(database, batch, minutes, hours));
+      return;
+    }
     await this.store.transaction(async (tx) => {
       await tx.insertInto('platform_call_logs').values(batch.map(toLogRow)).execute();
       // Minutes before hours in every writer: the same lock order (see counterRows).

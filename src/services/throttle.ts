@@ -36,6 +36,7 @@ import type { RateLimit } from '../config.js';
 import { UnavailableError } from '../errors.js';
 import { countThrottleHit, type ThrottleLimitName } from '../metrics.js';
 import type { Executor, Store } from '../store/index.js';
+import { sqliteStatement } from '../store/sqlite-statements.js';
 
 export type { RateLimit } from '../config.js';
 
@@ -726,22 +727,6 @@ const SQLITE_ACQUIRE_LEASE = `
   where (select count(*) from platform_leases where key = ? and expires_at > ?) < ?`;
 
 const SQLITE_RELEASE_LEASE = 'delete from platform_leases where key = ? and lease_id = ?';
-
-/** Prepared once per database handle. */
-const prepared = new WeakMap<SqliteDatabase.Database, Map<string, SqliteDatabase.Statement>>();
-function sqliteStatement(database: SqliteDatabase.Database, text: string): SqliteDatabase.Statement {
-  let statements = prepared.get(database);
-  if (!statements) {
-    statements = new Map();
-    prepared.set(database, statements);
-  }
-  let statement = statements.get(text);
-  if (!statement) {
-    statement = database.prepare(text);
-    statements.set(text, statement);
-  }
-  return statement;
-}
 
 /**
  * KEYS: counter keys; ARGV[1]: now (ms); ARGV[2i], ARGV[2i + 1]: window (ms) and maximum of KEYS[i].
