@@ -10,11 +10,9 @@
 import { decodeJwt } from 'jose';
 import type { Services } from '../../services/index.js';
 import { profilePrincipal } from '../../services/principal.js';
-import { bearerToken } from '../credentials.js';
+import { bearerToken, isJwtShaped } from '../credentials.js';
 import { invalidToken } from '../errors.js';
 import { type CredentialResolver, PRECEDENCE } from '../resolver.js';
-
-const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 
 function callerOf(claims: Record<string, unknown>): string | undefined {
   for (const name of ['client_id', 'azp', 'sub']) {
@@ -44,7 +42,7 @@ export function idpJwtResolver(services: Services): CredentialResolver {
     ready: () => (domains.current() === undefined ? domains.table() : undefined),
     find(request) {
       const token = bearerToken(request);
-      if (token === undefined || !JWT_SHAPE.test(token)) return undefined;
+      if (token === undefined || !isJwtShaped(token)) return undefined;
       // A token verified here before is one of Gatehouse's own: its issuer is known without a decode.
       const iss = services.tokens.verifiedIssuer(token) ?? claimedIssuer(token);
       return iss !== undefined && !domains.isOwnIssuer(iss) ? token : undefined;
