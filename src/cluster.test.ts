@@ -46,6 +46,19 @@ describe('InvalidationRelay (in the primary)', () => {
     relay.close();
   });
 
+  it("passes a keyed change's keys and versions on to every other worker", () => {
+    const { workers, relay, relayId } = setUp();
+    const [origin, second] = workers as [StandInWorker, StandInWorker, StandInWorker];
+    const keyed = [
+      { name: 'clients' as const, from: 4, to: 5, keys: ['0f1e2d3c-aaaa-4bbb-8ccc-000000000001'] },
+    ];
+    relay.request(origin, 8, ['clients'], 1_767_000_000_000, keyed);
+    expect(second.inbox).toEqual([
+      { gatehouse: 'invalidate', relay: relayId(second), names: ['clients'], at: 1_767_000_000_000, keyed },
+    ]);
+    relay.close();
+  });
+
   it('a worker that dies is not waited for; one that never answers is named after the timeout', async () => {
     const { workers, relay, relayId, warnings } = setUp();
     const [origin, second, third] = workers as [StandInWorker, StandInWorker, StandInWorker];

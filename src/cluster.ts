@@ -22,20 +22,35 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from './logger.js';
 import { countInvalidation } from './metrics.js';
-import type { EpochName, InvalidationBus } from './store/epochs.js';
+import type { EpochName, InvalidationBus, KeyedChange } from './store/epochs.js';
 
 /** Messages between the primary and its workers (over the cluster IPC channel). */
 export type PrimaryMessage =
   | { gatehouse: 'ready' }
   | { gatehouse: 'shutdown' }
-  /** Relayed to every other worker: drop these caches, then acknowledge `relay`. `at`: the commit's time (epoch ms). */
-  | { gatehouse: 'invalidate'; relay: number; names: EpochName[]; at?: number }
+  /**
+   * Relayed to every other worker: drop these caches (for a `keyed` change, forget its keys when
+   * the worker can), then acknowledge `relay`. `at`: the commit's time (epoch ms).
+   */
+  | {
+      gatehouse: 'invalidate';
+      relay: number;
+      names: EpochName[];
+      at?: number;
+      keyed?: KeyedChange<EpochName>[];
+    }
   /** To the origin: every other worker has dropped the caches of its request `id` (except `missing`). */
   | { gatehouse: 'invalidated'; id: number; missing: number[] };
 type WorkerMessage =
   | { gatehouse: 'listening' }
   /** From the worker that committed a change, at `at` (epoch ms). */
-  | { gatehouse: 'invalidate'; id: number; names: EpochName[]; at?: number }
+  | {
+      gatehouse: 'invalidate';
+      id: number;
+      names: EpochName[];
+      at?: number;
+      keyed?: KeyedChange<EpochName>[];
+    }
   /** A worker has dropped the caches of relay `relay`. */
   | { gatehouse: 'invalidated'; relay: number };
 
@@ -124,7 +139,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningPrim
     startedAt.set(worker, Date.now());
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message, 'invalidate')) {
-        relay.request(worker, message.id, message.names, message.at);
+        relay.request(worker, message.id, message.names, message.at, message.keyed);
         return;
       }
       if (isWorkerMessage(message, 'invalidated')) {
@@ -226,16 +241,19 @@ export class InvalidationRelay<W extends RelayWorker = Worker> {
     private readonly log: Pick<Logger, 'warn'>,
   ) {}
 
-  request(origin: W, id: number, names: EpochName[], at?: number): void {
+  request(origin: W, id: number, names: EpochName[], at?: number, keyed?: KeyedChange<EpochName>[]): void {
     const relay = ++this.next;
     const waiting = new Set(this.workers().filter((w) => w !== origin && w.isConnected()));
     const timer = setTimeout(() => this.finish(relay), RELAY_TIMEOUT_MS);
     timer.unref();
     this.pending.set(relay, { origin, id, waiting, timer });
-    const message: PrimaryMessage =
-      at === undefined
-        ? { gatehouse: 'invalidate', relay, names }
-        : { gatehouse: 'invalidate', relay, names, at };
+    const message: PrimaryMessage = {
+      gatehouse: 'invalidate',
+      relay,
+      names,
+      ...(at === undefined ? {} : { at }),
+      ...(keyed === undefined || keyed.length === 0 ? {} : { keyed }),
+    };
     for (const worker of waiting) this.send(worker, message);
     if (waiting.size === 0) this.finish(relay);
   }
@@ -283,10 +301,10 @@ export interface WorkerLink {
   /** Carries this worker's committed changes to the other workers (through the primary). */
   readonly bus: InvalidationBus;
   /**
-   * What this worker does with another worker's change (drop the caches). Until it is set,
-   * relays are acknowledged at once: nothing has been cached yet.
+   * What this worker does with another worker's change (drop the caches, or forget the keys of a
+   * keyed change). Until it is set, relays are acknowledged at once: nothing has been cached yet.
    */
-  onInvalidate(drop: (names: EpochName[]) => void): void;
+  onInvalidate(drop: (names: EpochName[], keyed: KeyedChange<EpochName>[]) => void): void;
 }
 
 /**
@@ -298,7 +316,7 @@ export function joinPrimary(onReady: () => void, log: Logger): WorkerLink {
   const stopRequested = new Promise<void>((resolve) => {
     requestStop = resolve;
   });
-  let drop: (names: EpochName[]) => void = () => {};
+  let drop: (names: EpochName[], keyed: KeyedChange<EpochName>[]) => void = () => {};
   let nextId = 0;
   const answers = new Map<number, (missing: number[]) => void>();
   const tell = (message: WorkerMessage) => {
@@ -308,7 +326,7 @@ export function joinPrimary(onReady: () => void, log: Logger): WorkerLink {
     if (isPrimaryMessage(message, 'invalidate')) {
       countInvalidation('relay', message.at);
       try {
-        drop(message.names);
+        drop(message.names, message.keyed ?? []);
       } finally {
         tell({ gatehouse: 'invalidated', relay: message.relay });
       }
@@ -318,7 +336,7 @@ export function joinPrimary(onReady: () => void, log: Logger): WorkerLink {
     else if (isPrimaryMessage(message, 'shutdown')) requestStop();
   });
   const bus: InvalidationBus = {
-    publish(names) {
+    publish(names, keyed = []) {
       if (!process.connected) return Promise.resolve();
       const id = ++nextId;
       return new Promise<void>((resolve) => {
@@ -340,7 +358,13 @@ export function joinPrimary(onReady: () => void, log: Logger): WorkerLink {
             );
           resolve();
         });
-        tell({ gatehouse: 'invalidate', id, names: [...names], at: Date.now() });
+        tell({
+          gatehouse: 'invalidate',
+          id,
+          names: [...names],
+          at: Date.now(),
+          ...(keyed.length === 0 ? {} : { keyed: [...keyed] }),
+        });
       });
     },
   };

@@ -149,7 +149,7 @@ async function openServingProcess(
     // answer goes out, and theirs drop this worker's caches.
     const { epochs } = runtime.services;
     epochs.setBus(link.bus);
-    link.onInvalidate((names) => epochs.invalidate(...names));
+    link.onInvalidate((names, keyed) => epochs.apply(names, keyed));
   }
   // Every serving process runs a workflow engine; leases keep them from running one step twice.
   const engine = new WorkflowEngine(runtime.services.ctx);

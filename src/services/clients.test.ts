@@ -1,6 +1,6 @@
 /** API clients service on both store dialects. */
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dialects, type TestStore } from '../../test/helpers/stores.js';
 import { testServices, asPrincipal, authenticateClient } from '../../test/helpers/services.js';
 import type { ManualClock } from '../clock.js';
@@ -408,6 +408,44 @@ for (const dialect of dialects()) {
       }
       // The same object: still cached, not loaded again.
       expect(await small.clients.record(issued.clientId)).toBe(cached);
+    });
+
+    it('a client revoked by another process is refused there at once; its other cached clients stay cached', async () => {
+      const revoked = await services.clients.create(
+        { name: 'Revoked elsewhere', scopes: ['data'] },
+        asUser(alice),
+      );
+      const kept = await services.clients.create({ name: 'Kept cached', scopes: ['data'] }, asUser(alice));
+      // Another process over the same data: on PostgreSQL another node, told by NOTIFY; on
+      // SQLite another worker of this node, told through the invalidation bus as the cluster relay does.
+      const peer = await ts.openPeer();
+      const other = (await testServices(peer, { clock })).services;
+      if (dialect.name === 'postgres') {
+        other.epochs.start({ intervalMs: 3_600_000 });
+        await vi.waitFor(() => expect(other.epochs.listening).toBe(true));
+      } else {
+        services.epochs.setBus({ publish: async (names, keyed) => other.epochs.apply(names, keyed) });
+      }
+      try {
+        await other.epochs.poll();
+        expect(await authenticateClient(other, revoked.clientId, revoked.clientSecret)).not.toBeNull();
+        const cached = (await authenticateClient(other, kept.clientId, kept.clientSecret))!.client;
+        await services.clients.revoke(revoked.clientId, CLI_ACTOR, OPERATOR);
+        const refused = async () =>
+          expect(await other.clients.verify(revoked.clientId, revoked.clientSecret)).toEqual({
+            failure: 'client_inactive',
+          });
+        // The relay is waited for by the revoke; a NOTIFY arrives when it arrives.
+        if (dialect.name === 'postgres') await vi.waitFor(refused);
+        else await refused();
+        // Not loaded again, before or after the other process's poll.
+        expect(await other.clients.record(kept.clientId)).toBe(cached);
+        await other.epochs.poll();
+        expect(await other.clients.record(kept.clientId)).toBe(cached);
+      } finally {
+        services.epochs.setBus(undefined);
+        await other.epochs.stop();
+      }
     });
 
     it('finds a client by partial id through the id range, exactly, with neighbours on both sides of the range', async () => {

@@ -292,6 +292,8 @@ export class ClientsService {
       ctx.config.clientCacheSize,
       (record) => record !== null,
       'client',
+      // A change to one client (`bumpKeys` with its id) forgets that client only.
+      (key) => key,
     );
     this.lastUse = new LastUseRecorder(ctx.store, 'api_clients', LAST_USED_FLUSH_MS, (error) =>
       ctx.log.warn({ err: error }, 'could not record last use of API clients'),
@@ -360,7 +362,7 @@ export class ClientsService {
       target: { type: 'api_client', id },
       details: { name, scopes, ttlSeconds: ttl, ownerUserId: ownerId },
     });
-    await this.epochs.bump(tx, 'clients');
+    await this.epochs.bumpKeys(tx, 'clients', [id]);
     return { clientId: id, clientSecret };
   }
 
@@ -610,7 +612,7 @@ export class ClientsService {
       target: { type: 'api_client', id: row.id },
       details: { name: row.name, ownerUserId: row.owner_user_id },
     });
-    await this.epochs.bump(tx, 'clients');
+    await this.epochs.bumpKeys(tx, 'clients', [row.id]);
   }
 
   /**
@@ -669,7 +671,7 @@ export class ClientsService {
         target: { type: 'api_client', id: row.id },
         details: { graceSeconds: grace, previousExpiresAt },
       });
-      await this.epochs.bump(tx, 'clients');
+      await this.epochs.bumpKeys(tx, 'clients', [row.id]);
       return { id: row.id, previousExpiresAt };
     });
     return {

@@ -4,8 +4,9 @@
  * single load, and a load that started before a drop is not kept.
  *
  * Bounded by recency: past `maxEntries` the least recently used entry goes, so a
- * working set larger than the cache costs one load per miss, never a rebuild of
- * the whole cache. An epoch change still drops everything.
+ * working set larger than the cache costs one load per miss, never a rebuild of the
+ * whole cache. An epoch change drops everything, except a keyed one (`bumpKeys`) the
+ * process can apply to a cache keyed by the same strings: then only those keys go.
  */
 import { Lru, MISSING } from '../lru.js';
 import { type CacheCounters, type CacheName, cacheCounters } from '../metrics.js';
@@ -24,7 +25,8 @@ export class EpochCache<K extends {}, V> {
    * `keep` decides which loaded values are cached (default all); e.g. not caching "not found"
    * keeps a flood of unknown keys from evicting the entries that matter. A cache with a `metricsName`
    * counts its hits and misses (gatehouse_cache_requests_total); a miss that joins a load already
-   * under way counts as a miss.
+   * under way counts as a miss. `keyedBy`: the keys of a keyed change of its epochs (`bumpKeys`)
+   * are this cache's keys, so it forgets those only; without it any change drops everything.
    */
   constructor(
     epochs: CacheEpochs,
@@ -32,10 +34,11 @@ export class EpochCache<K extends {}, V> {
     maxEntries = DEFAULT_EPOCH_CACHE_ENTRIES,
     private readonly keep: (value: V) => boolean = () => true,
     metricsName?: CacheName,
+    keyedBy?: (key: string) => K,
   ) {
     this.values = new Lru(maxEntries);
     this.counters = metricsName === undefined ? undefined : cacheCounters(metricsName);
-    epochs.subscribe(names, () => this.clear());
+    epochs.subscribe(names, () => this.clear(), keyedBy && ((keys) => this.forget(keys.map(keyedBy))));
   }
 
   get size(): number {
@@ -54,8 +57,10 @@ export class EpochCache<K extends {}, V> {
     const generation = this.generation;
     const promise = load().then(
       (value) => {
-        if (this.loading.get(key) === promise) this.loading.delete(key);
-        if (generation === this.generation && this.keep(value)) this.values.set(key, value);
+        // Not this key's load any more: a drop or a `forget` of the key came while it ran.
+        const current = this.loading.get(key) === promise;
+        if (current) this.loading.delete(key);
+        if (current && generation === this.generation && this.keep(value)) this.values.set(key, value);
         return value;
       },
       (error: unknown) => {
@@ -71,5 +76,13 @@ export class EpochCache<K extends {}, V> {
     this.generation++;
     this.values.clear();
     this.loading.clear();
+  }
+
+  /** Drops `keys` only; a load of one of them under way is not kept. */
+  forget(keys: readonly K[]): void {
+    for (const key of keys) {
+      this.values.delete(key);
+      this.loading.delete(key);
+    }
   }
 }
