@@ -455,6 +455,27 @@ for (const operation of [...Object.values(OPERATIONS), 'other']) {
   });
 }
 
+/**
+ * SQLite only: how long a write waited for the database's write lock, held by another process (a
+ * cluster worker, the CLI), when it did not get it at once (src/store/sqlite-lock.ts), by outcome:
+ * `acquired`, or `gave_up` (SQLITE_LOCK_WAIT_MS passed: the caller got a 503). Rising waits say
+ * the file is saturated with writes: the point to move to PostgreSQL.
+ */
+export const sqliteLockWait = new SlotHistogram<'outcome'>(
+  'gatehouse_sqlite_lock_wait_seconds',
+  'SQLite writes that found the write lock taken: time until they got it or gave up, by outcome (acquired, gave_up)',
+  [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+);
+const lockWaitSlots = {
+  acquired: sqliteLockWait.slot({ outcome: 'acquired' }),
+  gave_up: sqliteLockWait.slot({ outcome: 'gave_up' }),
+};
+
+/** One wait for SQLite's write lock that ended after `ms`. */
+export function observeSqliteLockWait(outcome: 'acquired' | 'gave_up', ms: number): void {
+  lockWaitSlots[outcome].observe(ms / 1000);
+}
+
 /** What Kysely's `log` option hands over (its LogEvent, reduced to what is read here). */
 export interface QueryEvent {
   readonly level: 'query' | 'error';

@@ -14,6 +14,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DatabaseBusyError, serializeError } from '../errors.js';
+import { sqliteLockWait } from '../metrics.js';
 import { StoreThrottleCounter } from '../services/throttle.js';
 import { openStore, type Store } from './index.js';
 
@@ -108,6 +109,7 @@ describe('SQLite write lock held by another connection', () => {
   it('withSqliteHandle runs its work again once the lock is free', async () => {
     const released = holdLock(HOLD_MS);
     let runs = 0;
+    const acquiredBefore = sqliteLockWait.slot({ outcome: 'acquired' }).count;
     const { ticks } = await ticksDuring(() =>
       store.withSqliteHandle!((database) => {
         runs++;
@@ -122,6 +124,8 @@ describe('SQLite write lock held by another connection', () => {
     expect(ticks).toBeGreaterThanOrEqual(3);
     expect(runs).toBeGreaterThan(1);
     expect(await names()).toEqual(['other', 'handle']);
+    // The wait is in gatehouse_sqlite_lock_wait_seconds.
+    expect(sqliteLockWait.slot({ outcome: 'acquired' }).count).toBe(acquiredBefore + 1);
   });
 
   it('a throttle reservation waits for it, then counts every attempt exactly', async () => {
@@ -152,6 +156,7 @@ describe('SQLite write lock held by another connection', () => {
 
   it('past the lock wait every kind of write fails with the 503, and nothing is written', async () => {
     const impatient = await openAnother({ sqliteLockWaitMs: 50 });
+    const gaveUpBefore = sqliteLockWait.slot({ outcome: 'gave_up' }).count;
     other.exec('begin immediate');
     const failures = await Promise.all(
       [
@@ -188,6 +193,7 @@ describe('SQLite write lock held by another connection', () => {
       },
     });
     expect(await names()).toEqual([]);
+    expect(sqliteLockWait.slot({ outcome: 'gave_up' }).count).toBe(gaveUpBefore + 4);
     const counters = await store.db.selectFrom('throttle_counters').selectAll().execute();
     expect(counters).toEqual([]);
     // The lock free again, the same store writes.

@@ -38,6 +38,7 @@ import {
   SqliteQueryCompiler,
 } from 'kysely';
 import { DatabaseBusyError, isSqliteBusy } from '../errors.js';
+import { observeSqliteLockWait } from '../metrics.js';
 
 /**
  * How long a write waits in all for the write lock before it gives up with a 503. No Gatehouse
@@ -81,18 +82,23 @@ async function waitOutBusy<T>(
   waitMs: number,
   retryable: () => boolean,
 ): Promise<T> {
-  const deadline = performance.now() + waitMs;
+  const started = performance.now();
+  const deadline = started + waitMs;
   let longest = FIRST_PAUSE_MS;
   for (let last = error; ; ) {
     if (!isSqliteBusy(last)) throw last;
-    if (!retryable()) throw new DatabaseBusyError(last);
     const left = deadline - performance.now();
-    if (left <= 0) throw new DatabaseBusyError(last);
+    if (!retryable() || left <= 0) {
+      observeSqliteLockWait('gave_up', performance.now() - started);
+      throw new DatabaseBusyError(last);
+    }
     // Half the pause fixed, half random ("equal jitter").
     await pause(Math.min(left, longest / 2 + Math.random() * (longest / 2)));
     longest = Math.min(LONGEST_PAUSE_MS, longest * 2);
     try {
-      return attempt();
+      const result = attempt();
+      observeSqliteLockWait('acquired', performance.now() - started);
+      return result;
     } catch (next) {
       last = next;
     }
