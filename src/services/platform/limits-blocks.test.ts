@@ -153,8 +153,9 @@ for (const backend of backends) {
       const [x, y] = await Promise.all([wave(a, profile, 90), wave(b, profile, 90)]);
       expect(x.remaining.length + y.remaining.length).toBe(100);
       expect(x.refused + y.refused).toBe(80);
-      // Every admitted call of the window had its own count; the last left 0.
-      expect([...x.remaining, ...y.remaining].sort((p, q) => p - q).slice(0, 3)).toEqual([0, 1, 2]);
+      // The call that took the window's last call was told so. (Numbers are not unique here: calls
+      // given back by one process are counted again by the other.)
+      expect(Math.min(...x.remaining, ...y.remaining)).toBe(0);
       const now = clock.now().getTime();
       const counts = await counter.peek([`gw:rate:${profile.id}:minute`, `gw:quota:${profile.id}:day`], now);
       expect(counts.map((c) => c?.count)).toEqual([300, 300]);

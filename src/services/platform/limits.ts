@@ -387,6 +387,15 @@ export class GatewayLimits {
 
   /** Reserves the next block for the waiting calls (and ahead), and hands it out. */
   private async ask(profileId: number, blocks: ProfileBlocks): Promise<void> {
+    // Calls that queued while the last block was being reserved take from it first.
+    const current = blocks.current;
+    if (current !== undefined) {
+      const now = this.clock.now().getTime();
+      let served = 0;
+      while (served < blocks.waiting.length && this.usable(current, blocks.waiting[served]!.profile, now))
+        blocks.waiting[served++]!.resolve(handOut(current, now));
+      if (served > 0) blocks.waiting = blocks.waiting.slice(served);
+    }
     if (blocks.waiting.length === 0) return;
     blocks.asking = true;
     const waiting = blocks.waiting;
