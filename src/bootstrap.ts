@@ -89,7 +89,7 @@ export async function openRuntime(config: Config, log: Logger, clock: Clock = sy
     store,
     services,
     close: async () => {
-      services.gatewayLimits.close();
+      await services.gatewayLimits.close();
       await services.throttle.close();
       await store.close();
     },

@@ -156,7 +156,7 @@ for (const backend of backends) {
       upstream?.releaseAll();
       for (const node of nodes) {
         await node.app.close();
-        node.services.gatewayLimits.close();
+        await node.services.gatewayLimits.close();
         await node.services.throttle.close();
       }
       await upstream?.close();
@@ -383,7 +383,7 @@ for (const backend of backends) {
       const stuck = call(1, token, '/hold/crash');
       await vi.waitFor(() => expect(upstream.holding - before).toBe(1));
       // Node 1 "crashes": it stops renewing (its call never ends as far as the counters know).
-      nodes[1]!.services.gatewayLimits.close();
+      await nodes[1]!.services.gatewayLimits.close();
       expect((await call(0, token, '/ok')).status).toBe(429);
       clock.advance(30_001);
       expect((await call(0, token, '/ok')).status).toBe(200);

@@ -280,6 +280,8 @@ export class GatewayLimits {
   private queuedNow = 0;
   /** Per profile: the block this process hands out calls from, and the calls waiting for the next. */
   private readonly blocks = new Map<number, ProfileBlocks>();
+  /** Blocks being given back (close waits for them). */
+  private readonly returning = new Set<Promise<void>>();
 
   private readonly blockMs: number;
   private readonly settleCapMs: number;
@@ -435,7 +437,7 @@ export class GatewayLimits {
         const block: Block = {
           policy,
           limits,
-          keys: limits.map((l) => ({ key: l.entry.key, windowEndsAt: l.window.end })),
+          keys: result.counted.map((hit) => ({ key: hit.key, windowEndsAt: hit.windowEndsAt })),
           counted: result.counted.map((hit) => hit.count),
           granted: result.granted,
           held: result.held,
@@ -489,9 +491,11 @@ export class GatewayLimits {
     blocks.lastRanOut = unused === 0;
     if (unused > 0) blocks.ahead = Math.floor(blocks.ahead / 2);
     if (block.held === 0) return;
-    this.counter
+    const returning = this.counter
       .returnBlock(block.keys, block.held, Math.min(unused, block.held))
-      .catch((error: unknown) => this.onError(error, 'giving back gateway calls reserved ahead'));
+      .catch((error: unknown) => this.onError(error, 'giving back gateway calls reserved ahead'))
+      .finally(() => this.returning.delete(returning));
+    this.returning.add(returning);
   }
 
   /** A slot of the profile, waiting in its queue if it has one; undefined when none came. */
@@ -594,13 +598,17 @@ export class GatewayLimits {
       .catch((error: unknown) => this.onError(error, 'renewing gateway concurrency slots'));
   }
 
-  /** Stops renewing (the process is stopping; its leases run out) and gives back the calls reserved ahead. */
-  close(): void {
+  /**
+   * Stops renewing (the process is stopping; its leases run out) and gives back the calls reserved
+   * ahead; resolves once they are back (before the counters' connection closes).
+   */
+  async close(): Promise<void> {
     if (this.renewTimer !== undefined) clearInterval(this.renewTimer);
     this.renewTimer = undefined;
     this.held.clear();
     for (const blocks of this.blocks.values())
       if (blocks.current !== undefined) this.retire(blocks, blocks.current);
     this.blocks.clear();
+    await Promise.all([...this.returning]);
   }
 }
