@@ -7,67 +7,18 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
 import { throttleHits } from '../metrics.js';
-import { dialects, type TestStore } from '../../test/helpers/stores.js';
-import { freshRedisPrefix, redisUrl, skipRedis } from '../../test/helpers/redis.js';
+import { counterBackends } from '../../test/helpers/counters.js';
+import { dialects } from '../../test/helpers/stores.js';
 import {
   type CounterHit,
   isThrottled,
-  RedisThrottleCounter,
-  StoreThrottleCounter,
   type ThrottleCounter,
   type ThrottleRule,
   ThrottleService,
   throttleKey,
 } from './throttle.js';
 
-interface Backend {
-  name: string;
-  skip: boolean;
-  /**
-   * The counter and a second one over the same data (another node), which race each other (on
-   * SQLite a second connection to the file: the store waits for the other's write lock without
-   * blocking the event loop, src/store/sqlite-lock.ts).
-   */
-  open(): Promise<{
-    counter: ThrottleCounter;
-    peer: ThrottleCounter;
-    dispose(): Promise<void>;
-  }>;
-}
-
-const backends: Backend[] = [
-  ...dialects().map((dialect) => ({
-    name: dialect.name,
-    skip: dialect.skip,
-    async open() {
-      const ts: TestStore = await dialect.open();
-      const counter = new StoreThrottleCounter(ts.store);
-      const peer = new StoreThrottleCounter(await ts.openPeer());
-      return {
-        counter,
-        peer,
-        dispose: () => ts.dispose(),
-      };
-    },
-  })),
-  {
-    name: 'redis',
-    skip: skipRedis(),
-    async open() {
-      const prefix = freshRedisPrefix();
-      const counter = new RedisThrottleCounter(redisUrl(), prefix);
-      const peer = new RedisThrottleCounter(redisUrl(), prefix);
-      return {
-        counter,
-        peer,
-        async dispose() {
-          await counter.close();
-          await peer.close();
-        },
-      };
-    },
-  },
-];
+const backends = counterBackends();
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 

@@ -8,49 +8,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../clock.js';
 import { PolicyLimitError } from '../../errors.js';
-import { dialects } from '../../../test/helpers/stores.js';
-import { freshRedisPrefix, redisUrl, skipRedis } from '../../../test/helpers/redis.js';
-import { RedisThrottleCounter, StoreThrottleCounter, type ThrottleCounter } from '../throttle.js';
+import { counterBackends } from '../../../test/helpers/counters.js';
+import type { ThrottleCounter } from '../throttle.js';
 import type { CatalogPolicy, CatalogProfile } from './catalog.js';
 import { GatewayLimits, HOLD_MS } from './limits.js';
 
-interface Backend {
-  name: string;
-  skip: boolean;
-  open(): Promise<{ counter: ThrottleCounter; peer: ThrottleCounter; dispose(): Promise<void> }>;
-}
-
-const backends: Backend[] = [
-  ...dialects().map((dialect) => ({
-    name: dialect.name,
-    skip: dialect.skip,
-    async open() {
-      const ts = await dialect.open();
-      return {
-        counter: new StoreThrottleCounter(ts.store),
-        peer: new StoreThrottleCounter(await ts.openPeer()),
-        dispose: () => ts.dispose(),
-      };
-    },
-  })),
-  {
-    name: 'redis',
-    skip: skipRedis(),
-    async open() {
-      const prefix = freshRedisPrefix();
-      const counter = new RedisThrottleCounter(redisUrl(), prefix);
-      const peer = new RedisThrottleCounter(redisUrl(), prefix);
-      return {
-        counter,
-        peer,
-        async dispose() {
-          await counter.close();
-          await peer.close();
-        },
-      };
-    },
-  },
-];
+const backends = counterBackends();
 
 let nextProfileId = 1000;
 function profileWith(
