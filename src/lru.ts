@@ -4,7 +4,7 @@
  * because our caches store `null` ("known not to exist"), which `lru-cache`
  * does not accept as a value: a stored null or undefined travels as a symbol
  * standing for it. Other values are stored as they are, not each in a box: a
- * one-field box took 32 bytes of every entry (10% of a cached API client).
+ * one-field box took 32 bytes of every entry (an eighth of a cached API client).
  *
  * Not a plain `Map` moved to the end on each use: V8 leaves a deleted entry's
  * slot as a hole until the table is rebuilt, and finding the oldest key walks
