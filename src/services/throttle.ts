@@ -176,7 +176,7 @@ type BlockWrite = BlockRow & { readonly key: string };
  * key whose window has ended starts afresh, held calls whose time has passed are no longer held
  * (their holder is gone; they stay counted), the room is the least any key has left.
  */
-export function decideBlock(
+function decideBlock(
   entries: readonly CounterEntry[],
   rows: ReadonlyArray<BlockRow | undefined>,
   request: BlockRequest,
@@ -186,12 +186,13 @@ export function decideBlock(
     const row = rows[i];
     const running = row !== undefined && row.windowEndsAt > now;
     const holding = running && row.held > 0 && row.heldUntil > now;
+    const count = running ? row.count : 0;
     return {
-      count: running ? row.count : 0,
+      count,
       windowEndsAt: running ? row.windowEndsAt : windowEndOf(entry, now),
       held: holding ? row.held : 0,
       heldUntil: holding ? row.heldUntil : 0,
-      room: Math.max(0, entry.max - (running ? row.count : 0)),
+      room: Math.max(0, entry.max - count),
     };
   });
   let room = Number.POSITIVE_INFINITY;

@@ -42,7 +42,7 @@ import type { Clock } from '../../clock.js';
 import { ClientClosedRequestError, PolicyLimitError } from '../../errors.js';
 import { countPolicyRefusal } from '../../metrics.js';
 import type { QuotaUnit, RateUnit } from '../../store/schema/index.js';
-import type { BlockKey, CounterEntry, Lease, ThrottleCounter } from '../throttle.js';
+import type { CounterEntry, CounterHit, Lease, ThrottleCounter } from '../throttle.js';
 import type { CatalogPolicy, CatalogProfile } from './catalog.js';
 
 /**
@@ -192,9 +192,8 @@ const PER_TEXT: Record<WindowUnit, string> = {
 interface Block {
   readonly policy: CatalogPolicy;
   readonly limits: readonly Limit[];
-  readonly keys: readonly BlockKey[];
-  /** Each limit's count after the block: call j of it is count - granted + j + 1. */
-  readonly counted: readonly number[];
+  /** Each limit's key and window as the store counted the block, with the count after it: call j of it is count - granted + j + 1. */
+  readonly counted: readonly CounterHit[];
   readonly granted: number;
   /** Of `granted`, the calls reserved ahead (what `returnBlock` may give back). */
   readonly held: number;
@@ -242,7 +241,7 @@ function handOut(block: Block, now: number): Record<string, string> {
   const j = block.next++;
   const states = block.limits.map((limit, i) => ({
     limit,
-    remaining: Math.max(0, limit.limit - (block.counted[i]! - block.granted + j + 1)),
+    remaining: Math.max(0, limit.limit - (block.counted[i]!.count - block.granted + j + 1)),
   }));
   return rateLimitFields(states, now, block.policyField);
 }
@@ -437,8 +436,7 @@ export class GatewayLimits {
         const block: Block = {
           policy,
           limits,
-          keys: result.counted.map((hit) => ({ key: hit.key, windowEndsAt: hit.windowEndsAt })),
-          counted: result.counted.map((hit) => hit.count),
+          counted: result.counted,
           granted: result.granted,
           held: result.held,
           next: 0,
@@ -492,7 +490,7 @@ export class GatewayLimits {
     if (unused > 0) blocks.ahead = Math.floor(blocks.ahead / 2);
     if (block.held === 0) return;
     const returning = this.counter
-      .returnBlock(block.keys, block.held, Math.min(unused, block.held))
+      .returnBlock(block.counted, block.held, Math.min(unused, block.held))
       .catch((error: unknown) => this.onError(error, 'giving back gateway calls reserved ahead'))
       .finally(() => this.returning.delete(returning));
     this.returning.add(returning);
